@@ -1,0 +1,19 @@
+import COpenBLAS
+
+/// f32 matrix products through OpenBLAS, for the interpreter's matmul.
+public enum BLAS {
+    /// C = A · Bᵀ with A [m, k], B [n, k], C [m, n], all row-major.
+    public static func matmulTransposedB(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int) -> [Float] {
+        var c = [Float](repeating: 0, count: m * n)
+        guard m > 0, n > 0, k > 0 else { return c }
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1,
+                                pa.baseAddress, Int32(k), pb.baseAddress, Int32(k), 0, pc.baseAddress, Int32(n))
+                }
+            }
+        }
+        return c
+    }
+}
