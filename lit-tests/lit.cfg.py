@@ -1,0 +1,34 @@
+# lit configuration for NMC: finds the built tools, FileCheck and `not`.
+import os
+import shutil
+import subprocess
+
+import lit.formats
+
+config.name = "NMC"
+config.test_format = lit.formats.ShTest(execute_external=True)
+config.suffixes = [".nmir", ".test"]
+config.excludes = ["Inputs", "lit.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+
+repo_root = os.path.dirname(config.test_source_root)
+bin_dir = os.environ.get("NMC_BIN_DIR", os.path.join(repo_root, ".build", "debug"))
+for tool in ("nmc", "nmc-opt"):
+    if not os.path.exists(os.path.join(bin_dir, tool)):
+        lit_config.fatal(f"{tool} not found in {bin_dir}: build first (make build) or set NMC_BIN_DIR")
+
+
+def llvm_bindir():
+    try:
+        return subprocess.check_output(["llvm-config-19", "--bindir"], text=True).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "/usr/lib/llvm-19/bin"
+
+
+llvm_bin = llvm_bindir()
+for tool in ("FileCheck", "not"):
+    if not os.path.exists(os.path.join(llvm_bin, tool)):
+        lit_config.fatal(f"{tool} not found in {llvm_bin}: install llvm-19-dev (make deps)")
+
+config.environment["PATH"] = os.pathsep.join([bin_dir, llvm_bin, config.environment.get("PATH", os.environ["PATH"])])
+config.substitutions.append(("%data", os.path.join(repo_root, "..", "shared", "data")))
