@@ -7,7 +7,7 @@ public struct PassRegistry: Sendable {
     public init(_ passes: [any Pass.Type]) { self.passes = passes }
 
     public static let standard = PassRegistry([
-        CanonicalizePass.self, CSEPass.self, DCEPass.self, InferShapesPass.self,
+        CanonicalizePass.self, CSEPass.self, DCEPass.self, InferShapesPass.self, TestFailPass.self,
     ])
 
     public subscript(name: String) -> (any Pass.Type)? { passes.first { $0.info.name == name } }
