@@ -7,6 +7,9 @@ public struct Parser {
     private let registry: OpRegistry
     /// Values defined so far in the current function.
     private var scope: [String: (value: Value, location: SourceLocation)] = [:]
+    /// Nesting of attribute arrays, bounded so that hostile input cannot exhaust the stack.
+    private var depth = 0
+    public static let maxNesting = 64
 
     /// Dims and element counts above this are rejected as unreasonable.
     public static let maxDimension = 1 << 40
@@ -146,8 +149,11 @@ public struct Parser {
             guard let count = t.elementCount, count == values.count else {
                 throw Diagnostic(at: location, "dense data has \(values.count) values but \(t) holds \(t.elementCount.map(String.init) ?? "a dynamic number of")")
             }
-            if t.dtype.isInteger, values.contains(where: { $0 != $0.rounded() }) {
-                throw Diagnostic(at: location, "\(t) needs integer values")
+            if t.dtype.isInteger {
+                let bound = t.dtype == .index ? 9007199254740992.0 : Double(1 << (t.dtype.bitWidth - 1))
+                if let bad = values.first(where: { $0 != $0.rounded() || $0 < -bound || $0 >= bound }) {
+                    throw Diagnostic(at: location, "\(t) needs integers in [\(Int(-bound)), \(Int(bound) - 1)], got \(formatFloat(bad))")
+                }
             }
             data = .values(values)
         }
@@ -313,7 +319,7 @@ public struct Parser {
             var group: Int? = nil, scale: DType? = nil, zeroPoint = false, nm: NMPattern? = nil
             for (key, value, l) in try parseTypeParameters() {
                 switch (key, value) {
-                case ("group", .int(let g)) where g > 0: group = g
+                case ("group", .int(let g)) where g > 0 && g <= Parser.maxDimension: group = g
                 case ("scale", .dtype(let d)): scale = d
                 case ("zero_point", .bool(let b)): zeroPoint = b
                 case ("nm", .pattern(let p)): nm = p
@@ -417,6 +423,9 @@ public struct Parser {
         case UInt8(ascii: "\""): return .string(try parseString())
         case UInt8(ascii: "@"): return .symbol(try parseSymbol())
         case UInt8(ascii: "["):
+            guard depth < Parser.maxNesting else { throw Diagnostic(at: l, "arrays nest deeper than \(Parser.maxNesting) levels") }
+            depth += 1
+            defer { depth -= 1 }
             pos += 1
             var items: [Attribute] = []
             skipTrivia()

@@ -141,6 +141,9 @@ public struct CanonicalizePass: Pass {
         case "tensor.reshape":
             return ConstantValue(type: result, elements: inputs[0].elements)
         case "tensor.cast" where inputs[0].type.dtype == .f32 || inputs[0].type.dtype == .i32:
+            if isInt, inputs[0].elements.contains(where: { !$0.isFinite || $0 <= -2147483649 || $0 >= 2147483648 }) {
+                return nil  // out of i32's range: the conversion is not defined, so leave it to run time
+            }
             return ConstantValue(type: result, elements: inputs[0].elements.map { isInt ? $0.rounded(.towardZero) : f32($0) })
         default:
             return nil

@@ -111,6 +111,12 @@ enum TensorOps {
         }
         if t.dtype.isInteger {
             guard elements.allSatisfy({ $0.intValue != nil }) else { throw OpError("an integer constant needs integer values") }
+            if t.dtype != .index {
+                let bound = 1 << (t.dtype.bitWidth - 1)
+                if let bad = elements.compactMap(\.intValue).first(where: { $0 < -bound || $0 >= bound }) {
+                    throw OpError("\(bad) does not fit in \(t.dtype)")
+                }
+            }
         }
         return nil
     }
