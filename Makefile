@@ -9,6 +9,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Swift builds share the machine's cores; keep jobs to the core count.
 JOBS ?= $(shell nproc)
 DEBUG_BIN := .build/debug
+# lit from pip; run through Python so that pip's script directory need not be on PATH.
+LIT := python3 -c 'import sys, lit.main; sys.exit(lit.main.main())'
+
 RELEASE_BIN := .build/release
 
 .PHONY: all deps build build-release test unit-test lit-test demo clean help
@@ -40,7 +43,7 @@ unit-test: build
 	$(SWIFT) test -j $(JOBS) --skip-build
 
 lit-test: build
-	NMC_BIN_DIR=$(CURDIR)/$(DEBUG_BIN) python3 -m lit.main -sv lit-tests
+	NMC_BIN_DIR=$(CURDIR)/$(DEBUG_BIN) $(LIT) -sv lit-tests
 
 test: unit-test lit-test
 
