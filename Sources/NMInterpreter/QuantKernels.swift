@@ -1,0 +1,62 @@
+import NMIR
+
+/// Kernels of the `quant` ops, following the packed layout of ir-specs/quant.md.
+enum QuantKernels {
+    /// The f32 matrix a packed weight stands for: (q − zero) · scale per group, zeros where
+    /// N:M pruned.
+    static func dequantize(_ value: RuntimeValue, scales: Tensor, zeroPoints: Tensor?) throws -> Tensor {
+        guard case .packed(let w) = value else { throw InterpreterError("expected a packed weight") }
+        let type = w.type
+        guard let expected = WeightStore.storageByteCount(of: .packed(type)), w.bytes.count == expected else {
+            throw InterpreterError("packed weight holds \(w.bytes.count) bytes, \(type) needs \(WeightStore.storageByteCount(of: .packed(type)) ?? 0)")
+        }
+        let rows = type.rows, columns = type.columns, groups = type.groupsPerRow
+        let bits = type.bits
+        var out = [Float](repeating: 0, count: rows * columns)
+        let values = BitReader(bytes: w.bytes, width: bits, signed: true)
+        func dequant(_ q: Int, row: Int, column: Int) -> Float {
+            let g = row * groups + column / type.group
+            let zero = zeroPoints.map { Int($0.ints[g]) } ?? 0
+            return Float(q - zero) * scales.floats[g]
+        }
+        if let nm = type.nm {
+            let kept = columns / nm.m * nm.n
+            let indexBits = Int.bitWidth - (nm.m - 1).leadingZeroBitCount
+            let indexStart = (rows * kept * bits + 7) / 8 * 8
+            let indices = BitReader(bytes: w.bytes, width: indexBits, signed: false, bitOffset: indexStart)
+            for r in 0..<rows {
+                for j in 0..<kept {
+                    let slot = r * kept + j
+                    let index = indices[slot]
+                    guard index < nm.m else { throw InterpreterError("N:M index \(index) ≥ M = \(nm.m) in row \(r)") }
+                    let column = (j / nm.n) * nm.m + index
+                    out[r * columns + column] = dequant(values[slot], row: r, column: column)
+                }
+            }
+        } else {
+            for r in 0..<rows {
+                for c in 0..<columns { out[r * columns + c] = dequant(values[r * columns + c], row: r, column: c) }
+            }
+        }
+        return Tensor(shape: [rows, columns], floats: out)
+    }
+}
+
+/// Reads fixed-width fields from a byte string, lowest bits first.
+struct BitReader {
+    let bytes: [UInt8]
+    let width: Int
+    let signed: Bool
+    var bitOffset = 0
+
+    subscript(i: Int) -> Int {
+        var v = 0
+        let start = bitOffset + i * width
+        for b in 0..<width {
+            let bit = start + b
+            if bytes[bit >> 3] >> (bit & 7) & 1 == 1 { v |= 1 << b }
+        }
+        if signed, v >> (width - 1) & 1 == 1 { v -= 1 << width }
+        return v
+    }
+}
