@@ -55,9 +55,12 @@ public struct Diagnostic: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     private func caretLine(for line: String, column: Int) -> String {
-        // Keep tabs so the caret lines up under the same character.
+        // Keep tabs so the caret lines up under the same character. Columns count bytes, so pad
+        // one space per character of the line's first column - 1 bytes.
         var pad = ""
-        for (i, ch) in line.enumerated() where i < column - 1 { pad.append(ch == "\t" ? "\t" : " ") }
+        for ch in String(decoding: line.utf8.prefix(max(0, column - 1)), as: UTF8.self) {
+            pad.append(ch == "\t" ? "\t" : " ")
+        }
         return pad + "^"
     }
 }

@@ -67,7 +67,7 @@ public struct Parser {
             } else if peekKeyword("func") {
                 let f = try parseFunction()
                 if module.functions.contains(where: { $0.name == f.name }) {
-                    throw Diagnostic(at: f.location, "redefinition of function @\(f.name)")
+                    throw Diagnostic(at: f.location, "redefinition of function \(symbolText(f.name))")
                 }
                 module.functions.append(f)
             } else {
@@ -88,7 +88,7 @@ public struct Parser {
             let location = here
             guard peek == UInt8(ascii: "@") else { throw error("expected a weight '@name' or '}'") }
             let name = try parseSymbol()
-            if store[name] != nil { throw Diagnostic(at: location, "weight @\(name) is declared twice") }
+            if store[name] != nil { throw Diagnostic(at: location, "weight \(symbolText(name)) is declared twice") }
             try expect(":")
             let type = try parseType()
             var data = WeightData.external
@@ -97,7 +97,7 @@ public struct Parser {
                 pos += 1
                 data = try parseWeightData(for: type)
             } else if store.file == nil {
-                throw Diagnostic(at: location, "weight @\(name) has no data: give '= dense<…>' or name a weights file")
+                throw Diagnostic(at: location, "weight \(symbolText(name)) has no data: give '= dense<…>' or name a weights file")
             }
             store[name] = WeightEntry(name: name, type: type, data: data, location: location)
         }
@@ -520,7 +520,11 @@ public struct Parser {
                     while let h = peek, let d = hexValue(h), n < 8 { v = v << 4 | UInt32(d); pos += 1; n += 1 }
                     guard n > 0, consumeIf("}"), let scalar = Unicode.Scalar(v) else { throw error("invalid \\u{…} escape") }
                     raw += Array(String(Character(scalar)).utf8)
-                default: throw error("unknown escape '\\\(Character(Unicode.Scalar(e)))' in string")
+                default:
+                    // Name the byte rather than print it: it may be a newline or part of a UTF-8 sequence.
+                    let shown = e >= 0x20 && e < 0x7f ? "'\\\(Character(Unicode.Scalar(e)))'"
+                        : "'\\' followed by byte 0x" + String(e, radix: 16, uppercase: true)
+                    throw error("unknown escape \(shown) in string")
                 }
             } else {
                 raw.append(c)

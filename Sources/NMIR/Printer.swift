@@ -83,8 +83,9 @@ public struct Printer: Sendable {
     }
 
     private func printKey(_ key: String) -> String {
-        let isBare = !key.isEmpty && key.unicodeScalars.allSatisfy { Lexing.isIdentifierBody($0) }
-            && !(key.unicodeScalars.first.map(Lexing.isDigit) ?? true)
+        // Bare keys are read by `scanIdentifier`: a letter or `_` first, and no `-`.
+        let isBare = key.unicodeScalars.first.map { Lexing.isLetter($0) || $0 == "_" } ?? false
+            && key.unicodeScalars.allSatisfy { Lexing.isIdentifierBody($0) && $0 != "-" }
         return isBare ? key : quoteString(key)
     }
 }

@@ -16,16 +16,16 @@ public struct Verifier: Sendable {
         var problems: [Diagnostic] = []
         for e in module.weights.entries {
             if case .values(let v) = e.data, e.type.tensor?.elementCount != v.count {
-                problems.append(Diagnostic(at: e.location, "weight @\(e.name) has \(v.count) values but type \(e.type)"))
+                problems.append(Diagnostic(at: e.location, "weight \(symbolText(e.name)) has \(v.count) values but type \(e.type)"))
             }
             if case .bytes(let b) = e.data, WeightStore.storageByteCount(of: e.type) != b.count {
-                problems.append(Diagnostic(at: e.location, "weight @\(e.name) has \(b.count) bytes but type \(e.type)"))
+                problems.append(Diagnostic(at: e.location, "weight \(symbolText(e.name)) has \(b.count) bytes but type \(e.type)"))
             }
         }
         var seen = Set<String>()
         for f in module.functions {
             if !seen.insert(f.name).inserted {
-                problems.append(Diagnostic(at: f.location, "redefinition of function @\(f.name)"))
+                problems.append(Diagnostic(at: f.location, "redefinition of function \(symbolText(f.name))"))
             }
             problems += diagnose(f, weights: module.weights)
         }

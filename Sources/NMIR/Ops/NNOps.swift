@@ -8,7 +8,7 @@ enum NNOps {
     ) { ctx throws(OpError) in
         guard let name = ctx.attribute("name")?.symbolValue else { throw OpError("missing attribute 'name'") }
         guard let weights = ctx.weights else { return nil }
-        guard let entry = weights[name] else { throw OpError("unknown weight @\(name)") }
+        guard let entry = weights[name] else { throw OpError("unknown weight \(symbolText(name))") }
         return [entry.type]
     }
 
