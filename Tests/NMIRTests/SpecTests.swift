@@ -25,6 +25,12 @@ import Foundation
         let specs = try SpecCorpus.load()
         #expect(specs.examples.count >= Self.registry.definitions.count,
                 "found only \(specs.examples.count) ```nmir examples")
+        // No example may be swallowed by a fence that failed to close.
+        for file in specs.files {
+            let openers = file.lines.filter { $0.trimmedSpaces == "```nmir" }.count
+            let found = file.blocks.filter { $0.tag == "nmir" }.count
+            #expect(found == openers, "\(file.name): \(openers) lines open a ```nmir block, but \(found) blocks were read")
+        }
         for problem in SpecChecks.exampleProblems(specs) {
             Issue.record(Comment(rawValue: problem))
         }
@@ -82,6 +88,8 @@ import Foundation
       return %0
     }
     ```
+
+    ## About `nn.add`
     """
 
     @Test func checksReportBrokenSpecs() throws {
@@ -98,6 +106,8 @@ import Foundation
         #expect(sections.contains { $0.contains("nn.add") && $0.contains("registered but not specified") }, "\(sections)")
         #expect(sections.contains { $0.contains("nn.frobnicate") && $0.contains("specified but not registered") }, "\(sections)")
         #expect(sections.contains { $0.contains("nn.silu") && $0.contains("more than one section") }, "\(sections)")
+        #expect(sections.contains { $0.contains("ir-specs/nn.md:27:") && $0.contains("is not '## dialect.op'") }, "\(sections)")
+        #expect(sections.count == 4, "\(sections)")
 
         let coverage = SpecChecks.exampleCoverageProblems(specs, registry: registry)
         // nn.silu's only example does not verify, nn.add has none, nn.softmax is used only outside its section.
@@ -132,11 +142,29 @@ import Foundation
         #expect(file.blocks.last?.firstLine == 6)
         #expect(file.blocks.last?.text == "// -----\n")
     }
+
+    @Test func inlineCodeIsNotAFence() {
+        let text = """
+        ```` ```nmir ```` blocks are examples.
+        ````nmir
+        func @f() {
+          return
+        }
+        ```
+        ````
+        ## nn.silu
+        """
+        let file = SpecFile(name: "ir-specs/nn.md", text: text)
+        #expect(file.blocks.map(\.fenceLine) == [2])
+        #expect(file.blocks.first?.tag == "nmir")
+        #expect(file.blocks.first?.text == "func @f() {\n  return\n}\n```\n")
+        #expect(file.sections.map(\.line) == [8])
+    }
 }
 
 // MARK: - Reading the spec files
 
-struct SpecFile {
+fileprivate struct SpecFile {
     /// Relative to the repository root: `ir-specs/nn.md`.
     let name: String
     let lines: [String]
@@ -171,21 +199,29 @@ struct SpecFile {
         let text: String
     }
 
-    private static func fenceTag(_ line: String) -> String? {
-        let trimmed = line.drop { $0 == " " }
-        guard trimmed.hasPrefix("```") else { return nil }
-        return String(trimmed.dropFirst(3)).trimmedSpaces
+    /// A backtick fence as CommonMark reads it: up to 3 spaces, 3 or more backticks, then an info
+    /// string without backticks (so inline code like ```` ```nmir ```` at the start of a line is
+    /// not a fence). Returns the fence length and the info string's first word.
+    static func fence(_ line: String) -> (length: Int, tag: String)? {
+        let indent = line.prefix { $0 == " " }.count
+        guard indent <= 3 else { return nil }
+        let rest = line.dropFirst(indent)
+        let length = rest.prefix { $0 == "`" }.count
+        guard length >= 3 else { return nil }
+        let info = rest.dropFirst(length)
+        guard !info.contains("`") else { return nil }
+        return (length, String(info.trimmedSpaces.prefix { $0 != " " && $0 != "\t" }))
     }
 
     /// Fenced blocks, and which lines lie outside them.
     private func scan() -> (blocks: [Block], outside: [Int]) {
         var blocks: [Block] = []
         var outside: [Int] = []
-        var open: (tag: String, line: Int, body: [String])? = nil
+        var open: (tag: String, length: Int, line: Int, body: [String])? = nil
         for (i, line) in lines.enumerated() {
             let number = i + 1
             if var current = open {
-                if Self.fenceTag(line) == "" {
+                if let f = Self.fence(line), f.tag.isEmpty, f.length >= current.length {
                     blocks.append(Block(tag: current.tag, fenceLine: current.line,
                                         text: current.body.map { $0 + "\n" }.joined()))
                     open = nil
@@ -193,8 +229,8 @@ struct SpecFile {
                     current.body.append(line)
                     open = current
                 }
-            } else if let tag = Self.fenceTag(line) {
-                open = (tag, number, [])
+            } else if let f = Self.fence(line) {
+                open = (f.tag, f.length, number, [])
             } else {
                 outside.append(number)
             }
@@ -254,7 +290,7 @@ struct SpecFile {
     }
 }
 
-struct SpecCorpus {
+fileprivate struct SpecCorpus {
     var files: [SpecFile]
 
     /// The directory holding Package.swift, found by walking up from this file.
@@ -290,23 +326,23 @@ struct SpecCorpus {
     var sections: [SpecFile.Section] { files.flatMap(\.sections) }
 }
 
-struct SpecError: Error, CustomStringConvertible {
+fileprivate struct SpecError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
 
 // MARK: - The checks, as functions from specs to problems
 
-enum SpecChecks {
-    /// The chunks of an example, split at `// -----` lines as `nmc-opt --split-input-file` does,
-    /// each with the Markdown line it starts on.
+fileprivate enum SpecChecks {
+    /// The chunks of an example, split at lines that start with `// -----` as
+    /// `nmc-opt --split-input-file` does, each with the Markdown line it starts on.
     static func chunks(of block: SpecFile.Block) -> [(text: String, firstLine: Int)] {
         var out: [(String, Int)] = []
         var current: [String] = []
         var start = block.firstLine
         let lines = block.text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
         for (i, line) in lines.enumerated() {
-            if line.trimmedSpaces == "// -----" {
+            if line.hasPrefix("// -----") {
                 out.append((current.map { $0 + "\n" }.joined(), start))
                 current = []
                 start = block.firstLine + i + 1
@@ -426,7 +462,7 @@ enum SpecChecks {
     }
 }
 
-extension StringProtocol {
+fileprivate extension StringProtocol {
     /// Without leading and trailing spaces and tabs.
     var trimmedSpaces: String {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
