@@ -51,6 +51,7 @@ let package = Package(
 
         .testTarget(name: "NMIRTests", dependencies: ["NMIR"]),
         .testTarget(name: "NMPassesTests", dependencies: ["NMPasses", "NMIR"]),
+        .testTarget(name: "NMFrontendTests", dependencies: ["NMFrontend", "NMIR"]),
         .testTarget(name: "NMDriverTests", dependencies: ["NMDriver"],
                     swiftSettings: llvmSwiftFlags, linkerSettings: llvmLinkFlags),
         .testTarget(name: "NMBackendLibraryTests", dependencies: ["NMTargetCPU", "NMInterpreter"],

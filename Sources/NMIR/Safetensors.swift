@@ -37,6 +37,10 @@ public enum Safetensors {
     public struct FormatError: Error, CustomStringConvertible, Sendable {
         public var file: String
         public var reason: String
+        public init(file: String, reason: String) {
+            self.file = file
+            self.reason = reason
+        }
         public var description: String { "\(file): error: \(reason)" }
     }
 
@@ -68,6 +72,20 @@ public enum Safetensors {
     }
 
     public static func parse(bytes: [UInt8], name: String) throws -> Contents {
+        let header = try bytes.withUnsafeBytes { try parseHeader(file: $0, name: name) }
+        return Contents(tensors: header.tensors, metadata: header.metadata, fileBytes: bytes, dataStart: header.dataStart)
+    }
+
+    /// What the header of a file says, without the data.
+    public struct Header: Sendable {
+        public var tensors: [TensorInfo]
+        public var metadata: [String: String]
+        public var dataStart: Int
+    }
+
+    /// Validates the header of a file whose bytes are `file` (a whole file, in memory or
+    /// memory-mapped; only the header is read, and only it is copied): the checks of `parse`.
+    public static func parseHeader(file bytes: UnsafeRawBufferPointer, name: String) throws -> Header {
         func fail(_ reason: String) -> FormatError { FormatError(file: name, reason: reason) }
         guard bytes.count >= 8 else { throw fail("file is \(bytes.count) bytes, shorter than the 8-byte header length") }
         var headerLength: UInt64 = 0
@@ -110,7 +128,7 @@ public enum Safetensors {
             }
         }
         tensors.sort { $0.range.lowerBound < $1.range.lowerBound || ($0.range.lowerBound == $1.range.lowerBound && $0.name < $1.name) }
-        return Contents(tensors: tensors, metadata: metadata, fileBytes: bytes, dataStart: dataStart)
+        return Header(tensors: tensors, metadata: metadata, dataStart: dataStart)
     }
 
     /// Writes tensors in the given order, each aligned to 8 bytes, to a temporary sibling that is
