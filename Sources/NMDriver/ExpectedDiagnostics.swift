@@ -28,7 +28,7 @@ public struct ExpectedDiagnostics {
     private mutating func scan(_ text: String, line: Int, file: String) throws {
         var rest = Substring(text)
         while let range = rest.range(of: "expected-") {
-            let column = text.distance(from: text.startIndex, to: range.lowerBound) + 1
+            let column = text.utf8.distance(from: text.startIndex, to: range.lowerBound) + 1  // in bytes, like every column
             let location = SourceLocation(file: file, line: line, column: column)
             var s = rest[range.upperBound...]
             var severity: Severity? = nil

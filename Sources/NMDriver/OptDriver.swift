@@ -55,7 +55,15 @@ public struct OptDriver {
         var outputs: [String] = []
         var failed = false
         for source in input.sources(split: options.splitInputFile) {
-            var expected = options.verifyDiagnostics ? try ExpectedDiagnostics(source: source) : nil
+            var expected: ExpectedDiagnostics?
+            do {
+                expected = options.verifyDiagnostics ? try ExpectedDiagnostics(source: source) : nil
+            } catch let d as Diagnostic {
+                // A malformed expectation: show its line like any other error in the input.
+                console.writeErr(d.rendered(source: source) + "\n")
+                failed = true
+                continue
+            }
             var produced: [Diagnostic] = []
             var module: Module? = nil
             do {

@@ -23,7 +23,8 @@ public struct CSEPass: Pass {
     private struct Key: Hashable {
         var name: String
         var operands: [String]
-        var attributes: [String: Attribute]
+        /// Attributes as printed: `Attribute`'s == takes -0.0 for 0.0, which 1 / x tells apart.
+        var attributes: [String: String]
         var resultTypes: [NMType]
     }
 
@@ -35,7 +36,7 @@ public struct CSEPass: Pass {
             var renamed: [String: Value] = [:]
             for var op in f.body {
                 op.operands = op.operands.map { renamed[$0.name] ?? $0 }
-                let key = Key(name: op.name, operands: op.operands.map(\.name), attributes: op.attributes,
+                let key = Key(name: op.name, operands: op.operands.map(\.name), attributes: op.attributes.mapValues(\.description),
                               resultTypes: op.results.map(\.type))
                 if let earlier = seen[key] {
                     for (r, e) in zip(op.results, earlier) { renamed[r.name] = e }

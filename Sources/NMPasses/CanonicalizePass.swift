@@ -49,7 +49,9 @@ public struct CanonicalizePass: Pass {
                 context.count("identities")
                 continue
             }
-            if op.name == "tensor.reshape", let inner = definingOp[op.operands[0].name], inner.name == "tensor.reshape" {
+            if op.name == "tensor.reshape", let inner = definingOp[op.operands[0].name], inner.name == "tensor.reshape",
+               // A dynamic input reshapes only to a shape with a -1 (the inner result may be declared static).
+               (inner.operands[0].type.tensor?.isStatic ?? false) || (op.attributes["shape"]?.intArrayValue?.contains(-1) ?? false) {
                 op.operands[0] = inner.operands[0]
                 f.body[index] = op
                 context.count("merged-reshapes")

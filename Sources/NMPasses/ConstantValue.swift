@@ -39,7 +39,8 @@ struct ConstantValue {
     var attribute: Attribute {
         let integer = type.dtype.isInteger
         func attr(_ v: Double) -> Attribute { integer ? .int(Int(v)) : .float(v) }
-        if let first = elements.first, elements.allSatisfy({ $0 == first || ($0.isNaN && first.isNaN) }) { return attr(first) }
+        // Bit patterns, not ==: -0.0 == 0.0, but 1 / -0.0 is -inf.
+        if let first = elements.first, elements.allSatisfy({ $0.bitPattern == first.bitPattern || ($0.isNaN && first.isNaN) }) { return attr(first) }
         return .array(elements.map(attr))
     }
 

@@ -31,7 +31,7 @@ public struct PipelineParser {
     static func optionText(_ a: Attribute) -> String {
         switch a {
         case .string(let s):
-            return s.contains(where: { " ,{}\"".contains($0) }) || s.isEmpty ? quoteString(s) : s
+            return s.contains(where: { " \t\n,{}\"".contains($0) }) || s.isEmpty ? quoteString(s) : s
         default: return a.description
         }
     }
@@ -41,7 +41,9 @@ public struct PipelineParser {
         var i = 0
         var steps: [PipelineStep] = []
         func fail(_ at: Int, _ message: String) -> Diagnostic {
-            Diagnostic(at: SourceLocation(file: sourceName, line: 1, column: at + 1), message)
+            // Columns count UTF-8 bytes, as in every other diagnostic (and its caret).
+            let column = chars[..<min(at, chars.count)].reduce(0) { $0 + UTF8.width($1) } + 1
+            return Diagnostic(at: SourceLocation(file: sourceName, line: 1, column: column), message)
         }
         func skipSpaces() { while i < chars.count, chars[i] == " " || chars[i] == "\t" || chars[i] == "\n" { i += 1 } }
         func isNameChar(_ c: Unicode.Scalar) -> Bool {
@@ -87,7 +89,27 @@ public struct PipelineParser {
                     if i < chars.count, chars[i] == "\"" {
                         i += 1
                         while i < chars.count, chars[i] != "\"" {
-                            if chars[i] == "\\", i + 1 < chars.count { i += 1 }
+                            if chars[i] == "\\", i + 1 < chars.count {
+                                // The escapes `quoteString` writes: \n, \t, \u{hex}; any other character stands for itself.
+                                i += 1
+                                switch chars[i] {
+                                case "n": value.unicodeScalars.append("\n")
+                                case "t": value.unicodeScalars.append("\t")
+                                case "u" where i + 1 < chars.count && chars[i + 1] == "{":
+                                    var j = i + 2
+                                    var code: UInt32 = 0
+                                    while j < chars.count, j < i + 10, let digit = UInt32(String(chars[j]), radix: 16) { code = code << 4 | digit; j += 1 }
+                                    if j > i + 2, j < chars.count, chars[j] == "}", let scalar = Unicode.Scalar(code) {
+                                        value.unicodeScalars.append(scalar)
+                                        i = j
+                                    } else {
+                                        value.unicodeScalars.append("u")
+                                    }
+                                default: value.unicodeScalars.append(chars[i])
+                                }
+                                i += 1
+                                continue
+                            }
                             value.unicodeScalars.append(chars[i])
                             i += 1
                         }
