@@ -16,12 +16,16 @@ public struct OperandSpec: Sendable {
     public var kind: OperandKind
     public var arity: Arity
     public var summary: String
+    /// The op takes this value over (it updates it in place): no later op may use it.
+    public var consumed: Bool
 
-    public init(_ name: String, _ kind: OperandKind = .tensor, _ arity: Arity = .single, _ summary: String = "") {
+    public init(_ name: String, _ kind: OperandKind = .tensor, _ arity: Arity = .single, _ summary: String = "",
+                consumed: Bool = false) {
         self.name = name
         self.kind = kind
         self.arity = arity
         self.summary = summary
+        self.consumed = consumed
     }
 }
 
@@ -105,7 +109,7 @@ public struct OpDefinition: Sendable {
             switch o.arity {
             case .single: low += 1; high += 1
             case .optional: high += 1
-            case .variadic: high = Int.max / 2
+            case .variadic: low += 1; high = Int.max / 2
             }
         }
         return low...high
@@ -113,7 +117,7 @@ public struct OpDefinition: Sendable {
 
     /// Which spec each operand position falls under (for `count` operands).
     public func operandSpecs(forCount count: Int) -> [OperandSpec] {
-        let fixed = operands.filter { $0.arity == .single }.count
+        let fixed = operands.filter { $0.arity != .optional }.count
         var extra = count - fixed
         var out: [OperandSpec] = []
         for o in operands {
@@ -122,7 +126,7 @@ public struct OpDefinition: Sendable {
             case .optional:
                 if extra > 0 { out.append(o); extra -= 1 }
             case .variadic:
-                out += Array(repeating: o, count: max(0, extra + 1))
+                out += Array(repeating: o, count: 1 + max(0, extra))
                 extra = 0
             }
         }

@@ -90,7 +90,9 @@ public struct Parser {
             let name = try parseSymbol()
             if store[name] != nil { throw Diagnostic(at: location, "weight \(symbolText(name)) is declared twice") }
             try expect(":")
+            let typeLocation = here
             let type = try parseType()
+            if case .kvCache = type { throw Diagnostic(at: typeLocation, "a weight must be a tensor or a quant.packed type, not \(type)") }
             var data = WeightData.external
             skipTrivia()
             if peek == UInt8(ascii: "=") {
@@ -328,8 +330,10 @@ public struct Parser {
                 }
             }
             guard let group, let scale else { throw Diagnostic(at: location, "quant.packed needs group and scale parameters") }
-            return .packed(PackedWeightType(rows: rows, columns: columns, storage: storage, group: group, scale: scale,
-                                            zeroPoint: zeroPoint, nm: nm))
+            let packed = PackedWeightType(rows: rows, columns: columns, storage: storage, group: group, scale: scale,
+                                          zeroPoint: zeroPoint, nm: nm)
+            if let reason = packed.invalidReason { throw Diagnostic(at: location, "invalid quant.packed type: \(reason)") }
+            return .packed(packed)
         case "kv.cache":
             try expect("<")
             let (shape, dtype) = try parseShapeAndDType()
@@ -382,6 +386,7 @@ public struct Parser {
             skipTrivia()
             let l = here
             guard let key = scanIdentifier() else { throw error("expected a type parameter name") }
+            if out.contains(where: { $0.0 == key }) { throw Diagnostic(at: l, "type parameter '\(key)' is given twice") }
             try expect("=")
             skipTrivia()
             out.append((key, try parseAttributeValue(), l))

@@ -32,7 +32,7 @@ public struct Printer: Sendable {
         case .external: return ""
         case .elided: return " = elided"
         case .values(let values):
-            if let limit = elideWeightsLargerThan, values.count * 4 > limit { return " = elided" }
+            if let limit = elideWeightsLargerThan, (WeightStore.storageByteCount(of: e.type) ?? 0) > limit { return " = elided" }
             let isInteger = e.type.tensor?.dtype.isInteger ?? false
             let items = values.map { isInteger ? String(Int($0)) : formatFloat($0) }
             return " = dense<[" + items.joined(separator: ", ") + "]>"

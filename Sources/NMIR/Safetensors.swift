@@ -131,7 +131,8 @@ public enum Safetensors {
         return Header(tensors: tensors, metadata: metadata, dataStart: dataStart)
     }
 
-    /// Writes tensors in the given order, each aligned to 8 bytes, to a temporary sibling that is
+    /// Writes tensors in the given order, back to back as the format requires (the header is padded
+    /// so the data starts 8-byte aligned), to a temporary sibling that is
     /// renamed over `path` once complete.
     public static func write(path: String, tensors: [(name: String, dtype: String, shape: [Int], bytes: [UInt8])],
                              metadata: [String: String] = [:]) throws {
@@ -148,9 +149,6 @@ public enum Safetensors {
             body.append(contentsOf: t.bytes)
             offset += t.bytes.count
             entries.append("\(jsonString(t.name)):{\"dtype\":\"\(t.dtype)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(start),\(offset)]}")
-            let pad = (8 - offset % 8) % 8
-            body.append(contentsOf: [UInt8](repeating: 0, count: pad))
-            offset += pad
         }
         header += entries.joined(separator: ",") + "}"
         var headerBytes = Array(header.utf8)

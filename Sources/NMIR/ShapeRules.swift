@@ -51,6 +51,12 @@ enum ShapeRules {
         return a
     }
 
+    /// A dim a type rule computes, kept within what the parser accepts so results print and read back.
+    static func bounded(_ v: Int, _ what: String) throws(OpError) -> Dim {
+        guard v >= 0, v <= Parser.maxDimension else { throw OpError("\(what) \(v) is out of range (at most \(Parser.maxDimension))") }
+        return .known(v)
+    }
+
     static func scalar(_ t: TensorType, _ what: String) throws(OpError) {
         guard t.rank == 0, t.dtype == .i32 else { throw OpError("\(what) must be a scalar tensor<i32>, got \(t)") }
     }

@@ -81,6 +81,19 @@ public struct PackedWeightType: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var bits: Int { storage.bitWidth }
+    /// Values stored per row: all columns, or N of every M with an N:M pattern.
+    public var keptPerRow: Int { nm.map { columns / $0.m * $0.n } ?? columns }
+
+    /// Why this type is not a valid packed weight, or nil when it is: storage i4 or i8, positive
+    /// dims and group, a float scale type, and with N:M an input dim that is a multiple of M.
+    public var invalidReason: String? {
+        if storage != .i4 && storage != .i8 { return "packed storage must be i4 or i8, got \(storage)" }
+        if rows <= 0 || columns <= 0 { return "packed weight dims must be positive" }
+        if group <= 0 { return "group must be positive" }
+        if !scale.isFloat { return "scale type must be a float type, got \(scale)" }
+        if let nm, columns % nm.m != 0 { return "input dim \(columns) is not a multiple of M = \(nm.m)" }
+        return nil
+    }
     /// Groups per row: scales (and zero points) have shape `[rows, groupsPerRow]`.
     public var groupsPerRow: Int { (columns + group - 1) / group }
     public var scaleType: TensorType { TensorType([rows, groupsPerRow], scale) }

@@ -39,7 +39,14 @@ public struct Verifier: Sendable {
             if defined[a.name] != nil { problems.append(Diagnostic(at: f.location, "argument %\(a.name) is declared twice")) }
             defined[a.name] = a.type
         }
+        /// Values an op took over (`kv.append`'s cache) and where.
+        var consumedBy: [String: (String, SourceLocation)] = [:]
         func checkUse(_ v: Value, at location: SourceLocation) -> Bool {
+            if let (op, place) = consumedBy[v.name] {
+                problems.append(Diagnostic(at: location, "%\(v.name) is used after '\(op)' took it over",
+                                           notes: [Diagnostic(.note, at: place, "taken over here")]))
+                return false
+            }
             guard let type = defined[v.name] else {
                 problems.append(Diagnostic(at: location, "use of %\(v.name) before its definition (or it is never defined)"))
                 return false
@@ -56,6 +63,11 @@ public struct Verifier: Sendable {
             if usesOK {
                 do { try verify(op, weights: weights) } catch let d as Diagnostic { problems.append(d) } catch {
                     problems.append(Diagnostic(at: op.location, "\(error)"))
+                }
+            }
+            if let def = registry[op.name] {
+                for (v, spec) in zip(op.operands, def.operandSpecs(forCount: op.operands.count)) where spec.consumed {
+                    consumedBy[v.name] = (op.name, op.location)
                 }
             }
             for r in op.results {

@@ -79,7 +79,7 @@ public struct WeightStore: Sendable, Equatable {
             guard let count = t.elementCount else { return nil }
             return (count * t.dtype.bitWidth + 7) / 8
         case .packed(let p):
-            let kept = p.nm.map { p.columns / $0.m * $0.n + min(p.columns % $0.m, $0.n) } ?? p.columns
+            let kept = p.keptPerRow
             let values = (p.rows * kept * p.bits + 7) / 8
             guard let nm = p.nm else { return values }
             let indexBits = Int.bitWidth - (nm.m - 1).leadingZeroBitCount

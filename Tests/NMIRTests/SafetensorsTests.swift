@@ -62,11 +62,10 @@ import Testing
         let contents = try Safetensors.read(path: path)
         #expect(contents.metadata == metadata)
         #expect(contents.dataStart % 8 == 0)
-        // Tensors come back in file order, each starting on an 8-byte boundary.
+        // Tensors come back in file order, back to back with no gaps (as the Hugging Face reader requires).
         #expect(contents.tensors.map(\.name) == ["blk.0.attn_q.weight", "ids", "scale", "empty", "index \"q\"", "packed", "ints"])
-        #expect(contents.tensors.map(\.range) == [0..<24, 24..<27, 32..<34, 40..<40, 40..<48, 48..<53, 56..<64])
-        for t in contents.tensors { #expect(t.range.lowerBound % 8 == 0, "\(t.name)") }
-        #expect(contents.fileBytes.count == contents.dataStart + 64)
+        #expect(contents.tensors.map(\.range) == [0..<24, 24..<27, 27..<29, 29..<29, 29..<37, 37..<42, 42..<50])
+        #expect(contents.fileBytes.count == contents.dataStart + 50)
         for t in tensors {
             let info = try #require(contents.info(t.name))
             #expect(info.dtype == t.dtype && info.shape == t.shape, "\(t.name)")
@@ -87,7 +86,7 @@ import Testing
         let header = String(decoding: again.fileBytes[8..<again.dataStart], as: UTF8.self)
         #expect(header.hasPrefix("{\"only\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}"))
         #expect(!header.contains("__metadata__"))
-        #expect(again.fileBytes.count == again.dataStart + 8)
+        #expect(again.fileBytes.count == again.dataStart + 4)
     }
 
     @Test func dtypeNamesOfNMIRTypes() {

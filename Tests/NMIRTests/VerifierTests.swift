@@ -99,7 +99,7 @@ func expectDiagnostic(_ text: String, at line: Int, _ column: Int, _ message: St
               %y = tensor.concat {axis = 0} : tensor<4xf32>
               return %y
             }
-            """, at: 2, 3, "'tensor.concat': needs at least one input")
+            """, at: 2, 3, "'tensor.concat': expected at least 1 operand(s), got 0")
     }
 
     @Test func unknownAttribute() {

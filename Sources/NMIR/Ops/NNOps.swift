@@ -136,6 +136,9 @@ enum NNOps {
         guard k.shape == v.shape || zip(k.shape, v.shape).allSatisfy({ $0.isCompatible(with: $1) }) else {
             throw OpError("k and v must have the same shape, got \(k) and \(v)")
         }
+        guard k.dtype == q.dtype, v.dtype == q.dtype else {
+            throw OpError("q, k and v must have the same element type, got \(q.dtype), \(k.dtype) and \(v.dtype)")
+        }
         _ = try ShapeRules.match(q.shape[2], k.shape[2], "head_dim of q against k")
         if let hq = q.shape[1].value, let hk = k.shape[1].value, hk == 0 || hq % hk != 0 {
             throw OpError("q_heads (\(hq)) must be a multiple of kv_heads (\(hk))")

@@ -23,13 +23,7 @@ enum QuantOps {
     }
 
     static func checkPacked(_ w: PackedWeightType) throws(OpError) {
-        guard w.storage == .i4 || w.storage == .i8 else { throw OpError("packed storage must be i4 or i8, got \(w.storage)") }
-        guard w.rows > 0, w.columns > 0 else { throw OpError("packed weight dims must be positive") }
-        guard w.group > 0 else { throw OpError("group must be positive") }
-        guard w.scale.isFloat else { throw OpError("scale type must be a float type, got \(w.scale)") }
-        if let nm = w.nm, w.columns % nm.m != 0 {
-            throw OpError("input dim \(w.columns) is not a multiple of M = \(nm.m)")
-        }
+        if let reason = w.invalidReason { throw OpError(reason) }
     }
 
     static let dequant = OpDefinition(
@@ -72,7 +66,8 @@ enum KVOps {
 
     static let append = OpDefinition(
         "kv.append", "writes x at positions start ..< start+T of the cache; returns the cache and its contents 0 ..< start+T",
-        operands: [OperandSpec("cache", .kvCache), OperandSpec("x", .tensor, .single, "[tokens, heads, head_dim]"),
+        operands: [OperandSpec("cache", .kvCache, .single, "taken over: updated in place, not usable afterwards", consumed: true),
+                   OperandSpec("x", .tensor, .single, "[tokens, heads, head_dim]"),
                    OperandSpec("start", .tensor, .single, "tensor<i32>")],
         results: ["cache", "contents"]
     ) { ctx throws(OpError) in

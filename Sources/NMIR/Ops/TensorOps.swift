@@ -12,7 +12,12 @@ enum TensorOps {
         guard dims.allSatisfy({ $0 >= -1 }), dims.filter({ $0 == -1 }).count <= 1 else {
             throw OpError("shape \(dims) may hold sizes ≥ 0 and at most one -1")
         }
-        let knownProduct = dims.filter { $0 >= 0 }.reduce(1) { $0 &* $1 }
+        var knownProduct = 1
+        for d in dims where d >= 0 {
+            let (p, overflow) = knownProduct.multipliedReportingOverflow(by: d)
+            guard !overflow, p <= Parser.maxDimension else { throw OpError("shape \(dims) has too many elements") }
+            knownProduct = p
+        }
         var shape = dims.map { $0 >= 0 ? Dim.known($0) : .dynamic }
         if let count = x.elementCount {
             if let i = dims.firstIndex(of: -1) {
@@ -59,7 +64,11 @@ enum TensorOps {
             for d in 0..<t.rank where d != axis {
                 shape[d] = try ShapeRules.match(shape[d], t.shape[d], "dim \(d) of input \(i)")
             }
-            if let a = shape[axis].value, let b = t.shape[axis].value { shape[axis] = .known(a + b) } else { shape[axis] = .dynamic }
+            if let a = shape[axis].value, let b = t.shape[axis].value {
+                shape[axis] = try ShapeRules.bounded(a + b, "concatenated dim")
+            } else {
+                shape[axis] = .dynamic
+            }
         }
         return [.tensor(TensorType(shape: shape, dtype: first.dtype))]
     }
@@ -80,7 +89,7 @@ enum TensorOps {
             guard s >= 0, s <= n - size else { throw OpError("slice [\(start), \(start)+\(size)) is out of bounds for dim of size \(n)") }
         }
         var shape = x.shape
-        shape[axis] = .known(size)
+        shape[axis] = try ShapeRules.bounded(size, "slice size")
         return [.tensor(TensorType(shape: shape, dtype: x.dtype))]
     }
 
