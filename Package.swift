@@ -39,7 +39,7 @@ let package = Package(
                 swiftSettings: llvmSwiftFlags, linkerSettings: llvmLinkFlags),
 
         .executableTarget(name: "nmc",
-                          dependencies: ["NMDriver", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["NMDriver", "NMRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "tools/nmc", swiftSettings: llvmSwiftFlags, linkerSettings: llvmLinkFlags),
         .executableTarget(name: "nmc-opt",
                           dependencies: ["NMDriver", .product(name: "ArgumentParser", package: "swift-argument-parser")],

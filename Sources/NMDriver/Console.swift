@@ -83,3 +83,15 @@ public struct ToolError: Error, CustomStringConvertible {
 }
 
 import NMIR
+
+/// How a tool prints an error: diagnostics with their place, others as `nmc: error: …`.
+public func errorText(_ error: Error) -> String {
+    switch error {
+    case let d as Diagnostic: return d.rendered(source: nil)
+    case let list as DiagnosticList: return list.diagnostics.map { $0.rendered(source: nil) }.joined(separator: "\n")
+    case let e as ToolError: return "nmc: error: \(e.message)"
+    default:
+        let text = "\(error)"
+        return text.contains(": error: ") ? text : "nmc: error: \(text)"
+    }
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import NMDriver
+import NMRuntime
 
 /// nmc: compile LLaMA-family models into smaller, faster code for CPUs, NVIDIA GPUs and FPGAs.
 @main
@@ -21,12 +22,28 @@ func notYet(_ what: String, issue: String) throws -> Never {
     throw ExitCode(2)
 }
 
+/// Runs a command body, printing errors as `nmc: error: …` (or `file:line:col: error: …`) with exit status 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        Console.standard.writeErr(errorText(error) + "\n")
+        throw ExitCode(1)
+    }
+}
+
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Import a model (GGUF or Hugging Face safetensors) into NMIR: DIR/model.nmir + DIR/weights.safetensors.")
+        abstract: "Import a model (GGUF or Hugging Face safetensors) into NMIR: DIR/model.nmir + DIR/weights.safetensors.",
+        discussion: "DIR is written under a temporary name and renamed into place when complete; an existing DIR is replaced only when it is an NMC folder.")
     @Argument(help: "The model: a .gguf file or a Hugging Face folder.") var model: String
     @Option(name: .short, help: "Output directory.") var output: String
-    func run() throws { try notYet("nmc import", issue: "the model import issue (GGUF/safetensors readers)") }
+    @Option(help: "Positions the KV caches hold (default: the model's, at most 2048).") var ctx: Int?
+    func run() throws {
+        try reportingErrors { try ModelCommands.importModel(path: model, output: output, contextLength: ctx, console: .standard) }
+    }
 }
 
 struct Compile: ParsableCommand {
@@ -42,11 +59,32 @@ struct Compile: ParsableCommand {
 }
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Generate text with a model or a compiled artifact.")
-    @Argument(help: "The model or artifact directory.") var model: String
-    @Option(help: "The prompt.") var prompt: String = ""
+    static let configuration = CommandConfiguration(
+        abstract: "Generate text with a model: streams the continuation of --prompt and reports tokens/s.",
+        discussion: "Runs through the reference interpreter until the CPU backend lands. Temperature 0 is greedy.")
+    @Argument(help: "The model: a .gguf file, a Hugging Face folder or an `nmc import` folder.") var model: String
+    @Option(help: "The prompt.") var prompt: String
     @Option(name: .short, help: "Tokens to generate.") var n: Int = 64
-    func run() throws { try notYet("nmc run", issue: "the import issue (reference interpreter)") }
+    @Option(help: "Sampling temperature; 0 picks the most likely token.") var temperature: Double = 0.8
+    @Option(name: .customLong("top-k"), help: "Sample among the k most likely tokens (0: all).") var topK: Int = 40
+    @Option(name: .customLong("top-p"), help: "Sample among the most likely tokens whose probabilities add up to p.") var topP: Double = 0.95
+    @Option(help: "Random seed for sampling.") var seed: UInt64 = 0
+    @Option(help: "Positions the KV caches hold (default: the model's, at most 2048).") var ctx: Int?
+
+    func validate() throws {
+        guard n >= 0 else { throw ValidationError("-n must be ≥ 0") }
+        guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
+        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            try ModelCommands.run(path: model, prompt: prompt, count: n,
+                                  sampler: Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed),
+                                  contextLength: ctx, console: .standard)
+        }
+    }
 }
 
 struct Eval: ParsableCommand {
@@ -54,11 +92,31 @@ struct Eval: ParsableCommand {
         abstract: "Measure model quality.", subcommands: [Perplexity.self])
 
     struct Perplexity: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Perplexity of a model on a text file.")
+        static let configuration = CommandConfiguration(
+            abstract: "Perplexity of a model on a text file, over non-overlapping windows.",
+            discussion: """
+            Each window of --ctx tokens runs from an empty cache; BOS is not added. By default the logits
+            at every position score the next token; --score second-half scores only the second half of
+            each window (llama.cpp's rule).
+            """)
         @Argument(help: "The model.") var model: String
-        @Option(help: "The text file.") var text: String
-        @Option(help: "Context length.") var ctx: Int = 512
-        func run() throws { try notYet("nmc eval perplexity", issue: "the import issue (reference interpreter)") }
+        @Option(help: "The text file (e.g. ../shared/data/wikitext2-test.txt).") var text: String
+        @Option(help: "Window (context) length.") var ctx: Int = 512
+        @Option(name: .customLong("max-tokens"), help: "Use only the first N tokens of the text.") var maxTokens: Int?
+        @Option(help: "Which positions are scored: all or second-half.") var score: String = "all"
+
+        func validate() throws {
+            guard ctx >= 2 else { throw ValidationError("--ctx must be ≥ 2") }
+            guard score == "all" || score == "second-half" else { throw ValidationError("--score must be all or second-half") }
+            if let maxTokens, maxTokens < ctx { throw ValidationError("--max-tokens must be ≥ --ctx") }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                _ = try ModelCommands.perplexity(path: model, textFile: text, context: ctx, maxTokens: maxTokens,
+                                                 secondHalfOnly: score == "second-half", console: .standard)
+            }
+        }
     }
 }
 
@@ -70,7 +128,7 @@ struct Bench: ParsableCommand {
 }
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a model's metadata, tensors and totals.")
-    @Argument(help: "The model.") var model: String
-    func run() throws { try notYet("nmc inspect", issue: "the import issue (GGUF/safetensors readers)") }
+    static let configuration = CommandConfiguration(abstract: "Print a model's metadata, tensors (name, shape, dtype, bytes) and totals.")
+    @Argument(help: "The model: a .gguf file, a Hugging Face folder or an NMC folder.") var model: String
+    func run() throws { try reportingErrors { try ModelCommands.inspect(path: model, console: .standard) } }
 }
