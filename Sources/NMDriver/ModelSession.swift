@@ -44,7 +44,10 @@ public final class ModelSession {
         let ids = Tensor(shape: [tokens.count], ints: tokens)
         let results = try interpreter.run(function, [.tensor(ids), .tensor(.scalar(Int32(position)))] + caches)
         position += tokens.count
-        guard let logits = results.first?.tensor else { throw ToolError("@\(function) returned no logits") }
+        guard let logits = results.first?.tensor, results.count == caches.count + 1 else {
+            throw ToolError("@\(function) must return the logits and the \(caches.count) updated caches")
+        }
+        caches = Array(results.dropFirst())
         return logits.floats
     }
 

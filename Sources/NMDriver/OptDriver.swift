@@ -48,6 +48,9 @@ public struct OptDriver {
         for name in options.printIRBefore + options.printIRAfter where PassRegistry.standard[name] == nil {
             throw ToolError("unknown pass '\(name)' in --print-ir-before/--print-ir-after (known passes: \(PassRegistry.standard.names.joined(separator: ", ")))")
         }
+        if options.dumpDirectory != nil && options.splitInputFile {
+            throw ToolError("--dump-dir cannot be combined with --split-input-file; the parts would overwrite each other's dumps")
+        }
         if options.output != nil && options.splitInputFile {
             throw ToolError("-o cannot be combined with --split-input-file; the chunks print to standard output")
         }
@@ -109,11 +112,20 @@ public struct OptDriver {
                 before: Set(options.printIRBefore), after: Set(options.printIRAfter), afterAll: options.printIRAfterAll,
                 afterChange: options.printIRAfterChange, afterFailure: options.printIRAfterFailure, write: err))
         }
+        var dumps: DumpDirectoryInstrument? = nil
         if let dir = options.dumpDirectory {
-            manager.instruments.append(try DumpDirectoryInstrument(directory: dir, input: module))
+            do { dumps = try DumpDirectoryInstrument(directory: dir, input: module) } catch let e as PassError {
+                throw ToolError(e.message)
+            } catch {
+                throw ToolError("cannot write the dump directory '\(dir)': \(errorText(error))")
+            }
+            manager.instruments.append(dumps!)
         }
         if options.passTiming { manager.instruments.append(TimingInstrument(write: err)) }
         if options.passStatistics { manager.instruments.append(StatisticsInstrument(write: err)) }
         try manager.run(&module)
+        if let failed = dumps?.errors.first {
+            throw ToolError("cannot write a dump into '\(options.dumpDirectory ?? "")': \(errorText(failed))")
+        }
     }
 }

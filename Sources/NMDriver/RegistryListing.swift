@@ -12,7 +12,7 @@ public enum RegistryListing {
                 if !def.operands.isEmpty {
                     let operands = def.operands.map { o -> String in
                         let arity = o.arity == .optional ? "?" : o.arity == .variadic ? "..." : ""
-                        return "\(o.name)\(arity): \(o.kind.rawValue)"
+                        return "\(o.name)\(arity): \(o.kind == .packed ? "quant.packed" : o.kind.rawValue)"
                     }
                     out += "      operands: " + operands.joined(separator: ", ") + "\n"
                 }

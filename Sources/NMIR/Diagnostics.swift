@@ -47,7 +47,7 @@ public struct Diagnostic: Error, Hashable, Sendable, CustomStringConvertible {
     /// then the notes.
     public func rendered(source: SourceText?) -> String {
         var out = description
-        if let source, location.isKnown, let line = source.line(location.line) {
+        if let source, location.isKnown, let line = source.displayLine(location.line) {
             out += "\n" + line + "\n" + caretLine(for: line, column: location.column)
         }
         for note in notes { out += "\n" + note.rendered(source: source) }
@@ -91,6 +91,15 @@ public struct SourceText: Sendable {
 
     public init(name: String, text: String, firstLine: Int = 1) {
         self.init(name: name, bytes: Array(text.utf8), firstLine: firstLine)
+    }
+
+    /// Line `number` as diagnostics show it: control characters other than tabs, which would
+    /// garble a terminal, become `?`.
+    public func displayLine(_ number: Int) -> String? {
+        guard let raw = line(number) else { return nil }
+        return String(String.UnicodeScalarView(raw.unicodeScalars.map {
+            ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F ? "?" : $0
+        }))
     }
 
     /// The text of line `number` (numbered as in the original file), without its newline.

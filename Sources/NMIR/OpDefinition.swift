@@ -1,6 +1,6 @@
 /// What kind of value an operand must be.
 public enum OperandKind: String, Sendable {
-    case tensor, packed, kvCache = "kv.cache"
+    case tensor, packed = "quant.packed weight", kvCache = "kv.cache"
 
     func matches(_ type: NMType) -> Bool {
         switch (self, type) {

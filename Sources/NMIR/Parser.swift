@@ -264,7 +264,7 @@ public struct Parser {
             }
         }
         guard resultNames.count == definition.results.count else {
-            throw Diagnostic(at: location, "'\(opName)' has \(definition.results.count) result(s), but \(resultNames.count) were named")
+            throw Diagnostic(at: location, "'\(opName)' has \(definition.results.count) result(s), but \(resultNames.count) \(resultNames.count == 1 ? "was" : "were") named")
         }
         var results: [Value] = []
         for ((name, l), type) in zip(resultNames, types) {

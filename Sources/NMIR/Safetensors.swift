@@ -209,7 +209,10 @@ public enum AtomicFile {
             try data.write(to: url)
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
-            throw error
+            let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+            let reason = FileManager.default.fileExists(atPath: directory.isEmpty ? "/" : directory)
+                ? "cannot write the file" : "its directory does not exist"
+            throw Safetensors.FormatError(file: path, reason: reason)
         }
         guard rename(temporary, path) == 0 else {
             try? FileManager.default.removeItem(atPath: temporary)

@@ -124,7 +124,8 @@ public struct Verifier: Sendable {
 
     private func article(_ word: String) -> String {
         guard let first = word.first else { return "a" }
-        return "aeiouAEIOU".contains(first) ? "an" : "a"
+        // "an N:M pattern": N reads with a vowel sound.
+        return "aeiouAEIOUN".contains(first) ? "an" : "a"
     }
 }
 

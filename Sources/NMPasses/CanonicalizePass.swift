@@ -87,8 +87,11 @@ public struct CanonicalizePass: Pass {
             if constant(op.operands[0], isAll: 1) { return same(op.operands[1]) }
         case "nn.div":
             if constant(op.operands[1], isAll: 1) { return same(op.operands[0]) }
-        case "tensor.reshape", "tensor.cast":
-            if op.operands[0].type.tensor?.isStatic ?? false { return same(op.operands[0]) }
+        case "tensor.cast":
+            return same(op.operands[0])
+        case "tensor.reshape":
+            // Equal types with at most one dynamic dim: the reshape keeps every dim as it was.
+            if let t = op.operands[0].type.tensor, t.shape.filter({ $0 == .dynamic }).count <= 1 { return same(op.operands[0]) }
         case "tensor.transpose":
             if let perm = op.attributes["perm"]?.intArrayValue, perm == Array(0..<perm.count) { return same(op.operands[0]) }
         case "tensor.concat":

@@ -52,7 +52,14 @@ public final class DumpDirectoryInstrument: PassInstrument {
 
     public init(directory: String, input: Module) throws {
         self.directory = directory
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        if FileManager.default.fileExists(atPath: directory), (try? FileManager.default.contentsOfDirectory(atPath: directory)) == nil {
+            throw PassError("--dump-dir '\(directory)' exists and is not a directory")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw PassError("cannot create the dump directory '\(directory)'")
+        }
         try AtomicFile.write(printer.print(input), to: path(index: 0, label: "input"))
     }
 

@@ -60,8 +60,12 @@ public struct PipelineParser {
             guard !name.isEmpty else {
                 throw fail(i, i < chars.count ? "expected a pass name, found '\(chars[i])'" : "expected a pass name after ','")
             }
+            // Report the whole token, not just its name-like prefix.
+            var tokenEnd = i
+            while tokenEnd < chars.count, !" \t\n,{}".unicodeScalars.contains(chars[tokenEnd]) { tokenEnd += 1 }
+            let token = String(String.UnicodeScalarView(chars[start..<tokenEnd]))
             guard let pass = registry[name] else {
-                throw fail(start, "unknown pass '\(name)' (known passes: \(registry.names.joined(separator: ", ")))")
+                throw fail(start, "unknown pass '\(token)' (known passes: \(registry.names.joined(separator: ", ")))")
             }
             var options = pass.info.defaultOptions
             var given = Set<String>()

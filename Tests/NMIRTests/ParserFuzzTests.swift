@@ -63,7 +63,7 @@ enum FuzzOutcome { case parsed, rejected, wrongError }
 
     /// The rendered form is the description, the source line, then a caret line (spaces or tabs, then `^`).
     static func renderingIsWellFormed(_ d: Diagnostic, _ source: SourceText) -> Bool {
-        guard let line = source.line(d.location.line) else { return false }
+        guard let line = source.displayLine(d.location.line) else { return false }
         let rendered = Array(d.rendered(source: source).utf8)
         let head = Array((d.description + "\n" + line + "\n").utf8)
         guard rendered.count > head.count, Array(rendered[0..<head.count]) == head else { return false }

@@ -8,8 +8,8 @@ struct NMCOpt: ParsableCommand {
         commandName: "nmc-opt",
         abstract: "Run NMIR passes on a textual NMIR file and print the result.",
         discussion: """
-        Reads NMIR from FILE (or standard input), verifies it, runs the pipeline given by --passes,
-        verifying after every pass, and prints the result to standard output or -o. Diagnostics go to
+        Reads NMIR from FILE (or standard input), verifies it, runs the pipeline given by --passes, \
+        verifying after every pass, and prints the result to standard output or -o. Diagnostics go to \
         standard error as file:line:col: error: …; the exit status is 1 when there is one.
 
         Pipeline syntax: pass{option=value option=value},pass,…  for example

@@ -1,4 +1,8 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#endif
+import Foundation
 
 /// Runs a compiled NMC artifact. It links no LLVM so a static build can be copied to a GPU machine.
 @main
@@ -12,7 +16,7 @@ struct NMCRun: ParsableCommand {
     var artifact: String
 
     func run() throws {
-        print("nmc-run: running artifacts is not implemented yet (it arrives with the CPU and PTX backends)")
+        FileHandle.standardError.write(Data("nmc-run: running artifacts is not implemented yet (it arrives with the CPU and PTX backends)\n".utf8))
         throw ExitCode(2)
     }
 }

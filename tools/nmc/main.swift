@@ -9,7 +9,7 @@ struct NMC: ParsableCommand {
         commandName: "nmc",
         abstract: "The NMC compiler: import, compress (N:M sparsity, INT4) and compile LLaMA-family models.",
         discussion: """
-        MODEL is a .gguf file, a Hugging Face folder (safetensors + config.json) or a folder written
+        MODEL is a .gguf file, a Hugging Face folder (safetensors + config.json) or a folder written \
         by `nmc import` / `nmc compile`. Use `nmc-opt` to run single passes on textual NMIR.
         """,
         version: NMCVersion.line,
@@ -95,8 +95,8 @@ struct Eval: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Perplexity of a model on a text file, over non-overlapping windows.",
             discussion: """
-            Each window of --ctx tokens runs from an empty cache; BOS is not added. By default the logits
-            at every position score the next token; --score second-half scores only the second half of
+            Each window of --ctx tokens runs from an empty cache; BOS is not added. By default the logits \
+            at every position score the next token; --score second-half scores only the second half of \
             each window (llama.cpp's rule).
             """)
         @Argument(help: "The model.") var model: String
