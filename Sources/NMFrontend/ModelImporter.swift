@@ -63,7 +63,7 @@ public enum ModelImporter {
     }
 
     /// Hugging Face names of the weights, by the GGUF-style names NMIR uses.
-    static func huggingFaceName(_ name: String) -> String {
+    public static func huggingFaceName(_ name: String) -> String {
         let fixed = ["token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
                      "output.weight": "lm_head.weight"]
         if let n = fixed[name] { return n }
