@@ -65,6 +65,14 @@ public enum Safetensors {
     /// Reads and validates a file: header length within the file, well-formed JSON, known dtypes,
     /// byte ranges inside the data section and matching their shape.
     public static func read(path: String) throws -> Contents {
+        // Only regular files: a device or a pipe named in a text (`weights "/dev/zero"`) must not
+        // be read until memory runs out.
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else {
+            throw FormatError(file: path, reason: "no such file")
+        }
+        guard attributes[.type] as? FileAttributeType == .typeRegular else {
+            throw FormatError(file: path, reason: "not a regular file")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw FormatError(file: path, reason: "cannot read file")
         }
