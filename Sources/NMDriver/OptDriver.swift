@@ -44,9 +44,9 @@ public struct OptDriver {
     }
 
     private func runChecked() throws -> Int32 {
-        let steps = try PipelineParser(sourceName: "--passes").parse(options.passes)
-        for name in options.printIRBefore + options.printIRAfter where PassRegistry.standard[name] == nil {
-            throw ToolError("unknown pass '\(name)' in --print-ir-before/--print-ir-after (known passes: \(PassRegistry.standard.names.joined(separator: ", ")))")
+        let steps = try PipelineParser(registry: DriverPasses.registry, sourceName: "--passes").parse(options.passes)
+        for name in options.printIRBefore + options.printIRAfter where DriverPasses.registry[name] == nil {
+            throw ToolError("unknown pass '\(name)' in --print-ir-before/--print-ir-after (known passes: \(DriverPasses.registry.names.joined(separator: ", ")))")
         }
         if options.dumpDirectory != nil && options.splitInputFile {
             throw ToolError("--dump-dir cannot be combined with --split-input-file; the parts would overwrite each other's dumps")
@@ -72,7 +72,7 @@ public struct OptDriver {
             do {
                 var m = try Parser.parseAndVerify(source)
                 try ModuleIO.checkExternalWeights(m, directory: input.directory)
-                try runPipeline(steps, on: &m)
+                try runPipeline(steps, on: &m, directory: input.directory)
                 module = m
             } catch let d as Diagnostic {
                 produced = [d]
@@ -102,9 +102,10 @@ public struct OptDriver {
         return failed ? 1 : 0
     }
 
-    private func runPipeline(_ steps: [PipelineStep], on module: inout Module) throws {
+    private func runPipeline(_ steps: [PipelineStep], on module: inout Module, directory: String) throws {
         guard !steps.isEmpty || options.dumpDirectory != nil else { return }
         let manager = PassManager(steps: steps)
+        manager.environment["module-directory"] = directory
         let err = console.writeErr
         if !options.printIRBefore.isEmpty || !options.printIRAfter.isEmpty || options.printIRAfterAll
             || options.printIRAfterChange || options.printIRAfterFailure {

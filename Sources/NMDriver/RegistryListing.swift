@@ -30,7 +30,7 @@ public enum RegistryListing {
         return out
     }
 
-    public static func passes(_ registry: PassRegistry = .standard) -> String {
+    public static func passes(_ registry: PassRegistry = DriverPasses.registry) -> String {
         var out = ""
         for pass in registry.passes {
             let info = pass.info

@@ -75,6 +75,16 @@ public struct Function: Sendable {
         for j in returnValues.indices where returnValues[j].name == old { returnValues[j] = new }
     }
 
+    /// Gives value `name` a new type at its definition and at every use (operands carry their
+    /// value's type). Arguments are not retyped.
+    public mutating func retype(_ name: String, to type: NMType) {
+        for i in body.indices {
+            for j in body[i].results.indices where body[i].results[j].name == name { body[i].results[j].type = type }
+            for j in body[i].operands.indices where body[i].operands[j].name == name { body[i].operands[j].type = type }
+        }
+        for j in returnValues.indices where returnValues[j].name == name { returnValues[j].type = type }
+    }
+
     /// How many times each value name is used (as an operand or returned).
     public func useCounts() -> [String: Int] {
         var counts: [String: Int] = [:]

@@ -13,7 +13,13 @@ public final class Interpreter {
     /// Where the module's weights file is looked up.
     public let weightsDirectory: String?
     private var weightCache: [String: RuntimeValue] = [:]
+    /// Dequantized packed weights, by the names of the weights they came from (the packed data,
+    /// scales and zero points are weights, so the result never changes during a run).
+    var dequantizedCache: [String: Tensor] = [:]
     private var externalFile: Safetensors.Contents?
+    /// Called before each op with the op and its operand values (calibration reads the inputs
+    /// of linear layers through it).
+    public var observer: ((Operation, [RuntimeValue]) throws -> Void)?
 
     public init(module: Module, weightsDirectory: String? = nil) {
         self.module = module
@@ -29,6 +35,8 @@ public final class Interpreter {
             throw InterpreterError(at: f.location, "@\(function) takes \(f.arguments.count) arguments, got \(arguments.count)")
         }
         var env: [String: RuntimeValue] = [:]
+        /// Which weight each value was read from, for caching work on weights.
+        var weightOf: [String: String] = [:]
         for (param, value) in zip(f.arguments, arguments) {
             try checkArgument(value, against: param, in: f)
             env[param.name] = value
@@ -41,9 +49,14 @@ public final class Interpreter {
                 guard let value = env[v.name] else { throw InterpreterError(at: op.location, "%\(v.name) has no value") }
                 return value
             }
+            try observer?(op, operands)
+            if op.name == "nn.weight", let name = op.attributes["name"]?.symbolValue, let r = op.results.first {
+                weightOf[r.name] = name
+            }
             let results: [RuntimeValue]
             do {
-                results = try semantics(OpCall(op: op, operands: operands, interpreter: self))
+                let sources = op.operands.map { weightOf[$0.name] }
+                results = try semantics(OpCall(op: op, operands: operands, interpreter: self, operandWeights: sources))
             } catch let e as InterpreterError {
                 throw e.location.isKnown ? e : InterpreterError(at: op.location, "'\(op.name)': " + e.message)
             }
@@ -130,6 +143,31 @@ struct OpCall {
     let op: Operation
     let operands: [RuntimeValue]
     let interpreter: Interpreter
+    /// For each operand, the weight it was read from directly, if any.
+    var operandWeights: [String?] = []
+
+    /// A key naming the weights of operands `range` when all of them are weights.
+    func weightKey(_ range: Range<Int>) -> String? {
+        guard range.upperBound <= operandWeights.count else { return nil }
+        let names = range.map { operandWeights[$0] }
+        guard names.allSatisfy({ $0 != nil }) else { return nil }
+        return names.map { $0! }.joined(separator: "|")
+    }
+
+    /// The dequantized matrix of the packed weight at operand `index` and its scales (and zero
+    /// points), computed once per set of weights.
+    func dequantized(from index: Int) throws -> Tensor {
+        let hasZeros = operands.count > index + 2
+        let compute = {
+            try QuantKernels.dequantize(self.operands[index], scales: self.tensor(index + 1),
+                                        zeroPoints: hasZeros ? self.tensor(index + 2) : nil)
+        }
+        guard let key = weightKey(index..<operands.count) else { return try compute() }
+        if let cached = interpreter.dequantizedCache[key] { return cached }
+        let w = try compute()
+        interpreter.dequantizedCache[key] = w
+        return w
+    }
 
     func tensor(_ i: Int) throws -> Tensor {
         guard i < operands.count, let t = operands[i].tensor else { throw InterpreterError("operand \(i) is not a tensor") }

@@ -78,13 +78,8 @@ enum OpSemantics {
             if type.dtype.isFloat { return [.tensor(Tensor(shape: shape, floats: values.map(Float.init), dtype: type.dtype))] }
             return [.tensor(Tensor(shape: shape, ints: values.map { Int32($0) }, dtype: type.dtype))]
         },
-        "quant.dequant": { c in
-            [.tensor(try QuantKernels.dequantize(c.operands[0], scales: c.tensor(1), zeroPoints: c.operands.count > 2 ? c.tensor(2) : nil))]
-        },
-        "quant.linear": { c in
-            let w = try QuantKernels.dequantize(c.operands[1], scales: c.tensor(2), zeroPoints: c.operands.count > 3 ? c.tensor(3) : nil)
-            return [.tensor(NNKernels.linear(try c.tensor(0), w))]
-        },
+        "quant.dequant": { c in [.tensor(try c.dequantized(from: 0))] },
+        "quant.linear": { c in [.tensor(NNKernels.linear(try c.tensor(0), try c.dequantized(from: 1)))] },
         "kv.append": { c in
             guard case .kvCache(let cache) = c.operands[0] else { throw InterpreterError("operand 0 is not a kv.cache") }
             let x = try c.tensor(1), start = try c.tensor(2)

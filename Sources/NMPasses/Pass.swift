@@ -89,8 +89,14 @@ public struct PassInfo: Sendable {
 public final class PassContext {
     public private(set) var statistics: [String: Int] = [:]
     public let options: PassOptions
+    /// Facts about where the module came from that some passes need: `module-directory` (the
+    /// folder of the `.nmir`, where a tokenizer or calibration text may be found).
+    public let environment: [String: String]
 
-    public init(options: PassOptions) { self.options = options }
+    public init(options: PassOptions, environment: [String: String] = [:]) {
+        self.options = options
+        self.environment = environment
+    }
 
     public func count(_ statistic: String, by amount: Int = 1) { statistics[statistic, default: 0] += amount }
 }

@@ -35,6 +35,8 @@ public final class PassManager {
     public var instruments: [PassInstrument] = []
     public var verifyEachPass = true
     public var verifier = Verifier()
+    /// Handed to every pass (see `PassContext.environment`).
+    public var environment: [String: String] = [:]
 
     public init(steps: [PipelineStep]) { self.steps = steps }
 
@@ -43,7 +45,7 @@ public final class PassManager {
         for (index, step) in steps.enumerated() {
             for i in instruments { i.runBefore(step, index: index, module: module) }
             let before = module
-            let context = PassContext(options: step.options)
+            let context = PassContext(options: step.options, environment: environment)
             let clock = ContinuousClock()
             let start = clock.now
             do {
