@@ -93,3 +93,34 @@ public enum ModuleIO {
         URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
     }
 }
+
+extension ModuleIO {
+    /// Reads every weight kept in the module's weights file into memory, so passes can rewrite
+    /// them (writing the module back puts them in the output's weights file).
+    /// Returns what was read, for `restoreUnchangedWeights`.
+    @discardableResult
+    public static func loadExternalWeights(_ module: inout Module, directory: String) throws -> [String: WeightData] {
+        let external = module.weights.entries.filter { $0.data == .external }
+        guard let file = module.weights.file, !external.isEmpty else { return [:] }
+        var loaded: [String: WeightData] = [:]
+        let path = resolve(file, in: directory)
+        let contents = try Safetensors.read(path: path)
+        for var e in external {
+            guard let info = contents.info(e.name) else { throw Diagnostic(at: e.location, "weight @\(e.name) is not in '\(path)'") }
+            e.data = .bytes(Array(contents.bytes(of: info)))
+            loaded[e.name] = e.data
+            module.weights[e.name] = e
+        }
+        return loaded
+    }
+
+    /// Points weights that passes left as they were read back at the weights file, so printing
+    /// the module refers to them instead of eliding them.
+    public static func restoreUnchangedWeights(_ module: inout Module, loaded: [String: WeightData]) {
+        for (name, data) in loaded {
+            guard var e = module.weights[name], e.data == data else { continue }
+            e.data = .external
+            module.weights[name] = e
+        }
+    }
+}

@@ -104,6 +104,9 @@ public struct OptDriver {
 
     private func runPipeline(_ steps: [PipelineStep], on module: inout Module, directory: String) throws {
         guard !steps.isEmpty || options.dumpDirectory != nil else { return }
+        // Passes rewrite weights, so those in the weights file are read first.
+        let loaded = steps.isEmpty ? [:] : try ModuleIO.loadExternalWeights(&module, directory: directory)
+        defer { ModuleIO.restoreUnchangedWeights(&module, loaded: loaded) }
         let manager = PassManager(steps: steps)
         manager.environment["module-directory"] = directory
         let err = console.writeErr

@@ -72,3 +72,21 @@ extension WeightEntry {
         }
     }
 }
+
+extension WeightEntry {
+    /// The values of an in-memory tensor weight as f32 (f32 storage is copied as is).
+    public var floatValues: [Float]? {
+        guard case .tensor(let t) = type, let count = t.elementCount, let bytes = storageBytes else { return nil }
+        if t.dtype == .f32, bytes.count == count * 4 {
+            var out = [Float](repeating: 0, count: count)
+            out.withUnsafeMutableBytes { dst in bytes.withUnsafeBytes { dst.copyMemory(from: $0) } }
+            return out
+        }
+        return WeightEncoding.decode(bytes, as: t.dtype, count: count).map(Float.init)
+    }
+
+    /// An f32 tensor weight held in memory.
+    public init(name: String, floats: [Float], type: TensorType) {
+        self.init(name: name, type: .tensor(type), data: .bytes(floats.withUnsafeBytes { [UInt8]($0) }))
+    }
+}

@@ -105,7 +105,25 @@ public final class PassContext {
 public protocol Pass {
     static var info: PassInfo { get }
     init()
+    /// Checks option values together (`n < m`, `group > 0` …) when the pipeline is parsed.
+    /// Throws `OptionError` naming the option.
+    static func validate(_ options: PassOptions) throws(OptionError)
     func run(on module: inout Module, context: PassContext) throws
+}
+
+extension Pass {
+    public static func validate(_ options: PassOptions) throws(OptionError) {}
+}
+
+/// An option value a pass cannot use; the pipeline parser points at the option.
+public struct OptionError: Error, CustomStringConvertible {
+    public var option: String
+    public var message: String
+    public init(option: String, _ message: String) {
+        self.option = option
+        self.message = message
+    }
+    public var description: String { message }
 }
 
 /// A pass failure, naming the function and the op.

@@ -69,6 +69,7 @@ public struct PipelineParser {
             }
             var options = pass.info.defaultOptions
             var given = Set<String>()
+            var valueColumns: [String: Int] = [:]
             skipSpaces()
             if i < chars.count, chars[i] == "{" {
                 i += 1
@@ -129,7 +130,13 @@ public struct PipelineParser {
                         throw fail(valueStart, "invalid value '\(value)' for option '\(key)' of pass '\(name)': expected \(spec.expectation)")
                     }
                     options.values[key] = parsed
+                    valueColumns[key] = valueStart
                 }
+            }
+            do {
+                try pass.validate(options)
+            } catch {
+                throw fail(valueColumns[error.option] ?? start, "invalid option '\(error.option)' of pass '\(name)': \(error.message)")
             }
             steps.append(PipelineStep(pass: pass, options: options))
             skipSpaces()
