@@ -156,7 +156,7 @@ import Testing
             _ = try Safetensors.read(path: dir + "/missing.safetensors")
             Issue.record("expected an error")
         } catch let e as Safetensors.FormatError {
-            #expect(e.description == "\(dir)/missing.safetensors: error: cannot read file")
+            #expect(e.description == "\(dir)/missing.safetensors: error: no such file")
         }
     }
 }
