@@ -34,3 +34,22 @@ extension BLAS {
         return c
     }
 }
+
+extension BLAS {
+    /// H += XᵀX for X [rows, cols] row-major, into the upper triangle of H [cols, cols]
+    /// (call `symmetrize` once at the end).
+    public static func addGramUpper(_ x: [Float], rows: Int, cols: Int, into h: inout [Float]) {
+        guard rows > 0, cols > 0 else { return }
+        x.withUnsafeBufferPointer { px in
+            h.withUnsafeMutableBufferPointer { ph in
+                cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(cols), Int32(rows), 1,
+                            px.baseAddress, Int32(cols), 1, ph.baseAddress, Int32(cols))
+            }
+        }
+    }
+
+    /// Copies the upper triangle of a square row-major matrix onto the lower one.
+    public static func symmetrize(_ h: inout [Float], size n: Int) {
+        for i in 0..<n { for j in 0..<i { h[i * n + j] = h[j * n + i] } }
+    }
+}
