@@ -8,11 +8,12 @@ public enum ModelCommands {
     /// `nmc import MODEL -o DIR`: `DIR/model.nmir`, `DIR/weights.safetensors` and the tokenizer.
     /// The folder is written beside DIR under a temporary name and renamed into place when
     /// complete; an existing DIR is replaced only when it is an NMC folder.
-    public static func importModel(path: String, output: String, contextLength: Int?, console: Console) throws {
+    public static func importModel(path: String, output rawOutput: String, contextLength: Int?, console: Console) throws {
+        let output = normalizedDirectory(rawOutput)
         try checkReplaceable(output)
         let started = Date()
         let model = try ModelImporter.load(path: path, contextLength: contextLength)
-        let staging = output.hasSuffix("/") ? String(output.dropLast()) + ".tmp-\(getpid())" : output + ".tmp-\(getpid())"
+        let staging = output + ".tmp-\(getpid())"
         try? FileManager.default.removeItem(atPath: staging)
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         do {
@@ -37,6 +38,13 @@ public enum ModelCommands {
                          + String(format: "in %.1f s\n", Date().timeIntervalSince(started)))
     }
 
+    /// A folder path without trailing slashes (`out/` and `out` name the same folder).
+    static func normalizedDirectory(_ path: String) -> String {
+        var p = path
+        while p.count > 1, p.hasSuffix("/") { p.removeLast() }
+        return p
+    }
+
     /// Refuses to replace something that is not an NMC folder.
     static func checkReplaceable(_ output: String) throws {
         var isDirectory: ObjCBool = false
@@ -49,12 +57,16 @@ public enum ModelCommands {
     static func replace(_ output: String, with staging: String) throws {
         let old = output + ".old-\(getpid())"
         let exists = FileManager.default.fileExists(atPath: output)
-        if exists { try FileManager.default.moveItem(atPath: output, toPath: old) }
+        if exists {
+            do { try FileManager.default.moveItem(atPath: output, toPath: old) } catch {
+                throw ToolError("cannot move the previous '\(output)' aside to replace it")
+            }
+        }
         do {
             try FileManager.default.moveItem(atPath: staging, toPath: output)
         } catch {
             if exists { try? FileManager.default.moveItem(atPath: old, toPath: output) }
-            throw error
+            throw ToolError("cannot move the new folder into place at '\(output)'")
         }
         if exists { try? FileManager.default.removeItem(atPath: old) }
     }
@@ -148,10 +160,16 @@ public enum ModelCommands {
 
     /// `nmc eval perplexity MODEL --text FILE --ctx N [--max-tokens N]`.
     public static func perplexity(path: String, textFile: String, context: Int, maxTokens: Int?, secondHalfOnly: Bool,
+                                  compression: CompressionOptions = CompressionOptions(),
                                   console: Console) throws -> PerplexityResult {
         guard context >= 2 else { throw ToolError("--ctx must be at least 2") }
         guard let data = FileManager.default.contents(atPath: textFile) else { throw ToolError("cannot read '\(textFile)'") }
-        let model = try ModelImporter.load(path: path, contextLength: context)
+        var model = try ModelImporter.load(path: path, contextLength: context)
+        if !compression.isEmpty {
+            let (compressed, storage) = try compress(model, source: path, options: compression, console: console)
+            model = compressed
+            console.writeOut(storage.text(perTensor: false))
+        }
         let session = try ModelSession(model: model)
         var tokens = model.tokenizer.encode(String(decoding: data, as: UTF8.self))
         if let maxTokens { tokens = Array(tokens.prefix(maxTokens)) }

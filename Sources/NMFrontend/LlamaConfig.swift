@@ -44,6 +44,10 @@ public struct LlamaConfig: Sendable, Equatable {
         self.eosTokenIDs = eosTokenIDs
     }
 
+    /// A value GGUF stores as f32, as the decimal it was written from (1e-05, not
+    /// 9.999999747378752e-06): the shortest decimal that rounds to the same f32.
+    static func decimal(_ v: Double) -> Double { Double("\(Float(v))") ?? v }
+
     /// The reason the numbers cannot describe a model, if any (a non-positive size, KV heads that
     /// do not divide the heads, a head size that is neither given nor hidden / heads …).
     public func inconsistency(headDimGiven: Bool = true) -> String? {
@@ -194,7 +198,7 @@ extension LlamaConfig {
                   numAttentionHeads: heads,
                   numKeyValueHeads: try optionalInt("attention.head_count_kv") ?? heads,
                   headDim: try optionalInt("attention.key_length"),
-                  rmsNormEps: try double("attention.layer_norm_rms_epsilon"),
+                  rmsNormEps: Self.decimal(try double("attention.layer_norm_rms_epsilon")),
                   ropeTheta: gguf.value("\(arch).rope.freq_base") == nil ? 10000 : try double("rope.freq_base"),
                   vocabSize: vocab,
                   maxPositionEmbeddings: try int("context_length"),

@@ -31,7 +31,14 @@ public enum ModelImporter {
             }
             return try loadGGUF(path: path, contextLength: contextLength)
         }
-        if FileManager.default.fileExists(atPath: path + "/model.nmir") { return try loadImported(directory: path) }
+        if FileManager.default.fileExists(atPath: path + "/model.nmir") {
+            var model = try loadImported(directory: path)
+            if let n = contextLength {
+                try checkContextLength(n, config: model.config, file: path)
+                model.module = withCacheCapacity(model.module, n)
+            }
+            return model
+        }
         if FileManager.default.fileExists(atPath: path + "/" + SafetensorsModel.configFileName) {
             return try loadHuggingFace(directory: path, contextLength: contextLength)
         }
@@ -42,9 +49,43 @@ public enum ModelImporter {
         asked ?? min(config.maxPositionEmbeddings, defaultContextLength)
     }
 
+    /// A context must hold at least one position and at most the positions the model was trained for.
+    static func checkContextLength(_ n: Int, config: LlamaConfig, file: String) throws {
+        guard n >= 1, n <= config.maxPositionEmbeddings else {
+            throw ModelConfigError(file: file, reason: "--ctx \(n) is outside 1 … \(config.maxPositionEmbeddings), the positions this model handles")
+        }
+    }
+
+    /// The module with every KV cache holding `capacity` positions (arguments, and the results
+    /// and operands of the ops that pass caches on).
+    public static func withCacheCapacity(_ module: Module, _ capacity: Int) -> Module {
+        var m = module
+        for fi in m.functions.indices {
+            var f = m.functions[fi]
+            var names: [String] = []
+            for i in f.arguments.indices {
+                guard case .kvCache(var c) = f.arguments[i].type else { continue }
+                c.capacity = capacity
+                f.arguments[i].type = .kvCache(c)
+                names.append(f.arguments[i].name)
+            }
+            for op in f.body { for r in op.results where r.type.kvCache != nil { names.append(r.name) } }
+            for name in names {
+                let old = f.arguments.first { $0.name == name }?.type
+                    ?? f.body.lazy.flatMap(\.results).first { $0.name == name }?.type
+                guard case .kvCache(var c)? = old else { continue }
+                c.capacity = capacity
+                f.retype(name, to: .kvCache(c))
+            }
+            m.functions[fi] = f
+        }
+        return m
+    }
+
     static func loadGGUF(path: String, contextLength: Int?) throws -> ImportedModel {
         let gguf = try GGUFFile.open(path: path)
         let config = try LlamaConfig(gguf: gguf)
+        if let n = contextLength { try checkContextLength(n, config: config, file: path) }
         let spec = try TokenizerSpec(gguf: gguf)
         let tied = gguf.tensor(named: "output.weight") == nil
         let builder = LlamaGraphBuilder(config: config, ropeStyle: "interleaved",
@@ -79,6 +120,7 @@ public enum ModelImporter {
     static func loadHuggingFace(directory: String, contextLength: Int?) throws -> ImportedModel {
         let model = try SafetensorsModel.open(path: directory)
         let config = try model.config()
+        if let n = contextLength { try checkContextLength(n, config: config, file: directory) }
         let tokenizer = try BPETokenizer.fromTokenizerJSON(path: directory + "/tokenizer.json")
         let tied = config.tieWordEmbeddings || model.tensor(named: "lm_head.weight") == nil
         let builder = LlamaGraphBuilder(config: config, ropeStyle: "half",
@@ -89,7 +131,7 @@ public enum ModelImporter {
                 throw ModelConfigError(file: directory, reason: "tensor '\(hfName)' is missing")
             }
             guard t.shape == type.shape.compactMap(\.value) else {
-                throw ModelConfigError(file: t.file, reason: "tensor '\(hfName)' has shape \(t.shape), the model needs \(type.shape.compactMap(\.value))")
+                throw ModelConfigError(file: t.file.hasPrefix("/") ? t.file : directory + "/" + t.file, reason: "tensor '\(hfName)' has shape \(t.shape), the model needs \(type.shape.compactMap(\.value))")
             }
             return try model.floats(of: t)
         }

@@ -40,7 +40,9 @@ public struct TokenizerSpec: Codable, Sendable, Equatable {
     }
 
     public func write(to path: String) throws {
-        let data = try JSONEncoder().encode(self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]  // the same model gives the same bytes
+        let data = try encoder.encode(self)
         try AtomicFile.write(data, to: path)
     }
 

@@ -471,7 +471,7 @@ func listing(_ dir: String) throws -> [String] {
         let r = runOpt { $0.input = "/does/not/matter.nmir"; $0.passes = "canonicalize,bogus{x=1}" }
         #expect(r.status == 1)
         #expect(r.out == "")
-        #expect(r.err == "--passes:1:14: error: unknown pass 'bogus' (known passes: \(PassRegistry.standard.names.joined(separator: ", ")))\n"
+        #expect(r.err == "--passes:1:14: error: unknown pass 'bogus' (known passes: \(DriverPasses.registry.names.joined(separator: ", ")))\n"
                 + "canonicalize,bogus{x=1}\n"
                 + "             ^\n")
 
@@ -490,7 +490,7 @@ func listing(_ dir: String) throws -> [String] {
     @Test func unknownPassToPrintAround() {
         let r = runOpt { $0.passes = "cse"; $0.printIRAfter = ["cse", "nope"] }
         #expect(r.status == 1)
-        #expect(r.err == "nmc-opt: error: unknown pass 'nope' in --print-ir-before/--print-ir-after (known passes: \(PassRegistry.standard.names.joined(separator: ", ")))\n")
+        #expect(r.err == "nmc-opt: error: unknown pass 'nope' in --print-ir-before/--print-ir-after (known passes: \(DriverPasses.registry.names.joined(separator: ", ")))\n")
     }
 
     @Test func instrumentsWriteToStandardError() throws {

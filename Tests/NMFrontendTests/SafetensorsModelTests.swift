@@ -286,7 +286,7 @@ import Testing
         try TestSupport.write(minimal.bytes(), to: path)
         let c = try LlamaConfig(gguf: try GGUFFile.open(path: path))
         #expect(c == LlamaConfig(hiddenSize: 64, intermediateSize: 96, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 4,
-                                 rmsNormEps: Double(Float(1e-6)), vocabSize: 3, maxPositionEmbeddings: 128))
+                                 rmsNormEps: 1e-6, vocabSize: 3, maxPositionEmbeddings: 128))
         #expect(c.headDim == 16 && !c.tieWordEmbeddings && c.ropeTheta == 10000 && c.bosTokenID == nil)
         minimal.add("llama.attention.head_count_kv", .uint32(0))
         try TestSupport.write(minimal.bytes(), to: path)

@@ -54,7 +54,7 @@ import Testing
     @Test func llamaConfig() throws {
         let c = try LlamaConfig(gguf: try Self.open())
         #expect(c == LlamaConfig(hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30, numAttentionHeads: 9,
-                                 numKeyValueHeads: 3, headDim: 64, rmsNormEps: Double(Float(1e-5)), ropeTheta: 100000,
+                                 numKeyValueHeads: 3, headDim: 64, rmsNormEps: 1e-5, ropeTheta: 100000,
                                  vocabSize: 49152, maxPositionEmbeddings: 8192, tieWordEmbeddings: true,
                                  bosTokenID: 1, eosTokenIDs: [2]))
     }

@@ -28,6 +28,8 @@ func reportingErrors(_ body: () throws -> Void) throws {
         try body()
     } catch let e as ExitCode {
         throw e
+    } catch let e as ExitStatus {
+        throw ExitCode(e.code)
     } catch {
         Console.standard.writeErr(errorText(error) + "\n")
         throw ExitCode(1)
@@ -46,16 +48,57 @@ struct Import: ParsableCommand {
     }
 }
 
+/// The compression flags `nmc compile` and `nmc eval perplexity` share.
+struct CompressionFlags: ParsableArguments {
+    @Option(help: "N:M structured sparsity of the linear layers, e.g. 2:4, 1:4, 2:8, 4:8.") var sparsity: String?
+    @Option(name: .customLong("sparsity-method"), help: "How weights are chosen: magnitude, wanda or sparsegpt.")
+    var sparsityMethod: String = "magnitude"
+    @Option(help: "Weight quantization: int4.") var quant: String?
+    @Option(name: .customLong("group-size"), help: "INT4 group size along the input dimension.") var groupSize: Int = 128
+    @Option(name: .customLong("quant-method"), help: "INT4 rounding: rtn or gptq.") var quantMethod: String = "rtn"
+    @Flag(name: .customLong("asymmetric"), help: "INT4 with zero points (default: symmetric).") var asymmetric = false
+    @Option(help: "Calibration text for wanda, sparsegpt and gptq (use ../shared/data/wikitext2-valid.txt).") var calibration: String?
+    @Option(name: .customLong("calibration-samples"), help: "Windows of calibration text.") var calibrationSamples: Int = 64
+    @Option(name: .customLong("calibration-seq"), help: "Tokens per calibration window.") var calibrationSeq: Int = 512
+    @Option(help: "A pass pipeline that replaces the one the flags build (see nmc-opt --list-passes).") var passes: String?
+
+    var options: CompressionOptions {
+        var o = CompressionOptions()
+        o.sparsity = sparsity
+        o.sparsityMethod = sparsityMethod
+        o.quant = quant
+        o.groupSize = groupSize
+        o.quantMethod = quantMethod
+        o.symmetric = !asymmetric
+        o.calibration = calibration
+        o.calibrationSamples = calibrationSamples
+        o.calibrationSeq = calibrationSeq
+        o.passes = passes
+        return o
+    }
+}
+
 struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compress and compile a model for a target (cpu, ptx, hls) into an artifact directory.")
-    @Argument(help: "The model or an .nmir file.") var model: String
-    @Option(help: "Target: cpu, ptx or hls.") var target: String = "cpu"
-    @Option(help: "N:M sparsity, e.g. 2:4.") var sparsity: String?
-    @Option(help: "Quantization: int4.") var quant: String?
-    @Option(help: "A pass pipeline that replaces the one the flags build.") var passes: String?
+        abstract: "Compress a model (N:M sparsity, INT4) and compile it for a target into an artifact directory.",
+        discussion: """
+        --target nmir writes the compressed NMIR (DIR/model.nmir, DIR/weights.safetensors with packed \
+        weights, the tokenizer and DIR/manifest.json); `nmc run DIR` and `nmc eval perplexity DIR` run \
+        it. The code generators for cpu, ptx and hls arrive with their issues; until then those targets \
+        write the same folder and exit with status 2.
+        """)
+    @Argument(help: "The model: a .gguf file, a Hugging Face folder or an NMC folder.") var model: String
+    @Option(help: "Target: nmir, cpu, ptx or hls.") var target: String = "nmir"
+    @OptionGroup var compression: CompressionFlags
+    @Flag(help: "Print the storage of every linear weight before and after.") var report = false
+    @Option(help: "Positions the KV caches hold (default: the model's, at most 2048).") var ctx: Int?
     @Option(name: .short, help: "Output directory.") var output: String
-    func run() throws { try notYet("nmc compile", issue: "the compression-pass and backend issues") }
+    func run() throws {
+        try reportingErrors {
+            try ModelCommands.compile(path: model, target: target, options: compression.options, output: output,
+                                      report: report, contextLength: ctx, console: .standard)
+        }
+    }
 }
 
 struct Run: ParsableCommand {
@@ -104,6 +147,7 @@ struct Eval: ParsableCommand {
         @Option(help: "Window (context) length.") var ctx: Int = 512
         @Option(name: .customLong("max-tokens"), help: "Use only the first N tokens of the text.") var maxTokens: Int?
         @Option(help: "Which positions are scored: all or second-half.") var score: String = "all"
+        @OptionGroup var compression: CompressionFlags
 
         func validate() throws {
             guard ctx >= 2 else { throw ValidationError("--ctx must be ≥ 2") }
@@ -114,7 +158,8 @@ struct Eval: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 _ = try ModelCommands.perplexity(path: model, textFile: text, context: ctx, maxTokens: maxTokens,
-                                                 secondHalfOnly: score == "second-half", console: .standard)
+                                                 secondHalfOnly: score == "second-half",
+                                                 compression: compression.options, console: .standard)
             }
         }
     }
