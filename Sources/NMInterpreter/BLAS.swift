@@ -4,30 +4,22 @@ import COpenBLAS
 public enum BLAS {
     /// C = A · Bᵀ with A [m, k], B [n, k], C [m, n], all row-major.
     public static func matmulTransposedB(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int) -> [Float] {
-        var c = [Float](repeating: 0, count: m * n)
-        guard m > 0, n > 0, k > 0 else { return c }
-        a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                c.withUnsafeMutableBufferPointer { pc in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1,
-                                pa.baseAddress, Int32(k), pb.baseAddress, Int32(k), 0, pc.baseAddress, Int32(n))
-                }
-            }
-        }
-        return c
+        gemm(a, b, m: m, n: n, k: k, transposeB: true)
     }
-}
 
-extension BLAS {
     /// C = A · B with A [m, k], B [k, n], C [m, n], all row-major.
     public static func matmul(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int) -> [Float] {
+        gemm(a, b, m: m, n: n, k: k, transposeB: false)
+    }
+
+    private static func gemm(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, transposeB: Bool) -> [Float] {
         var c = [Float](repeating: 0, count: m * n)
         guard m > 0, n > 0, k > 0 else { return c }
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 c.withUnsafeMutableBufferPointer { pc in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
-                                pa.baseAddress, Int32(k), pb.baseAddress, Int32(n), 0, pc.baseAddress, Int32(n))
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
+                                pa.baseAddress, Int32(k), pb.baseAddress, Int32(transposeB ? k : n), 0, pc.baseAddress, Int32(n))
                 }
             }
         }
