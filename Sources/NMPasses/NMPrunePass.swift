@@ -180,13 +180,13 @@ public struct NMPrunePass: Pass {
             }
             var calibration: String?
             if config.method != "magnitude" {
-                let (suffix, shape, what) = config.method == "wanda"
-                    ? ("sqnorm", [columns], "Σ x² per input")
-                    : ("hessian", [columns, columns], "Σ x xᵀ over the inputs")
+                let (suffix, shape, what, calibrate) = config.method == "wanda"
+                    ? ("sqnorm", [columns], "Σ x² per input", "calibrate{file=…}")
+                    : ("hessian", [columns, columns], "Σ x xᵀ over the inputs", "calibrate{file=… hessian=true}")
                 let name = weight.name + ".calib." + suffix
                 let expected = TensorType(shape, .f32)
                 guard let c = module.weights[name] else {
-                    throw failure("method=\(config.method) needs @\(name) (\(expected), \(what)), which is not in the module: run calibrate{file=…} first")
+                    throw failure("method=\(config.method) needs @\(name) (\(expected), \(what)), which is not in the module: run \(calibrate) first")
                 }
                 guard c.type == .tensor(expected) else {
                     throw failure("method=\(config.method): @\(name) has type \(c.type), expected \(expected)")
@@ -310,8 +310,9 @@ public struct NMPrunePass: Pass {
         type.nm = target.pattern
         var zeroed = 0
         for (a, b) in zip(old, values) where a != 0 && b == 0 { zeroed += 1 }
-        if case .values = entry.data {
-            entry.data = .values(values.map(Double.init))
+        if case .values(let written) = entry.data, written.count == values.count {
+            // A kept weight keeps its written form (0.9, not 0.8999999761581421).
+            entry.data = .values(zip(written, values).map { Float($0) == $1 ? $0 : Double($1) })
             entry.type = .tensor(type)
         } else {
             let location = entry.location

@@ -478,7 +478,7 @@ func satisfies(_ w: [Float], columns k: Int, _ p: NMPattern) -> Bool {
         #expect(pruneError(m, "method=wanda") == "pass 'nm-prune' failed: method=wanda needs @blk.0.attn_q.weight.calib.sqnorm "
                 + "(tensor<8xf32>, Σ x² per input), which is not in the module: run calibrate{file=…} first in @f at 'nn.weight' (%w0)")
         #expect(pruneError(m, "method=sparsegpt")?.contains("method=sparsegpt needs @blk.0.attn_q.weight.calib.hessian (tensor<8x8xf32>") == true)
-        #expect(pruneError(m, "method=sparsegpt")?.contains("run calibrate{file=…} first") == true)
+        #expect(pruneError(m, "method=sparsegpt")?.contains("run calibrate{file=… hessian=true} first") == true)
         // Of the wrong shape.
         setWeight(&m, "blk.0.attn_q.weight.calib.sqnorm", [1, 2, 3, 4], [4])
         #expect(pruneError(m, "method=wanda")?.contains("@blk.0.attn_q.weight.calib.sqnorm has type tensor<4xf32>, expected tensor<8xf32>") == true)
