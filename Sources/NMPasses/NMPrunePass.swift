@@ -48,7 +48,7 @@ public struct NMPrunePass: Pass {
             PassOptionSpec("n", .int, default: .int(2), "weights kept in every group of m"),
             PassOptionSpec("m", .int, default: .int(4), "group size along the input dimension (n < m ≤ 16)"),
             PassOptionSpec("method", .string, default: .string("magnitude"), choices: methods,
-                           "which weights to keep: largest |w|; largest |w|·‖x‖ (needs calibrate); SparseGPT (needs calibrate)"),
+                           "magnitude keeps the largest |w|; wanda the largest |w|·‖x‖ (run calibrate first); sparsegpt chooses by OBS saliency and updates the kept weights (run calibrate{hessian=true} first)"),
             PassOptionSpec("include", .string, default: .string(""),
                            "comma-separated globs (* and ?) of the weights to prune; empty: every linear weight"),
             PassOptionSpec("exclude", .string, default: .string("token_embd.weight,output.weight"),
@@ -154,8 +154,9 @@ public struct NMPrunePass: Pass {
         }
     }
 
-    /// The linear weights to prune, checked: shape, data, calibration. Nothing changes before
-    /// every target passed, so a failure leaves the module as it was.
+    /// The linear weights to prune, checked: shape, data, calibration. These checks come before
+    /// any change, so their failures leave the module as it was (a Hessian that is not positive
+    /// definite shows only when its factorization is tried).
     private func selectTargets(_ module: Module, _ config: Configuration, _ context: PassContext) throws -> [Target] {
         var targets: [Target] = []
         for weight in LinearWeights.find(in: module) {
@@ -166,11 +167,7 @@ public struct NMPrunePass: Pass {
                 context.count("skipped")
                 continue
             }
-            func failure(_ message: String) -> PassError {
-                let d = weight.definitions.first
-                return PassError(function: d.map { module.functions[$0.function].name },
-                                 op: d.map { module.functions[$0.function].body[$0.op] }, message)
-            }
+            func failure(_ message: String) -> PassError { Self.failure(weight, module, message) }
             let pattern = config.pattern(for: weight.name)
             guard columns % pattern.m == 0 else {
                 throw failure("weight @\(weight.name) (\(type)) cannot be pruned \(pattern): its input dim \(columns) is not a multiple of \(pattern.m)")
@@ -257,8 +254,21 @@ public struct NMPrunePass: Pass {
         }
         var inputs: [Input] = []
         for job in jobs {
-            let weights = job.targets.map { module.weights[$0.weight.name]?.floatValues ?? [] }
-            let calibration = job.targets[0].calibration.flatMap { module.weights[$0]?.floatValues }
+            var weights: [[Float]] = []
+            for t in job.targets {
+                guard let values = module.weights[t.weight.name]?.floatValues, values.count == t.rows * t.columns else {
+                    throw Self.failure(t.weight, module, "cannot read the values of weight @\(t.weight.name)")
+                }
+                weights.append(values)
+            }
+            var calibration: [Float]?
+            if let t = job.targets.first, let name = t.calibration {
+                let expected = config.method == "wanda" ? t.columns : t.columns * t.columns
+                guard let values = module.weights[name]?.floatValues, values.count == expected else {
+                    throw Self.failure(t.weight, module, "cannot read the values of calibration tensor @\(name)")
+                }
+                calibration = values
+            }
             inputs.append(Input(weights: weights, shapes: job.targets.map { ($0.rows, $0.columns, $0.pattern) },
                                 calibration: calibration))
         }
@@ -269,7 +279,7 @@ public struct NMPrunePass: Pass {
             var out = input.weights
             switch method {
             case "sparsegpt":
-                guard let h = input.calibration else { return .success(out) }
+                guard let h = input.calibration else { return .success(out) }  // checked when the inputs were read
                 let factor: SparseGPT.InverseHessianFactor
                 do throws(SparseGPT.Failure) {
                     factor = try SparseGPT.factor(hessian: h, k: input.shapes[0].columns, damp: damp)
@@ -294,12 +304,16 @@ public struct NMPrunePass: Pass {
             case .success(let values): return values
             case .failure(.notPositiveDefinite):
                 let t = job.targets[0]
-                let d = t.weight.definitions.first
-                throw PassError(function: d.map { module.functions[$0.function].name },
-                                op: d.map { module.functions[$0.function].body[$0.op] },
-                                "the Hessian @\(t.calibration ?? "") of weight @\(t.weight.name) is not positive definite even with damp = \(formatFloat(damp)): raise damp")
+                throw Self.failure(t.weight, module, "the Hessian @\(t.calibration ?? "") of weight @\(t.weight.name) is not positive definite even with damp = \(formatFloat(damp)): raise damp")
             }
         }
+    }
+
+    /// A failure located at the first `nn.weight` that reads `weight`.
+    private static func failure(_ weight: LinearWeight, _ module: Module, _ message: String) -> PassError {
+        let d = weight.definitions.first
+        return PassError(function: d.map { module.functions[$0.function].name },
+                         op: d.map { module.functions[$0.function].body[$0.op] }, message)
     }
 
     /// Stores the pruned values (as written values when they were written in the text, so a
