@@ -149,7 +149,10 @@ public struct NMPrunePass: Pass {
             let batch = jobs[start..<min(start + batchSize, jobs.count)]
             let results = try prune(batch, config, module)
             for (job, pruned) in zip(batch, results) {
-                for (target, values) in zip(job.targets, pruned) { write(values, for: target, into: &module, context) }
+                for (target, result) in zip(job.targets, pruned) {
+                    write(result.values, for: target, into: &module, context)
+                    context.count("zeroed", by: result.zeroed)
+                }
             }
         }
     }
@@ -246,7 +249,7 @@ public struct NMPrunePass: Pass {
     }
 
     /// The pruned values of every target of every job, computed on all cores.
-    private func prune(_ jobs: ArraySlice<Job>, _ config: Configuration, _ module: Module) throws -> [[[Float]]] {
+    private func prune(_ jobs: ArraySlice<Job>, _ config: Configuration, _ module: Module) throws -> [[Pruned]] {
         struct Input: Sendable {
             var weights: [[Float]]
             var shapes: [(rows: Int, columns: Int, pattern: NMPattern)]
@@ -274,12 +277,19 @@ public struct NMPrunePass: Pass {
         }
         let method = config.method, damp = config.damp, blockSize = config.blockSize
         let frozen = inputs
-        let results = Self.parallelMap(frozen.count) { i -> Result<[[Float]], SparseGPT.Failure> in
+        let results = Self.parallelMap(frozen.count) { i -> Result<[Pruned], SparseGPT.Failure> in
             let input = frozen[i]
             var out = input.weights
+            func pruned() -> [Pruned] {
+                zip(input.weights, out).map { before, after in
+                    var zeroed = 0
+                    for (a, b) in zip(before, after) where a != 0 && b == 0 { zeroed += 1 }
+                    return Pruned(values: after, zeroed: zeroed)
+                }
+            }
             switch method {
             case "sparsegpt":
-                guard let h = input.calibration else { return .success(out) }  // checked when the inputs were read
+                guard let h = input.calibration else { return .success(pruned()) }  // checked when the inputs were read
                 let factor: SparseGPT.InverseHessianFactor
                 do throws(SparseGPT.Failure) {
                     factor = try SparseGPT.factor(hessian: h, k: input.shapes[0].columns, damp: damp)
@@ -297,7 +307,7 @@ public struct NMPrunePass: Pass {
                                              pattern: input.shapes[j].pattern, columnScale: scale)
                 }
             }
-            return .success(out)
+            return .success(pruned())
         }
         return try zip(jobs, results).map { job, result in
             switch result {
@@ -316,14 +326,18 @@ public struct NMPrunePass: Pass {
                          op: d.map { module.functions[$0.function].body[$0.op] }, message)
     }
 
+    /// A target's new values, and how many of its weights they set to zero.
+    struct Pruned: Sendable {
+        var values: [Float]
+        var zeroed: Int
+    }
+
     /// Stores the pruned values (as written values when they were written in the text, so a
     /// printed module shows the zeros) with the `nm` encoding, and retypes every `nn.weight`.
     private func write(_ values: [Float], for target: Target, into module: inout Module, _ context: PassContext) {
-        guard var entry = module.weights[target.weight.name], let old = entry.floatValues else { return }
+        guard var entry = module.weights[target.weight.name] else { return }
         var type = target.type
         type.nm = target.pattern
-        var zeroed = 0
-        for (a, b) in zip(old, values) where a != 0 && b == 0 { zeroed += 1 }
         if case .values(let written) = entry.data, written.count == values.count {
             // A kept weight keeps its written form (0.9, not 0.8999999761581421).
             entry.data = .values(zip(written, values).map { Float($0) == $1 ? $0 : Double($1) })
@@ -340,7 +354,6 @@ public struct NMPrunePass: Pass {
             module.functions[d.function].retype(d.value, to: .tensor(t))
         }
         context.count("pruned-weights")
-        context.count("zeroed", by: zeroed)
     }
 
     static let cores: Int = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))

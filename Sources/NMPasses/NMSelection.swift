@@ -34,9 +34,10 @@ enum NMSelection {
                     let row = w + r * k
                     var c = 0
                     while c + m <= k {
-                        for j in 0..<m {
-                            let magnitude = Double(abs(row[c + j]))
-                            s[j] = columnScale.map { magnitude * $0[c + j] } ?? magnitude
+                        if let scale = columnScale {
+                            for j in 0..<m { s[j] = Double(abs(row[c + j])) * scale[c + j] }
+                        } else {
+                            for j in 0..<m { s[j] = Double(abs(row[c + j])) }
                         }
                         let kept = keep(pattern.n, of: UnsafePointer(s), count: m)
                         for j in 0..<m where kept & (1 << UInt32(j)) == 0 { row[c + j] = 0 }
