@@ -48,16 +48,25 @@ public struct GPTQ: Sendable {
     /// Quantizes `weights` (`rows × columns`, row-major) with the Hessian `hessian` (`columns ×
     /// columns`, row-major, symmetric). `kept` (N:M) marks the positions that may be non-zero.
     public func quantize(_ weights: [Double], rows: Int, columns: Int, hessian: [Float], kept: [Bool]? = nil) throws(Failure) -> GroupQuantized {
-        let n = columns
-        // 1–2. Dead inputs, dampening and U: the same preparation as SparseGPT's.
-        let factor: SparseGPT.InverseHessianFactor
+        quantize(weights, rows: rows, columns: columns, factor: try factor(hessian: hessian, columns: columns), kept: kept)
+    }
+
+    /// Steps 1–2 for a Hessian: the dead inputs and U. Weights that read the same input (q, k
+    /// and v; gate and up) have the same Hessian and can share it.
+    func factor(hessian: [Float], columns: Int) throws(Failure) -> SparseGPT.InverseHessianFactor {
+        // The same preparation as SparseGPT's.
         do {
-            factor = try SparseGPT.factor(hessian: hessian, k: n, damp: damp)
+            return try SparseGPT.factor(hessian: hessian, k: columns, damp: damp)
         } catch {
             switch error {
             case .notPositiveDefinite(let pivot): throw .notPositiveDefinite(column: pivot)
             }
         }
+    }
+
+    /// Step 3 with a factor from `factor(hessian:columns:)`.
+    func quantize(_ weights: [Double], rows: Int, columns: Int, factor: SparseGPT.InverseHessianFactor, kept: [Bool]?) -> GroupQuantized {
+        let n = columns
         var w = weights
         for j in 0..<n where factor.dead[j] { for r in 0..<rows { w[r * n + j] = 0 } }
         let u = factor.u
@@ -123,18 +132,20 @@ public struct GPTQ: Sendable {
         let t = rows.count, r0 = rows.lowerBound
         let group = quantizer.group, groupsPerRow = quantizer.groups(columns: n)
         var tileWeights = [Double](UnsafeBufferPointer(rebasing: b.w[r0 * n..<(r0 + t) * n]))
-        var errors = [Double](repeating: 0, count: t * max(blocksize, 1))
+        let widest = blocks.map(\.count).max() ?? 0
+        var errors = [Double](repeating: 0, count: t * widest)
         var parameters = [GroupQuantizer.Parameters](repeating: .init(scale: 1, zero: 0), count: t)
-        let u = b.u
-        tileWeights.withUnsafeMutableBufferPointer { wt in
-            errors.withUnsafeMutableBufferPointer { err in
+        guard let u = b.u.baseAddress else { return }
+        tileWeights.withUnsafeMutableBufferPointer { tileBuffer in
+            errors.withUnsafeMutableBufferPointer { errorBuffer in
+                guard let wt = tileBuffer.baseAddress, let err = errorBuffer.baseAddress else { return }
                 for block in blocks {
                     let i1 = block.lowerBound, i2 = block.upperBound, width = block.count
                     for i in block {
                         if i % group == 0 {
                             let count = min(group, n - i)
                             for k in 0..<t {
-                                let values = UnsafeBufferPointer(rebasing: wt[k * n + i..<k * n + i + count])
+                                let values = UnsafeBufferPointer(start: wt + k * n + i, count: count)
                                 let mask = b.kept.map { UnsafeBufferPointer(rebasing: $0[(r0 + k) * n + i..<(r0 + k) * n + i + count]) }
                                 let p = quantizer.parameters(of: values, kept: mask)
                                 parameters[k] = p
@@ -145,36 +156,57 @@ public struct GPTQ: Sendable {
                         }
                         let d = u[i * n + i]
                         for k in 0..<t {
-                            let row = k * n
+                            let row = wt + k * n
                             var e = 0.0
                             if b.kept?[(r0 + k) * n + i] ?? true {
-                                let value = wt[row + i]
-                                let q = quantizer.quantize(value, parameters[k])
+                                let q = quantizer.quantize(row[i], parameters[k])
                                 b.q[(r0 + k) * n + i] = Int8(q)
-                                e = (value - quantizer.dequantize(q, parameters[k])) / d
+                                e = (row[i] - quantizer.dequantize(q, parameters[k])) / d
                             }
                             err[k * width + (i - i1)] = e
-                            if e != 0 {
-                                let urow = i * n
-                                for c in i + 1..<i2 { wt[row + c] -= e * u[urow + c] }
-                            }
+                            if e != 0 { subtractScaled(row + i + 1, e, u + i * n + i + 1, count: i2 - i - 1) }
                         }
                     }
-                    // The block's errors, applied to the columns after it all at once.
+                    // The block's errors, applied to the columns after it all at once: four rows
+                    // of U per sweep over the tile, so each weight is loaded and stored once per
+                    // four multiply-adds (the tile's rows stay in L2, the four U rows in L1).
                     guard i2 < n else { continue }
-                    for j in 0..<width {
-                        let urow = (i1 + j) * n
+                    let count = n - i2
+                    var j = 0
+                    while j + 4 <= width {
+                        let u0 = u + (i1 + j) * n + i2
+                        for k in 0..<t {
+                            let e = err + k * width + j
+                            subtractScaled4(wt + k * n + i2, e[0], e[1], e[2], e[3], u0, u0 + n, u0 + 2 * n, u0 + 3 * n, count: count)
+                        }
+                        j += 4
+                    }
+                    while j < width {
+                        let u0 = u + (i1 + j) * n + i2
                         for k in 0..<t {
                             let e = err[k * width + j]
-                            if e == 0 { continue }
-                            let row = k * n
-                            for c in i2..<n { wt[row + c] -= e * u[urow + c] }
+                            if e != 0 { subtractScaled(wt + k * n + i2, e, u0, count: count) }
                         }
+                        j += 1
                     }
                 }
             }
         }
     }
+}
+
+/// `y[0..<count] −= a · x[0..<count]`.
+@inline(__always)
+private func subtractScaled(_ y: UnsafeMutablePointer<Double>, _ a: Double, _ x: UnsafePointer<Double>, count: Int) {
+    for c in 0..<count { y[c] -= a * x[c] }
+}
+
+/// `y −= a0 · x0 + a1 · x1 + a2 · x2 + a3 · x3` over `count` elements.
+@inline(__always)
+private func subtractScaled4(_ y: UnsafeMutablePointer<Double>, _ a0: Double, _ a1: Double, _ a2: Double, _ a3: Double,
+                             _ x0: UnsafePointer<Double>, _ x1: UnsafePointer<Double>, _ x2: UnsafePointer<Double>,
+                             _ x3: UnsafePointer<Double>, count: Int) {
+    for c in 0..<count { y[c] -= (a0 * x0[c] + a1 * x1[c]) + (a2 * x2[c] + a3 * x3[c]) }
 }
 
 private func withOptionalMutableBuffer<T, R>(_ array: inout [T]?, _ body: (UnsafeMutableBufferPointer<T>?) -> R) -> R {

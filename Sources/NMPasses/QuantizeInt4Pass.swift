@@ -75,6 +75,8 @@ public struct QuantizeInt4Pass: Pass {
         let useGPTQ = options.string("method") == "gptq"
         let candidates = Self.linearOnlyWeights(module)
         var replacements: [String: [WeightEntry]] = [:]
+        // Consecutive weights often read the same input (q, k, v; gate, up): factor its Hessian once.
+        var lastFactor: (hessian: [Float], factor: SparseGPT.InverseHessianFactor)? = nil
         for (name, reader) in candidates where (include.isEmpty || include.anyMatches(name)) && !exclude.anyMatches(name) {
             func fail(_ message: String) -> PassError { PassError(function: reader.function, op: reader.op, message) }
             guard let entry = module.weights[name], case .tensor(let type) = entry.type,
@@ -106,15 +108,22 @@ public struct QuantizeInt4Pass: Pass {
             let quantized: GroupQuantized
             if useGPTQ {
                 let hessian = try Self.hessian(of: name, columns: columns, in: module, fail)
-                do {
-                    quantized = try GPTQ(quantizer: quantizer, damp: options.float("damp"), blocksize: options.int("blocksize"))
-                        .quantize(weights, rows: rows, columns: columns, hessian: hessian, kept: kept?.mask)
-                } catch {
-                    switch error {
-                    case .notPositiveDefinite(let column):
-                        throw fail("the Hessian of @\(name) is not positive definite after dampening (column \(column)): raise damp (now \(options.float("damp")))")
+                let gptq = GPTQ(quantizer: quantizer, damp: options.float("damp"), blocksize: options.int("blocksize"))
+                let factor: SparseGPT.InverseHessianFactor
+                if let cached = lastFactor, cached.hessian == hessian {
+                    factor = cached.factor
+                } else {
+                    do {
+                        factor = try gptq.factor(hessian: hessian, columns: columns)
+                    } catch {
+                        switch error {
+                        case .notPositiveDefinite(let column):
+                            throw fail("the Hessian of @\(name) is not positive definite after dampening (column \(column)): raise damp (now \(options.float("damp")))")
+                        }
                     }
+                    lastFactor = (hessian, factor)
                 }
+                quantized = gptq.quantize(weights, rows: rows, columns: columns, factor: factor, kept: kept?.mask)
             } else {
                 quantized = quantizer.quantizeRTN(weights, rows: rows, columns: columns, kept: kept?.mask)
             }

@@ -482,9 +482,11 @@ private func readBits(_ bytes: [UInt8], width: Int, count: Int, offset: Int = 0,
     /// The blocked, tiled implementation against the textbook algorithm (explicit H⁻¹, its
     /// upper Cholesky factor, one column at a time, no lazy batching), with groups that cross
     /// block ends and a partial last group; also dead inputs.
-    @Test(arguments: [(8, 5), (16, 16), (12, 64), (50, 3)])
-    func matchesTheTextbookAlgorithm(group: Int, blocksize: Int) throws {
-        let rows = 40, columns = 50, tokens = 200
+    /// (rows, columns, group, blocksize); the last case is large enough to run its tiles of rows
+    /// on several threads.
+    @Test(arguments: [(40, 50, 8, 5), (40, 50, 16, 16), (40, 50, 12, 64), (40, 50, 50, 3), (70, 256, 32, 40)])
+    func matchesTheTextbookAlgorithm(rows: Int, columns: Int, group: Int, blocksize: Int) throws {
+        let tokens = 200
         let (w, _, calibration) = Self.layer(rows: rows, columns: columns, tokens: tokens, seed: UInt64(group * 1000 + blocksize))
         var h = calibration
         // Input 3 never fires.
@@ -496,7 +498,7 @@ private func readBits(_ bytes: [UInt8], width: Int, count: Int, offset: Int = 0,
         #expect(fast.scales == reference.scales)
         #expect(fast.zeros == reference.zeros)
         let differing = zip(fast.q, reference.q).filter { $0 != $1 }.count
-        #expect(differing == 0, "\(differing) of \(fast.q.count) integers differ (group \(group), blocksize \(blocksize))")
+        #expect(differing == 0, "\(differing) of \(fast.q.count) integers differ (\(rows)x\(columns), group \(group), blocksize \(blocksize))")
         for r in 0..<rows { #expect(fast.dequantized(group: group)[r * columns + 3] == 0, "dead input 3 is zeroed") }
     }
 
