@@ -22,6 +22,8 @@ extension ModelCommands {
         console.writeOut(storage.text(perTensor: report))
         let staging = output + ".tmp-\(getpid())"
         try? FileManager.default.removeItem(atPath: staging)
+        TemporaryPaths.shared.add(staging)
+        defer { TemporaryPaths.shared.remove(staging) }
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         do {
             var module = compressed.module

@@ -15,6 +15,8 @@ public enum ModelCommands {
         let model = try ModelImporter.load(path: path, contextLength: contextLength)
         let staging = output + ".tmp-\(getpid())"
         try? FileManager.default.removeItem(atPath: staging)
+        TemporaryPaths.shared.add(staging)
+        defer { TemporaryPaths.shared.remove(staging) }
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         do {
             var module = model.module
@@ -56,6 +58,7 @@ public enum ModelCommands {
 
     static func replace(_ output: String, with staging: String) throws {
         let old = output + ".old-\(getpid())"
+        // From here an interruption must not delete anything: the swap takes two renames.
         let exists = FileManager.default.fileExists(atPath: output)
         if exists {
             do { try FileManager.default.moveItem(atPath: output, toPath: old) } catch {

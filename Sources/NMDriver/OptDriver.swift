@@ -32,6 +32,7 @@ public struct OptDriver {
     }
 
     public func run() -> Int32 {
+        Interruption.install(tool: "nmc-opt")
         do {
             return try runChecked()
         } catch let d as Diagnostic {

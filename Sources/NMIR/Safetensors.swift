@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -212,6 +213,8 @@ public enum Safetensors {
 public enum AtomicFile {
     public static func write(_ data: Data, to path: String) throws {
         let temporary = path + ".tmp-\(ProcessIdentity.current)"
+        TemporaryPaths.shared.add(temporary)
+        defer { TemporaryPaths.shared.remove(temporary) }
         let url = URL(fileURLWithPath: temporary)
         do {
             try data.write(to: url)
@@ -235,4 +238,23 @@ public enum AtomicFile {
 
 enum ProcessIdentity {
     static var current: Int32 { getpid() }
+}
+
+/// Paths of outputs still being written (temporary siblings and staging folders). An interrupted
+/// tool removes them before it exits, so an interruption leaves no partial output behind.
+public final class TemporaryPaths: Sendable {
+    public static let shared = TemporaryPaths()
+    private let paths = Mutex(Set<String>())
+
+    public func add(_ path: String) { paths.withLock { _ = $0.insert(path) } }
+    public func remove(_ path: String) { paths.withLock { _ = $0.remove(path) } }
+
+    /// Deletes every registered path (files or folders).
+    public func removeAll() {
+        let all = paths.withLock { p -> Set<String> in
+            defer { p = [] }
+            return p
+        }
+        for p in all { try? FileManager.default.removeItem(atPath: p) }
+    }
 }

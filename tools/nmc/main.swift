@@ -24,6 +24,7 @@ func notYet(_ what: String, issue: String) throws -> Never {
 
 /// Runs a command body, printing errors as `nmc: error: …` (or `file:line:col: error: …`) with exit status 1.
 func reportingErrors(_ body: () throws -> Void) throws {
+    Interruption.install(tool: "nmc")
     do {
         try body()
     } catch let e as ExitCode {
