@@ -99,6 +99,9 @@ public struct CalibratePass: Pass {
 
         for (input, weights) in linearsByInput {
             guard let s = sqnorm[input] else { continue }
+            if s.contains(where: { !$0.isFinite }) || (hessian[input]?.contains(where: { !$0.isFinite }) ?? false) {
+                throw PassError("the inputs of @\(weights[0]) reached NaN or Inf during calibration; the model's weights or the text give non-finite activations")
+            }
             var h = hessian[input]
             if h != nil { BLAS.symmetrize(&h!, size: s.count) }
             for w in weights {

@@ -262,6 +262,9 @@ public struct NMPrunePass: Pass {
                 guard let values = module.weights[t.weight.name]?.floatValues, values.count == t.rows * t.columns else {
                     throw Self.failure(t.weight, module, "cannot read the values of weight @\(t.weight.name)")
                 }
+                if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                    throw Self.failure(t.weight, module, "weight @\(t.weight.name) holds \(values[bad]) at row \(bad / t.columns), column \(bad % t.columns): N:M selection needs finite weights")
+                }
                 weights.append(values)
             }
             var calibration: [Float]?
@@ -269,6 +272,9 @@ public struct NMPrunePass: Pass {
                 let expected = config.method == "wanda" ? t.columns : t.columns * t.columns
                 guard let values = module.weights[name]?.floatValues, values.count == expected else {
                     throw Self.failure(t.weight, module, "cannot read the values of calibration tensor @\(name)")
+                }
+                if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                    throw Self.failure(t.weight, module, "calibration tensor @\(name) holds \(values[bad]) at element \(bad): recalibrate (the model produced non-finite activations)")
                 }
                 calibration = values
             }
