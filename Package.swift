@@ -49,12 +49,12 @@ let package = Package(
                           dependencies: ["NMRuntime", "NMIR", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "tools/nmc-run"),
 
-        .testTarget(name: "NMIRTests", dependencies: ["NMIR"]),
-        .testTarget(name: "NMPassesTests", dependencies: ["NMPasses", "NMIR"]),
-        .testTarget(name: "NMFrontendTests", dependencies: ["NMFrontend", "NMIR"]),
+        .testTarget(name: "NMIRTests", dependencies: ["NMIR", "NMRuntime"]),
+        .testTarget(name: "NMPassesTests", dependencies: ["NMPasses", "NMIR", "NMRuntime"]),
+        .testTarget(name: "NMFrontendTests", dependencies: ["NMFrontend", "NMIR", "NMRuntime"]),
         .testTarget(name: "NMDriverTests", dependencies: ["NMDriver"],
                     swiftSettings: llvmSwiftFlags, linkerSettings: llvmLinkFlags),
-        .testTarget(name: "NMBackendLibraryTests", dependencies: ["NMTargetCPU", "NMInterpreter"],
+        .testTarget(name: "NMBackendLibraryTests", dependencies: ["NMTargetCPU", "NMInterpreter", "NMRuntime"],
                     swiftSettings: llvmSwiftFlags, linkerSettings: llvmLinkFlags),
     ]
 )

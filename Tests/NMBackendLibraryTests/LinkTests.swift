@@ -1,6 +1,7 @@
 import Testing
 import NMTargetCPU
 import NMInterpreter
+import NMRuntime
 
 /// The system libraries the backends need are linked and answer: LLVM 19 through its C API,
 /// OpenBLAS through CBLAS.
@@ -26,21 +27,10 @@ import NMInterpreter
         return c
     }
 
-    /// SplitMix64, so a failing size can be replayed from its seed.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6, 7, 8])
     func blasMatmulTransposedBMatchesTheTripleLoop(seed: UInt64) {
-        var rng = Generator(state: seed)
+        var rng = SplitMix64(seed: seed)
         let m = Int.random(in: 1...37, using: &rng)
         let n = Int.random(in: 1...53, using: &rng)
         let k = Int.random(in: 1...129, using: &rng)

@@ -3,26 +3,16 @@ import Testing
 import NMInterpreter
 import NMIR
 import NMPasses
+import NMRuntime
 
 /// quantize-int4 and fuse-dequant-matmul against the reference interpreter: the packed bytes the
 /// pass writes, read back by the interpreter's `quant.dequant`, give the weights within half a
 /// scale (RTN), and fusing does not change what the module computes.
 @Suite struct QuantizeInterpreterTests {
-    /// SplitMix64, so a failing case can be replayed from its seed.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     /// `@f(%x) = nn.linear(%x, @w)` with random weights (N of every M non-zero when `nm` is given).
     static func linearModule(rows: Int, columns: Int, nm: NMPattern?, seed: UInt64) throws -> (Module, [Float]) {
-        var rng = Seeded(state: seed)
+        var rng = SplitMix64(seed: seed)
         var w = (0..<rows * columns).map { _ in Float.random(in: -2..<2, using: &rng) }
         if let nm {
             for r in 0..<rows {
@@ -87,7 +77,7 @@ import NMPasses
     func fusedModuleComputesTheSame(options: String) throws {
         let rows = 12, columns = 32
         var (m, _) = try Self.linearModule(rows: rows, columns: columns, nm: NMPattern(n: 2, m: 4), seed: 9)
-        var rng = Seeded(state: 10)
+        var rng = SplitMix64(seed: 10)
         let x = (0..<5 * columns).map { _ in Float.random(in: -1..<1, using: &rng) }
         if options.contains("gptq") {
             var h = [Float](repeating: 0, count: columns * columns)

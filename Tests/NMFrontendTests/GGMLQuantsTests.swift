@@ -1,4 +1,5 @@
 import Foundation
+import NMRuntime
 import Testing
 @testable import NMFrontend
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NMFrontend
+import NMRuntime
 
 /// Writes small GGUF files for tests, including broken ones: metadata values are raw
 /// (type tag, payload) pairs so that a test can write lengths and tags that no real writer would.
@@ -171,15 +172,3 @@ enum TestSupport {
     }
 }
 
-/// A small, seedable random number generator (SplitMix64) so that failures can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import NMRuntime
 import Testing
 @testable import NMFrontend
 
@@ -233,15 +234,6 @@ private let fuzzAlphabet: [String] = [
     "½", "²", "Ⅻ", "٣", "🚀", "😀", "—", "’", "…", "\u{1F}", "\u{0B}",
 ]
 
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state = state &* 6364136223846793005 &+ 1442695040888963407
-        var z = state
-        z = (z ^ (z >> 33)) &* 0xff51afd7ed558ccd
-        return z ^ (z >> 33)
-    }
-}
 
 private func makeInputs() throws -> [ReferenceInput] {
     var inputs: [ReferenceInput] = [
@@ -256,7 +248,7 @@ private func makeInputs() throws -> [ReferenceInput] {
         .init(name: "chat", text: "<|im_start|>user\nhi<|im_end|>", parseSpecial: true),
         .init(name: "chat-as-text", text: "<|im_start|>user\nhi<|im_end|>", parseSpecial: false),
     ]
-    var generator = SeededGenerator(state: 0x5EED)
+    var generator = SplitMix64(seed: 0x5EED)
     for index in 0..<8 {
         var text = ""
         for _ in 0..<400 {
@@ -448,7 +440,7 @@ private func firstDifference(_ a: [Int32], _ b: [Int32]) -> String {
         @Test func decodeNeverTraps() throws {
             let tokenizer = try fixture().tokenizer
             let size = Int32(tokenizer.vocabularySize)
-            var generator = SeededGenerator(state: 42)
+            var generator = SplitMix64(seed: 42)
             let edge: [Int32] = [-1, Int32.min, Int32.max, size, size + 1, -size, 0, size - 1]
             #expect(tokenizer.decodeBytes([-1]) == BPETokenizer.replacementBytes)
             #expect(tokenizer.decode([size, Int32.min]) == "\u{FFFD}\u{FFFD}")

@@ -5,19 +5,10 @@ import Darwin
 #endif
 import Testing
 @testable import NMIR
+import NMRuntime
 
-/// SplitMix64: a tiny, fast, reproducible PRNG (the same sequence on every platform and run).
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// Helpers on NMRuntime's SplitMix64 (the same sequence on every platform and run).
+extension SplitMix64 {
 
     /// Uniform in 0 ..< n (n ≥ 1); the tiny modulo bias does not matter here.
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import NMRuntime
 import Testing
 import NMIR
 @testable import NMPasses
@@ -70,7 +71,7 @@ func matmul(_ a: [Double], _ b: [Double], _ r: Int, _ k: Int, _ c: Int) -> [Doub
     return out
 }
 
-func normalSample(_ rng: inout SeededGenerator) -> Double {
+func normalSample(_ rng: inout SplitMix64) -> Double {
     let u1 = Double.random(in: Double.ulpOfOne..<1, using: &rng), u2 = Double.random(in: 0..<1, using: &rng)
     return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
 }
@@ -169,7 +170,7 @@ func satisfies(_ w: [Float], columns k: Int, _ p: NMPattern) -> Bool {
     @Test func patternHoldsOnRandomShapes() throws {
         for trial in 0..<40 {
             let seed = 0x5EED_0000 + UInt64(trial)
-            var rng = SeededGenerator(seed: seed)
+            var rng = SplitMix64(seed: seed)
             let mm = Int.random(in: 2...16, using: &rng)
             let n = Int.random(in: 1..<mm, using: &rng)
             let rows = Int.random(in: 1...6, using: &rng)
@@ -236,7 +237,7 @@ func satisfies(_ w: [Float], columns k: Int, _ p: NMPattern) -> Bool {
     /// computed here the reference code's way: Cholesky, inverse, Cholesky again.
     @Test func inverseHessianFactorMatchesTheReferenceRoute() throws {
         for seed: UInt64 in [1, 2, 3] {
-            var rng = SeededGenerator(seed: seed)
+            var rng = SplitMix64(seed: seed)
             let k = [5, 37, 100][Int(seed - 1)], tokens = 2 * k
             let x = (0..<(k * tokens)).map { _ in normalSample(&rng) }
             let h = matmul(x, transpose(x, k, tokens), k, tokens, k).map(Float.init)
@@ -260,7 +261,7 @@ func satisfies(_ w: [Float], columns k: Int, _ p: NMPattern) -> Bool {
     @Test func blockedCholeskyMatchesItsDefinition() {
         // k larger than the block, not a multiple of it.
         let k = 3 * Cholesky.blockRows + 7
-        var rng = SeededGenerator(seed: 42)
+        var rng = SplitMix64(seed: 42)
         let x = (0..<(k * (k + 5))).map { _ in normalSample(&rng) }
         let a = matmul(x, transpose(x, k, k + 5), k, k + 5, k)
         var r = a
@@ -289,7 +290,7 @@ func satisfies(_ w: [Float], columns k: Int, _ p: NMPattern) -> Bool {
     /// With H = I every input matters equally and nothing is correlated: SparseGPT's saliency
     /// orders like |w| and no update moves the kept weights, so it equals magnitude.
     @Test func sparseGPTWithIdentityHessianIsMagnitude() throws {
-        var rng = SeededGenerator(seed: 7)
+        var rng = SplitMix64(seed: 7)
         let (rows, k) = (4, 16)
         let w = (0..<(rows * k)).map { _ in Float(normalSample(&rng)) }
         var identity = [Float](repeating: 0, count: k * k)
@@ -307,7 +308,7 @@ func satisfies(_ w: [Float], columns k: Int, _ p: NMPattern) -> Bool {
     /// error ‖(W − Ŵ)X‖ is lower than magnitude's and wanda's.
     @Test(arguments: [(11 as UInt64, 2, 4), (12, 2, 4), (13, 1, 4), (14, 4, 8), (15, 3, 4)])
     func sparseGPTReconstructsBetter(seed: UInt64, n: Int, m mm: Int) throws {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let (rows, k, tokens) = (24, 64, 512)
         // X = scales · (Z mixed with a few shared factors): correlated inputs of different size.
         let factors = (0..<(4 * tokens)).map { _ in normalSample(&rng) }
@@ -343,7 +344,7 @@ func satisfies(_ w: [Float], columns k: Int, _ p: NMPattern) -> Bool {
     /// The result does not depend on the block size (the lazy update is a reordering), and q/k/v
     /// sharing one Hessian (factored once) give what each gives alone.
     @Test func blockSizeAndSharedHessiansDoNotChangeTheResult() throws {
-        var rng = SeededGenerator(seed: 99)
+        var rng = SplitMix64(seed: 99)
         let (k, tokens) = (24, 80)
         let x = (0..<(k * tokens)).map { _ in normalSample(&rng) }
         let h = matmul(x, transpose(x, k, tokens), k, tokens, k).map(Float.init)

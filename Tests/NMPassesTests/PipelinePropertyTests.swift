@@ -6,22 +6,11 @@ import Darwin
 import Testing
 import NMIR
 @testable import NMPasses
+import NMRuntime
 
 // The property test of the cleanup pipeline on random element-wise modules (the per-pass
 // tests are in PassTests.swift).
 
-/// SplitMix64: a small seeded generator so a failing case can be replayed from its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Random small functions of element-wise ops over constants and arguments, and a reference
 /// evaluation of the f32 ones (broadcasting, computed in f32 as the folder does).
@@ -31,7 +20,7 @@ enum RandomElementwise {
     static let dynamicSize = 2
 
     static func makeModule(seed: UInt64) throws -> Module {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let isInt = Int.random(in: 0..<5, using: &rng) == 0
         let dtype: DType = isInt ? .i32 : .f32
         func type(_ shape: [Int?]) -> NMType { .tensor(TensorType(shape, dtype)) }
@@ -90,7 +79,7 @@ enum RandomElementwise {
     }
 
     static func randomInputs(for f: Function, seed: UInt64) -> [Tensor] {
-        var rng = SeededGenerator(seed: seed ^ 0xA5A5)
+        var rng = SplitMix64(seed: seed ^ 0xA5A5)
         return f.arguments.map { a in
             let shape = a.type.tensor!.shape.map { $0.value ?? dynamicSize }
             let values: [Float] = [-2, -1.5, -1, -0.5, 0.5, 1, 1.5, 2, 3]

@@ -1,3 +1,4 @@
+import NMRuntime
 import Testing
 import NMIR
 @testable import NMPasses
@@ -26,7 +27,7 @@ private func quantize(_ m: inout Module, _ options: String = "") throws -> [Stri
 }
 
 /// Random weights in [-1, 1) with, given a pattern, only N of every M non-zero (random positions).
-private func randomWeights(rows: Int, columns: Int, nm: NMPattern? = nil, rng: inout SeededGenerator) -> [Float] {
+private func randomWeights(rows: Int, columns: Int, nm: NMPattern? = nil, rng: inout SplitMix64) -> [Float] {
     var w = (0..<rows * columns).map { _ in Float.random(in: -1..<1, using: &rng) }
     if let nm {
         for r in 0..<rows {
@@ -103,7 +104,7 @@ private func readBits(_ bytes: [UInt8], width: Int, count: Int, offset: Int = 0,
         let pattern = try #require(NMPattern(n: n, m: m))
         for symmetric in [true, false] {
             let seed = UInt64(n * 100 + m)
-            var rng = SeededGenerator(seed: seed)
+            var rng = SplitMix64(seed: seed)
             let rows = 5, columns = 24
             let w = randomWeights(rows: rows, columns: columns, nm: pattern, rng: &rng)
             var module = try linearModule(w, rows: rows, columns: columns, nm: pattern)
@@ -139,7 +140,7 @@ private func readBits(_ bytes: [UInt8], width: Int, count: Int, offset: Int = 0,
 @Suite struct GroupQuantizerTests {
     /// Symmetric RTN: every element within half a scale, scales f16 and max|w| / 7 (f16-rounded).
     @Test func symmetricRoundTripWithinHalfAScale() {
-        var rng = SeededGenerator(seed: 7)
+        var rng = SplitMix64(seed: 7)
         let rows = 6, columns = 40
         let w = (0..<rows * columns).map { _ in Double.random(in: -3..<3, using: &rng) }
         let quantizer = GroupQuantizer(group: 16, symmetric: true)
@@ -163,7 +164,7 @@ private func readBits(_ bytes: [UInt8], width: Int, count: Int, offset: Int = 0,
 
     /// Asymmetric RTN: zero points in [-8, 7], 0 exact, every element within half a scale.
     @Test func asymmetricRoundTripWithinHalfAScale() {
-        var rng = SeededGenerator(seed: 8)
+        var rng = SplitMix64(seed: 8)
         let rows = 4, columns = 36
         // Shifted ranges, some groups all positive, so the zero points differ.
         let w = (0..<rows * columns).map { i in Double.random(in: -1..<3, using: &rng) + (i % 36 < 12 ? 2 : 0) }
@@ -340,7 +341,7 @@ private func readBits(_ bytes: [UInt8], width: Int, count: Int, offset: Int = 0,
                 return error as? PassError
             }
         }
-        var rng = SeededGenerator(seed: 3)
+        var rng = SplitMix64(seed: 3)
         let plain = try linearModule(randomWeights(rows: 2, columns: 8, rng: &rng), rows: 2, columns: 8)
         let wide = failure(plain, "group=16")
         #expect(wide?.message == "group = 16 is larger than the input dim 8 of @w (option 'group' of quantize-int4)")
@@ -388,7 +389,7 @@ private func readBits(_ bytes: [UInt8], width: Int, count: Int, offset: Int = 0,
     /// A random layer and correlated calibration inputs X (C × T): mixing a few latent factors
     /// with noise, so the Hessian X Xᵀ is far from diagonal, as real activations are.
     static func layer(rows: Int, columns: Int, tokens: Int, nm: NMPattern? = nil, seed: UInt64) -> (w: [Float], x: [Double], h: [Float]) {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let w = randomWeights(rows: rows, columns: columns, nm: nm, rng: &rng)
         let factors = 6
         let mixing = (0..<columns * factors).map { _ in Double.random(in: -1..<1, using: &rng) }
@@ -469,7 +470,7 @@ private func readBits(_ bytes: [UInt8], width: Int, count: Int, offset: Int = 0,
 
     /// With a diagonal Hessian no error moves to other columns: GPTQ is RTN.
     @Test func diagonalHessianGivesRTN() throws {
-        var rng = SeededGenerator(seed: 5)
+        var rng = SplitMix64(seed: 5)
         let rows = 8, columns = 40
         let w = randomWeights(rows: rows, columns: columns, rng: &rng)
         var h = [Float](repeating: 0, count: columns * columns)
