@@ -28,6 +28,7 @@ except ImportError as error:  # pragma: no cover - depends on the machine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
+DICTS = os.path.join(ROOT, "fuzz", "dict")
 SEPARATOR = b"\n%%NMC-FUZZ-NEXT-FILE%%\n"
 RNG = np.random.default_rng(8)
 
@@ -352,7 +353,78 @@ def tokenizer_json_seeds():
     return len([e for e in os.listdir(out) if not e.startswith("regression-")])
 
 
+# MARK: dictionaries (libFuzzer -dict: tokens a mutation inserts whole)
+
+def dict_entry(token):
+    if isinstance(token, str):
+        token = token.encode()
+    out = "".join(chr(b) if 0x20 <= b < 0x7F and b not in b'"\\' else f"\\x{b:02x}" for b in token)
+    return f'"{out}"'
+
+
+def write_dict(name, tokens):
+    os.makedirs(DICTS, exist_ok=True)
+    unique = sorted({t.encode() if isinstance(t, str) else t for t in tokens if t and len(t) <= 64})
+    with open(os.path.join(DICTS, f"{name}.dict"), "w") as f:
+        f.write(f"# libFuzzer dictionary for fuzz-{name}; written by fuzz/make_corpus.py\n")
+        for token in unique:
+            f.write(dict_entry(token) + "\n")
+    return len(unique)
+
+
+JSON_TOKENS = ["{", "}", "[", "]", ":", ",", "null", "true", "false", "-1", "1e999", "0.5", '""', "\\u0000", "\\ud800"]
+
+
+def dictionaries():
+    # NMIR: every word and punctuation of the ir-specs examples, and the lexical extras.
+    words = set()
+    for spec in glob.glob(os.path.join(ROOT, "ir-specs", "*.md")):
+        for block in re.findall(r"```(?:nmir|text)\n(.*?)```", open(spec, encoding="utf-8").read(), re.S):
+            words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*|[%@][A-Za-z0-9_.$-]+|->|[{}<>()\[\],:=?]", block))
+    words.update(["module", "attributes", "weights", "func", "return", "dense<", "elided", "tensor<", "quant.packed<",
+                  "kv_cache<", "nm = ", "inf", "-inf", "nan", "1.0e-05", "// -----", '@"', "\\u{", "0x", "?x", "\n"])
+    write_dict("nmir", words)
+    # Pipelines: pass and option names, and option values.
+    write_dict("pipeline", ["canonicalize", "cse", "dce", "infer-shapes", "test-fail", "nm-prune", "quantize-int4",
+                            "fuse-dequant-matmul", "calibrate", "n=", "m=", "method=", "include=", "exclude=", "nm=",
+                            "damp=", "blocksize=", "group=", "symmetric=", "file=", "samples=", "seq=", "hessian=",
+                            "op=", "magnitude", "wanda", "sparsegpt", "rtn", "gptq", "true", "false", "{", "}", ",",
+                            '"', "\\", "\\u{", "2:4", "*", "?", "1e308", "-0.0", "nan", "inf", "9223372036854775808"])
+    # GGUF: the magic, the keys the readers look up, small little-endian integers.
+    gguf_keys = ["general.architecture", "general.alignment", "general.name", "llama.block_count",
+                 "llama.context_length", "llama.embedding_length", "llama.feed_forward_length",
+                 "llama.attention.head_count", "llama.attention.head_count_kv", "llama.attention.key_length",
+                 "llama.attention.layer_norm_rms_epsilon", "llama.rope.freq_base", "llama.vocab_size",
+                 "tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
+                 "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                 "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.add_bos_token", "output.weight", "gpt2",
+                 "smollm", "llama-bpe", "qwen2", "llama"]
+    ints = [struct.pack("<I", v) for v in [0, 1, 2, 3, 4, 8, 9, 12, 14, 15, 16, 30, 32, 256, 0xFFFFFFFF]]
+    ints += [struct.pack("<Q", v) for v in [0, 1, 32, 2**31, 2**40, 2**63, 2**64 - 1]]
+    write_dict("gguf", [b"GGUF"] + [struct.pack("<Q", len(k)) + k.encode() for k in gguf_keys] + gguf_keys + ints)
+    # Safetensors and config.json: header fields, dtypes, config keys.
+    config_keys = list(CONFIG) + ["head_dim", "mlp_bias", "weight_map", "metadata"]
+    write_dict("safetensors", ['"dtype"', '"shape"', '"data_offsets"', '"__metadata__"', '"F32"', '"F16"', '"BF16"',
+                               '"I8"', '"I32"', '"U8"', '"I64"', '"F64"', '"BOOL"', '"LlamaForCausalLM"', '"llama"',
+                               '"silu"', "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+                               SEPARATOR, struct.pack("<Q", 0), struct.pack("<Q", 2**63)]
+               + [f'"{k}"' for k in config_keys] + JSON_TOKENS)
+    # tokenizer.json and tokenizer_config.json fields.
+    write_dict("tokenizer-json", ['"model"', '"type"', '"BPE"', '"vocab"', '"merges"', '"added_tokens"', '"id"',
+                                  '"content"', '"special"', '"pre_tokenizer"', '"ByteLevel"', '"Sequence"',
+                                  '"pretokenizers"', '"Digits"', '"individual_digits"', '"Split"', '"pattern"',
+                                  '"Regex"', '"behavior"', '"Isolated"', '"invert"', '"use_regex"',
+                                  '"add_prefix_space"', '"unk_token"', '"ignore_merges"', '"byte_fallback"',
+                                  '"continuing_subword_prefix"', '"end_of_word_suffix"', '"normalizer"',
+                                  '"bos_token"', '"eos_token"', '"add_bos_token"', '"Unigram"', '"Ġ"', "2147483646",
+                                  SEPARATOR] + JSON_TOKENS)
+    # Tokenizer texts: the special tokens, contractions, digits, whitespace runs, odd Unicode.
+    write_dict("tokenizer", SPECIAL + ["<user>", "'s", "'RE", "'ll", "123", " \n", "\r\n", "  ", "\t", "é", "東",
+                                       "🙂", "\u0301", "\u00a0", "\u2028", "١", "the", " the", b"\xff", b"\xc0"])
+
+
 def main():
+    dictionaries()
     counts = {
         "nmir": nmir(),
         "pipeline": pipeline(),

@@ -6,8 +6,10 @@
 #
 #   fuzz/run.sh SECONDS [TARGET…]          (default: every target)
 #
-# Scratch corpora, logs and crash files go to fuzz/.build/fuzz-work/<target>/ (git-ignored), so
-# the inputs libFuzzer adds do not pile up in git. Extra libFuzzer flags: FUZZ_FLAGS="…".
+# Dictionaries (fuzz/dict/<target>.dict, written by fuzz/make_corpus.py) give libFuzzer the
+# keywords and field names of each format. Scratch corpora, logs and crash files go to
+# fuzz/.build/fuzz-work/<target>/ (git-ignored), so the inputs libFuzzer adds do not pile up in git. Extra libFuzzer flags: FUZZ_FLAGS="…"; other
+# binaries or work folder (a long run beside a rebuild): FUZZ_BIN=…, FUZZ_WORK=….
 set -u -o pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,13 +17,13 @@ seconds=${1:?usage: fuzz/run.sh SECONDS [TARGET…]}
 shift
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(nmir pipeline gguf safetensors tokenizer tokenizer-json)
-bin=$here/.build/debug
-work=$here/.build/fuzz-work
-# Swift's Foundation leaks the 4 KB read buffer of an empty file (readBytesFromFile); nothing of
-# NMC's own is suppressed.
+bin=${FUZZ_BIN:-$here/.build/debug}
+work=${FUZZ_WORK:-$here/.build/fuzz-work}
 # Crashes go to libFuzzer's handler (which saves the input), not Swift's backtracer (which trips
 # ASan while it reads the crashed process's memory).
 export SWIFT_BACKTRACE=enable=no
+# Swift's Foundation leaks the 4 KB read buffer of an empty file (readBytesFromFile); nothing of
+# NMC's own is suppressed.
 export LSAN_OPTIONS="suppressions=$here/lsan-suppressions.txt${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 failed=()
@@ -33,10 +35,16 @@ for t in "${targets[@]}"; do
   rm -rf "$dir" && mkdir -p "$dir/corpus" "$dir/artifacts"
   cp "$here/corpus/$t/"* "$dir/corpus/"
   log=$dir/fuzz.log
+  # The targets that read paths write each input there; on tmpfs when there is one.
+  scratch=$(mktemp -d "$( [ -w /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")/nmc-fuzz-$t.XXXXXX")
+  export NMC_FUZZ_SCRATCH=$scratch
+  dict=()
+  [ -f "$here/dict/$t.dict" ] && dict=(-dict="$here/dict/$t.dict")
   # shellcheck disable=SC2086
-  "$exe" "$dir/corpus" -max_total_time="$seconds" -timeout=1 -rss_limit_mb=2048 \
+  "$exe" "$dir/corpus" -max_total_time="$seconds" -timeout=1 -rss_limit_mb=2048 "${dict[@]}" \
     -print_final_stats=1 -artifact_prefix="$dir/artifacts/" ${FUZZ_FLAGS:-} >"$log" 2>&1
   status=$?
+  rm -rf "$scratch"
   inputs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   last=$(grep -E '^#[0-9]+' "$log" | tail -1)
