@@ -142,12 +142,12 @@ def gguf_seeds():
     Q = gguf.GGMLQuantizationType
     tokens, types = vocabulary()
 
-    def llama(writer, with_tokenizer=True, pre="smollm"):
+    def llama(writer, with_tokenizer=True, pre="smollm", ffn=16):
         writer.add_name("tiny")
         writer.add_block_count(1)
         writer.add_context_length(16)
         writer.add_embedding_length(8)
-        writer.add_feed_forward_length(16)
+        writer.add_feed_forward_length(ffn)
         writer.add_head_count(2)
         writer.add_head_count_kv(1)
         writer.add_rope_freq_base(10000.0)
@@ -171,6 +171,21 @@ def gguf_seeds():
         writer.add_tensor("blk.0.attn_q.weight", RNG.standard_normal((8, 8)).astype(np.float16))
         raw_tensor(writer, "blk.0.attn_k.weight", Q.Q8_0, 1, 32)
     write_gguf(os.path.join(out, "llama-vocab.gguf"), "llama", model)
+
+    # A whole model that imports: 1 block, embedding 8, feed-forward 32, vocab_size 4 (the embedding
+    # has 4 rows, whatever the tokenizer's size), F32 / F16 / Q8_0 weights.
+    def whole_model(writer):
+        llama(writer, ffn=32)
+        writer.add_vocab_size(4)
+        for name, shape, kind in [("token_embd.weight", (4, 8), "f16"), ("blk.0.attn_norm.weight", (8,), "f32"),
+                                  ("blk.0.attn_q.weight", (8, 8), "f16"), ("blk.0.attn_k.weight", (4, 8), "f32"),
+                                  ("blk.0.attn_v.weight", (4, 8), "f16"), ("blk.0.attn_output.weight", (8, 8), "f16"),
+                                  ("blk.0.ffn_norm.weight", (8,), "f32"), ("blk.0.ffn_gate.weight", (32, 8), "f16"),
+                                  ("blk.0.ffn_up.weight", (32, 8), "f16"), ("output_norm.weight", (8,), "f32")]:
+            values = RNG.standard_normal(shape).astype(np.float32)
+            writer.add_tensor(name, values if kind == "f32" else values.astype(np.float16))
+        raw_tensor(writer, "blk.0.ffn_down.weight", Q.Q8_0, 8, 32)
+    write_gguf(os.path.join(out, "llama-model.gguf"), "llama", whole_model)
 
     for pre in ["gpt2", "llama-bpe", "qwen2"]:
         write_gguf(os.path.join(out, f"llama-vocab-{pre}.gguf"), "llama", lambda w, p=pre: llama(w, pre=p))
@@ -283,6 +298,25 @@ def safetensors_seeds():
     variant.update({"head_dim": 4, "eos_token_id": 2, "tie_word_embeddings": False})
     write(out, "config-variant.bin", json.dumps(variant).encode() + SEPARATOR + safetensors_bytes(tensors[:1]))
     write(out, "config-only.bin", json.dumps(CONFIG).encode())
+
+    # A whole model that imports (vocab_size 4), weights in F32, F16 and BF16, lm_head untied.
+    config = dict(CONFIG, vocab_size=4, tie_word_embeddings=False)
+    shapes = {"model.embed_tokens.weight": (4, 8), "model.layers.0.input_layernorm.weight": (8,),
+              "model.layers.0.self_attn.q_proj.weight": (8, 8), "model.layers.0.self_attn.k_proj.weight": (4, 8),
+              "model.layers.0.self_attn.v_proj.weight": (4, 8), "model.layers.0.self_attn.o_proj.weight": (8, 8),
+              "model.layers.0.post_attention_layernorm.weight": (8,), "model.layers.0.mlp.gate_proj.weight": (16, 8),
+              "model.layers.0.mlp.up_proj.weight": (16, 8), "model.layers.0.mlp.down_proj.weight": (8, 16),
+              "model.norm.weight": (8,), "lm_head.weight": (4, 8)}
+    weights = []
+    for i, (name, shape) in enumerate(shapes.items()):
+        values = RNG.standard_normal(shape).astype(np.float32)
+        if i % 3 == 0:
+            weights.append((name, "F32", shape, values.tobytes()))
+        elif i % 3 == 1:
+            weights.append((name, "F16", shape, values.astype(np.float16).tobytes()))
+        else:
+            weights.append((name, "BF16", shape, (values.view(np.uint32) >> 16).astype(np.uint16).tobytes()))
+    write(out, "whole-model.bin", json.dumps(config).encode() + SEPARATOR + safetensors_bytes(weights))
     return len([e for e in os.listdir(out) if not e.startswith("regression-")])
 
 

@@ -57,6 +57,17 @@ public struct LlamaConfig: Sendable, Equatable {
             ("vocab_size", vocabSize), ("max_position_embeddings", maxPositionEmbeddings),
         ]
         for (name, v) in positive where v <= 0 { return "\(name) is \(v), expected a positive number" }
+        // The products the graph builder forms (projection widths, weight element counts) fit Int.
+        let (q, qOverflow) = numAttentionHeads.multipliedReportingOverflow(by: headDim)
+        let (kv, kvOverflow) = numKeyValueHeads.multipliedReportingOverflow(by: headDim)
+        if qOverflow || kvOverflow {
+            return "num_attention_heads \(numAttentionHeads) or num_key_value_heads \(numKeyValueHeads) times head_dim \(headDim) overflows"
+        }
+        for (name, rows) in [("vocab_size", vocabSize), ("intermediate_size", intermediateSize),
+                             ("num_attention_heads × head_dim", q), ("num_key_value_heads × head_dim", kv)]
+        where rows.multipliedReportingOverflow(by: hiddenSize).overflow {
+            return "\(name) \(rows) times hidden_size \(hiddenSize) overflows"
+        }
         if numAttentionHeads % numKeyValueHeads != 0 {
             return "num_attention_heads \(numAttentionHeads) is not a multiple of num_key_value_heads \(numKeyValueHeads)"
         }

@@ -34,24 +34,31 @@ public struct LlamaGraphBuilder {
 
     /// The weights the graph reads, with their f32 types, in the order the graph first reads them.
     public var weightTypes: [(String, TensorType)] {
+        var out: [(String, TensorType)] = []
+        forEachWeightType { out.append(($0, $1)) }
+        return out
+    }
+
+    /// `body` with each of `weightTypes` in turn, without listing them first: a reader stops at
+    /// the first weight its file lacks, however many layers the configuration claims.
+    public func forEachWeightType(_ body: (String, TensorType) throws -> Void) rethrows {
         let d = config.hiddenSize, ff = config.intermediateSize
         let q = config.numAttentionHeads * headDim, kv = config.numKeyValueHeads * headDim
-        var out: [(String, TensorType)] = [("token_embd.weight", TensorType([config.vocabSize, d], .f32))]
+        try body("token_embd.weight", TensorType([config.vocabSize, d], .f32))
         for l in 0..<config.numHiddenLayers {
             let p = "blk.\(l)."
-            out += [(p + "attn_norm.weight", TensorType([d], .f32)),
-                    (p + "attn_q.weight", TensorType([q, d], .f32)),
-                    (p + "attn_k.weight", TensorType([kv, d], .f32)),
-                    (p + "attn_v.weight", TensorType([kv, d], .f32)),
-                    (p + "attn_output.weight", TensorType([d, q], .f32)),
-                    (p + "ffn_norm.weight", TensorType([d], .f32)),
-                    (p + "ffn_gate.weight", TensorType([ff, d], .f32)),
-                    (p + "ffn_up.weight", TensorType([ff, d], .f32)),
-                    (p + "ffn_down.weight", TensorType([d, ff], .f32))]
+            try body(p + "attn_norm.weight", TensorType([d], .f32))
+            try body(p + "attn_q.weight", TensorType([q, d], .f32))
+            try body(p + "attn_k.weight", TensorType([kv, d], .f32))
+            try body(p + "attn_v.weight", TensorType([kv, d], .f32))
+            try body(p + "attn_output.weight", TensorType([d, q], .f32))
+            try body(p + "ffn_norm.weight", TensorType([d], .f32))
+            try body(p + "ffn_gate.weight", TensorType([ff, d], .f32))
+            try body(p + "ffn_up.weight", TensorType([ff, d], .f32))
+            try body(p + "ffn_down.weight", TensorType([d, ff], .f32))
         }
-        out.append(("output_norm.weight", TensorType([d], .f32)))
-        if !tiedEmbeddings { out.append(("output.weight", TensorType([config.vocabSize, d], .f32))) }
-        return out
+        try body("output_norm.weight", TensorType([d], .f32))
+        if !tiedEmbeddings { try body("output.weight", TensorType([config.vocabSize, d], .f32)) }
     }
 
     /// The prefill and decode functions.

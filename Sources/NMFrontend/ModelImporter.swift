@@ -164,7 +164,9 @@ public enum ModelImporter {
     /// f32 weights in the order the graph reads them, each converted by `read`.
     static func weightStore(_ builder: LlamaGraphBuilder, read: (String, TensorType) throws -> [Float]) throws -> WeightStore {
         var store = WeightStore()
-        for (name, type) in builder.weightTypes {
+        // One weight at a time: a configuration that claims more layers than the file holds
+        // fails at the first missing weight instead of listing every claimed layer first.
+        try builder.forEachWeightType { name, type in
             let floats = try read(name, type)
             let bytes = floats.withUnsafeBytes { [UInt8]($0) }
             store[name] = WeightEntry(name: name, type: .tensor(type), data: .bytes(bytes))

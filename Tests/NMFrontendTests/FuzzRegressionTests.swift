@@ -61,6 +61,44 @@ import Testing
         }
     }
 
+    /// `block_count` = 2^40 with no tensors: the importer listed every claimed layer's weights
+    /// before reading the first, and never finished (65536 layers took seconds). It now stops
+    /// at the first missing weight.
+    @Test func importStopsAtTheFirstMissingWeight() throws {
+        let dir = try TestSupport.temporaryDirectory("fuzz-regression")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var w = GGUFTestWriter()
+        w.add("general.architecture", .string("llama"))
+        for (key, value) in [("block_count", UInt64(1) << 40), ("context_length", 16), ("embedding_length", 8),
+                             ("feed_forward_length", 16), ("attention.head_count", 2), ("vocab_size", 4)] {
+            w.add("llama." + key, .uint64(value))
+        }
+        w.add("llama.attention.layer_norm_rms_epsilon", .float32(1e-5))
+        Self.tokenizerMetadata(&w)
+        let path = dir + "/layers.gguf"
+        try TestSupport.write(w.bytes(), to: path)
+        #expect(throws: GGUFError(file: path, reason: "tensor 'token_embd.weight' is missing")) {
+            try ModelImporter.load(path: path)
+        }
+    }
+
+    /// Products of configuration numbers (heads × head_dim, rows × hidden_size) overflowed in the
+    /// graph builder (a trap); the configuration is now rejected, naming the numbers.
+    @Test func overflowingConfigurationProductsAreRejected() {
+        func config(hidden: Int = 8, heads: Int = 2, kvHeads: Int = 1, headDim: Int? = nil, vocab: Int = 4) -> LlamaConfig {
+            LlamaConfig(hiddenSize: hidden, intermediateSize: 16, numHiddenLayers: 1, numAttentionHeads: heads,
+                        numKeyValueHeads: kvHeads, headDim: headDim, rmsNormEps: 1e-5, vocabSize: vocab,
+                        maxPositionEmbeddings: 16)
+        }
+        #expect(config().inconsistency() == nil)
+        #expect(config(heads: 1 << 40, kvHeads: 1 << 40, headDim: 1 << 40).inconsistency()
+                == "num_attention_heads 1099511627776 or num_key_value_heads 1099511627776 times head_dim 1099511627776 overflows")
+        #expect(config(hidden: 1 << 40, headDim: 4, vocab: 1 << 62).inconsistency()
+                == "vocab_size 4611686018427387904 times hidden_size 1099511627776 overflows")
+        #expect(config(hidden: 1 << 32, heads: 1 << 16, kvHeads: 1, headDim: 1 << 16).inconsistency()
+                == "num_attention_heads × head_dim 4294967296 times hidden_size 4294967296 overflows")
+    }
+
     /// The fuzzer's own crashing inputs, through the calls of its targets: each must end in a
     /// value or a thrown error (a trap would end the test process).
     @Test func fuzzCorpusRegressionInputs() throws {
@@ -73,6 +111,7 @@ import Testing
             _ = try? LlamaConfig(gguf: file)
             _ = try? TokenizerSpec(gguf: file).makeTokenizer()
             for tensor in file.tensors { _ = try? file.dequantize(tensor) }
+            #expect(throws: (any Error).self) { try ModelImporter.load(path: corpus + "/gguf/" + name) }
             ran += 1
         }
         let separator = Array("\n%%NMC-FUZZ-NEXT-FILE%%\n".utf8)

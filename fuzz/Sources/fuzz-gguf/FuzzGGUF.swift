@@ -4,7 +4,8 @@ import NMFrontend
 /// The GGUF reader: the input is written to a file and opened as `nmc import` and `nmc inspect`
 /// open a model (the reader maps a path). Then everything a caller reads from an opened file:
 /// every metadata accessor on every key, the LLaMA configuration and the tokenizer built from
-/// the metadata, and every tensor's bytes and dequantized values.
+/// the metadata, every tensor's bytes and dequantized values, and the whole import
+/// (`ModelImporter.load`: weights checked against the configuration, the graph built).
 let scratch = ScratchFolder("fuzz-gguf")
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -52,6 +53,14 @@ public func fuzzGGUF(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         let byteSum = file.withRawBytes(of: tensor) { $0.reduce(0) { $0 &+ Int($1) } }
         _ = byteSum
         do { report("\(tensor.name): \(try file.dequantize(tensor).count) values") } catch { report("\(error)") }
+    }
+    // What `nmc import model.gguf` does with it: configuration, tokenizer, every weight checked
+    // against the shape the configuration asks for, and the graph built.
+    do {
+        let model = try ModelImporter.load(path: path)
+        report("imported: \(model.module.functions.count) functions, \(model.config.numHiddenLayers) layers")
+    } catch {
+        report("\(error)")
     }
     return 0
 }
