@@ -88,7 +88,20 @@ def nmir():
         for i, block in enumerate(re.findall(r"```nmir\n(.*?)```", text, re.S)):
             write(out, f"{os.path.basename(spec)[:-3]}-{i}.nmir", block)
             count += 1
-    return count
+    # NaN and infinities in weight data (NaN is unequal to itself: the target's round-trip
+    # check compares the printed text, and == only where it is reflexive).
+    write(out, "nan-values.nmir", """module {
+  weights {
+    @w : tensor<4xf32> = dense<[nan, inf, -inf, -0.0]>
+  }
+  func @f(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+    %n = nn.weight {name = @w} : tensor<4xf32>
+    %0 = nn.rms_norm %x, %n {eps = 1.0e-05} : tensor<?x4xf32>
+    return %0
+  }
+}
+""")
+    return count + 1
 
 
 # MARK: pipeline
