@@ -21,6 +21,17 @@ import NMIR
 ///    ends where a group starts that would reach past it, so that every group's parameters see
 ///    all the updates owed to it.
 ///
+/// Act-order (`actOrder`, the reference code's `desc_act` with `static_groups`): the columns are
+/// visited in order of decreasing `H[j, j]`, the inputs that carry the most energy first, so that
+/// their errors can still be spread over the many columns left and no column with a large
+/// Hessian weight absorbs the accumulated updates of the others. H is permuted the same way
+/// before step 2. The groups stay groups of consecutive *stored* columns: every group's scale
+/// (and zero point) is computed before the loop from the original weights (after step 1), and a
+/// column is rounded on the grid of the group it belongs to, so the stored format, the
+/// dequantization and RTN's grid rules are unchanged (no `g_idx`). On SmolLM2-135M act-order is
+/// what makes GPTQ beat RTN: without it, the error of the columns of the massive-activation
+/// inputs, visited in storage order, grows with the updates they receive (docs/compression.md).
+///
 /// With an N:M weight, positions not kept stay exactly 0: they are never quantized (q = 0), carry
 /// no error and take no part in their group's scale, so errors propagate only into kept weights
 /// (what lands on a pruned position is discarded, as if the mask were re-applied after every update).
@@ -33,11 +44,22 @@ public struct GPTQ: Sendable {
     public var damp: Double
     /// Columns per lazy-update block.
     public var blocksize: Int
+    /// Visit columns in order of decreasing Hessian diagonal, with static groups.
+    public var actOrder: Bool
 
-    public init(quantizer: GroupQuantizer, damp: Double = 0.01, blocksize: Int = 128) {
+    public init(quantizer: GroupQuantizer, damp: Double = 0.01, blocksize: Int = 128, actOrder: Bool = false) {
         self.quantizer = quantizer
         self.damp = damp
         self.blocksize = blocksize
+        self.actOrder = actOrder
+    }
+
+    /// What steps 1–2 leave for step 3: the order in which columns are visited and U for H
+    /// permuted to that order (`inverse.dead[i]` is about column `order[i]`).
+    struct Factor: Sendable {
+        /// `order[i]` is the stored column visited i-th; nil: storage order.
+        let order: [Int]?
+        let inverse: SparseGPT.InverseHessianFactor
     }
 
     public enum Failure: Error, Sendable, Equatable {
@@ -51,38 +73,78 @@ public struct GPTQ: Sendable {
         quantize(weights, rows: rows, columns: columns, factor: try factor(hessian: hessian, columns: columns), kept: kept)
     }
 
-    /// Steps 1–2 for a Hessian: the dead inputs and U. Weights that read the same input (q, k
-    /// and v; gate and up) have the same Hessian and can share it.
-    func factor(hessian: [Float], columns: Int) throws(Failure) -> SparseGPT.InverseHessianFactor {
+    /// Steps 1–2 for a Hessian: the visiting order, the dead inputs and U. Weights that read the
+    /// same input (q, k and v; gate and up) have the same Hessian and can share it.
+    func factor(hessian: [Float], columns n: Int) throws(Failure) -> Factor {
+        var order: [Int]? = nil
+        var permuted = hessian
+        if actOrder {
+            let visit = Self.actOrder(hessian: hessian, columns: n)
+            for a in 0..<n {
+                for c in 0..<n { permuted[a * n + c] = hessian[visit[a] * n + visit[c]] }
+            }
+            order = visit
+        }
         // The same preparation as SparseGPT's.
         do {
-            return try SparseGPT.factor(hessian: hessian, k: columns, damp: damp)
+            return Factor(order: order, inverse: try SparseGPT.factor(hessian: permuted, k: n, damp: damp))
         } catch {
             switch error {
-            case .notPositiveDefinite(let pivot): throw .notPositiveDefinite(column: pivot)
+            case .notPositiveDefinite(let pivot): throw .notPositiveDefinite(column: order?[pivot] ?? pivot)
             }
         }
     }
 
+    /// The columns by decreasing `H[j, j]` (a dead input counting as 1, as after step 1), ties in
+    /// storage order.
+    static func actOrder(hessian: [Float], columns n: Int) -> [Int] {
+        let diagonal = (0..<n).map { j in hessian[j * n + j] == 0 ? 1 : hessian[j * n + j] }
+        return (0..<n).sorted { diagonal[$0] > diagonal[$1] || (diagonal[$0] == diagonal[$1] && $0 < $1) }
+    }
+
     /// Step 3 with a factor from `factor(hessian:columns:)`.
-    func quantize(_ weights: [Double], rows: Int, columns: Int, factor: SparseGPT.InverseHessianFactor, kept: [Bool]?) -> GroupQuantized {
+    func quantize(_ weights: [Double], rows: Int, columns: Int, factor: Factor, kept: [Bool]?) -> GroupQuantized {
         let n = columns
         var w = weights
-        for j in 0..<n where factor.dead[j] { for r in 0..<rows { w[r * n + j] = 0 } }
-        let u = factor.u
-        // 3. Column by column, in tiles of rows.
+        for i in 0..<n where factor.inverse.dead[i] {
+            let j = factor.order?[i] ?? i
+            for r in 0..<rows { w[r * n + j] = 0 }
+        }
+        let u = factor.inverse.u
         var result = GroupQuantized(rows: rows, columns: columns, groupsPerRow: quantizer.groups(columns: columns),
                                     zeroPoints: !quantizer.symmetric)
+        // Act-order: static groups from the weights as step 1 left them, then the columns (and
+        // the N:M mask) permuted to the visiting order.
+        var groupParameters: [GroupQuantizer.Parameters]? = nil
+        var keptInOrder = kept
+        if let order = factor.order {
+            // RTN's parameters of the same weights: the very grid RTN would use.
+            let rtn = quantizer.quantizeRTN(w, rows: rows, columns: n, kept: kept)
+            result.scales = rtn.scales
+            result.zeros = rtn.zeros
+            groupParameters = rtn.scales.indices.map { GroupQuantizer.Parameters(scale: rtn.scales[$0], zero: Int(rtn.zeros?[$0] ?? 0)) }
+            var permuted = w
+            for r in 0..<rows { for i in 0..<n { permuted[r * n + i] = w[r * n + order[i]] } }
+            w = permuted
+            if let kept {
+                var k = kept
+                for r in 0..<rows { for i in 0..<n { k[r * n + i] = kept[r * n + order[i]] } }
+                keptInOrder = k
+            }
+        }
+        // 3. Column by column, in tiles of rows.
         let tile = 32
         let tiles = (rows + tile - 1) / tile
-        let blocks = blockBoundaries(columns: columns)
+        let blocks = groupParameters == nil ? blockBoundaries(columns: columns) : Self.blocks(columns: columns, size: blocksize)
         w.withUnsafeBufferPointer { wp in
             u.withUnsafeBufferPointer { up in
                 result.q.withUnsafeMutableBufferPointer { qp in
                     result.scales.withUnsafeMutableBufferPointer { sp in
                         withOptionalMutableBuffer(&result.zeros) { zp in
-                            withOptionalBuffer(kept) { kp in
-                                let shared = TileBuffers(w: wp, u: up, q: qp, scales: sp, zeros: zp, kept: kp)
+                            withOptionalBuffer(keptInOrder) { kp in
+                            withOptionalBuffer(factor.order) { op in
+                            withOptionalBuffer(groupParameters) { gp in
+                                let shared = TileBuffers(w: wp, u: up, q: qp, scales: sp, zeros: zp, kept: kp, order: op, groupParameters: gp)
                                 let work: @Sendable (Int) -> Void = { t in
                                     let r0 = t * tile
                                     self.quantizeTile(rows: r0..<min(r0 + tile, rows), columns: columns, blocks: blocks, shared)
@@ -92,6 +154,8 @@ public struct GPTQ: Sendable {
                                 } else {
                                     for t in 0..<tiles { work(t) }
                                 }
+                            }
+                            }
                             }
                         }
                     }
@@ -117,7 +181,13 @@ public struct GPTQ: Sendable {
         return blocks
     }
 
+    /// Blocks of `size` columns (with static groups no group constrains them).
+    static func blocks(columns: Int, size: Int) -> [Range<Int>] {
+        stride(from: 0, to: columns, by: max(size, 1)).map { $0..<min($0 + max(size, 1), columns) }
+    }
+
     /// What the tiles share: each tile writes only its own rows of `q`, `scales` and `zeros`.
+    /// `w` and `kept` are in visiting order; `q`, `scales` and `zeros` in storage order.
     private struct TileBuffers: @unchecked Sendable {
         let w: UnsafeBufferPointer<Double>
         let u: UnsafeBufferPointer<Double>
@@ -125,6 +195,10 @@ public struct GPTQ: Sendable {
         let scales: UnsafeMutableBufferPointer<Float>
         let zeros: UnsafeMutableBufferPointer<Int8>?
         let kept: UnsafeBufferPointer<Bool>?
+        /// Act-order: the stored column of each visited one, and the static parameters of every
+        /// (row, group), row-major.
+        let order: UnsafeBufferPointer<Int>?
+        let groupParameters: UnsafeBufferPointer<GroupQuantizer.Parameters>?
     }
 
     /// Runs the column loop on some rows: their weights are copied, updated and quantized.
@@ -142,7 +216,10 @@ public struct GPTQ: Sendable {
                 for block in blocks {
                     let i1 = block.lowerBound, i2 = block.upperBound, width = block.count
                     for i in block {
-                        if i % group == 0 {
+                        if let order = b.order, let table = b.groupParameters {
+                            let g = order[i] / group
+                            for k in 0..<t { parameters[k] = table[(r0 + k) * groupsPerRow + g] }
+                        } else if i % group == 0 {
                             let count = min(group, n - i)
                             for k in 0..<t {
                                 let values = UnsafeBufferPointer(start: wt + k * n + i, count: count)
@@ -160,7 +237,7 @@ public struct GPTQ: Sendable {
                             var e = 0.0
                             if b.kept?[(r0 + k) * n + i] ?? true {
                                 let q = quantizer.quantize(row[i], parameters[k])
-                                b.q[(r0 + k) * n + i] = Int8(q)
+                                b.q[(r0 + k) * n + (b.order?[i] ?? i)] = Int8(q)
                                 e = (row[i] - quantizer.dequantize(q, parameters[k])) / d
                             }
                             err[k * width + (i - i1)] = e
@@ -216,7 +293,7 @@ private func withOptionalMutableBuffer<T, R>(_ array: inout [T]?, _ body: (Unsaf
     return contents.withUnsafeMutableBufferPointer { body($0) }
 }
 
-private func withOptionalBuffer<T, R>(_ array: [T]?, _ body: (UnsafeBufferPointer<T>?) -> R) -> R {
+func withOptionalBuffer<T, R>(_ array: [T]?, _ body: (UnsafeBufferPointer<T>?) -> R) -> R {
     guard let array else { return body(nil) }
     return array.withUnsafeBufferPointer { body($0) }
 }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
 import NMIR
 
 /// Group-wise integer quantization of a weight matrix `[R, C]` (`[out, in]`): every row is cut
@@ -17,16 +23,32 @@ import NMIR
 /// keeps no value under N:M) gets scale 1 and q = 0 (zero point 0), so it dequantizes to zeros
 /// and never divides by 0. A non-zero scale too small for f16 becomes the smallest f16
 /// subnormal (2⁻²⁴), one too large the largest finite f16. Rounding is to nearest, ties to even.
+///
+/// With `clipSearch` (GPTQ's reference `mse` option) the range is not taken as it is: the group
+/// tries the ranges `[p · min, p · max]` for p = 1, 0.99, … 0.21 and keeps the one whose
+/// parameters give the least Σ |w − ŵ|^2.4 over the group's values (the first on ties), so a few
+/// large values are clipped when that lets the rest round more finely. Same storage, same
+/// dequantization; RTN and GPTQ both take their group parameters from here.
 public struct GroupQuantizer: Sendable, Equatable {
     public var bits: Int
     public var group: Int
     public var symmetric: Bool
+    /// Choose each group's range by the least rounding error instead of its min and max.
+    public var clipSearch: Bool
 
-    public init(bits: Int = 4, group: Int, symmetric: Bool) {
+    public init(bits: Int = 4, group: Int, symmetric: Bool, clipSearch: Bool = false) {
         self.bits = bits
         self.group = group
         self.symmetric = symmetric
+        self.clipSearch = clipSearch
     }
+
+    /// The clip search's candidates: p = 1 − i / `clipGrid` for i < `clipSteps`; the error's exponent.
+    static let clipGrid = 100, clipSteps = 80, clipNorm = 2.4
+
+    /// |e|^`clipNorm`, the clip search's measure of one value's rounding error.
+    @inline(__always)
+    static func clipError(_ e: Double) -> Double { e == 0 ? 0 : pow(abs(e), clipNorm) }
 
     /// Smallest and largest stored integer: −8 and 7 for 4 bits.
     public var qmin: Int { -(1 << (bits - 1)) }
@@ -77,7 +99,21 @@ public struct GroupQuantizer: Sendable, Equatable {
             hi = Swift.max(hi, values[i])
         }
         guard lo <= hi else { return Parameters(scale: 1, zero: 0) }
-        return parameters(min: lo, max: hi)
+        guard clipSearch else { return parameters(min: lo, max: hi) }
+        var best = parameters(min: lo, max: hi), bestError = Double.infinity
+        for i in 0..<Self.clipSteps {
+            let p = 1 - Double(i) / Double(Self.clipGrid)
+            let candidate = parameters(min: p * lo, max: p * hi)
+            var error = 0.0
+            for j in 0..<values.count where kept?[j] ?? true {
+                error += Self.clipError(values[j] - dequantize(quantize(values[j], candidate), candidate))
+            }
+            if error < bestError {
+                best = candidate
+                bestError = error
+            }
+        }
+        return best
     }
 
     /// The stored integer for `w`.
@@ -96,22 +132,48 @@ public struct GroupQuantizer: Sendable, Equatable {
     public func quantizeRTN(_ weights: [Double], rows: Int, columns: Int, kept: [Bool]? = nil) -> GroupQuantized {
         let groupsPerRow = groups(columns: columns)
         var result = GroupQuantized(rows: rows, columns: columns, groupsPerRow: groupsPerRow, zeroPoints: !symmetric)
+        let zeros = result.zeros
+        var zeroBuffer = zeros ?? []
         weights.withUnsafeBufferPointer { w in
-            for r in 0..<rows {
-                for g in 0..<groupsPerRow {
-                    let start = r * columns + g * group, count = Swift.min(group, columns - g * group)
-                    let values = UnsafeBufferPointer(rebasing: w[start..<start + count])
-                    let p: Parameters = kept.map { k in
-                        k.withUnsafeBufferPointer { parameters(of: values, kept: UnsafeBufferPointer(rebasing: $0[start..<start + count])) }
-                    } ?? parameters(of: values)
-                    result.setParameters(p, row: r, group: g)
-                    for i in start..<start + count where kept?[i] ?? true {
-                        result.q[i] = Int8(quantize(w[i], p))
+            result.q.withUnsafeMutableBufferPointer { qp in
+                result.scales.withUnsafeMutableBufferPointer { sp in
+                    zeroBuffer.withUnsafeMutableBufferPointer { zp in
+                    withOptionalBuffer(kept) { kp in
+                        let shared = RTNBuffers(w: w, q: qp, scales: sp, zeros: zeros == nil ? nil : zp, kept: kp)
+                        let work: @Sendable (Int) -> Void = { r in
+                            for g in 0..<groupsPerRow {
+                                let start = r * columns + g * group, count = Swift.min(group, columns - g * group)
+                                let values = UnsafeBufferPointer(rebasing: shared.w[start..<start + count])
+                                let p = parameters(of: values, kept: shared.kept.map { UnsafeBufferPointer(rebasing: $0[start..<start + count]) })
+                                shared.scales[r * groupsPerRow + g] = p.scale
+                                shared.zeros?[r * groupsPerRow + g] = Int8(p.zero)
+                                for i in start..<start + count where shared.kept?[i] ?? true {
+                                    shared.q[i] = Int8(quantize(shared.w[i], p))
+                                }
+                            }
+                        }
+                        // The clip search costs ~80 roundings per weight: spread the rows over the cores.
+                        if clipSearch, rows > 1 {
+                            DispatchQueue.concurrentPerform(iterations: rows, execute: work)
+                        } else {
+                            for r in 0..<rows { work(r) }
+                        }
+                    }
                     }
                 }
             }
         }
+        if zeros != nil { result.zeros = zeroBuffer }
         return result
+    }
+
+    /// What the rows of `quantizeRTN` share: each writes only its own row of `q`, `scales`, `zeros`.
+    private struct RTNBuffers: @unchecked Sendable {
+        let w: UnsafeBufferPointer<Double>
+        let q: UnsafeMutableBufferPointer<Int8>
+        let scales: UnsafeMutableBufferPointer<Float>
+        let zeros: UnsafeMutableBufferPointer<Int8>?
+        let kept: UnsafeBufferPointer<Bool>?
     }
 }
 

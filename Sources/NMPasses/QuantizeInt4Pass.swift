@@ -1,6 +1,6 @@
 import NMIR
 
-/// `quantize-int4{group=128 symmetric=true method=rtn|gptq damp=0.01 blocksize=128 include=… exclude=…}`:
+/// `quantize-int4{group=128 symmetric=true method=rtn|gptq damp=0.01 blocksize=128 act-order=true clip-search=false include=… exclude=…}`:
 /// replaces the f32 weights of linear layers by 4-bit integers quantized in groups, each group of
 /// `group` consecutive input columns with one f16 scale (and, asymmetric, an i8 zero point).
 ///
@@ -35,8 +35,12 @@ import NMIR
 /// asymmetric range and the all-zero group are described at `GroupQuantizer`.
 ///
 /// `method=gptq` needs `@W.calib.hessian : tensor<CxCxf32>` (Σ x xᵀ over calibration inputs,
-/// written by `calibrate{file=… hessian=true}`); see `GPTQ`. The calibration data stays in the
-/// store (`dce` removes it).
+/// written by `calibrate{file=… hessian=true}`); see `GPTQ`. With `act-order=true` (the default)
+/// GPTQ visits the columns by decreasing Hessian diagonal, with each group's scale fixed from the
+/// original weights before the loop; the output has the same format and grid as without it (and
+/// as RTN). `clip-search=true` chooses each group's range by the least rounding error (see
+/// `GroupQuantizer`), for RTN and GPTQ alike. The calibration data stays in the store (`dce`
+/// removes it).
 public struct QuantizeInt4Pass: Pass {
     public static let info = PassInfo(
         name: "quantize-int4",
@@ -48,6 +52,10 @@ public struct QuantizeInt4Pass: Pass {
                            "round to nearest, or GPTQ with the Hessian @W.calib.hessian (run calibrate{hessian=true} first)"),
             PassOptionSpec("damp", .float, default: .float(0.01), "gptq: fraction of the mean Hessian diagonal added to its diagonal"),
             PassOptionSpec("blocksize", .int, default: .int(128), "gptq: columns per lazy-update block"),
+            PassOptionSpec("act-order", .bool, default: .bool(true),
+                           "gptq: visit columns by decreasing Hessian diagonal, group scales fixed before the loop (same format)"),
+            PassOptionSpec("clip-search", .bool, default: .bool(false),
+                           "choose each group's range (clipping) by the least rounding error instead of min and max (rtn and gptq)"),
             PassOptionSpec("include", .string, default: .string(""),
                            "comma-separated globs (* and ?) of the weights to quantize; empty: every linear weight"),
             PassOptionSpec("exclude", .string, default: .string("token_embd.weight,output.weight"),
@@ -70,13 +78,14 @@ public struct QuantizeInt4Pass: Pass {
 
     public func run(on module: inout Module, context: PassContext) throws {
         let options = context.options
-        let quantizer = GroupQuantizer(group: options.int("group"), symmetric: options.bool("symmetric"))
+        let quantizer = GroupQuantizer(group: options.int("group"), symmetric: options.bool("symmetric"),
+                                       clipSearch: options.bool("clip-search"))
         let include = NameGlob.list(options.string("include")), exclude = NameGlob.list(options.string("exclude"))
         let useGPTQ = options.string("method") == "gptq"
         let candidates = Self.linearOnlyWeights(module)
         var replacements: [String: [WeightEntry]] = [:]
         // Consecutive weights often read the same input (q, k, v; gate, up): factor its Hessian once.
-        var lastFactor: (hessian: [Float], factor: SparseGPT.InverseHessianFactor)? = nil
+        var lastFactor: (hessian: [Float], factor: GPTQ.Factor)? = nil
         for (name, reader) in candidates where (include.isEmpty || include.anyMatches(name)) && !exclude.anyMatches(name) {
             func fail(_ message: String) -> PassError { PassError(function: reader.function, op: reader.op, message) }
             guard let entry = module.weights[name], case .tensor(let type) = entry.type,
@@ -108,8 +117,9 @@ public struct QuantizeInt4Pass: Pass {
             let quantized: GroupQuantized
             if useGPTQ {
                 let hessian = try Self.hessian(of: name, columns: columns, in: module, fail)
-                let gptq = GPTQ(quantizer: quantizer, damp: options.float("damp"), blocksize: options.int("blocksize"))
-                let factor: SparseGPT.InverseHessianFactor
+                let gptq = GPTQ(quantizer: quantizer, damp: options.float("damp"), blocksize: options.int("blocksize"),
+                                actOrder: options.bool("act-order"))
+                let factor: GPTQ.Factor
                 if let cached = lastFactor, cached.hessian == hessian {
                     factor = cached.factor
                 } else {
