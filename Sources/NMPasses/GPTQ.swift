@@ -28,9 +28,10 @@ import NMIR
 /// before step 2. The groups stay groups of consecutive *stored* columns: every group's scale
 /// (and zero point) is computed before the loop from the original weights (after step 1), and a
 /// column is rounded on the grid of the group it belongs to, so the stored format, the
-/// dequantization and RTN's grid rules are unchanged (no `g_idx`). On SmolLM2-135M act-order is
-/// what makes GPTQ beat RTN: without it, the error of the columns of the massive-activation
-/// inputs, visited in storage order, grows with the updates they receive (docs/compression.md).
+/// dequantization and RTN's grid rules are unchanged (no `g_idx`): the static parameters are
+/// RTN's. On SmolLM2-135M act-order is what makes GPTQ beat RTN: in storage order the columns of
+/// the massive-activation inputs absorb the updates of the columns before them, which is error
+/// for the attention-sink token, whose input is almost only those dimensions (docs/compression.md).
 ///
 /// With an N:M weight, positions not kept stay exactly 0: they are never quantized (q = 0), carry
 /// no error and take no part in their group's scale, so errors propagate only into kept weights
