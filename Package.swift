@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "NMPasses", dependencies: ["NMIR"]),
         .target(name: "NMFrontend", dependencies: ["NMIR"]),
         .target(name: "NMInterpreter", dependencies: ["NMIR", "COpenBLAS"]),
-        .target(name: "NMTargetCPU", dependencies: ["NMIR", "CLLVM"],
+        .target(name: "NMTargetCPU", dependencies: ["NMIR", "NMRuntime", "CLLVM"],
                 swiftSettings: llvmSwiftFlags, linkerSettings: llvmLinkFlags),
         .target(name: "NMTargetPTX", dependencies: ["NMIR"]),
         .target(name: "NMTargetHLS", dependencies: ["NMIR"]),
@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "NMFrontendTests", dependencies: ["NMFrontend", "NMIR", "NMRuntime"]),
         .testTarget(name: "NMDriverTests", dependencies: ["NMDriver"],
                     swiftSettings: llvmSwiftFlags, linkerSettings: llvmLinkFlags),
-        .testTarget(name: "NMBackendLibraryTests", dependencies: ["NMTargetCPU", "NMInterpreter", "NMRuntime"],
+        .testTarget(name: "NMBackendLibraryTests", dependencies: ["NMTargetCPU", "NMInterpreter", "NMRuntime", "NMPasses"],
                     swiftSettings: llvmSwiftFlags, linkerSettings: llvmLinkFlags),
     ]
 )

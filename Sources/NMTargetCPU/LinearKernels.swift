@@ -1,0 +1,215 @@
+import CLLVM
+import NMIR
+
+/// The matrix products of linear layers, y[m, n] = Σ_k x[m, k] · w[n, k], split over the rows of
+/// `w` (the work of a kernel call is a range of output columns n).
+///
+/// - f32 `nn.linear`: register tiles of up to 4 tokens × 4 rows, 16-wide vectors along k.
+/// - `quant.linear`, INT4 with AVX-512: the 4-bit values are looked up in a 16-entry table that
+///   already holds `scale · (q − zero)` for the current group (`vpermps`), so unpacking and scaling
+///   cost one permute per 16 weights. For 2:4 the kept values of 8 groups (32 columns) fill one
+///   vector, and the 2-bit indices select the matching activations from the 32 columns with one
+///   two-source permute (`vpermi2ps`); pruned weights are never loaded. The weight block is
+///   decoded once for a tile of up to 8 tokens.
+/// - Any other packed weight (8 bits, other N:M patterns, sizes not multiple of 32) takes a
+///   scalar kernel that follows the storage layout of `ir-specs/README.md` literally.
+extension KernelLibrary {
+    var v16f: LLVMTypeRef { g.vector(g.f32, 16) }
+    var v16i: LLVMTypeRef { g.vector(g.i32, 16) }
+
+    /// Loops `n` over `begin ..< end` in steps of `tile`, then the rest one at a time.
+    func tiled(_ begin: LLVMValueRef, _ end: LLVMValueRef, by tile: Int, _ body: (LLVMValueRef, Int) -> Void) {
+        let whole = g.add(begin, g.mul(g.sdiv(g.sub(end, begin), g.int(tile)), g.int(tile)))
+        g.loop(from: begin, to: whole, step: tile) { body($0, tile) }
+        if tile > 1 { g.loop(from: whole, to: end) { body($0, 1) } }
+    }
+
+    // MARK: f32
+
+    /// slots [out, x, w, M]; work = N rows of w.
+    func linearF32(n: Int, k: Int) -> LLVMValueRef {
+        kernel("linear_f32_\(n)_\(k)") { s in
+            let out = s.pointer(0), x = s.pointer(1), w = s.pointer(2), m = s.int(3)
+            guard k % 16 == 0 else { return scalarLinearF32(s, n: n, k: k) }
+            tiled(s.begin, s.end, by: 4) { n0, nr in
+                tiled(g.int(0), m, by: 4) { m0, mr in
+                    let zero = g.splat(g.float(0), 16)
+                    let accs = g.loop(from: g.int(0), to: g.int(k / 16), carrying: Array(repeating: zero, count: mr * nr)) { kb, acc in
+                        let xs = (0..<mr).map { i in g.load(v16f, g.gep(g.f32, x, g.add(g.mul(g.add(m0, g.int(i)), g.int(k)), g.mul(kb, g.int(16))))) }
+                        let ws = (0..<nr).map { j in g.load(v16f, g.gep(g.f32, w, g.add(g.mul(g.add(n0, g.int(j)), g.int(k)), g.mul(kb, g.int(16))))) }
+                        var next = acc
+                        for i in 0..<mr { for j in 0..<nr { next[i * nr + j] = g.fma(xs[i], ws[j], acc[i * nr + j]) } }
+                        return next
+                    }
+                    for i in 0..<mr {
+                        for j in 0..<nr {
+                            let at = g.add(g.mul(g.add(m0, g.int(i)), g.int(n)), g.add(n0, g.int(j)))
+                            g.store(g.reduceAdd(accs[i * nr + j]), out, at: at)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func scalarLinearF32(_ s: KernelScope, n: Int, k: Int) {
+        let out = s.pointer(0), x = s.pointer(1), w = s.pointer(2), m = s.int(3)
+        g.loop(from: s.begin, to: s.end) { row in
+            g.loop(from: g.int(0), to: m) { token in
+                let dot = g.loop(from: g.int(0), to: g.int(k), carrying: [g.float(0)]) { c, acc in
+                    [g.fma(g.load(g.f32, x, at: g.add(g.mul(token, g.int(k)), c)), g.load(g.f32, w, at: g.add(g.mul(row, g.int(k)), c)), acc[0])]
+                }[0]
+                g.store(dot, out, at: g.add(g.mul(token, g.int(n)), row))
+            }
+        }
+    }
+
+    // MARK: Packed weights
+
+    /// Whether `quant.linear` on `type` takes a vector kernel on this target.
+    func hasVectorKernel(_ type: PackedWeightType) -> Bool {
+        guard avx512, type.bits == 4, type.columns % 32 == 0, type.group % 32 == 0 else { return false }
+        return type.nm == nil || type.nm == NMPattern(n: 2, m: 4)
+    }
+
+    /// slots [out, x, w, scales, zeros (or null), M]; work = rows of w.
+    func quantLinear(_ type: PackedWeightType) -> LLVMValueRef {
+        let key = "qlinear_\(type.rows)_\(type.columns)_i\(type.bits)_g\(type.group)_\(type.zeroPoint ? "z" : "s")_\(type.nm.map { "\($0.n)_\($0.m)" } ?? "dense")"
+        return kernel(key + (hasVectorKernel(type) ? "_avx512" : "_scalar")) { s in
+            if hasVectorKernel(type) { vectorQuantLinear(s, type) } else { scalarQuantLinear(s, type) }
+        }
+    }
+
+    /// 16 floats `scale · (q − zero)` for q = 0 … 7, −8 … −1 (the nibble's two's-complement value).
+    private func groupTable(_ s: KernelScope, _ type: PackedWeightType, row: LLVMValueRef, group: LLVMValueRef) -> LLVMValueRef {
+        let at = g.add(g.mul(row, g.int(type.groupsPerRow)), group)
+        let scale = g.splat(g.load(g.f32, s.pointer(3), at: at), 16)
+        var levels = g.constVector((0..<16).map { g.float(Double($0 < 8 ? $0 : $0 - 16)) })
+        if type.zeroPoint {
+            let zero = g.sitofp(g.load(g.i32, s.pointer(4), at: at), g.f32)
+            levels = g.fsub(levels, g.splat(zero, 16))
+        }
+        return g.fmul(levels, scale)
+    }
+
+    private func lookup(_ table: LLVMValueRef, _ nibbles: LLVMValueRef) -> LLVMValueRef {
+        g.intrinsic("llvm.x86.avx512.permvar.sf.512", [], [table, nibbles])
+    }
+
+    private func vectorQuantLinear(_ s: KernelScope, _ type: PackedWeightType) {
+        let out = s.pointer(0), x = s.pointer(1), w = s.pointer(2), m = s.int(5)
+        let k = type.columns, blocks = k / 32, blocksPerGroup = type.group / 32
+        let sparse = type.nm != nil
+        let valueBytesPerRow = type.keptPerRow / 2
+        let indexSection = type.rows * valueBytesPerRow
+        // 2:4: lane j < 8 holds the first kept value of group j, lane j ≥ 8 the second of group j − 8;
+        // their 2-bit indices sit at bits 4j and 4(j − 8) + 2 of the block's 32-bit index word.
+        let shifts = g.constVector((0..<16).map { g.i32($0 < 8 ? 4 * $0 : 4 * ($0 - 8) + 2) })
+        let groupBase = g.constVector((0..<16).map { g.i32(4 * ($0 % 8)) })
+        let concat = Array(0..<16)
+        let interleaveLow = (0..<16).map { $0 % 2 == 0 ? $0 / 2 : 16 + $0 / 2 }
+        let interleaveHigh = (0..<16).map { $0 % 2 == 0 ? 8 + $0 / 2 : 24 + $0 / 2 }
+        g.loop(from: s.begin, to: s.end) { row in
+            tiled(g.int(0), m, by: 8) { m0, mt in
+                let zero = g.splat(g.float(0), 16)
+                let accs = g.loop(from: g.int(0), to: g.int(type.groupsPerRow), carrying: Array(repeating: zero, count: mt)) { group, acc in
+                    let table = groupTable(s, type, row: row, group: group)
+                    let first = g.mul(group, g.int(blocksPerGroup))
+                    let last = g.smin(g.add(first, g.int(blocksPerGroup)), g.int(blocks))
+                    return g.loop(from: first, to: last, carrying: acc) { b, acc in
+                        let g = self.g
+                        let xAt = { (t: Int, half: Int) in
+                            g.load(self.v16f, g.gep(g.f32, x, g.add(g.mul(g.add(m0, g.int(t)), g.int(k)), g.add(g.mul(b, g.int(32)), g.int(16 * half)))))
+                        }
+                        var next = acc
+                        if sparse {
+                            let bytes = g.load(g.vector(g.i8, 8), g.gep(g.i8, w, g.add(g.mul(row, g.int(valueBytesPerRow)), g.mul(b, g.int(8)))), align: 1)
+                            let low = g.zext(bytes, g.vector(g.i32, 8))
+                            let high = g.lshr(low, g.splat(g.i32(4), 8))
+                            let weights = lookup(table, g.shuffle(low, high, concat))
+                            let indexAt = g.add(g.int(indexSection), g.add(g.mul(row, g.int(type.keptPerRow / 4)), g.mul(b, g.int(4))))
+                            let word = g.splat(g.load(g.i32, g.gep(g.i8, w, indexAt), align: 1), 16)
+                            let select = g.or(g.and(g.lshr(word, shifts), g.splat(g.i32(3), 16)), groupBase)
+                            for t in 0..<mt {
+                                let gathered = g.intrinsic("llvm.x86.avx512.vpermi2var.ps.512", [], [xAt(t, 0), select, xAt(t, 1)])
+                                next[t] = g.fma(weights, gathered, acc[t])
+                            }
+                        } else {
+                            let bytes = g.load(g.vector(g.i8, 16), g.gep(g.i8, w, g.add(g.mul(row, g.int(k / 2)), g.mul(b, g.int(16)))), align: 1)
+                            let wide = g.zext(bytes, v16i)
+                            let even = lookup(table, wide), odd = lookup(table, g.lshr(wide, g.splat(g.i32(4), 16)))
+                            let w0 = g.shuffle(even, odd, interleaveLow), w1 = g.shuffle(even, odd, interleaveHigh)
+                            for t in 0..<mt {
+                                next[t] = g.fma(w1, xAt(t, 1), g.fma(w0, xAt(t, 0), acc[t]))
+                            }
+                        }
+                        return next
+                    }
+                }
+                for t in 0..<mt {
+                    g.store(g.reduceAdd(accs[t]), out, at: g.add(g.mul(g.add(m0, g.int(t)), g.int(type.rows)), row))
+                }
+            }
+        }
+    }
+
+    /// Value `j` of row `row` (two's complement, `bits` wide) and, with N:M, its column.
+    private func packedElement(_ w: LLVMValueRef, _ type: PackedWeightType, row: LLVMValueRef, j: LLVMValueRef) -> (value: LLVMValueRef, column: LLVMValueRef) {
+        let kept = type.keptPerRow, bits = type.bits
+        let ordinal = g.add(g.mul(row, g.int(kept)), j)
+        let bitOffset = g.mul(ordinal, g.int(bits))
+        let byte = g.zext(g.load(g.i8, w, at: g.lshr(bitOffset, g.int(3)), align: 1), g.i32)
+        let raw = g.lshr(byte, g.trunc(g.and(bitOffset, g.int(7)), g.i32))
+        let value = g.ashr(g.shl(raw, g.i32(32 - bits)), g.i32(32 - bits))
+        guard let nm = type.nm else { return (value, j) }
+        let indexBits = (nm.m - 1).bitWidthNeeded
+        let sectionBits = (type.rows * kept * bits + 7) / 8 * 8
+        let at = g.add(g.int(sectionBits), g.mul(ordinal, g.int(indexBits)))
+        // An index may straddle two bytes (3-bit indices); packed weights are padded by the runtime.
+        let pair = g.zext(g.load(g.i16, g.gep(g.i8, w, g.lshr(at, g.int(3))), align: 1), g.i32)
+        let index = g.and(g.lshr(pair, g.trunc(g.and(at, g.int(7)), g.i32)), g.i32((1 << indexBits) - 1))
+        let column = g.add(g.mul(g.sdiv(j, g.int(nm.n)), g.int(nm.m)), g.sext(index, g.i64))
+        return (value, column)
+    }
+
+    private func dequantized(_ s: KernelScope, _ type: PackedWeightType, scalesSlot: Int, row: LLVMValueRef, j: LLVMValueRef) -> (LLVMValueRef, LLVMValueRef) {
+        let (q, column) = packedElement(s.pointer(scalesSlot - 1), type, row: row, j: j)
+        let at = g.add(g.mul(row, g.int(type.groupsPerRow)), g.sdiv(column, g.int(type.group)))
+        var level = q
+        if type.zeroPoint { level = g.sub(q, g.load(g.i32, s.pointer(scalesSlot + 1), at: at)) }
+        return (g.fmul(g.sitofp(level, g.f32), g.load(g.f32, s.pointer(scalesSlot), at: at)), column)
+    }
+
+    private func scalarQuantLinear(_ s: KernelScope, _ type: PackedWeightType) {
+        let out = s.pointer(0), x = s.pointer(1), m = s.int(5)
+        g.loop(from: s.begin, to: s.end) { row in
+            g.loop(from: g.int(0), to: m) { token in
+                let dot = g.loop(from: g.int(0), to: g.int(type.keptPerRow), carrying: [g.float(0)]) { j, acc in
+                    let (weight, column) = dequantized(s, type, scalesSlot: 3, row: row, j: j)
+                    return [g.fma(weight, g.load(g.f32, x, at: g.add(g.mul(token, g.int(type.columns)), column)), acc[0])]
+                }[0]
+                g.store(dot, out, at: g.add(g.mul(token, g.int(type.rows)), row))
+            }
+        }
+    }
+
+    /// slots [out, w, scales, zeros (or null)]; work = rows: `quant.dequant` to a dense f32 matrix.
+    func dequantize(_ type: PackedWeightType) -> LLVMValueRef {
+        kernel("dequant_\(type.rows)_\(type.columns)_i\(type.bits)_g\(type.group)_\(type.zeroPoint ? "z" : "s")_\(type.nm.map { "\($0.n)_\($0.m)" } ?? "dense")") { s in
+            let out = s.pointer(0)
+            g.loop(from: s.begin, to: s.end) { row in
+                let base = g.mul(row, g.int(type.columns))
+                if type.nm != nil { g.loop(type.columns) { c in g.store(g.float(0), out, at: g.add(base, c)) } }
+                g.loop(type.keptPerRow) { j in
+                    let (weight, column) = dequantized(s, type, scalesSlot: 2, row: row, j: j)
+                    g.store(weight, out, at: g.add(base, column))
+                }
+            }
+        }
+    }
+}
+
+extension Int {
+    /// Bits needed to write this non-negative number (at least 1).
+    var bitWidthNeeded: Int { Swift.max(1, Int.bitWidth - self.leadingZeroBitCount) }
+}

@@ -1,0 +1,199 @@
+import Testing
+import NMIR
+import NMInterpreter
+import NMPasses
+import NMRuntime
+
+/// Every op compiled by the CPU backend against the interpreter, on random shapes and values.
+/// The seed is in every failure message; rerun one case with its seed to replay it.
+@Suite struct CPUOpTests {
+    static let seeds: [UInt64] = [1, 2, 3]
+
+    @Test(arguments: seeds) func elementwiseWithBroadcasting(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed)
+        let t = Int.random(in: 1...9, using: &rng), c = Int.random(in: 1...40, using: &rng)
+        let text = """
+        func @example(%a: tensor<?x\(c)xf32>, %b: tensor<\(c)xf32>, %col: tensor<?x1xf32>, %row: tensor<1x\(c)xf32>)
+            -> (tensor<?x\(c)xf32>, tensor<?x\(c)xf32>, tensor<?x\(c)xf32>, tensor<?x\(c)xf32>, tensor<?x\(c)xf32>) {
+          %s = nn.add %a, %b : tensor<?x\(c)xf32>
+          %d = nn.sub %b, %a : tensor<?x\(c)xf32>
+          %m = nn.mul %a, %a : tensor<?x\(c)xf32>
+          %q = nn.div %col, %row : tensor<?x\(c)xf32>
+          %y = nn.silu %m : tensor<?x\(c)xf32>
+          return %s, %d, %m, %q, %y
+        }
+        """
+        let args = [Tensor(shape: [t, c], floats: randomFloats(t * c, &rng)), Tensor(shape: [c], floats: randomFloats(c, &rng)),
+                    Tensor(shape: [t, 1], floats: randomFloats(t, &rng)), Tensor(shape: [1, c], floats: randomFloats(c, &rng, range: 0.5...2))]
+        try expectCPUMatchesInterpreter(text, arguments: args, context: "seed \(seed): t \(t) c \(c)")
+    }
+
+    @Test(arguments: seeds) func integerArithmetic(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed)
+        let n = Int.random(in: 1...50, using: &rng)
+        let text = """
+        func @example(%a: tensor<\(n)xi32>, %b: tensor<\(n)xi32>) -> (tensor<\(n)xi32>, tensor<\(n)xi32>, tensor<\(n)xf32>) {
+          %m = nn.mul %a, %b : tensor<\(n)xi32>
+          %q = nn.div %a, %b : tensor<\(n)xi32>
+          %f = tensor.cast %q {to = f32} : tensor<\(n)xf32>
+          return %m, %q, %f
+        }
+        """
+        let a = (0..<n).map { _ in Int32.random(in: -1000...1000, using: &rng) }
+        let b = (0..<n).map { _ in Int32.random(in: 1...9, using: &rng) * (Bool.random(using: &rng) ? 1 : -1) }
+        try expectCPUMatchesInterpreter(text, arguments: [Tensor(shape: [n], ints: a), Tensor(shape: [n], ints: b)], context: "seed \(seed): n \(n)")
+    }
+
+    @Test(arguments: seeds) func normsAndSoftmax(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed)
+        let t = Int.random(in: 1...7, using: &rng), c = Int.random(in: 1...70, using: &rng)
+        let text = """
+        module {
+          weights {
+            @norm : tensor<\(c)xf32> = \(denseText(randomFloats(c, &rng)))
+          }
+          func @example(%x: tensor<?x\(c)xf32>) -> (tensor<?x\(c)xf32>, tensor<?x\(c)xf32>, tensor<?x\(c)xf32>) {
+            %w = nn.weight {name = @norm} : tensor<\(c)xf32>
+            %n = nn.rms_norm %x, %w {eps = 1.0e-06} : tensor<?x\(c)xf32>
+            %s = nn.softmax %x : tensor<?x\(c)xf32>
+            %s0 = nn.softmax %x {axis = 0} : tensor<?x\(c)xf32>
+            return %n, %s, %s0
+          }
+        }
+        """
+        try expectCPUMatchesInterpreter(text, arguments: [Tensor(shape: [t, c], floats: randomFloats(t * c, &rng, range: -4...4))],
+                                        context: "seed \(seed): t \(t) c \(c)")
+    }
+
+    @Test(arguments: seeds) func rotaryEmbeddings(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed)
+        let t = Int.random(in: 1...6, using: &rng), h = Int.random(in: 1...4, using: &rng), d = 2 * Int.random(in: 1...16, using: &rng)
+        let start = Int32.random(in: 0...300, using: &rng)
+        let text = """
+        func @example(%x: tensor<?x\(h)x\(d)xf32>, %start: tensor<i32>) -> (tensor<?x\(h)x\(d)xf32>, tensor<?x\(h)x\(d)xf32>) {
+          %a = nn.rope %x, %start {theta = 10000.0, style = "half"} : tensor<?x\(h)x\(d)xf32>
+          %b = nn.rope %x, %start {theta = 100000.0, style = "interleaved"} : tensor<?x\(h)x\(d)xf32>
+          return %a, %b
+        }
+        """
+        try expectCPUMatchesInterpreter(text, arguments: [Tensor(shape: [t, h, d], floats: randomFloats(t * h * d, &rng)), .scalar(start)],
+                                        context: "seed \(seed): t \(t) h \(h) d \(d) start \(start)")
+    }
+
+    @Test(arguments: seeds) func attention(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed)
+        let kv = Int.random(in: 1...3, using: &rng), group = Int.random(in: 1...3, using: &rng), d = Int.random(in: 1...40, using: &rng)
+        let s = Int.random(in: 1...20, using: &rng), t = Int.random(in: 1...s, using: &rng)
+        let hq = kv * group
+        let text = """
+        func @example(%q: tensor<?x\(hq)x\(d)xf32>, %k: tensor<?x\(kv)x\(d)xf32>, %v: tensor<?x\(kv)x\(d)xf32>)
+            -> (tensor<?x\(hq)x\(d)xf32>, tensor<?x\(hq)x\(d)xf32>) {
+          %c = nn.attention %q, %k, %v {causal = true} : tensor<?x\(hq)x\(d)xf32>
+          %n = nn.attention %q, %k, %v {causal = false, scale = 0.3} : tensor<?x\(hq)x\(d)xf32>
+          return %c, %n
+        }
+        """
+        let args = [Tensor(shape: [t, hq, d], floats: randomFloats(t * hq * d, &rng)), Tensor(shape: [s, kv, d], floats: randomFloats(s * kv * d, &rng)),
+                    Tensor(shape: [s, kv, d], floats: randomFloats(s * kv * d, &rng))]
+        try expectCPUMatchesInterpreter(text, arguments: args, context: "seed \(seed): t \(t) s \(s) hq \(hq) kv \(kv) d \(d)")
+    }
+
+    @Test(arguments: seeds) func embeddingAndLinear(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed)
+        let vocab = Int.random(in: 2...30, using: &rng), n = Int.random(in: 1...23, using: &rng)
+        let k = Bool.random(using: &rng) ? 16 * Int.random(in: 1...5, using: &rng) : Int.random(in: 1...50, using: &rng)
+        let m = Int.random(in: 1...11, using: &rng)
+        let text = """
+        module {
+          weights {
+            @table : tensor<\(vocab)x\(k)xf32> = \(denseText(randomFloats(vocab * k, &rng)))
+            @w : tensor<\(n)x\(k)xf32> = \(denseText(randomFloats(n * k, &rng)))
+          }
+          func @example(%ids: tensor<?xi32>) -> (tensor<?x\(k)xf32>, tensor<?x\(n)xf32>) {
+            %t = nn.weight {name = @table} : tensor<\(vocab)x\(k)xf32>
+            %e = nn.embedding %t, %ids : tensor<?x\(k)xf32>
+            %w = nn.weight {name = @w} : tensor<\(n)x\(k)xf32>
+            %y = nn.linear %e, %w : tensor<?x\(n)xf32>
+            return %e, %y
+          }
+        }
+        """
+        let ids = (0..<m).map { _ in Int32.random(in: 0..<Int32(vocab), using: &rng) }
+        try expectCPUMatchesInterpreter(text, arguments: [Tensor(shape: [m], ints: ids)], context: "seed \(seed): vocab \(vocab) n \(n) k \(k) m \(m)")
+    }
+
+    @Test func embeddingRejectsAnIdOutsideTheTable() throws {
+        let text = """
+        module {
+          weights {
+            @table : tensor<2x2xf32> = dense<[1.0, 2.0, 3.0, 4.0]>
+          }
+          func @example(%ids: tensor<?xi32>) -> tensor<?x2xf32> {
+            %t = nn.weight {name = @table} : tensor<2x2xf32>
+            %e = nn.embedding %t, %ids : tensor<?x2xf32>
+            return %e
+          }
+        }
+        """
+        let module = try Parser.parseAndVerify(SourceText(name: "t.nmir", text: text))
+        #expect(throws: CPURuntimeError.self) { try runOnCPU(module, function: "example", arguments: [Tensor(shape: [2], ints: [1, 7])], bound: 4) }
+        let ok = try runOnCPU(module, function: "example", arguments: [Tensor(shape: [2], ints: [1, 0])], bound: 4)
+        #expect(ok.first?.floats == [3, 4, 1, 2])
+    }
+
+    @Test(arguments: seeds) func shapesAndMatmul(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed)
+        let b = Int.random(in: 1...3, using: &rng), m = Int.random(in: 1...6, using: &rng)
+        let k = Int.random(in: 1...9, using: &rng), n = Int.random(in: 1...7, using: &rng)
+        let text = """
+        func @example(%a: tensor<\(b)x\(m)x\(k)xf32>, %c: tensor<\(b)x\(k)x\(n)xf32>)
+            -> (tensor<\(b)x\(m)x\(n)xf32>, tensor<\(k)x\(m)x\(b)xf32>, tensor<\(b)x\(2 * m)x\(k)xf32>, tensor<\(b)x1x\(k)xf32>, tensor<\(b * m * k)xf16>, tensor<3xf32>) {
+          %p = nn.matmul %a, %c : tensor<\(b)x\(m)x\(n)xf32>
+          %t = tensor.transpose %a {perm = [2, 1, 0]} : tensor<\(k)x\(m)x\(b)xf32>
+          %j = tensor.concat %a, %a {axis = 1} : tensor<\(b)x\(2 * m)x\(k)xf32>
+          %s = tensor.slice %a {axis = 1, start = \(m - 1), size = 1} : tensor<\(b)x1x\(k)xf32>
+          %r = tensor.reshape %a {shape = [-1]} : tensor<\(b * m * k)xf32>
+          %h = tensor.cast %r {to = f16} : tensor<\(b * m * k)xf16>
+          %k3 = arith.constant {value = [1.5, -2.0, 0.25]} : tensor<3xf32>
+          return %p, %t, %j, %s, %h, %k3
+        }
+        """
+        let args = [Tensor(shape: [b, m, k], floats: randomFloats(b * m * k, &rng, range: -3...3)),
+                    Tensor(shape: [b, k, n], floats: randomFloats(b * k * n, &rng))]
+        try expectCPUMatchesInterpreter(text, arguments: args, context: "seed \(seed): b \(b) m \(m) k \(k) n \(n)")
+    }
+
+    /// `quant.linear` and `quant.dequant` on weights packed by the passes, for dense INT4 and every
+    /// N:M the vector and scalar kernels handle, with and without zero points and a partial last group.
+    @Test(arguments: [(UInt64(1), "dense"), (2, "2:4"), (3, "1:4"), (4, "2:8"), (5, "4:8"), (6, "2:4"), (7, "dense"), (8, "3:4")])
+    func quantizedLinear(seed: UInt64, pattern: String) throws {
+        var rng = SplitMix64(seed: seed)
+        let parts = pattern.split(separator: ":").compactMap { Int($0) }
+        let groupChoices = [32, 64, 128]
+        let group = groupChoices[Int.random(in: 0..<3, using: &rng)]
+        let blocks = Int.random(in: 1...5, using: &rng)
+        let k = seed == 8 ? 24 : 32 * blocks
+        let n = Int.random(in: 1...19, using: &rng), m = [1, 3, 8, 13][Int.random(in: 0..<4, using: &rng)]
+        let symmetric = seed % 3 != 0
+        let text = """
+        module {
+          weights {
+            @w : tensor<\(n)x\(k)xf32> = \(denseText(randomFloats(n * k, &rng)))
+          }
+          func @example(%x: tensor<?x\(k)xf32>) -> tensor<?x\(n)xf32> {
+            %w = nn.weight {name = @w} : tensor<\(n)x\(k)xf32>
+            %y = nn.linear %x, %w : tensor<?x\(n)xf32>
+            return %y
+          }
+        }
+        """
+        var module = try Parser.parseAndVerify(SourceText(name: "q.nmir", text: text))
+        let prune = parts.count == 2 ? "nm-prune{n=\(parts[0]) m=\(parts[1])}," : ""
+        let pipeline = prune + "quantize-int4{group=\(min(group, k)) symmetric=\(symmetric)},fuse-dequant-matmul"
+        try PassManager(steps: try PipelineParser().parse(pipeline)).run(&module)
+        #expect(module.functions[0].body.contains { $0.name == "quant.linear" }, "seed \(seed): \(pipeline) did not fuse")
+        let printed = Printer().print(module)
+        let x = Tensor(shape: [m, k], floats: randomFloats(m * k, &rng))
+        try expectCPUMatchesInterpreter(printed, arguments: [x], context: "seed \(seed): \(pattern) n \(n) k \(k) m \(m) group \(group) symmetric \(symmetric)")
+    }
+}
