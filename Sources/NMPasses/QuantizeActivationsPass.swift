@@ -10,7 +10,7 @@ import NMIR
 ///
 /// After:
 ///
-///     %y = quant.linear %x, %q, %s {act_bits = 8, bits = 4, group = 128, nm = 2:4} : tensor<?x1536xf32>
+///     %y = quant.linear %x, %q, %s {bits = 4, group = 128, nm = 2:4, act_bits = 8} : tensor<?x1536xf32>
 ///
 /// The semantics of `act_bits` (per-token symmetric scale, exact group sums, scales applied per
 /// group) are in ir-specs/quant.md. Only the attribute changes; weights stay as they are.

@@ -34,7 +34,7 @@ public struct PEPattern: Hashable, Sendable, CustomStringConvertible {
     public var slotBits: Int { n * (4 + indexBits) }
     public var description: String { isDense ? "dense(\(n) mult)" : "\(n):\(m)" }
     /// How the pattern is written on the command line and in reports.
-    public var name: String { isDense ? "dense" : "\(n):\(m)" }
+    public var name: String { isDense ? "dense(\(n))" : "\(n):\(m)" }
 }
 
 /// The PE grid: `rows` output rows at a time, `cols` PE columns along the input dimension.

@@ -21,6 +21,7 @@ func randomWeights(rows: Int, columns: Int, pattern: PEPattern, rng: inout Split
 @Suite struct CycleModelTests {
     @Test func modelEqualsCycleSteppedSimulatorOnRandomConfigurations() throws {
         let patterns: [(Int, Int)] = [(1, 1), (2, 2), (1, 2), (1, 4), (2, 4), (2, 8), (4, 8), (1, 8), (3, 4)]
+        var bound = (bandwidth: 0, compute: 0)
         for seed in UInt64(1)...30 {
             var rng = SplitMix64(state: seed)
             let (n, m) = patterns[Int.random(in: 0..<patterns.count, using: &rng)]
@@ -37,6 +38,7 @@ func randomWeights(rows: Int, columns: Int, pattern: PEPattern, rng: inout Split
             let simulated = try SystolicArraySimulator(model: model).run(layer: layer, weights: w, activations: xq)
             let predicted = try model.cycles(layer)
             #expect(simulated.cycles == predicted.total, "\(context): simulator \(simulated.cycles) cycles, model \(predicted.total)")
+            if predicted.bandwidthBound { bound.bandwidth += 1 } else { bound.compute += 1 }
             // The dataflow computes the integer products of every weight group.
             let groups = (columns + group - 1) / group
             var expected = [Int](repeating: 0, count: layer.tokens * layer.rows * groups)
@@ -49,6 +51,8 @@ func randomWeights(rows: Int, columns: Int, pattern: PEPattern, rng: inout Split
             }
             #expect(simulated.sums == expected, "\(context): segment sums differ")
         }
+        // Both regimes of the formula are exercised.
+        #expect(bound.bandwidth >= 5 && bound.compute >= 5, "\(bound)")
     }
 
     @Test func formulaOnAWorkedExample() throws {

@@ -184,7 +184,21 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that compare NMC with its baselines in one run (matmul, decode, hls).")
     @Argument(help: "What to measure: matmul, decode or hls.") var what: String
-    func run() throws { try notYet("nmc bench", issue: "the CPU, PTX and HLS backend issues") }
+    @Argument(help: "hls: a model, or a preset: llama-7b, smollm2-135m.") var model: String?
+    @Option(help: "hls: the FPGA board: u280, vck190 or zcu102.") var fpga: String = "u280"
+    @Option(help: "hls: array sizes, ROWSxCOLS, comma-separated.") var arrays: String = "16x16,32x32,64x64"
+    @Option(help: "hls: PE patterns, comma-separated: N:M or dense(N).") var patterns: String = "dense(1),dense(2),dense(4),1:4,2:4,1:8,2:8,4:8"
+    @Option(help: "hls: tokens of the prefill.") var tokens: Int = 128
+    @Option(help: "hls: clock, MHz.") var clock: Double = 300
+    @Option(name: .short, help: "hls: where the table, JSON and SVG chart go.") var output: String = "out/bench-hls"
+    func run() throws {
+        guard what == "hls" else { try notYet("nmc bench \(what)", issue: "the CPU and PTX backend issues") }
+        try reportingErrors {
+            guard let model else { throw ValidationError("nmc bench hls needs a model or a preset (llama-7b, smollm2-135m)") }
+            try ModelCommands.benchHLS(modelOrConfig: model, fpga: fpga, arrays: arrays, patterns: patterns, tokens: tokens,
+                                       clockMHz: clock, output: output, console: .standard)
+        }
+    }
 }
 
 struct Inspect: ParsableCommand {
