@@ -86,6 +86,10 @@ public struct PerformanceEstimate: Sendable {
         | LUT | \(resources.lut) | \(device.lut) | \(pct(resources.lut, device.lut)) |
         | FF | \(resources.ff) | \(device.ff) | \(pct(resources.ff, device.ff)) |
 
+        Per PE: \(ResourceEstimate.perPE(pattern).dspHalves) INT4×INT8 products (\(fmt(Double(ResourceEstimate.perPE(pattern).dspHalves) / 2)) DSP48E2), \
+        \(ResourceEstimate.perPE(pattern).lut) LUT, \(ResourceEstimate.perPE(pattern).ff) FF; the rest is the output stage and the interfaces \
+        (docs/fpga.md lists the formulas).
+
         \(fits ? "Fits \(device.name)." : "Does not fit \(device.name): \(resources.overflows(device).joined(separator: ", ")).")
 
         """
@@ -103,6 +107,8 @@ public struct PerformanceEstimate: Sendable {
             "layers": layers.map { ["name": $0.name, "rows": $0.rows, "columns": $0.columns, "per_token": $0.count,
                                     "prefill": cycles($0.prefill), "decode": cycles($0.decode)] as [String: Any] },
             "per_token_us": ["prefill": prefillMicrosecondsPerToken, "decode": decodeMicrosecondsPerToken],
+            "resources_per_pe": ["products": ResourceEstimate.perPE(pattern).dspHalves, "lut": ResourceEstimate.perPE(pattern).lut,
+                                 "ff": ResourceEstimate.perPE(pattern).ff],
             "resources": ["dsp": resources.dsp, "bram36": resources.bram36, "lut": resources.lut, "ff": resources.ff,
                           "fits": fits, "overflows": resources.overflows(device)] as [String: Any],
         ]
