@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "NMTargetCPU", dependencies: ["NMIR", "NMRuntime", "CLLVM"],
                 swiftSettings: llvmSwiftFlags, linkerSettings: llvmLinkFlags),
         .target(name: "NMTargetPTX", dependencies: ["NMIR"]),
-        .target(name: "NMTargetHLS", dependencies: ["NMIR"]),
+        .target(name: "NMTargetHLS", dependencies: ["NMIR", "NMInterpreter"]),
         .target(name: "NMRuntime", dependencies: ["NMIR"]),
         .target(name: "NMDriver",
                 dependencies: ["NMIR", "NMPasses", "NMFrontend", "NMInterpreter", "NMTargetCPU",
@@ -59,6 +59,7 @@ let package = Package(
         .testTarget(name: "NMFrontendTests", dependencies: ["NMFrontend", "NMIR", "NMRuntime"]),
         .testTarget(name: "NMDriverTests", dependencies: ["NMDriver"],
                     swiftSettings: llvmSwiftFlags, linkerSettings: llvmLinkFlags),
+        .testTarget(name: "NMTargetHLSTests", dependencies: ["NMTargetHLS", "NMIR", "NMInterpreter"]),
         .testTarget(name: "NMBackendLibraryTests", dependencies: ["NMTargetCPU", "NMInterpreter", "NMRuntime", "NMPasses"],
                     swiftSettings: llvmSwiftFlags, linkerSettings: llvmLinkFlags),
     ]

@@ -1,6 +1,7 @@
 import Foundation
 import NMFrontend
 import NMIR
+import NMTargetHLS
 
 extension ModelCommands {
     /// The targets `nmc compile` knows; `nmir` stops after compression.
@@ -9,11 +10,13 @@ extension ModelCommands {
     /// `nmc compile MODEL --target nmir [compression flags] -o DIR [--report]`: compresses the model
     /// and writes `DIR/model.nmir`, `DIR/weights.safetensors` (packed), the tokenizer and
     /// `DIR/manifest.json`, into a temporary sibling renamed into place when complete.
-    public static func compile(path: String, target: String, options: CompressionOptions, output rawOutput: String,
-                               report: Bool, contextLength: Int?, console: Console) throws {
+    public static func compile(path: String, target: String, options rawOptions: CompressionOptions, output rawOutput: String,
+                               report: Bool, contextLength: Int?, hls: HLSFlags = HLSFlags(), console: Console) throws {
         guard targets.contains(target) else {
             throw ToolError("unknown target '\(target)' (known: \(targets.joined(separator: ", ")))")
         }
+        let options = try target == "hls" ? hls.compressionOptions(rawOptions) : rawOptions
+        let hlsOptions = target == "hls" ? try hls.options() : nil
         _ = try options.pipeline()  // flag errors before any work
         let output = normalizedDirectory(rawOutput)
         try checkReplaceable(output)
@@ -29,6 +32,10 @@ extension ModelCommands {
             var module = compressed.module
             module.weights.file = "weights.safetensors"
             try ModuleIO.write(module, to: staging + "/model.nmir", sourceDirectory: staging)
+            if let hlsOptions {
+                let estimate = try HLSProjectWriter.write(module: compressed.module, to: staging, options: hlsOptions)
+                console.writeOut(hlsSummary(estimate, directory: output))
+            }
             if let spec = model.tokenizerSpec {
                 try spec.write(to: staging + "/" + TokenizerSpec.fileName)
             } else {
@@ -53,7 +60,7 @@ extension ModelCommands {
             throw error
         }
         console.writeOut("wrote \(output) (target \(target))\n")
-        if target != "nmir" {
+        if target != "nmir" && target != "hls" {
             console.writeErr("nmc: code generation for --target \(target) is not implemented yet; it arrives with the \(target.uppercased()) backend issue. \(output) holds the compressed NMIR, which `nmc run` and `nmc eval` execute through the reference interpreter.\n")
             throw ExitStatus(code: 2)
         }

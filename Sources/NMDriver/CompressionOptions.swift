@@ -16,6 +16,8 @@ public struct CompressionOptions: Sendable {
     public var calibration: String?
     public var calibrationSamples = 64
     public var calibrationSeq = 512
+    /// Quantize the activations of the 4-bit linear layers to this many bits (`quantize-activations`).
+    public var actBits: Int?
     /// A whole pipeline that replaces the one the flags build.
     public var passes: String?
 
@@ -26,7 +28,9 @@ public struct CompressionOptions: Sendable {
     /// The pipeline text; throws on flags that do not fit together.
     public func pipeline() throws -> String {
         if let passes {
-            guard sparsity == nil, quant == nil else { throw ToolError("--passes replaces the pipeline; drop --sparsity and --quant") }
+            guard sparsity == nil, quant == nil, actBits == nil else {
+                throw ToolError("--passes replaces the pipeline; drop --sparsity, --quant and --act-bits")
+            }
             return passes
         }
         var steps: [String] = []
@@ -60,6 +64,11 @@ public struct CompressionOptions: Sendable {
         if quant != nil {
             steps.append("quantize-int4{group=\(groupSize) symmetric=\(symmetric) method=\(quantMethod)}")
             steps.append("fuse-dequant-matmul")
+        }
+        if let actBits {
+            guard quant != nil else { throw ToolError("--act-bits needs --quant int4 (it quantizes the inputs of 4-bit layers)") }
+            guard (2...8).contains(actBits) else { throw ToolError("--act-bits must be from 2 to 8, got \(actBits)") }
+            steps.append("quantize-activations{bits=\(actBits)}")
         }
         steps += ["canonicalize", "dce"]
         return steps.joined(separator: ",")

@@ -16,6 +16,8 @@ public final class Interpreter {
     /// Dequantized packed weights, by the names of the weights they came from (the packed data,
     /// scales and zero points are weights, so the result never changes during a run).
     var dequantizedCache: [String: Tensor] = [:]
+    /// The same for the integers q − zero (`quant.linear {act_bits}`), keyed the same way.
+    var centeredCache: [String: Tensor] = [:]
     private var externalFile: Safetensors.Contents?
     /// Called before each op with the op and its operand values (calibration reads the inputs
     /// of linear layers through it).
@@ -166,6 +168,18 @@ struct OpCall {
         if let cached = interpreter.dequantizedCache[key] { return cached }
         let w = try compute()
         interpreter.dequantizedCache[key] = w
+        return w
+    }
+
+    /// The integers q − zero of the packed weight at operand `index` (0 where pruned), cached
+    /// like `dequantized`.
+    func centered(from index: Int) throws -> Tensor {
+        let hasZeros = operands.count > index + 2
+        let compute = { try QuantKernels.centered(self.operands[index], zeroPoints: hasZeros ? self.tensor(index + 2) : nil) }
+        guard let key = weightKey(index..<operands.count) else { return try compute() }
+        if let cached = interpreter.centeredCache[key] { return cached }
+        let w = try compute()
+        interpreter.centeredCache[key] = w
         return w
     }
 

@@ -79,7 +79,14 @@ enum OpSemantics {
             return [.tensor(Tensor(shape: shape, ints: values.map { Int32($0) }, dtype: type.dtype))]
         },
         "quant.dequant": { c in [.tensor(try c.dequantized(from: 0))] },
-        "quant.linear": { c in [.tensor(NNKernels.linear(try c.tensor(0), try c.dequantized(from: 1)))] },
+        "quant.linear": { c in
+            guard let actBits = c.op.attributes["act_bits"]?.intValue else {
+                return [.tensor(NNKernels.linear(try c.tensor(0), try c.dequantized(from: 1)))]
+            }
+            guard case .packed(let w) = c.operands[1] else { throw InterpreterError("operand 1 is not a packed weight") }
+            return [.tensor(QuantizedActivations.linear(try c.tensor(0), centered: try c.centered(from: 1), scales: try c.tensor(2),
+                                                        group: w.type.group, bits: actBits))]
+        },
         "kv.append": { c in
             guard case .kvCache(let cache) = c.operands[0] else { throw InterpreterError("operand 0 is not a kv.cache") }
             let x = try c.tensor(1), start = try c.tensor(2)

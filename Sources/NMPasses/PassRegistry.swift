@@ -9,7 +9,7 @@ public struct PassRegistry: Sendable {
     public static let standard = PassRegistry([
         CanonicalizePass.self, CSEPass.self, DCEPass.self, InferShapesPass.self, TestFailPass.self,
         NMPrunePass.self,
-        QuantizeInt4Pass.self, FuseDequantMatmulPass.self,
+        QuantizeInt4Pass.self, FuseDequantMatmulPass.self, QuantizeActivationsPass.self,
     ])
 
     public subscript(name: String) -> (any Pass.Type)? { passes.first { $0.info.name == name } }

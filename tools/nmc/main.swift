@@ -62,6 +62,8 @@ struct CompressionFlags: ParsableArguments {
     @Option(name: .customLong("calibration-samples"), help: "Windows of calibration text.") var calibrationSamples: Int = 64
     @Option(name: .customLong("calibration-seq"), help: "Tokens per calibration window.") var calibrationSeq: Int = 512
     @Option(help: "A pass pipeline that replaces the one the flags build (see nmc-opt --list-passes).") var passes: String?
+    @Option(name: .customLong("act-bits"), help: "Quantize the inputs of the INT4 layers per token to this many bits (integer arithmetic; --target hls: 8).")
+    var actBits: Int?
 
     var options: CompressionOptions {
         var o = CompressionOptions()
@@ -75,6 +77,7 @@ struct CompressionFlags: ParsableArguments {
         o.calibrationSamples = calibrationSamples
         o.calibrationSeq = calibrationSeq
         o.passes = passes
+        o.actBits = actBits
         return o
     }
 }
@@ -85,19 +88,30 @@ struct Compile: ParsableCommand {
         discussion: """
         --target nmir writes the compressed NMIR (DIR/model.nmir, DIR/weights.safetensors with packed \
         weights, the tokenizer and DIR/manifest.json); `nmc run DIR` and `nmc eval perplexity DIR` run \
-        it. The code generators for cpu, ptx and hls arrive with their issues; until then those targets \
-        write the same folder and exit with status 2.
+        it. --target hls also writes DIR/hls/: the systolic-array kernel (HLS C++), its testbench and test \
+        vectors, a Makefile (make csim), a Vitis HLS script and report.md/report.json (docs/fpga.md). The \
+        code generators for cpu and ptx arrive with their issues; until then those targets write the same \
+        folder and exit with status 2.
         """)
     @Argument(help: "The model: a .gguf file, a Hugging Face folder or an NMC folder.") var model: String
     @Option(help: "Target: nmir, cpu, ptx or hls.") var target: String = "nmir"
     @OptionGroup var compression: CompressionFlags
     @Flag(help: "Print the storage of every linear weight before and after.") var report = false
     @Option(help: "Positions the KV caches hold (default: the model's, at most 2048).") var ctx: Int?
+    @Option(help: "--target hls: the FPGA board the array is sized for: u280, vck190 or zcu102.") var fpga: String = "u280"
+    @Option(help: "--target hls: the systolic array, ROWSxCOLS processing elements.") var array: String = "32x32"
+    @Option(help: "--target hls: clock, MHz, for the report.") var clock: Double = 300
+    @Option(name: .customLong("dense-lanes"), help: "--target hls: multipliers per PE for a dense model.") var denseLanes: Int = 2
     @Option(name: .short, help: "Output directory.") var output: String
     func run() throws {
         try reportingErrors {
+            var hls = HLSFlags()
+            hls.fpga = fpga
+            hls.array = array
+            hls.clockMHz = clock
+            hls.denseLanes = denseLanes
             try ModelCommands.compile(path: model, target: target, options: compression.options, output: output,
-                                      report: report, contextLength: ctx, console: .standard)
+                                      report: report, contextLength: ctx, hls: hls, console: .standard)
         }
     }
 }
@@ -170,7 +184,21 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that compare NMC with its baselines in one run (matmul, decode, hls).")
     @Argument(help: "What to measure: matmul, decode or hls.") var what: String
-    func run() throws { try notYet("nmc bench", issue: "the CPU, PTX and HLS backend issues") }
+    @Argument(help: "hls: a model, or a preset: llama-7b, smollm2-135m.") var model: String?
+    @Option(help: "hls: the FPGA board: u280, vck190 or zcu102.") var fpga: String = "u280"
+    @Option(help: "hls: array sizes, ROWSxCOLS, comma-separated.") var arrays: String = "16x16,32x32,64x64"
+    @Option(help: "hls: PE patterns, comma-separated: N:M or dense(N).") var patterns: String = "dense(1),dense(2),dense(4),1:4,2:4,1:8,2:8,4:8"
+    @Option(help: "hls: tokens of the prefill.") var tokens: Int = 128
+    @Option(help: "hls: clock, MHz.") var clock: Double = 300
+    @Option(name: .short, help: "hls: where the table, JSON and SVG chart go.") var output: String = "out/bench-hls"
+    func run() throws {
+        guard what == "hls" else { try notYet("nmc bench \(what)", issue: "the CPU and PTX backend issues") }
+        try reportingErrors {
+            guard let model else { throw ValidationError("nmc bench hls needs a model or a preset (llama-7b, smollm2-135m)") }
+            try ModelCommands.benchHLS(modelOrConfig: model, fpga: fpga, arrays: arrays, patterns: patterns, tokens: tokens,
+                                       clockMHz: clock, output: output, console: .standard)
+        }
+    }
 }
 
 struct Inspect: ParsableCommand {

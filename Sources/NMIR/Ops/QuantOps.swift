@@ -43,9 +43,13 @@ enum QuantOps {
                    OperandSpec("zero_points", .tensor, .optional, "[out, groups] i8, when the type has zero points")],
         attributes: [AttributeSpec("bits", .int, required: true, "must equal the weight type's bits"),
                      AttributeSpec("group", .int, required: true, "must equal the weight type's group"),
-                     AttributeSpec("nm", .pattern, "must equal the weight type's N:M; absent for dense")]
+                     AttributeSpec("nm", .pattern, "must equal the weight type's N:M; absent for dense"),
+                     AttributeSpec("act_bits", .int, "activations quantized per token to this many bits (2 to 8), integer sums; absent: f32")]
     ) { ctx throws(OpError) in
         let x = try ctx.tensor(0), w = try ctx.packed(1)
+        if let a = ctx.attribute("act_bits") {
+            guard let bits = a.intValue, (2...8).contains(bits) else { throw OpError("act_bits must be an integer from 2 to 8, got \(a)") }
+        }
         try checkPacked(w)
         try ShapeRules.requireMinRank(x, 1, "x")
         try ShapeRules.requireFloat(x, "x")
