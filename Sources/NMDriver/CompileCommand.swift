@@ -1,6 +1,7 @@
 import Foundation
 import NMFrontend
 import NMIR
+import NMRuntime
 import NMTargetHLS
 
 extension ModelCommands {
@@ -11,7 +12,8 @@ extension ModelCommands {
     /// and writes `DIR/model.nmir`, `DIR/weights.safetensors` (packed), the tokenizer and
     /// `DIR/manifest.json`, into a temporary sibling renamed into place when complete.
     public static func compile(path: String, target: String, options rawOptions: CompressionOptions, output rawOutput: String,
-                               report: Bool, contextLength: Int?, hls: HLSFlags = HLSFlags(), console: Console) throws {
+                               report: Bool, contextLength: Int?, hls: HLSFlags = HLSFlags(), emitLLVM: Bool = false,
+                               console: Console) throws {
         guard targets.contains(target) else {
             throw ToolError("unknown target '\(target)' (known: \(targets.joined(separator: ", ")))")
         }
@@ -36,6 +38,9 @@ extension ModelCommands {
                 let estimate = try HLSProjectWriter.write(module: compressed.module, to: staging, options: hlsOptions)
                 console.writeOut(hlsSummary(estimate, directory: output))
             }
+            if target == "cpu" {
+                try CPUArtifact.write(module: module, to: staging, emitLLVM: emitLLVM, console: console)
+            }
             if let spec = model.tokenizerSpec {
                 try spec.write(to: staging + "/" + TokenizerSpec.fileName)
             } else {
@@ -50,7 +55,8 @@ extension ModelCommands {
                 "linear_weights": ["matrices": storage.rows.count, "weights": storage.totalParameters,
                                    "bytes_before": storage.totalBefore, "bytes_after": storage.totalAfter,
                                    "bits_per_weight": storage.bitsPerWeight],
-                "files": ["model.nmir", "weights.safetensors"],
+                "files": ["model.nmir", "weights.safetensors"]
+                    + (target == "cpu" ? ["model.o", CPUSharedLibrary.libraryName, CPUSharedLibrary.abiName] : []),
             ]
             let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
             try AtomicFile.write(data, to: staging + "/manifest.json")
@@ -60,7 +66,7 @@ extension ModelCommands {
             throw error
         }
         console.writeOut("wrote \(output) (target \(target))\n")
-        if target != "nmir" && target != "hls" {
+        if target == "ptx" {
             console.writeErr("nmc: code generation for --target \(target) is not implemented yet; it arrives with the \(target.uppercased()) backend issue. \(output) holds the compressed NMIR, which `nmc run` and `nmc eval` execute through the reference interpreter.\n")
             throw ExitStatus(code: 2)
         }

@@ -149,21 +149,23 @@ public enum ModelCommands {
 
     /// `nmc run MODEL --prompt TEXT -n N`: streams the continuation to stdout, speed to stderr.
     public static func run(path: String, prompt: String, count: Int, sampler: Sampler, contextLength: Int?,
-                           console: Console) throws {
+                           backend: ExecutionBackend = .interpreter, threads: Int = 0, console: Console) throws {
         let model = try ModelImporter.load(path: path, contextLength: contextLength)
-        let session = try ModelSession(model: model)
+        let session = try ModelSession(model: model, backend: backend, threads: threads)
         let tokens = model.tokenizer.encode(prompt, addSpecial: true)
         guard !tokens.isEmpty else { throw ToolError("the prompt is empty; give --prompt TEXT") }
         var sampler = sampler
         let stats = try session.generate(prompt: tokens, count: count, sampler: &sampler) { console.writeOut($0) }
         console.writeOut("\n")
-        console.writeErr(String(format: "prompt: %d tokens, %.1f tokens/s; generated: %d tokens, %.1f tokens/s (reference interpreter)\n",
-                                stats.promptTokens, stats.prefillTokensPerSecond, stats.generatedTokens, stats.decodeTokensPerSecond))
+        console.writeErr(String(format: "prompt: %d tokens, %.1f tokens/s; generated: %d tokens, %.1f tokens/s (%@)\n",
+                                stats.promptTokens, stats.prefillTokensPerSecond, stats.generatedTokens, stats.decodeTokensPerSecond,
+                                session.backendDescription))
     }
 
     /// `nmc eval perplexity MODEL --text FILE --ctx N [--max-tokens N]`.
     public static func perplexity(path: String, textFile: String, context: Int, maxTokens: Int?, secondHalfOnly: Bool,
                                   compression: CompressionOptions = CompressionOptions(),
+                                  backend: ExecutionBackend = .interpreter, threads: Int = 0,
                                   console: Console) throws -> PerplexityResult {
         guard context >= 2 else { throw ToolError("--ctx must be at least 2") }
         guard let data = FileManager.default.contents(atPath: textFile) else { throw ToolError("cannot read '\(textFile)'") }
@@ -173,7 +175,7 @@ public enum ModelCommands {
             model = compressed
             console.writeOut(storage.text(perTensor: false))
         }
-        let session = try ModelSession(model: model)
+        let session = try ModelSession(model: model, backend: backend, threads: threads)
         var tokens = model.tokenizer.encode(String(decoding: data, as: UTF8.self))
         if let maxTokens { tokens = Array(tokens.prefix(maxTokens)) }
         guard tokens.count >= context else {
@@ -185,10 +187,10 @@ public enum ModelCommands {
             session.reset()
             return try session.forward(window)
         }
-        console.writeOut(String(format: "perplexity %.4f over %d tokens (%d windows of %d, %@ scored, BOS not added) in %.1f s (%.1f tokens/s)\n",
+        console.writeOut(String(format: "perplexity %.4f over %d tokens (%d windows of %d, %@ scored, BOS not added) in %.1f s (%.1f tokens/s, %@)\n",
                                 result.perplexity, result.tokensScored, result.windows, context,
                                 secondHalfOnly ? "second half of each window" : "every position after the first",
-                                result.seconds, Double(result.windows * context) / result.seconds))
+                                result.seconds, Double(result.windows * context) / result.seconds, session.backendDescription))
         return result
     }
 }

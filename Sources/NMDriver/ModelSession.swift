@@ -3,18 +3,36 @@ import NMFrontend
 import NMInterpreter
 import NMIR
 import NMRuntime
+import NMTargetCPU
 
-/// A model loaded for running through the reference interpreter: its KV caches, prefill and
-/// decode steps, and generation.
+/// What runs a model's functions.
+public enum ExecutionBackend: String, CaseIterable, Sendable {
+    /// The CPU backend: LLVM code for this machine, JIT-compiled (or `model.so` of a `--target cpu` artifact).
+    case cpu
+    /// The reference interpreter: slow, exact, the oracle.
+    case interpreter
+}
+
+/// A model loaded for running: its KV caches, prefill and decode steps, and generation, through
+/// the CPU backend or the reference interpreter.
 public final class ModelSession {
     public let model: ImportedModel
+    public let backend: ExecutionBackend
     let interpreter: Interpreter
     var caches: [RuntimeValue] = []
+    /// The CPU backend's compiled functions and the memory their arguments live in.
+    private var compiled: CPUExecutable?
+    private var cacheBuffers: [AlignedBuffer] = []
+    private var idsBuffer = AlignedBuffer(byteCount: 4)
+    private let startBuffer = AlignedBuffer(byteCount: 4)
+    /// Seconds spent generating and compiling code (0 for the interpreter).
+    public private(set) var compileSeconds = 0.0
     /// Tokens already in the caches.
     public private(set) var position = 0
 
-    public init(model: ImportedModel) throws {
+    public init(model: ImportedModel, backend: ExecutionBackend = .interpreter, threads: Int = 0) throws {
         self.model = model
+        self.backend = backend
         interpreter = Interpreter(module: model.module, weightsDirectory: model.weightsDirectory)
         guard let prefill = model.module.function(named: "prefill"), model.module.function(named: "decode") != nil else {
             throw ToolError("the model has no @prefill and @decode functions")
@@ -23,6 +41,38 @@ public final class ModelSession {
             guard case .kvCache(let type) = arg.type else { throw ToolError("@prefill argument %\(arg.name) is not a kv.cache") }
             return .kvCache(KVCache(type: type))
         }
+        if backend == .cpu {
+            let started = Date()
+            let threadCount = threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount
+            compiled = try CPUArtifact.load(model: model, threads: threadCount)
+            compileSeconds = Date().timeIntervalSince(started)
+            cacheBuffers = caches.compactMap { value -> AlignedBuffer? in
+                guard case .kvCache(let c) = value else { return nil }
+                return AlignedBuffer(byteCount: c.type.capacity * c.type.heads * c.type.headDim * 4)
+            }
+            idsBuffer = AlignedBuffer(byteCount: contextLength * 4)
+        }
+    }
+
+    public var threads: Int { compiled?.pool.threads ?? 1 }
+
+    /// "cpu, 2 threads" or "reference interpreter", for reports.
+    public var backendDescription: String {
+        backend == .cpu ? "cpu, \(threads) thread\(threads == 1 ? "" : "s")" : "reference interpreter"
+    }
+
+    /// Runs `tokens` at `position` through the compiled code.
+    private func forwardCompiled(_ program: CPUExecutable, _ tokens: [Int32]) throws -> [Float] {
+        let function = tokens.count == 1 ? "decode" : "prefill"
+        let ids = idsBuffer.pointer.assumingMemoryBound(to: Int32.self)
+        for (i, t) in tokens.enumerated() { ids[i] = t }
+        startBuffer.pointer.storeBytes(of: Int32(position), as: Int32.self)
+        let dynamic = program.abi.function(named: function)?.arguments.first?.dims.contains(nil) == true ? [tokens.count] : []
+        let result = try program.call(function, arguments: [idsBuffer.pointer, startBuffer.pointer] + cacheBuffers.map(\.pointer),
+                                      dynamicDims: dynamic)
+        guard let logits = result.tensors.first else { throw ToolError("@\(function) returned no logits") }
+        let count = logits.dims.reduce(1, *)
+        return Array(UnsafeBufferPointer(start: logits.pointer.assumingMemoryBound(to: Float.self), count: count))
     }
 
     public var vocabularySize: Int { model.config.vocabSize }
@@ -39,6 +89,11 @@ public final class ModelSession {
         guard !tokens.isEmpty else { return [] }
         guard position + tokens.count <= contextLength else {
             throw ToolError("\(position + tokens.count) tokens exceed the context of \(contextLength) (use --ctx to enlarge it)")
+        }
+        if let compiled {
+            let logits = try forwardCompiled(compiled, tokens)
+            position += tokens.count
+            return logits
         }
         let function = tokens.count == 1 ? "decode" : "prefill"
         let ids = Tensor(shape: [tokens.count], ints: tokens)

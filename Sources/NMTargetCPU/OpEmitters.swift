@@ -105,6 +105,9 @@ extension FunctionCodegen {
     private func emitQuantLinear(_ op: Operation, _ operands: [CValue]) throws {
         let x = operands[0]
         guard case .packed(let type) = operands[1].kind else { throw CodegenError(at: op.location, "quant.linear needs a packed weight") }
+        if op.attributes["act_bits"] != nil {
+            throw CodegenError(at: op.location, "quant.linear with act_bits (integer activations) has no CPU kernel yet; compile for --target hls or leave --act-bits out")
+        }
         let out = allocate(op.results[0], dtype: .f32, dims: Array(x.dims.dropLast()) + [constant(type.rows)])
         let zeros = operands.count > 3 ? operands[3].pointer : LLVMConstPointerNull(g.ptr)!
         run(kernels.quantLinear(type), slots: [out.pointer, x.pointer, operands[1].pointer, operands[2].pointer, zeros, rows(x)],

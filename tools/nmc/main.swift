@@ -88,10 +88,12 @@ struct Compile: ParsableCommand {
         discussion: """
         --target nmir writes the compressed NMIR (DIR/model.nmir, DIR/weights.safetensors with packed \
         weights, the tokenizer and DIR/manifest.json); `nmc run DIR` and `nmc eval perplexity DIR` run \
-        it. --target hls also writes DIR/hls/: the systolic-array kernel (HLS C++), its testbench and test \
-        vectors, a Makefile (make csim), a Vitis HLS script and report.md/report.json (docs/fpga.md). The \
-        code generators for cpu and ptx arrive with their issues; until then those targets write the same \
-        folder and exit with status 2.
+        it. --target cpu also writes the model's code for this machine: DIR/model.o, DIR/model.so and \
+        DIR/model.abi.json (with --emit-llvm, DIR/model.ll and DIR/model.opt.ll); `nmc run DIR` and \
+        `nmc-run DIR` load model.so without LLVM. --target hls also writes DIR/hls/: the systolic-array \
+        kernel (HLS C++), its testbench and test vectors, a Makefile (make csim), a Vitis HLS script and \
+        report.md/report.json (docs/fpga.md). The PTX code generator arrives with its issue; until then \
+        --target ptx writes the same folder and exits with status 2.
         """)
     @Argument(help: "The model: a .gguf file, a Hugging Face folder or an NMC folder.") var model: String
     @Option(help: "Target: nmir, cpu, ptx or hls.") var target: String = "nmir"
@@ -102,6 +104,7 @@ struct Compile: ParsableCommand {
     @Option(help: "--target hls: the systolic array, ROWSxCOLS processing elements.") var array: String = "32x32"
     @Option(help: "--target hls: clock, MHz, for the report.") var clock: Double = 300
     @Option(name: .customLong("dense-lanes"), help: "--target hls: multipliers per PE for a dense model.") var denseLanes: Int = 2
+    @Flag(name: .customLong("emit-llvm"), help: "--target cpu: also write DIR/model.ll (as generated) and DIR/model.opt.ll (optimized).") var emitLLVM = false
     @Option(name: .short, help: "Output directory.") var output: String
     func run() throws {
         try reportingErrors {
@@ -111,7 +114,7 @@ struct Compile: ParsableCommand {
             hls.clockMHz = clock
             hls.denseLanes = denseLanes
             try ModelCommands.compile(path: model, target: target, options: compression.options, output: output,
-                                      report: report, contextLength: ctx, hls: hls, console: .standard)
+                                      report: report, contextLength: ctx, hls: hls, emitLLVM: emitLLVM, console: .standard)
         }
     }
 }
@@ -119,7 +122,11 @@ struct Compile: ParsableCommand {
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate text with a model: streams the continuation of --prompt and reports tokens/s.",
-        discussion: "Runs through the reference interpreter until the CPU backend lands. Temperature 0 is greedy.")
+        discussion: """
+        Runs on the CPU backend: the model's LLVM code is JIT-compiled for this machine, or loaded from \
+        model.so when MODEL is a `nmc compile --target cpu` folder. --backend interpreter runs the \
+        reference interpreter instead. Temperature 0 is greedy.
+        """)
     @Argument(help: "The model: a .gguf file, a Hugging Face folder or an `nmc import` folder.") var model: String
     @Option(help: "The prompt.") var prompt: String
     @Option(name: .short, help: "Tokens to generate.") var n: Int = 64
@@ -128,6 +135,7 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("top-p"), help: "Sample among the most likely tokens whose probabilities add up to p.") var topP: Double = 0.95
     @Option(help: "Random seed for sampling.") var seed: UInt64 = 0
     @Option(help: "Positions the KV caches hold (default: the model's, at most 2048).") var ctx: Int?
+    @OptionGroup var execution: ExecutionFlags
 
     func validate() throws {
         guard n >= 0 else { throw ValidationError("-n must be ≥ 0") }
@@ -140,7 +148,7 @@ struct Run: ParsableCommand {
         try reportingErrors {
             try ModelCommands.run(path: model, prompt: prompt, count: n,
                                   sampler: Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed),
-                                  contextLength: ctx, console: .standard)
+                                  contextLength: ctx, backend: execution.backendValue, threads: execution.threads, console: .standard)
         }
     }
 }
@@ -163,6 +171,7 @@ struct Eval: ParsableCommand {
         @Option(name: .customLong("max-tokens"), help: "Use only the first N tokens of the text.") var maxTokens: Int?
         @Option(help: "Which positions are scored: all or second-half.") var score: String = "all"
         @OptionGroup var compression: CompressionFlags
+        @OptionGroup var execution: ExecutionFlags
 
         func validate() throws {
             guard ctx >= 2 else { throw ValidationError("--ctx must be ≥ 2") }
@@ -174,7 +183,8 @@ struct Eval: ParsableCommand {
             try reportingErrors {
                 _ = try ModelCommands.perplexity(path: model, textFile: text, context: ctx, maxTokens: maxTokens,
                                                  secondHalfOnly: score == "second-half",
-                                                 compression: compression.options, console: .standard)
+                                                 compression: compression.options, backend: execution.backendValue,
+                                                 threads: execution.threads, console: .standard)
             }
         }
     }
@@ -205,4 +215,17 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print a model's metadata, tensors (name, shape, dtype, bytes) and totals.")
     @Argument(help: "The model: a .gguf file, a Hugging Face folder or an NMC folder.") var model: String
     func run() throws { try reportingErrors { try ModelCommands.inspect(path: model, console: .standard) } }
+}
+
+/// Where a model runs: `--backend cpu|interpreter` and `--threads`.
+struct ExecutionFlags: ParsableArguments {
+    @Option(help: "cpu (LLVM code for this machine) or interpreter (the reference interpreter).") var backend: String = "cpu"
+    @Option(help: "Threads for the CPU backend (default: all cores).") var threads: Int = 0
+
+    var backendValue: ExecutionBackend { ExecutionBackend(rawValue: backend) ?? .cpu }
+
+    func validate() throws {
+        guard ExecutionBackend(rawValue: backend) != nil else { throw ValidationError("--backend must be cpu or interpreter") }
+        guard threads >= 0 else { throw ValidationError("--threads must be ≥ 0") }
+    }
 }
