@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "NMTargetHLS", dependencies: ["NMIR", "NMInterpreter"]),
         .target(name: "NMRuntime", dependencies: ["NMIR"]),
         .target(name: "NMDriver",
-                dependencies: ["NMIR", "NMPasses", "NMFrontend", "NMInterpreter", "NMTargetCPU",
+                dependencies: ["NMIR", "NMPasses", "NMFrontend", "NMInterpreter", "NMTargetCPU", "COpenBLAS",
                                "NMTargetPTX", "NMTargetHLS", "NMRuntime"],
                 swiftSettings: llvmSwiftFlags, linkerSettings: llvmLinkFlags),
 

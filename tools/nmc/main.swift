@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import NMDriver
 import NMRuntime
 
@@ -201,8 +202,25 @@ struct Bench: ParsableCommand {
     @Option(help: "hls: tokens of the prefill.") var tokens: Int = 128
     @Option(help: "hls: clock, MHz.") var clock: Double = 300
     @Option(name: .short, help: "hls: where the table, JSON and SVG chart go.") var output: String = "out/bench-hls"
+    @Option(help: "matmul, decode: threads (default: all cores).") var threads: Int = 0
+    @Option(help: "matmul, decode: timed runs per case (the median is reported).") var runs: Int = 5
+    @Option(name: .customLong("prompt-tokens"), help: "decode: tokens of the prefill.") var promptTokens: Int = 512
+    @Option(name: .customLong("decode-tokens"), help: "decode: tokens decoded one at a time.") var decodeTokens: Int = 128
+    @Option(help: "matmul, decode: the JSON file to write (default out/bench-matmul.json, out/bench-decode.json).") var json: String?
     func run() throws {
-        guard what == "hls" else { try notYet("nmc bench \(what)", issue: "the CPU and PTX backend issues") }
+        if what == "matmul" || what == "decode" {
+            return try reportingErrors {
+                let threadCount = threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount
+                if what == "matmul" {
+                    try CPUBench.matmul(threads: threadCount, runs: runs, output: json ?? "out/bench-matmul.json", console: .standard)
+                } else {
+                    guard let model else { throw ValidationError("nmc bench decode needs a model") }
+                    try CPUBench.decode(path: model, threads: threadCount, promptTokens: promptTokens, decodeTokens: decodeTokens,
+                                        runs: runs, output: json ?? "out/bench-decode.json", console: .standard)
+                }
+            }
+        }
+        guard what == "hls" else { throw ValidationError("nmc bench measures matmul, decode or hls, not '\(what)'") }
         try reportingErrors {
             guard let model else { throw ValidationError("nmc bench hls needs a model or a preset (llama-7b, smollm2-135m)") }
             try ModelCommands.benchHLS(modelOrConfig: model, fpga: fpga, arrays: arrays, patterns: patterns, tokens: tokens,
