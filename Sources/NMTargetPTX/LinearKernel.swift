@@ -1,0 +1,287 @@
+/// PTX for `y = x · Wᵀ` (a `quant.linear` or, for the FP16 baseline, an `nn.linear`) at small
+/// M (decode): memory-bound, so each weight byte is read once with 16-byte coalesced loads in
+/// the order KernelWeightLayout wrote, dequantized in registers (INT4 → f16 with `lop3`, one
+/// subtraction and one multiplication per pair), and fed to the tensor cores with the weight
+/// as the 16-row A operand and up to 8 tokens per B column tile:
+/// `mma.sync.m16n8k16` (dense) or `mma.sp.sync.m16n8k32` (2:4, metadata from the layout).
+///
+/// One block computes 16 output rows for 8·T tokens; its W warps split the K units (warp w
+/// takes units w, w + W, …) and reduce through shared memory. The grid is
+/// (rows / 16, ⌈M / 8T⌉), so larger M runs as more token tiles (correct, not fast: large M
+/// wants the tiled kernel). Activations are f16 `[M, K]` row-major, the output f16 `[M, N]`.
+/// Parameters: weights, metadata, scales, x, y (u64 each), M (u32).
+public struct LinearKernel: Sendable {
+    public enum Weights: String, Sendable, CaseIterable { case fp16, int4, int4Sparse24 }
+
+    public let weights: Weights
+    public let rows: Int
+    public let columns: Int
+    /// n8 token tiles per block: 1 for M ≤ 8, 2 for larger M.
+    public let tokenTiles: Int
+    public let warps: Int
+    public var entry: String { "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)" }
+    public var threads: Int { 32 * warps }
+    var units: Int { columns / KernelWeightLayout.unitColumns }
+
+    public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8) throws {
+        try KernelWeightLayout.checkShape(rows: rows, columns: columns)
+        guard tokenTiles == 1 || tokenTiles == 2, 4 * tokenTiles <= warps else {
+            throw PTXError("linear kernel: \(tokenTiles) token tiles with \(warps) warps is not supported")
+        }
+        self.weights = weights; self.rows = rows; self.columns = columns
+        self.tokenTiles = tokenTiles; self.warps = warps
+    }
+
+    /// (grid, block) for M tokens.
+    public func launchShape(tokens m: Int) -> (grid: (Int, Int, Int), block: (Int, Int, Int)) {
+        ((rows / KernelWeightLayout.tileRows, (m + 8 * tokenTiles - 1) / (8 * tokenTiles), 1), (threads, 1, 1))
+    }
+
+    /// Bytes of one warp's weight stream per unit, per lane, and the per-unit metadata/scales.
+    var unitBytes: Int { [Weights.fp16: 4096, .int4: 1024, .int4Sparse24: 512][weights]! }
+    /// Units whose weights are loaded before the first of them is used.
+    var batch: Int { weights == .fp16 ? 2 : 4 }
+
+    /// The `.entry` text (append to a module with `PTXModule`).
+    public func ptx() -> String {
+        var b = PTXBuilder()
+        let T = tokenTiles, W = warps, U = units
+        let reduceBytes = W * 4 * T * 32 * 4
+        let prm = ["w", "meta", "scales", "x", "y"].map { "\(entry)_\($0)" }
+        var ptr: [String] = []
+        for p in prm {
+            let r = b.reg("rd"), g = b.reg("rd")
+            b.emit("ld.param.u64 \(r), [\(p)];")
+            b.emit("cvta.to.global.u64 \(g), \(r);")
+            ptr.append(g)
+        }
+        let (wPtr, metaPtr, scalePtr, xPtr, yPtr) = (ptr[0], ptr[1], ptr[2], ptr[3], ptr[4])
+        let m = b.reg("r")
+        b.emit("ld.param.u32 \(m), [\(entry)_m];")
+        let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r"), t = b.reg("r")
+        let tile = b.reg("r"), tokenBase = b.reg("r")
+        b.emit("mov.u32 \(tid), %tid.x;")
+        b.emit("and.b32 \(lane), \(tid), 31;")
+        b.emit("shr.u32 \(warp), \(tid), 5;")
+        b.emit("shr.u32 \(g), \(lane), 2;")
+        b.emit("and.b32 \(t), \(lane), 3;")
+        b.emit("mov.u32 \(tile), %ctaid.x;")
+        b.emit("mov.u32 \(tokenBase), %ctaid.y;")
+        b.emit("mul.lo.u32 \(tokenBase), \(tokenBase), \(8 * T);")
+        // (tile·U + warp): the index of this warp's first unit in the layouts.
+        let firstUnit = b.reg("r")
+        b.emit("mad.lo.u32 \(firstUnit), \(tile), \(U), \(warp);")
+        func address(_ base: String, _ index: String, _ scale: Int, plus extra: (String, Int)? = nil) -> String {
+            let off = b.reg("r"), wide = b.reg("rd"), out = b.reg("rd")
+            b.emit("mul.lo.u32 \(off), \(index), \(scale);")
+            if let (r, s) = extra { b.emit("mad.lo.u32 \(off), \(r), \(s), \(off);") }
+            b.emit("cvt.u64.u32 \(wide), \(off);")
+            b.emit("add.s64 \(out), \(base), \(wide);")
+            return out
+        }
+        let wLane = address(wPtr, firstUnit, unitBytes, plus: (lane, 16))
+        let metaLane = weights == .int4Sparse24 ? address(metaPtr, firstUnit, 256, plus: (lane, 8)) : ""
+        let scaleLane = weights == .fp16 ? "" : address(scalePtr, firstUnit, 32, plus: (g, 4))
+        // Activation rows: token = tokenBase + 8·nt + g, clamped to M − 1 (a clamped token's
+        // column of the result is never stored, so its values do not matter).
+        var xLane: [String] = []
+        let mLast = b.reg("r")
+        b.emit("sub.u32 \(mLast), \(m), 1;")
+        for nt in 0..<T {
+            let tok = b.reg("r")
+            b.emit("add.u32 \(tok), \(tokenBase), \(8 * nt);")
+            b.emit("add.u32 \(tok), \(tok), \(g);")
+            b.emit("min.u32 \(tok), \(tok), \(mLast);")
+            let elems = b.reg("r")
+            // element offset: token·K + 256/2·warp (the first unit) + the lane's own columns
+            b.emit("mul.lo.u32 \(elems), \(tok), \(columns);")
+            b.emit("mad.lo.u32 \(elems), \(warp), \(KernelWeightLayout.unitColumns), \(elems);")
+            b.emit("mad.lo.u32 \(elems), \(t), \(weights == .int4Sparse24 ? 2 : 16), \(elems);")
+            xLane.append(address(xPtr, elems, 2))
+        }
+        let acc = (0..<T).map { _ in b.regs("f", 4) }
+        for a in acc.joined() { b.emit("mov.f32 \(a), 0f00000000;") }
+        let consts = weights == .fp16 ? [] : [b.constant(0x000F_000F), b.constant(0x6400_6400), b.constant(0x6408_6408)]
+
+        let rounds = (U + W - 1) / W
+        var j0 = 0
+        while j0 < rounds {
+            let js = Array(j0..<min(j0 + batch, rounds))
+            var loaded: [Int: UnitRegisters] = [:]
+            var guards: [Int: String] = [:]
+            for j in js {
+                var pred = ""
+                if (j + 1) * W > U {  // the last round: only warps w < U − jW have a unit
+                    let p = b.reg("p")
+                    b.emit("setp.lt.u32 \(p), \(warp), \(U - j * W);")
+                    guards[j] = p
+                    pred = "@\(p) "
+                }
+                loaded[j] = loadUnit(&b, j: j, pred: pred, wLane: wLane, metaLane: metaLane, scaleLane: scaleLane)
+            }
+            for j in js {
+                let skip = b.label("skip")
+                if let p = guards[j] { b.emit("@!\(p) bra \(skip);") }
+                computeUnit(&b, j: j, regs: loaded[j]!, xLane: xLane, acc: acc, consts: consts)
+                if guards[j] != nil { b.place(skip) }
+            }
+            j0 += batch
+        }
+        reduceAndStore(&b, acc: acc, tid: tid, lane: lane, warp: warp, tile: tile, tokenBase: tokenBase, m: m, yPtr: yPtr)
+
+        let params = prm.map { "    .param .u64 \($0)," } + ["    .param .u32 \(entry)_m"]
+        return ([".visible .entry \(entry)("] + params + [")", ".maxntid \(threads), 1, 1", "{"]
+                + b.declarations + ["    .shared .align 16 .b8 \(entry)_red[\(reduceBytes)];"]
+                + b.body + ["    ret;", "}", ""]).joined(separator: "\n")
+    }
+
+    struct UnitRegisters { var w: [String]; var meta: [String]; var scale: String? }
+
+    /// Issues the loads of unit `warp + j·W`'s weights (and metadata, scales).
+    private func loadUnit(_ b: inout PTXBuilder, j: Int, pred: String, wLane: String, metaLane: String, scaleLane: String) -> UnitRegisters {
+        let unitOffset = j * warps  // in units
+        let vectors = unitBytes / 512
+        var w: [String] = []
+        for v in 0..<vectors {
+            let r = b.regs("r", 4)
+            b.emit("\(pred)ld.global.nc.v4.u32 {\(r.joined(separator: ", "))}, [\(wLane)+\(unitOffset * unitBytes + 512 * v)];")
+            w += r
+        }
+        var meta: [String] = []
+        if weights == .int4Sparse24 {
+            meta = b.regs("r", 2)
+            b.emit("\(pred)ld.global.nc.v2.u32 {\(meta.joined(separator: ", "))}, [\(metaLane)+\(unitOffset * 256)];")
+        }
+        var scale: String? = nil
+        if weights != .fp16 {
+            let s = b.reg("r")
+            b.emit("\(pred)ld.global.nc.u32 \(s), [\(scaleLane)+\(unitOffset * 32)];")
+            scale = s
+        }
+        return UnitRegisters(w: w, meta: meta, scale: scale)
+    }
+
+    /// Dequantizes one unit's weights and runs its tensor-core steps for every token tile.
+    private func computeUnit(_ b: inout PTXBuilder, j: Int, regs: UnitRegisters, xLane: [String], acc: [[String]], consts: [String]) {
+        let xUnit = j * warps * KernelWeightLayout.unitColumns * 2  // bytes
+        var sLo = "", sHi = ""
+        if let s = regs.scale {
+            sLo = b.reg("r"); sHi = b.reg("r")
+            b.emit("prmt.b32 \(sLo), \(s), 0, 0x1010;")  // the row-g scale in both halves
+            b.emit("prmt.b32 \(sHi), \(s), 0, 0x3232;")  // the row-(g+8) scale
+        }
+        // Four f16x2 A registers from one word of 8 nibbles (see KernelWeightLayout.int4Dense).
+        func dequantize(_ word: String) -> [String] {
+            (0..<4).map { i in
+                var src = word
+                if i > 0 { src = b.reg("r"); b.emit("shr.u32 \(src), \(word), \(4 * i);") }
+                let v = b.reg("r")
+                b.emit("lop3.b32 \(v), \(src), \(consts[0]), \(consts[1]), 0xEA;")  // (src & mask) | 0x6400…
+                b.emit("sub.f16x2 \(v), \(v), \(consts[2]);")  // − 1032: exactly q
+                b.emit("mul.f16x2 \(v), \(v), \(i % 2 == 0 ? sLo : sHi);")
+                return v
+            }
+        }
+        func mma(_ nt: Int, _ a: [String], _ bRegs: [String], meta: String? = nil, selector: Int = 0) {
+            let d = "{\(acc[nt].joined(separator: ", "))}"
+            if let e = meta {
+                b.emit("mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 \(d), {\(a.joined(separator: ", "))}, {\(bRegs.joined(separator: ", "))}, \(d), \(e), \(selector);")
+            } else {
+                b.emit("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 \(d), {\(a.joined(separator: ", "))}, {\(bRegs.joined(separator: ", "))}, \(d);")
+            }
+        }
+        switch weights {
+        case .fp16, .int4:
+            for h in 0..<2 {
+                let x = xLane.map { lane -> [String] in
+                    let r = b.regs("r", 8)
+                    b.emit("ld.global.nc.v4.u32 {\(r[0..<4].joined(separator: ", "))}, [\(lane)+\(xUnit + 128 * h)];")
+                    b.emit("ld.global.nc.v4.u32 {\(r[4..<8].joined(separator: ", "))}, [\(lane)+\(xUnit + 128 * h + 16)];")
+                    return r
+                }
+                for s in 0..<4 {
+                    let a = weights == .fp16 ? Array(regs.w[(16 * h + 4 * s)..<(16 * h + 4 * s + 4)]) : dequantize(regs.w[4 * h + s])
+                    for nt in 0..<tokenTiles { mma(nt, a, [x[nt][2 * s], x[nt][2 * s + 1]]) }
+                }
+            }
+        case .int4Sparse24:
+            for s in 0..<4 {
+                let a = dequantize(regs.w[s])
+                for nt in 0..<tokenTiles {
+                    let x = (0..<4).map { jj -> String in
+                        let r = b.reg("r")
+                        b.emit("ld.global.nc.u32 \(r), [\(xLane[nt])+\(xUnit + 64 * s + 16 * jj)];")
+                        return r
+                    }
+                    mma(nt, a, x, meta: regs.meta[s % 2], selector: s / 2)
+                }
+            }
+        }
+    }
+
+    /// Sums the warps' partial results in shared memory and writes f16 outputs of valid tokens.
+    private func reduceAndStore(_ b: inout PTXBuilder, acc: [[String]], tid: String, lane: String, warp: String,
+                                tile: String, tokenBase: String, m: String, yPtr: String) {
+        let T = tokenTiles, slots = 4 * T
+        let red = b.reg("r"), mine = b.reg("r")
+        b.emit("mov.u32 \(red), \(entry)_red;")
+        b.emit("mad.lo.u32 \(mine), \(warp), \(slots * 32), \(lane);")
+        b.emit("mad.lo.u32 \(mine), \(mine), 4, \(red);")
+        for nt in 0..<T { for c in 0..<4 { b.emit("st.shared.f32 [\(mine)+\((nt * 4 + c) * 128)], \(acc[nt][c]);") } }
+        b.emit("bar.sync 0;")
+        let done = b.label("done"), active = b.reg("p")
+        b.emit("setp.lt.u32 \(active), \(tid), \(slots * 32);")
+        b.emit("@!\(active) bra \(done);")
+        let slot = b.reg("r")
+        b.emit("mad.lo.u32 \(slot), \(tid), 4, \(red);")  // tid = slot·32 + lane
+        let sum = b.reg("f")
+        b.emit("ld.shared.f32 \(sum), [\(slot)];")
+        for w in 1..<warps {
+            let v = b.reg("f")
+            b.emit("ld.shared.f32 \(v), [\(slot)+\(w * slots * 128)];")
+            b.emit("add.f32 \(sum), \(sum), \(v);")
+        }
+        // slot = 4·nt + c; the accumulator c of lane (g, t) is row g + 8·(c / 2), token 2t + c % 2.
+        let j = b.reg("r"), c = b.reg("r"), nt = b.reg("r"), g = b.reg("r"), t = b.reg("r")
+        b.emit("shr.u32 \(j), \(tid), 5;")
+        b.emit("and.b32 \(c), \(j), 3;")
+        b.emit("shr.u32 \(nt), \(j), 2;")
+        b.emit("shr.u32 \(g), \(lane), 2;")
+        b.emit("and.b32 \(t), \(lane), 3;")
+        let row = b.reg("r"), tmp = b.reg("r"), token = b.reg("r")
+        b.emit("shr.u32 \(tmp), \(c), 1;")
+        b.emit("mad.lo.u32 \(row), \(tmp), 8, \(g);")
+        b.emit("mad.lo.u32 \(row), \(tile), 16, \(row);")
+        b.emit("and.b32 \(tmp), \(c), 1;")
+        b.emit("mad.lo.u32 \(token), \(t), 2, \(tmp);")
+        b.emit("mad.lo.u32 \(token), \(nt), 8, \(token);")
+        b.emit("add.u32 \(token), \(token), \(tokenBase);")
+        let valid = b.reg("p")
+        b.emit("setp.lt.u32 \(valid), \(token), \(m);")
+        b.emit("@!\(valid) bra \(done);")
+        let index = b.reg("rd"), wide = b.reg("rd"), addr = b.reg("rd")
+        b.emit("mul.wide.u32 \(index), \(token), \(rows);")
+        b.emit("cvt.u64.u32 \(wide), \(row);")
+        b.emit("add.s64 \(index), \(index), \(wide);")
+        b.emit("shl.b64 \(index), \(index), 1;")
+        b.emit("add.s64 \(addr), \(yPtr), \(index);")
+        let h = b.reg("h")
+        b.emit("cvt.rn.f16.f32 \(h), \(sum);")
+        b.emit("st.global.b16 [\(addr)], \(h);")
+        b.place(done)
+    }
+}
+
+/// A PTX module: the header and kernels' entries, for sm_80 and later (the driver compiles it
+/// for the GPU it runs on).
+public enum PTXModule {
+    public static func text(entries: [String]) -> String {
+        ([
+            "// Generated by NMC's PTX backend (NMTargetPTX).",
+            ".version 7.8",
+            ".target sm_80",
+            ".address_size 64",
+            "",
+        ] + entries).joined(separator: "\n")
+    }
+}

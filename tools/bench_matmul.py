@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""The linear-layer benchmark of docs/performance-gpu.md, in one run on one GPU.
+
+Runs `nmc-run --bench-matmul` (NMC's FP16, dense INT4 and 2:4 INT4 kernels, each checked
+against a host reference) and times PyTorch's cuBLAS FP16 (F.linear), cuSPARSELt 2:4 FP16
+(torch.sparse.to_sparse_semi_structured) and INT4 weight-only (torch._weight_int4pack_mm) the
+same way: CUDA events around each call, median of --runs, weights rotating through copies of
+at least 512 MB, a 256 MB fill queued before each timed call. Prints one table with each
+implementation's time and its speed-up over cuBLAS, and writes it as Markdown with --markdown.
+
+    python3 tools/bench_matmul.py --nmc-run device-out/nmc-run --markdown $OUT/matmul.md
+"""
+import argparse
+import json
+import math
+import subprocess
+import sys
+
+import torch
+import torch.nn.functional as F
+
+ROTATE_BYTES = 512 << 20
+FILLER_BYTES = 256 << 20
+
+
+def median_us(calls, runs, filler):
+    """Median over `runs` of one call each, call r using weight copy (r + 1) % len(calls)."""
+    for i in range(3):
+        calls[i % len(calls)]()
+    starts = [torch.cuda.Event(enable_timing=True) for _ in range(runs)]
+    ends = [torch.cuda.Event(enable_timing=True) for _ in range(runs)]
+    for r in range(runs):
+        filler.fill_(r & 0x7F)
+        starts[r].record()
+        calls[(r + 1) % len(calls)]()
+        ends[r].record()
+    torch.cuda.synchronize()
+    times = sorted(s.elapsed_time(e) * 1000 for s, e in zip(starts, ends))
+    return times[runs // 2]
+
+
+def copies_for(nbytes):
+    return max(2, math.ceil(ROTATE_BYTES / nbytes))
+
+
+def mask24(n, k, gen):
+    """A random 2:4 mask: two kept columns in every group of four."""
+    pairs = torch.tensor([[1, 1, 0, 0], [1, 0, 1, 0], [1, 0, 0, 1], [0, 1, 1, 0], [0, 1, 0, 1], [0, 0, 1, 1]],
+                         dtype=torch.bool)
+    choice = torch.randint(0, 6, (n, k // 4), generator=gen)
+    return pairs[choice].reshape(n, k)
+
+
+def rel_err(got, ref):
+    return ((got.float() - ref.float()).abs().max() / ref.float().abs().max()).item()
+
+
+def torch_points(n, k, tokens, runs, filler, log):
+    gen = torch.Generator().manual_seed(n * 31 + k)
+    dev = "cuda"
+    w = (torch.randn(n, k, generator=gen) * 0.02).half().to(dev)
+    w24 = (w.cpu() * mask24(n, k, gen)).to(dev)
+    xs = {m: torch.randn(m, k, generator=gen).half().to(dev) for m in tokens}
+    points = []
+
+    # cuBLAS FP16
+    ws = [w.clone() for _ in range(copies_for(w.numel() * 2))]
+    for m in tokens:
+        x = xs[m]
+        t = median_us([lambda x=x, c=c: F.linear(x, c) for c in ws], runs, filler)
+        points.append(("cublas-fp16", m, t, None))
+    del ws
+
+    # cuSPARSELt 2:4 FP16 (checked against the dense product on the same pruned weight)
+    try:
+        from torch.sparse import SparseSemiStructuredTensor, to_sparse_semi_structured
+        SparseSemiStructuredTensor._FORCE_CUTLASS = False
+        first = to_sparse_semi_structured(w24)
+        backend = type(first).__name__
+        sp = [first] + [to_sparse_semi_structured(w24.clone()) for _ in range(copies_for(w.numel()) - 1)]
+        for m in tokens:
+            x = xs[m]
+            err = rel_err(F.linear(x, first), F.linear(x, w24)) if m <= 512 else None
+            t = median_us([lambda x=x, c=c: F.linear(x, c) for c in sp], runs, filler)
+            points.append(("cusparselt-2:4-fp16", m, t, err))
+        log(f"  cuSPARSELt through {backend}")
+        del sp, first
+    except Exception as e:  # a missing backend is reported, not fatal
+        log(f"  cuSPARSELt unavailable: {e}")
+
+    # PyTorch INT4 weight-only (tinygemm), group 128, bf16 activations
+    try:
+        q = torch.randint(0, 16, (n, k), generator=gen, dtype=torch.int32)
+        packed_u8 = (q[:, ::2] << 4 | q[:, 1::2]).to(torch.uint8).to(dev)
+        scales = (torch.rand(k // 128, n, generator=gen) * 0.02 + 0.002)
+        sz = torch.stack([scales, torch.zeros_like(scales)], dim=2).to(torch.bfloat16).to(dev).contiguous()
+        wp = torch._convert_weight_to_int4pack(packed_u8, 8)
+        ps = [wp] + [wp.clone() for _ in range(copies_for(n * k // 2) - 1)]
+        for m in tokens:
+            x = xs[m].to(torch.bfloat16)
+            t = median_us([lambda x=x, c=c: torch._weight_int4pack_mm(x, c, 128, sz) for c in ps], runs, filler)
+            points.append(("torch-int4", m, t, None))
+        del ps
+    except Exception as e:
+        log(f"  torch._weight_int4pack_mm unavailable: {e}")
+    torch.cuda.empty_cache()
+    return points
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--nmc-run", default="device-out/nmc-run")
+    ap.add_argument("--shapes", default="4096x4096,11008x4096,4096x11008")
+    ap.add_argument("--tokens", default="1,16,128,512,4096")
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--json", default="/tmp/nmc-matmul.json")
+    ap.add_argument("--markdown")
+    ap.add_argument("--skip-nmc", action="store_true")
+    args = ap.parse_args()
+    log = lambda s: print(s, flush=True)
+    tokens = [int(t) for t in args.tokens.split(",")]
+    shapes = [tuple(int(d) for d in s.split("x")) for s in args.shapes.split(",")]
+    log(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, CUDA {torch.version.cuda}")
+
+    table = {}  # (shape, m) -> impl -> (us, err)
+    if not args.skip_nmc:
+        cmd = [args.nmc_run, "--bench-matmul", "--shapes", args.shapes, "--tokens", args.tokens,
+               "--runs", str(args.runs), "--json", args.json]
+        log("$ " + " ".join(cmd))
+        if subprocess.run(cmd).returncode != 0:
+            sys.exit("nmc-run --bench-matmul failed")
+        for p in json.load(open(args.json)):
+            table.setdefault((p["shape"], p["tokens"]), {})[p["impl"]] = (p["medianMicroseconds"], p["maxRelativeError"])
+
+    filler = torch.empty(FILLER_BYTES, dtype=torch.uint8, device="cuda")
+    for n, k in shapes:
+        log(f"PyTorch {n}x{k}")
+        for impl, m, t, err in torch_points(n, k, tokens, args.runs, filler, log):
+            table.setdefault((f"{n}x{k}", m), {})[impl] = (t, err)
+            log(f"  {impl} M={m}: {t:.2f} us" + (f", rel error vs dense {err:.1e}" if err is not None else ""))
+
+    impls = ["cublas-fp16", "cusparselt-2:4-fp16", "torch-int4", "nmc-fp16", "nmc-int4", "nmc-int4Sparse24"]
+    head = "| weight (out x in) | M | " + " | ".join(impls) + " |"
+    lines = [head, "|" + " --- |" * (len(impls) + 2)]
+    for (shape, m), row in table.items():
+        base = row.get("cublas-fp16", (None,))[0]
+        cells = []
+        for impl in impls:
+            if impl not in row:
+                cells.append("—")
+                continue
+            t = row[impl][0]
+            cells.append(f"{t:.1f} us" + (f" ({base / t:.2f}x)" if base and impl != "cublas-fp16" else ""))
+        lines.append(f"| {shape} | {m} | " + " | ".join(cells) + " |")
+    text = "\n".join(lines)
+    print("\nmedian us (speed-up over cuBLAS FP16):\n" + text)
+    if args.markdown:
+        open(args.markdown, "w").write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
