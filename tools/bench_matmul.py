@@ -5,7 +5,8 @@ Runs `nmc-run --bench-matmul` (NMC's FP16, dense INT4 and 2:4 INT4 kernels, each
 against a host reference) and times PyTorch's cuBLAS FP16 (F.linear), cuSPARSELt 2:4 FP16
 (torch.sparse.to_sparse_semi_structured) and INT4 weight-only (torch._weight_int4pack_mm) the
 same way: CUDA events around each call, median of --runs, weights rotating through copies of
-at least 512 MB, a 256 MB fill queued before each timed call. Prints one table with each
+at least 512 MB, all timed calls queued behind a spinning kernel (torch.cuda._sleep) so that
+the GPU never waits on Python between them. Prints one table with each
 implementation's time and its speed-up over cuBLAS, and writes it as Markdown with --markdown.
 
     python3 tools/bench_matmul.py --nmc-run device-out/nmc-run --markdown $OUT/matmul.md
@@ -15,26 +16,38 @@ import json
 import math
 import subprocess
 import sys
+import time
 
 import torch
 import torch.nn.functional as F
 
 ROTATE_BYTES = 512 << 20
-FILLER_BYTES = 256 << 20
+SM_HZ = 1.98e9  # the H100's top SM clock; torch.cuda._sleep counts clock cycles
 
 
-def median_us(calls, runs, filler):
+def median_us(calls, runs, log):
     """Median over `runs` of one call each, call r using weight copy (r + 1) % len(calls)."""
     for i in range(3):
         calls[i % len(calls)]()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    calls[0]()
+    per_call = time.perf_counter() - t0  # host time of one call (queueing only, when asynchronous)
+    torch.cuda.synchronize()
     starts = [torch.cuda.Event(enable_timing=True) for _ in range(runs)]
     ends = [torch.cuda.Event(enable_timing=True) for _ in range(runs)]
+    spin_s = 0.002 + 3 * runs * per_call
+    torch.cuda._sleep(int(spin_s * SM_HZ))
+    t0 = time.perf_counter()
     for r in range(runs):
-        filler.fill_(r & 0x7F)
         starts[r].record()
         calls[(r + 1) % len(calls)]()
         ends[r].record()
+    host = time.perf_counter() - t0
     torch.cuda.synchronize()
+    if host > spin_s:
+        log(f"    warning: queueing took {host * 1e3:.1f} ms, longer than the {spin_s * 1e3:.1f} ms spin: "
+            "the timings may include GPU idle time")
     times = sorted(s.elapsed_time(e) * 1000 for s, e in zip(starts, ends))
     return times[runs // 2]
 
@@ -55,7 +68,7 @@ def rel_err(got, ref):
     return ((got.float() - ref.float()).abs().max() / ref.float().abs().max()).item()
 
 
-def torch_points(n, k, tokens, runs, filler, log):
+def torch_points(n, k, tokens, runs, log):
     gen = torch.Generator().manual_seed(n * 31 + k)
     dev = "cuda"
     w = (torch.randn(n, k, generator=gen) * 0.02).half().to(dev)
@@ -67,7 +80,7 @@ def torch_points(n, k, tokens, runs, filler, log):
     ws = [w.clone() for _ in range(copies_for(w.numel() * 2))]
     for m in tokens:
         x = xs[m]
-        t = median_us([lambda x=x, c=c: F.linear(x, c) for c in ws], runs, filler)
+        t = median_us([lambda x=x, c=c: F.linear(x, c) for c in ws], runs, log)
         points.append(("cublas-fp16", m, t, None))
     del ws
 
@@ -81,7 +94,7 @@ def torch_points(n, k, tokens, runs, filler, log):
         for m in tokens:
             x = xs[m]
             err = rel_err(F.linear(x, first), F.linear(x, w24)) if m <= 512 else None
-            t = median_us([lambda x=x, c=c: F.linear(x, c) for c in sp], runs, filler)
+            t = median_us([lambda x=x, c=c: F.linear(x, c) for c in sp], runs, log)
             points.append(("cusparselt-2:4-fp16", m, t, err))
         log(f"  cuSPARSELt through {backend}")
         del sp, first
@@ -98,7 +111,7 @@ def torch_points(n, k, tokens, runs, filler, log):
         ps = [wp] + [wp.clone() for _ in range(copies_for(n * k // 2) - 1)]
         for m in tokens:
             x = xs[m].to(torch.bfloat16)
-            t = median_us([lambda x=x, c=c: torch._weight_int4pack_mm(x, c, 128, sz) for c in ps], runs, filler)
+            t = median_us([lambda x=x, c=c: torch._weight_int4pack_mm(x, c, 128, sz) for c in ps], runs, log)
             points.append(("torch-int4", m, t, None))
         del ps
     except Exception as e:
@@ -132,10 +145,9 @@ def main():
         for p in json.load(open(args.json)):
             table.setdefault((p["shape"], p["tokens"]), {})[p["impl"]] = (p["medianMicroseconds"], p["maxRelativeError"])
 
-    filler = torch.empty(FILLER_BYTES, dtype=torch.uint8, device="cuda")
     for n, k in shapes:
         log(f"PyTorch {n}x{k}")
-        for impl, m, t, err in torch_points(n, k, tokens, args.runs, filler, log):
+        for impl, m, t, err in torch_points(n, k, tokens, args.runs, log):
             table.setdefault((f"{n}x{k}", m), {})[impl] = (t, err)
             log(f"  {impl} M={m}: {t:.2f} us" + (f", rel error vs dense {err:.1e}" if err is not None else ""))
 

@@ -1,7 +1,8 @@
-/// A kernel argument as `cuLaunchKernel` takes it: a device pointer or a 32-bit integer.
+/// A kernel argument as `cuLaunchKernel` takes it: a device pointer or an integer.
 public enum CUDAKernelArgument {
     case pointer(CUDevicePointer)
     case u32(UInt32)
+    case u64(UInt64)
 }
 
 /// One GPU, its primary context made current on the calling thread, and the operations NMC's
@@ -141,6 +142,7 @@ public final class CUDADevice: @unchecked Sendable {
             switch a {
             case .pointer(let p): slot.storeBytes(of: p, as: UInt64.self)
             case .u32(let v): slot.storeBytes(of: v, as: UInt32.self)
+            case .u64(let v): slot.storeBytes(of: v, as: UInt64.self)
             }
             params.append(slot)
         }

@@ -5,10 +5,10 @@
 /// as the 16-row A operand and up to 8 tokens per B column tile:
 /// `mma.sync.m16n8k16` (dense) or `mma.sp.sync.m16n8k32` (2:4, metadata from the layout).
 ///
-/// One block computes 16 output rows for 8·T tokens; its W warps split the K units (warp w
-/// takes units w, w + W, …) and reduce through shared memory. The grid is
-/// (rows / 16, ⌈M / 8T⌉), so larger M runs as more token tiles (correct, not fast: large M
-/// wants the tiled kernel). Activations are f16 `[M, K]` row-major, the output f16 `[M, N]`.
+/// One block computes R row tiles (16·R output rows) for 8·T tokens; its W warps split the K
+/// units (warp w takes units w, w + W, …; each activation load serves the R tiles) and reduce
+/// through shared memory. The grid is (rows / 16R, ⌈M / 8T⌉), so larger M runs as more token
+/// tiles (correct, not fast: large M wants the tiled kernel). Activations are f16 `[M, K]` row-major, the output f16 `[M, N]`.
 /// Parameters: weights, metadata, scales, x, y (u64 each), M (u32).
 public struct LinearKernel: Sendable {
     public enum Weights: String, Sendable, CaseIterable { case fp16, int4, int4Sparse24 }
@@ -19,22 +19,25 @@ public struct LinearKernel: Sendable {
     /// n8 token tiles per block: 1 for M ≤ 8, 2 for larger M.
     public let tokenTiles: Int
     public let warps: Int
-    public var entry: String { "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)" }
+    /// Row tiles of 16 per block.
+    public let rowTiles: Int
+    public var entry: String { "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" }
     public var threads: Int { 32 * warps }
     var units: Int { columns / KernelWeightLayout.unitColumns }
 
-    public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8) throws {
+    public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
-        guard tokenTiles == 1 || tokenTiles == 2, 4 * tokenTiles <= warps else {
-            throw PTXError("linear kernel: \(tokenTiles) token tiles with \(warps) warps is not supported")
+        guard tokenTiles == 1 || tokenTiles == 2, [1, 2, 4].contains(rowTiles), [2, 4, 8, 16].contains(warps),
+              rows % (KernelWeightLayout.tileRows * rowTiles) == 0 else {
+            throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps is not supported")
         }
         self.weights = weights; self.rows = rows; self.columns = columns
-        self.tokenTiles = tokenTiles; self.warps = warps
+        self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles
     }
 
     /// (grid, block) for M tokens.
     public func launchShape(tokens m: Int) -> (grid: (Int, Int, Int), block: (Int, Int, Int)) {
-        ((rows / KernelWeightLayout.tileRows, (m + 8 * tokenTiles - 1) / (8 * tokenTiles), 1), (threads, 1, 1))
+        ((rows / (KernelWeightLayout.tileRows * rowTiles), (m + 8 * tokenTiles - 1) / (8 * tokenTiles), 1), (threads, 1, 1))
     }
 
     /// Bytes of one warp's weight stream per unit, per lane, and the per-unit metadata/scales.
@@ -45,8 +48,8 @@ public struct LinearKernel: Sendable {
     /// The `.entry` text (append to a module with `PTXModule`).
     public func ptx() -> String {
         var b = PTXBuilder()
-        let T = tokenTiles, W = warps, U = units
-        let reduceBytes = W * 4 * T * 32 * 4
+        let T = tokenTiles, W = warps, U = units, R = rowTiles
+        let reduceBytes = W * 4 * T * R * 32 * 4
         let prm = ["w", "meta", "scales", "x", "y"].map { "\(entry)_\($0)" }
         var ptr: [String] = []
         for p in prm {
@@ -68,9 +71,10 @@ public struct LinearKernel: Sendable {
         b.emit("mov.u32 \(tile), %ctaid.x;")
         b.emit("mov.u32 \(tokenBase), %ctaid.y;")
         b.emit("mul.lo.u32 \(tokenBase), \(tokenBase), \(8 * T);")
-        // (tile·U + warp): the index of this warp's first unit in the layouts.
+        // (tile·R·U + warp): the index of this warp's first unit in the layouts; row tile r of
+        // the block is r·U units further.
         let firstUnit = b.reg("r")
-        b.emit("mad.lo.u32 \(firstUnit), \(tile), \(U), \(warp);")
+        b.emit("mad.lo.u32 \(firstUnit), \(tile), \(R * U), \(warp);")
         func address(_ base: String, _ index: String, _ scale: Int, plus extra: (String, Int)? = nil) -> String {
             let off = b.reg("r"), wide = b.reg("rd"), out = b.reg("rd")
             b.emit("mul.lo.u32 \(off), \(index), \(scale);")
@@ -99,16 +103,19 @@ public struct LinearKernel: Sendable {
             b.emit("mad.lo.u32 \(elems), \(t), \(weights == .int4Sparse24 ? 2 : 16), \(elems);")
             xLane.append(address(xPtr, elems, 2))
         }
-        let acc = (0..<T).map { _ in b.regs("f", 4) }
-        for a in acc.joined() { b.emit("mov.f32 \(a), 0f00000000;") }
+        let rounds = (U + W - 1) / W
+        // Two accumulator sets (units alternate) halve the chain of dependent mma instructions.
+        let chains = rounds > 1 ? 2 : 1
+        let acc = (0..<chains).map { _ in (0..<R).map { _ in (0..<T).map { _ in b.regs("f", 4) } } }
+        for a in acc.joined().joined().joined() { b.emit("mov.f32 \(a), 0f00000000;") }
         let consts = weights == .fp16 ? [] : [b.constant(0x000F_000F), b.constant(0x6400_6400), b.constant(0x6408_6408)]
 
-        let rounds = (U + W - 1) / W
         var j0 = 0
         while j0 < rounds {
             let js = Array(j0..<min(j0 + batch, rounds))
-            var loaded: [Int: UnitRegisters] = [:]
+            var loaded: [Int: [UnitRegisters]] = [:]
             var guards: [Int: String] = [:]
+            var activations: [Int: [[String]]] = [:]
             for j in js {
                 var pred = ""
                 if (j + 1) * W > U {  // the last round: only warps w < U − jW have a unit
@@ -117,17 +124,26 @@ public struct LinearKernel: Sendable {
                     guards[j] = p
                     pred = "@\(p) "
                 }
-                loaded[j] = loadUnit(&b, j: j, pred: pred, wLane: wLane, metaLane: metaLane, scaleLane: scaleLane)
+                loaded[j] = (0..<R).map { r in
+                    loadUnit(&b, unitOffset: j * W + r * U, pred: pred, wLane: wLane, metaLane: metaLane, scaleLane: scaleLane)
+                }
+                // With one token tile the activations fit in registers beside the weights: load
+                // them now too, so that no load waits behind the weights' arithmetic.
+                if T == 1 { activations[j] = loadActivations(&b, j: j, pred: pred, xLane: xLane) }
             }
             for j in js {
                 let skip = b.label("skip")
                 if let p = guards[j] { b.emit("@!\(p) bra \(skip);") }
-                computeUnit(&b, j: j, regs: loaded[j]!, xLane: xLane, acc: acc, consts: consts)
+                let x = activations[j] ?? loadActivations(&b, j: j, pred: "", xLane: xLane)
+                computeUnit(&b, regs: loaded[j]!, x: x, acc: acc[j % chains], consts: consts)
                 if guards[j] != nil { b.place(skip) }
             }
             j0 += batch
         }
-        reduceAndStore(&b, acc: acc, tid: tid, lane: lane, warp: warp, tile: tile, tokenBase: tokenBase, m: m, yPtr: yPtr)
+        for (a, c) in zip(acc[0].joined().joined(), acc[chains - 1].joined().joined()) where chains > 1 {
+            b.emit("add.f32 \(a), \(a), \(c);")
+        }
+        reduceAndStore(&b, acc: acc[0], tid: tid, lane: lane, warp: warp, tile: tile, tokenBase: tokenBase, m: m, yPtr: yPtr)
 
         let params = prm.map { "    .param .u64 \($0)," } + ["    .param .u32 \(entry)_m"]
         return ([".visible .entry \(entry)("] + params + [")", ".maxntid \(threads), 1, 1", "{"]
@@ -138,8 +154,7 @@ public struct LinearKernel: Sendable {
     struct UnitRegisters { var w: [String]; var meta: [String]; var scale: String? }
 
     /// Issues the loads of unit `warp + j·W`'s weights (and metadata, scales).
-    private func loadUnit(_ b: inout PTXBuilder, j: Int, pred: String, wLane: String, metaLane: String, scaleLane: String) -> UnitRegisters {
-        let unitOffset = j * warps  // in units
+    private func loadUnit(_ b: inout PTXBuilder, unitOffset: Int, pred: String, wLane: String, metaLane: String, scaleLane: String) -> UnitRegisters {
         let vectors = unitBytes / 512
         var w: [String] = []
         for v in 0..<vectors {
@@ -161,17 +176,41 @@ public struct LinearKernel: Sendable {
         return UnitRegisters(w: w, meta: meta, scale: scale)
     }
 
-    /// Dequantizes one unit's weights and runs its tensor-core steps for every token tile.
-    private func computeUnit(_ b: inout PTXBuilder, j: Int, regs: UnitRegisters, xLane: [String], acc: [[String]], consts: [String]) {
+    /// Loads unit `warp + j·W`'s activations for each token tile: 16 registers (f16 pairs) per
+    /// tile, in the order the mma steps use them (dense: 16 consecutive columns per half;
+    /// 2:4: the pairs at 32s + 2t + 8jj).
+    private func loadActivations(_ b: inout PTXBuilder, j: Int, pred: String, xLane: [String]) -> [[String]] {
         let xUnit = j * warps * KernelWeightLayout.unitColumns * 2  // bytes
-        var sLo = "", sHi = ""
-        if let s = regs.scale {
-            sLo = b.reg("r"); sHi = b.reg("r")
-            b.emit("prmt.b32 \(sLo), \(s), 0, 0x1010;")  // the row-g scale in both halves
-            b.emit("prmt.b32 \(sHi), \(s), 0, 0x3232;")  // the row-(g+8) scale
+        return xLane.map { lane in
+            let r = b.regs("r", 16)
+            if weights == .int4Sparse24 {
+                for s in 0..<4 { for jj in 0..<4 {
+                    b.emit("\(pred)ld.global.nc.u32 \(r[4 * s + jj]), [\(lane)+\(xUnit + 64 * s + 16 * jj)];")
+                } }
+            } else {
+                for v in 0..<4 {
+                    let offset = xUnit + 128 * (v / 2) + 16 * (v % 2)
+                    b.emit("\(pred)ld.global.nc.v4.u32 {\(r[(4 * v)..<(4 * v + 4)].joined(separator: ", "))}, [\(lane)+\(offset)];")
+                }
+            }
+            return r
+        }
+    }
+
+    /// Dequantizes one unit's weights (for each row tile) and runs its tensor-core steps for
+    /// every token tile.
+    private func computeUnit(_ b: inout PTXBuilder, regs: [UnitRegisters], x: [[String]], acc: [[[String]]], consts: [String]) {
+        let scales: [(String, String)] = regs.map { unit in
+            guard let s = unit.scale else { return ("", "") }
+            let lo = b.reg("r"), hi = b.reg("r")
+            b.emit("prmt.b32 \(lo), \(s), 0, 0x1010;")  // the row-g scale in both halves
+            b.emit("prmt.b32 \(hi), \(s), 0, 0x3232;")  // the row-(g+8) scale
+            return (lo, hi)
         }
         // Four f16x2 A registers from one word of 8 nibbles (see KernelWeightLayout.int4Dense).
-        func dequantize(_ word: String) -> [String] {
+        func dequantize(_ word: String, _ r: Int) -> [String] {
+            let (sLo, sHi) = scales[r]
+            return
             (0..<4).map { i in
                 var src = word
                 if i > 0 { src = b.reg("r"); b.emit("shr.u32 \(src), \(word), \(4 * i);") }
@@ -182,8 +221,8 @@ public struct LinearKernel: Sendable {
                 return v
             }
         }
-        func mma(_ nt: Int, _ a: [String], _ bRegs: [String], meta: String? = nil, selector: Int = 0) {
-            let d = "{\(acc[nt].joined(separator: ", "))}"
+        func mma(_ r: Int, _ nt: Int, _ a: [String], _ bRegs: [String], meta: String? = nil, selector: Int = 0) {
+            let d = "{\(acc[r][nt].joined(separator: ", "))}"
             if let e = meta {
                 b.emit("mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 \(d), {\(a.joined(separator: ", "))}, {\(bRegs.joined(separator: ", "))}, \(d), \(e), \(selector);")
             } else {
@@ -193,82 +232,85 @@ public struct LinearKernel: Sendable {
         switch weights {
         case .fp16, .int4:
             for h in 0..<2 {
-                let x = xLane.map { lane -> [String] in
-                    let r = b.regs("r", 8)
-                    b.emit("ld.global.nc.v4.u32 {\(r[0..<4].joined(separator: ", "))}, [\(lane)+\(xUnit + 128 * h)];")
-                    b.emit("ld.global.nc.v4.u32 {\(r[4..<8].joined(separator: ", "))}, [\(lane)+\(xUnit + 128 * h + 16)];")
-                    return r
-                }
                 for s in 0..<4 {
-                    let a = weights == .fp16 ? Array(regs.w[(16 * h + 4 * s)..<(16 * h + 4 * s + 4)]) : dequantize(regs.w[4 * h + s])
-                    for nt in 0..<tokenTiles { mma(nt, a, [x[nt][2 * s], x[nt][2 * s + 1]]) }
+                    for r in 0..<rowTiles {
+                        let w = regs[r].w
+                        let a = weights == .fp16 ? Array(w[(16 * h + 4 * s)..<(16 * h + 4 * s + 4)]) : dequantize(w[4 * h + s], r)
+                        for nt in 0..<tokenTiles { mma(r, nt, a, [x[nt][8 * h + 2 * s], x[nt][8 * h + 2 * s + 1]]) }
+                    }
                 }
             }
         case .int4Sparse24:
             for s in 0..<4 {
-                let a = dequantize(regs.w[s])
-                for nt in 0..<tokenTiles {
-                    let x = (0..<4).map { jj -> String in
-                        let r = b.reg("r")
-                        b.emit("ld.global.nc.u32 \(r), [\(xLane[nt])+\(xUnit + 64 * s + 16 * jj)];")
-                        return r
+                for r in 0..<rowTiles {
+                    let a = dequantize(regs[r].w[s], r)
+                    for nt in 0..<tokenTiles {
+                        mma(r, nt, a, Array(x[nt][(4 * s)..<(4 * s + 4)]), meta: regs[r].meta[s % 2], selector: s / 2)
                     }
-                    mma(nt, a, x, meta: regs.meta[s % 2], selector: s / 2)
                 }
             }
         }
     }
 
     /// Sums the warps' partial results in shared memory and writes f16 outputs of valid tokens.
-    private func reduceAndStore(_ b: inout PTXBuilder, acc: [[String]], tid: String, lane: String, warp: String,
+    /// Slot (r·T + nt)·4 + c of lane (g, t) is row 16r + g + 8·(c / 2), token 8nt + 2t + c % 2.
+    private func reduceAndStore(_ b: inout PTXBuilder, acc: [[[String]]], tid: String, lane: String, warp: String,
                                 tile: String, tokenBase: String, m: String, yPtr: String) {
-        let T = tokenTiles, slots = 4 * T
+        let T = tokenTiles, slots = 4 * T * rowTiles
         let red = b.reg("r"), mine = b.reg("r")
         b.emit("mov.u32 \(red), \(entry)_red;")
         b.emit("mad.lo.u32 \(mine), \(warp), \(slots * 32), \(lane);")
         b.emit("mad.lo.u32 \(mine), \(mine), 4, \(red);")
-        for nt in 0..<T { for c in 0..<4 { b.emit("st.shared.f32 [\(mine)+\((nt * 4 + c) * 128)], \(acc[nt][c]);") } }
+        for (i, a) in acc.joined().joined().enumerated() { b.emit("st.shared.f32 [\(mine)+\(i * 128)], \(a);") }
         b.emit("bar.sync 0;")
-        let done = b.label("done"), active = b.reg("p")
-        b.emit("setp.lt.u32 \(active), \(tid), \(slots * 32);")
-        b.emit("@!\(active) bra \(done);")
-        let slot = b.reg("r")
-        b.emit("mad.lo.u32 \(slot), \(tid), 4, \(red);")  // tid = slot·32 + lane
-        let sum = b.reg("f")
-        b.emit("ld.shared.f32 \(sum), [\(slot)];")
-        for w in 1..<warps {
-            let v = b.reg("f")
-            b.emit("ld.shared.f32 \(v), [\(slot)+\(w * slots * 128)];")
-            b.emit("add.f32 \(sum), \(sum), \(v);")
-        }
-        // slot = 4·nt + c; the accumulator c of lane (g, t) is row g + 8·(c / 2), token 2t + c % 2.
-        let j = b.reg("r"), c = b.reg("r"), nt = b.reg("r"), g = b.reg("r"), t = b.reg("r")
-        b.emit("shr.u32 \(j), \(tid), 5;")
-        b.emit("and.b32 \(c), \(j), 3;")
-        b.emit("shr.u32 \(nt), \(j), 2;")
+        let g = b.reg("r"), t = b.reg("r")
         b.emit("shr.u32 \(g), \(lane), 2;")
         b.emit("and.b32 \(t), \(lane), 3;")
-        let row = b.reg("r"), tmp = b.reg("r"), token = b.reg("r")
-        b.emit("shr.u32 \(tmp), \(c), 1;")
-        b.emit("mad.lo.u32 \(row), \(tmp), 8, \(g);")
-        b.emit("mad.lo.u32 \(row), \(tile), 16, \(row);")
-        b.emit("and.b32 \(tmp), \(c), 1;")
-        b.emit("mad.lo.u32 \(token), \(t), 2, \(tmp);")
-        b.emit("mad.lo.u32 \(token), \(nt), 8, \(token);")
-        b.emit("add.u32 \(token), \(token), \(tokenBase);")
-        let valid = b.reg("p")
-        b.emit("setp.lt.u32 \(valid), \(token), \(m);")
-        b.emit("@!\(valid) bra \(done);")
-        let index = b.reg("rd"), wide = b.reg("rd"), addr = b.reg("rd")
-        b.emit("mul.wide.u32 \(index), \(token), \(rows);")
-        b.emit("cvt.u64.u32 \(wide), \(row);")
-        b.emit("add.s64 \(index), \(index), \(wide);")
-        b.emit("shl.b64 \(index), \(index), 1;")
-        b.emit("add.s64 \(addr), \(yPtr), \(index);")
-        let h = b.reg("h")
-        b.emit("cvt.rn.f16.f32 \(h), \(sum);")
-        b.emit("st.global.b16 [\(addr)], \(h);")
-        b.place(done)
+        // Each pass sums one slot per thread: the thread's id is slot·32 + lane.
+        for pass in 0..<((slots * 32 + threads - 1) / threads) {
+            let done = b.label("done")
+            let item = b.reg("r"), active = b.reg("p")
+            b.emit("add.u32 \(item), \(tid), \(pass * threads);")
+            b.emit("setp.lt.u32 \(active), \(item), \(slots * 32);")
+            b.emit("@!\(active) bra \(done);")
+            let slotAddr = b.reg("r")
+            b.emit("mad.lo.u32 \(slotAddr), \(item), 4, \(red);")
+            let sum = b.reg("f")
+            b.emit("ld.shared.f32 \(sum), [\(slotAddr)];")
+            for w in 1..<warps {
+                let v = b.reg("f")
+                b.emit("ld.shared.f32 \(v), [\(slotAddr)+\(w * slots * 128)];")
+                b.emit("add.f32 \(sum), \(sum), \(v);")
+            }
+            let slot = b.reg("r"), c = b.reg("r"), nt = b.reg("r"), r = b.reg("r"), tmp = b.reg("r")
+            b.emit("shr.u32 \(slot), \(item), 5;")
+            b.emit("and.b32 \(c), \(slot), 3;")
+            b.emit("shr.u32 \(slot), \(slot), 2;")
+            b.emit("rem.u32 \(nt), \(slot), \(T);")
+            b.emit("div.u32 \(r), \(slot), \(T);")
+            let row = b.reg("r"), token = b.reg("r")
+            b.emit("shr.u32 \(tmp), \(c), 1;")
+            b.emit("mad.lo.u32 \(row), \(tmp), 8, \(g);")
+            b.emit("mad.lo.u32 \(row), \(r), 16, \(row);")
+            b.emit("mad.lo.u32 \(row), \(tile), \(16 * rowTiles), \(row);")
+            b.emit("and.b32 \(tmp), \(c), 1;")
+            b.emit("mad.lo.u32 \(token), \(t), 2, \(tmp);")
+            b.emit("mad.lo.u32 \(token), \(nt), 8, \(token);")
+            b.emit("add.u32 \(token), \(token), \(tokenBase);")
+            let valid = b.reg("p")
+            b.emit("setp.lt.u32 \(valid), \(token), \(m);")
+            b.emit("@!\(valid) bra \(done);")
+            let index = b.reg("rd"), wide = b.reg("rd"), addr = b.reg("rd")
+            b.emit("mul.wide.u32 \(index), \(token), \(rows);")
+            b.emit("cvt.u64.u32 \(wide), \(row);")
+            b.emit("add.s64 \(index), \(index), \(wide);")
+            b.emit("shl.b64 \(index), \(index), 1;")
+            b.emit("add.s64 \(addr), \(yPtr), \(index);")
+            let h = b.reg("h")
+            b.emit("cvt.rn.f16.f32 \(h), \(sum);")
+            b.emit("st.global.b16 [\(addr)], \(h);")
+            b.place(done)
+        }
     }
 }
 

@@ -21,21 +21,9 @@ struct GPUCheck {
 
     /// Adds 1 to 1000 floats through a hand-written PTX kernel, directly and through a graph.
     private func runtimeBasics(log: (String) -> Void) throws {
-        let ptx = PTXModule.text(entries: ["""
-        .visible .entry add_one(.param .u64 p, .param .u32 n)
-        {
-            .reg .pred %p<1>; .reg .b32 %r<4>; .reg .b64 %rd<4>; .reg .f32 %f<2>;
-            ld.param.u64 %rd0, [p]; cvta.to.global.u64 %rd0, %rd0; ld.param.u32 %r0, [n];
-            mov.u32 %r1, %tid.x; mov.u32 %r2, %ctaid.x; mad.lo.u32 %r1, %r2, 256, %r1;
-            setp.ge.u32 %p0, %r1, %r0; @%p0 bra END;
-            mul.wide.u32 %rd1, %r1, 4; add.s64 %rd1, %rd0, %rd1;
-            ld.global.f32 %f0, [%rd1]; add.f32 %f0, %f0, 0f3F800000; st.global.f32 [%rd1], %f0;
-        END:
-            ret;
-        }
-        """])
+        let ptx = PTXModule.text(entries: [UtilityKernels.addOne])
         let module = try device.loadModule(ptx: ptx, label: "add_one")
-        let f = try module.function("add_one")
+        let f = try module.function("nm_add_one")
         let n = 1000
         let input = (0..<n).map { Float($0) }
         let p = try device.buffer(input)

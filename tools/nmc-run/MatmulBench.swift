@@ -24,20 +24,27 @@ struct MatmulPoint: Codable {
 /// `nmc-run --bench-matmul`: NMC's FP16, dense INT4 and 2:4 INT4 linear kernels on random
 /// weights (seeded), each checked against the host reference and then timed: CUDA events
 /// around each launch, median of `runs`, the weights rotating through copies totalling at
-/// least `rotateBytes` so that none is read from L2, and a 256 MB fill queued before each
-/// timed launch so that the GPU never waits on the host while the launch is being queued.
+/// least `rotateBytes` so that none is read from L2, and all timed launches queued behind a
+/// spinning kernel so that the GPU never waits on the host between them.
 struct MatmulBench {
     let device: CUDADevice
     let runs: Int
     let seed: UInt64
     var metadataOrder = KernelWeightLayout.MetadataOrder.rowsInHalves
-    let rotateBytes = 512 << 20
-    let fillerBytes = 256 << 20
+    var warps = 8
+    var rowTiles = 1
+    var kinds = LinearKernel.Weights.allCases
+    var rotateBytes = 512 << 20
 
     func run(shapes: [(rows: Int, columns: Int)], tokens: [Int], log: (String) -> Void) throws -> [MatmulPoint] {
         let maxTokens = tokens.max() ?? 1
-        let filler = try device.allocate(fillerBytes)
-        defer { device.free(filler) }
+        let utility = try device.loadModule(ptx: PTXModule.text(entries: [UtilityKernels.spin]), label: "nm_spin")
+        let spin = try utility.function("nm_spin")
+        // The floor of this way of timing: an empty launch (a spin of 0 ns) between two events.
+        let floor = try median(spin: spin, log: log) { _ in
+            try device.launch(spin, grid: (1, 1, 1), block: (1, 1, 1), arguments: [.u64(0)])
+        }
+        log("timing floor (an empty kernel between two events): \(String(format: "%.2f", floor)) us")
         var points: [MatmulPoint] = []
         for (shapeIndex, shape) in shapes.enumerated() {
             var rng = SplitMix64(seed: seed &+ UInt64(shapeIndex))
@@ -50,15 +57,18 @@ struct MatmulBench {
             // Tokens whose outputs are compared with the host reference: first, middle and last of each M.
             let checked = Array(Set(tokens.flatMap { [0, $0 / 2, $0 - 1] })).sorted()
             let label = "\(shape.rows)x\(shape.columns)"
-            for kind in LinearKernel.Weights.allCases {
+            for kind in kinds {
                 log("\(label) \(kind.rawValue): laying out weights and computing the reference for tokens \(checked)")
                 let (arrays, reference) = try prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: checked)
-                let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns,
-                                          arrays: arrays, rotateBytes: rotateBytes)
+                let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns, warps: warps,
+                                          rowTiles: rowTiles, arrays: arrays, rotateBytes: rotateBytes)
                 defer { variant.free() }
                 for m in tokens {
                     let error = try check(variant, m: m, x: x, y: y, reference: reference, checked: checked)
-                    let median = try time(variant, m: m, x: x, y: y, filler: filler)
+                    for i in 0..<3 { try variant.launch(m: m, copy: i % variant.copies.count, x: x, y: y) }
+                    let median = try self.median(spin: spin, log: log) { r in
+                        try variant.launch(m: m, copy: (r + 1) % variant.copies.count, x: x, y: y)
+                    }
                     log("  \(kind.rawValue) M=\(m): \(String(format: "%.2f", median)) us, max rel error \(String(format: "%.2e", error))")
                     points.append(MatmulPoint(shape: label, rows: shape.rows, columns: shape.columns, tokens: m,
                                               impl: "nmc-\(kind.rawValue)", medianMicroseconds: median, runs: runs,
@@ -113,16 +123,22 @@ struct MatmulBench {
         return rel
     }
 
-    private func time(_ v: Variant, m: Int, x: CUDevicePointer, y: CUDevicePointer, filler: CUDevicePointer) throws -> Double {
-        for i in 0..<3 { try v.launch(m: m, copy: i % v.copies.count, x: x, y: y) }
+    /// The median over `runs` of `launch(r)` between two events, all queued behind a spin.
+    private func median(spin: CUDAFunction, log: (String) -> Void, launch: (Int) throws -> Void) throws -> Double {
         let starts = try (0..<runs).map { _ in try device.makeEvent() }
         let ends = try (0..<runs).map { _ in try device.makeEvent() }
         defer { (starts + ends).forEach(device.destroyEvent) }
+        let spinNanoseconds = UInt64(2_000_000 + 100_000 * runs)
+        let queued = ContinuousClock.now
+        try device.launch(spin, grid: (1, 1, 1), block: (1, 1, 1), arguments: [.u64(spinNanoseconds)])
         for r in 0..<runs {
-            try device.fill(filler, byte: UInt8(r & 0x7F), bytes: fillerBytes)
             try device.record(starts[r])
-            try v.launch(m: m, copy: (r + 1) % v.copies.count, x: x, y: y)
+            try launch(r)
             try device.record(ends[r])
+        }
+        let hostTime = ContinuousClock.now - queued
+        if hostTime > .nanoseconds(Int64(spinNanoseconds)) {
+            log("  warning: queueing took \(hostTime), longer than the spin; the timings may include GPU idle time")
         }
         let times = try (0..<runs).map { try device.elapsedMilliseconds(from: starts[$0], to: ends[$0]) * 1000 }
         return times.sorted()[runs / 2]
@@ -139,15 +155,18 @@ final class Variant {
     let copies: [[CUDevicePointer]]
     let bytesPerCopy: Int
 
-    init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, arrays: [[UInt32]], rotateBytes: Int) throws {
+    init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int, rowTiles: Int,
+         arrays: [[UInt32]], rotateBytes: Int) throws {
         self.device = device
         self.rows = rows
         label = "nmc-\(kind.rawValue) \(rows)x\(columns)"
-        kernels = try [1, 2].map { try LinearKernel(weights: kind, rows: rows, columns: columns, tokenTiles: $0) }
+        kernels = try [1, 2].map {
+            try LinearKernel(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles)
+        }
         let module = try device.loadModule(ptx: PTXModule.text(entries: kernels.map { $0.ptx() }), label: label)
         functions = try kernels.map { try module.function($0.entry) }
         bytesPerCopy = arrays.reduce(0) { $0 + 4 * $1.count }
-        let count = max(2, (rotateBytes + bytesPerCopy - 1) / bytesPerCopy)
+        let count = max(1, (rotateBytes + bytesPerCopy - 1) / bytesPerCopy)
         let first = try arrays.map { $0.isEmpty ? 0 : try device.buffer($0) }
         var all = [first]
         for _ in 1..<count {

@@ -34,6 +34,10 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Write the measured points as JSON to this file.") var json: String?
     @Option(help: ArgumentHelp("Which lanes carry the 2:4 metadata (a check of the PTX ISA's figure).", visibility: .hidden))
     var metadataOrder = "rowsInHalves"
+    @Option(help: "Kernels to check and time: fp16, int4, int4Sparse24 (comma-separated).") var kernels = "fp16,int4,int4Sparse24"
+    @Option(help: "Megabytes of weight copies to rotate through (0: one copy, read from L2 when it fits).") var rotateMb = 512
+    @Option(help: "Warps per block of the linear kernels.") var warps = 8
+    @Option(help: "Row tiles of 16 per block of the linear kernels.") var rowTiles = 1
     @Option(help: "Write the PTX of the linear kernels for --shapes into this directory (no GPU needed).") var emitPtx: String?
 
     func run() throws {
@@ -74,7 +78,9 @@ struct NMCRun: ParsableCommand {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for shape in try parsedShapes() {
             for kind in LinearKernel.Weights.allCases {
-                let kernels = try [1, 2].map { try LinearKernel(weights: kind, rows: shape.rows, columns: shape.columns, tokenTiles: $0) }
+                let kernels = try [1, 2].map {
+                    try LinearKernel(weights: kind, rows: shape.rows, columns: shape.columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles)
+                }
                 let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
                 try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() }), to: path)
                 print(path)
@@ -94,6 +100,13 @@ struct NMCRun: ParsableCommand {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         var bench = MatmulBench(device: device, runs: runs, seed: seed)
         bench.metadataOrder = order
+        bench.warps = warps
+        bench.rowTiles = rowTiles
+        bench.rotateBytes = rotateMb << 20
+        bench.kinds = try kernels.split(separator: ",").map {
+            guard let k = LinearKernel.Weights(rawValue: String($0)) else { throw ValidationError("--kernels: unknown kernel '\($0)'") }
+            return k
+        }
         let points = try bench.run(shapes: try parsedShapes(), tokens: try parsedTokens(), log: log)
         if let path = json {
             let encoder = JSONEncoder()
