@@ -35,6 +35,15 @@ public struct LinearKernel: Sendable {
         self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles
     }
 
+    /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
+    /// two token tiles the 2:4 kernel takes two row tiles per block, so that each activation
+    /// load (4 bytes wide, see SparseWeightLayout) serves twice the weights.
+    public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
+                                warps: Int? = nil, rowTiles: Int? = nil) throws -> LinearKernel {
+        let r = rowTiles ?? (tokenTiles == 2 && weights == .int4Sparse24 && rows % 32 == 0 ? 2 : 1)
+        return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: warps ?? 16, rowTiles: r)
+    }
+
     /// (grid, block) for M tokens.
     public func launchShape(tokens m: Int) -> (grid: (Int, Int, Int), block: (Int, Int, Int)) {
         ((rows / (KernelWeightLayout.tileRows * rowTiles), (m + 8 * tokenTiles - 1) / (8 * tokenTiles), 1), (threads, 1, 1))

@@ -31,8 +31,8 @@ struct MatmulBench {
     let runs: Int
     let seed: UInt64
     var metadataOrder = KernelWeightLayout.MetadataOrder.rowsInHalves
-    var warps = 8
-    var rowTiles = 1
+    var warps: Int? = nil
+    var rowTiles: Int? = nil
     var kinds = LinearKernel.Weights.allCases
     var rotateBytes = 512 << 20
 
@@ -155,13 +155,13 @@ final class Variant {
     let copies: [[CUDevicePointer]]
     let bytesPerCopy: Int
 
-    init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int, rowTiles: Int,
+    init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?,
          arrays: [[UInt32]], rotateBytes: Int) throws {
         self.device = device
         self.rows = rows
         label = "nmc-\(kind.rawValue) \(rows)x\(columns)"
         kernels = try [1, 2].map {
-            try LinearKernel(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles)
+            try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles)
         }
         let module = try device.loadModule(ptx: PTXModule.text(entries: kernels.map { $0.ptx() }), label: label)
         functions = try kernels.map { try module.function($0.entry) }

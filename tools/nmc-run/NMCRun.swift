@@ -36,8 +36,8 @@ struct NMCRun: ParsableCommand {
     var metadataOrder = "rowsInHalves"
     @Option(help: "Kernels to check and time: fp16, int4, int4Sparse24 (comma-separated).") var kernels = "fp16,int4,int4Sparse24"
     @Option(help: "Megabytes of weight copies to rotate through (0: one copy, read from L2 when it fits).") var rotateMb = 512
-    @Option(help: "Warps per block of the linear kernels.") var warps = 8
-    @Option(help: "Row tiles of 16 per block of the linear kernels.") var rowTiles = 1
+    @Option(help: "Warps per block of the linear kernels (default: LinearKernel.standard's).") var warps: Int?
+    @Option(help: "Row tiles of 16 per block of the linear kernels (default: LinearKernel.standard's).") var rowTiles: Int?
     @Option(help: "Write the PTX of the linear kernels for --shapes into this directory (no GPU needed).") var emitPtx: String?
 
     func run() throws {
@@ -79,7 +79,7 @@ struct NMCRun: ParsableCommand {
         for shape in try parsedShapes() {
             for kind in LinearKernel.Weights.allCases {
                 let kernels = try [1, 2].map {
-                    try LinearKernel(weights: kind, rows: shape.rows, columns: shape.columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles)
+                    try LinearKernel.standard(weights: kind, rows: shape.rows, columns: shape.columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles)
                 }
                 let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
                 try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() }), to: path)
