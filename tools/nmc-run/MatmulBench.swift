@@ -34,6 +34,8 @@ struct MatmulBench {
     var warps: Int? = nil
     var rowTiles: Int? = nil
     var kinds = LinearKernel.Weights.allCases
+    /// The smallest M that runs the tiled (prefill) kernel, where the shape allows it.
+    var tiledFrom = 17
     var rotateBytes = 512 << 20
 
     func run(shapes: [(rows: Int, columns: Int)], tokens: [Int], log: (String) -> Void) throws -> [MatmulPoint] {
@@ -61,7 +63,7 @@ struct MatmulBench {
                 log("\(label) \(kind.rawValue): laying out weights and computing the reference for tokens \(checked)")
                 let (arrays, reference) = try prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: checked)
                 let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns, warps: warps,
-                                          rowTiles: rowTiles, arrays: arrays, rotateBytes: rotateBytes)
+                                          rowTiles: rowTiles, tiledFrom: tiledFrom, arrays: arrays, rotateBytes: rotateBytes)
                 defer { variant.free() }
                 for m in tokens {
                     let error = try check(variant, m: m, x: x, y: y, reference: reference, checked: checked)
@@ -152,10 +154,12 @@ final class Variant {
     let label: String
     let kernels: [LinearKernel]
     let functions: [CUDAFunction]
+    let tiled: (kernel: TiledLinearKernel, function: CUDAFunction)?
+    let tiledFrom: Int
     let copies: [[CUDevicePointer]]
     let bytesPerCopy: Int
 
-    init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?,
+    init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, tiledFrom: Int,
          arrays: [[UInt32]], rotateBytes: Int) throws {
         self.device = device
         self.rows = rows
@@ -163,8 +167,13 @@ final class Variant {
         kernels = try [1, 2].map {
             try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles)
         }
-        let module = try device.loadModule(ptx: PTXModule.text(entries: kernels.map { $0.ptx() }), label: label)
+        let tiledKernel = TiledLinearKernel.supports(rows: rows, columns: columns)
+            ? try TiledLinearKernel(weights: kind, rows: rows, columns: columns) : nil
+        let entries = kernels.map { $0.ptx() } + (tiledKernel.map { [$0.ptx()] } ?? [])
+        let module = try device.loadModule(ptx: PTXModule.text(entries: entries), label: label)
         functions = try kernels.map { try module.function($0.entry) }
+        tiled = try tiledKernel.map { ($0, try module.function($0.entry)) }
+        self.tiledFrom = tiledFrom
         bytesPerCopy = arrays.reduce(0) { $0 + 4 * $1.count }
         let count = max(1, (rotateBytes + bytesPerCopy - 1) / bytesPerCopy)
         let first = try arrays.map { $0.isEmpty ? 0 : try device.buffer($0) }
@@ -181,11 +190,15 @@ final class Variant {
     }
 
     func launch(m: Int, copy: Int, x: CUDevicePointer, y: CUDevicePointer) throws {
+        let c = copies[copy]
+        let arguments: [CUDAKernelArgument] = [.pointer(c[0]), .pointer(c[1]), .pointer(c[2]), .pointer(x), .pointer(y), .u32(UInt32(m))]
+        if let t = tiled, m >= tiledFrom {
+            let shape = t.kernel.launchShape(tokens: m)
+            return try device.launch(t.function, grid: shape.grid, block: shape.block, arguments: arguments)
+        }
         let k = m <= 8 ? 0 : 1
         let shape = kernels[k].launchShape(tokens: m)
-        let c = copies[copy]
-        try device.launch(functions[k], grid: shape.grid, block: shape.block,
-                          arguments: [.pointer(c[0]), .pointer(c[1]), .pointer(c[2]), .pointer(x), .pointer(y), .u32(UInt32(m))])
+        try device.launch(functions[k], grid: shape.grid, block: shape.block, arguments: arguments)
     }
 
     func free() { for c in copies { for p in c where p != 0 { device.free(p) } } }

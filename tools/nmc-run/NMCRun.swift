@@ -36,6 +36,7 @@ struct NMCRun: ParsableCommand {
     var metadataOrder = "rowsInHalves"
     @Option(help: "Kernels to check and time: fp16, int4, int4Sparse24 (comma-separated).") var kernels = "fp16,int4,int4Sparse24"
     @Option(help: "Megabytes of weight copies to rotate through (0: one copy, read from L2 when it fits).") var rotateMb = 512
+    @Option(help: "The smallest M that runs the tiled (prefill) linear kernel.") var tiledFrom = 17
     @Option(help: "Warps per block of the linear kernels (default: LinearKernel.standard's).") var warps: Int?
     @Option(help: "Row tiles of 16 per block of the linear kernels (default: LinearKernel.standard's).") var rowTiles: Int?
     @Option(help: "Write the PTX of the linear kernels for --shapes into this directory (no GPU needed).") var emitPtx: String?
@@ -81,8 +82,10 @@ struct NMCRun: ParsableCommand {
                 let kernels = try [1, 2].map {
                     try LinearKernel.standard(weights: kind, rows: shape.rows, columns: shape.columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles)
                 }
+                let tiled = TiledLinearKernel.supports(rows: shape.rows, columns: shape.columns)
+                    ? [try TiledLinearKernel(weights: kind, rows: shape.rows, columns: shape.columns).ptx()] : []
                 let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
-                try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() }), to: path)
+                try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() } + tiled), to: path)
                 print(path)
             }
         }
@@ -103,6 +106,7 @@ struct NMCRun: ParsableCommand {
         bench.warps = warps
         bench.rowTiles = rowTiles
         bench.rotateBytes = rotateMb << 20
+        bench.tiledFrom = tiledFrom
         bench.kinds = try kernels.split(separator: ",").map {
             guard let k = LinearKernel.Weights(rawValue: String($0)) else { throw ValidationError("--kernels: unknown kernel '\($0)'") }
             return k
