@@ -102,7 +102,7 @@ public struct TiledLinearKernel: Sendable {
             xSource.append(wide(ptr[3], elem, times: 2))
         }
         let smem = b.reg("r"), xDest = b.reg("r")
-        b.emit("mov.u32 \(smem), \(entry)_x;")
+        b.emit("mov.u32 \(smem), \(entry)_stage;")
         b.emit("mad.lo.u32 \(xDest), \(tok), \(Self.rowStride), \(smem);")
         if weights == .int4Sparse24 { b.emit("mad.lo.u32 \(xDest), \(c), 16, \(xDest);") }
         // The byte offsets inside a token's row where this thread's 4 pairs go: for 2:4 the
@@ -293,7 +293,7 @@ public struct TiledLinearKernel: Sendable {
 
         let params = prm.map { "    .param .u64 \($0)," } + ["    .param .u32 \(entry)_m"]
         return ([".visible .entry \(entry)("] + params + [")", ".maxntid \(threads), 1, 1", "{"]
-                + b.declarations + ["    .shared .align 128 .b8 \(entry)_x[\(2 * Self.stageBytes)];"]
+                + b.declarations + ["    .shared .align 128 .b8 \(entry)_stage[\(2 * Self.stageBytes)];"]
                 + b.body + ["    ret;", "}", ""]).joined(separator: "\n")
     }
 
