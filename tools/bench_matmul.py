@@ -120,6 +120,64 @@ def torch_points(n, k, tokens, runs, log):
     return points
 
 
+# q|k|v and gate|up share their input and are stacked, as nmc-run --bench-decode does.
+LAYER_SHAPES = [(12288, 4096), (4096, 4096), (22016, 4096), (4096, 11008)]
+HEAD = (32000, 4096)
+
+
+def torch_decode_linears_us(runs, log):
+    """The linear layers of a LLaMA-7B decode step in FP16 (F.linear, cuBLAS), 32 layers and the
+    output projection, captured in one CUDA graph; median over `runs` replays."""
+    gen = torch.Generator().manual_seed(7)
+    templates = {s: (torch.randn(*s, generator=gen) * 0.02).half().cuda() for s in set(LAYER_SHAPES + [HEAD])}
+    weights = [templates[s].clone() for _ in range(32) for s in LAYER_SHAPES] + [templates[HEAD].clone()]
+    x = {k: torch.randn(1, k, generator=gen).half().cuda() for k in (4096, 11008)}
+    outs = [None] * len(weights)
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            for i, w in enumerate(weights):
+                outs[i] = F.linear(x[w.shape[1]], w)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for i, w in enumerate(weights):
+            outs[i] = F.linear(x[w.shape[1]], w)
+    for _ in range(3):
+        graph.replay()
+    times = []
+    for _ in range(runs):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        graph.replay()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) * 1000)
+    log(f"decode (PyTorch FP16, CUDA graph): {len(weights)} launches, "
+        f"{sum(w.numel() * 2 for w in weights) // 10**6} MB of weights")
+    return sorted(times)[runs // 2]
+
+
+def decode_main(args, log):
+    cmd = [args.nmc_run, "--bench-decode", "--runs", str(args.runs), "--json", args.json]
+    log("$ " + " ".join(cmd))
+    if subprocess.run(cmd).returncode != 0:
+        sys.exit("nmc-run --bench-decode failed")
+    rows = {p["impl"]: p["medianMicroseconds"] for p in json.load(open(args.json))}
+    torch.cuda.empty_cache()
+    rows["pytorch-fp16-graph"] = torch_decode_linears_us(args.runs, log)
+    base = rows["pytorch-fp16-graph"]
+    lines = ["| implementation | us per token | vs PyTorch FP16 + CUDA graph |", "| --- | --- | --- |"]
+    for impl in ["pytorch-fp16-graph", "nmc-fp16", "nmc-int4", "nmc-int4Sparse24"]:
+        if impl in rows:
+            lines.append(f"| {impl} | {rows[impl]:.1f} | {base / rows[impl]:.2f}x |")
+    text = "\n".join(lines)
+    print("\nLLaMA-7B decode step, linear layers only (M = 1):\n" + text)
+    if args.markdown:
+        open(args.markdown, "w").write(text + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nmc-run", default="device-out/nmc-run")
@@ -129,11 +187,15 @@ def main():
     ap.add_argument("--json", default="/tmp/nmc-matmul.json")
     ap.add_argument("--markdown")
     ap.add_argument("--skip-nmc", action="store_true")
+    ap.add_argument("--decode", action="store_true",
+                    help="time the linear layers of a LLaMA-7B decode step instead (nmc-run --bench-decode)")
     args = ap.parse_args()
     log = lambda s: print(s, flush=True)
     tokens = [int(t) for t in args.tokens.split(",")]
     shapes = [tuple(int(d) for d in s.split("x")) for s in args.shapes.split(",")]
     log(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, CUDA {torch.version.cuda}")
+    if args.decode:
+        return decode_main(args, log)
 
     table = {}  # (shape, m) -> impl -> (us, err)
     if not args.skip_nmc:

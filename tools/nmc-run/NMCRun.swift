@@ -27,6 +27,7 @@ struct NMCRun: ParsableCommand {
 
     @Flag(help: "Check the CUDA runtime and the linear kernels on the GPU.") var gpuCheck = false
     @Flag(help: "Check and time the linear kernels on the GPU.") var benchMatmul = false
+    @Flag(help: "Time the linear layers of a LLaMA-7B decode step (synthetic weights, one CUDA graph).") var benchDecode = false
     @Option(help: "Weight shapes ROWSxCOLUMNS (out x in), comma-separated.") var shapes = "4096x4096,11008x4096,4096x11008"
     @Option(help: "Token counts M, comma-separated.") var tokens = "1,16,128,512,4096"
     @Option(help: "Timed runs per point (the median is reported).") var runs = 50
@@ -44,7 +45,7 @@ struct NMCRun: ParsableCommand {
     func run() throws {
         do {
             if let dir = emitPtx { return try emit(into: dir) }
-            if gpuCheck || benchMatmul { return try runOnGPU() }
+            if gpuCheck || benchMatmul || benchDecode { return try runOnGPU() }
         } catch let e as CUDAUnavailable {
             fail("\(e)")
         } catch let e as CustomStringConvertible where e is CUDAError || e is PTXError || e is BenchFailure || e is Safetensors.FormatError {
@@ -99,23 +100,38 @@ struct NMCRun: ParsableCommand {
             throw ValidationError("--metadata-order: rowsInHalves or rowPerLane")
         }
         if gpuCheck { try GPUCheck(device: device, seed: seed, metadataOrder: order).run(log: log) }
-        guard benchMatmul else { return }
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        if benchDecode {
+            var points: [MatmulPoint] = []
+            for kind in try parsedKernels() {
+                let us = try DecodeBench(device: device, runs: runs, seed: seed).run(kind: kind, log: log)
+                points.append(MatmulPoint(shape: "llama-7b-decode-linears", rows: 0, columns: 0, tokens: 1, impl: "nmc-\(kind.rawValue)",
+                                          medianMicroseconds: us, runs: runs, copies: 1, weightBytes: 0, maxRelativeError: 0))
+            }
+            if let path = json { try write(points, to: path) }
+        }
+        guard benchMatmul else { return }
         var bench = MatmulBench(device: device, runs: runs, seed: seed)
         bench.metadataOrder = order
         bench.warps = warps
         bench.rowTiles = rowTiles
         bench.rotateBytes = rotateMb << 20
         bench.tiledFrom = tiledFrom
-        bench.kinds = try kernels.split(separator: ",").map {
+        bench.kinds = try parsedKernels()
+        let points = try bench.run(shapes: try parsedShapes(), tokens: try parsedTokens(), log: log)
+        if let path = json { try write(points, to: path) }
+    }
+
+    private func write(_ points: [MatmulPoint], to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(points), to: path)
+    }
+
+    private func parsedKernels() throws -> [LinearKernel.Weights] {
+        try kernels.split(separator: ",").map {
             guard let k = LinearKernel.Weights(rawValue: String($0)) else { throw ValidationError("--kernels: unknown kernel '\($0)'") }
             return k
-        }
-        let points = try bench.run(shapes: try parsedShapes(), tokens: try parsedTokens(), log: log)
-        if let path = json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(try encoder.encode(points), to: path)
         }
     }
 }
