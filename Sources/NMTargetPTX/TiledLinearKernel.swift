@@ -8,7 +8,12 @@
 /// k order (KernelWeightLayout) wants it, so that `ldmatrix` hands out the right fragments.
 ///
 /// Warps: 8, as 4 (rows: 32 each, two row tiles) × 2 (tokens: 64 each, eight n8 tiles).
-/// Grid: (rows / 128, ⌈M / 128⌉). Requires rows % 128 = 0 and an even number of K units.
+/// Grid: (rows / 128, ⌈M / 128⌉, S). Requires rows % 128 = 0 and an even number of K units.
+/// With S > 1 (split K, for M too small to fill the GPU) split z takes an even run of units,
+/// writes its f32 partial tile to a workspace and counts itself in; the last split of a tile to
+/// arrive adds the others' partials and writes the result (one launch, no second kernel), then
+/// resets the tile's counter to 0 for the next launch.
+/// Parameters: weights, metadata, scales, x, y, workspace, counters (u64), M (u32).
 public struct TiledLinearKernel: Sendable {
     public let weights: LinearKernel.Weights
     public let rows: Int
@@ -34,14 +39,30 @@ public struct TiledLinearKernel: Sendable {
         self.weights = weights; self.rows = rows; self.columns = columns
     }
 
-    public func launchShape(tokens m: Int) -> (grid: (Int, Int, Int), block: (Int, Int, Int)) {
-        ((rows / Self.blockRows, (m + Self.blockTokens - 1) / Self.blockTokens, 1), (threads, 1, 1))
+    /// (grid, block) for M tokens: the K splits double while the grid is under two blocks per
+    /// SM and each split keeps at least 8 units (and no split is left empty).
+    public func launchShape(tokens m: Int, multiprocessors: Int = 132) -> (grid: (Int, Int, Int), block: (Int, Int, Int)) {
+        let blocks = rows / Self.blockRows * ((m + Self.blockTokens - 1) / Self.blockTokens)
+        var splits = 1
+        while blocks * splits < 2 * multiprocessors {
+            let s = 2 * splits, chunk = 2 * ((units / 2 + s - 1) / s)
+            guard chunk >= 8, (s - 1) * chunk < units else { break }
+            splits = s
+        }
+        return ((rows / Self.blockRows, (m + Self.blockTokens - 1) / Self.blockTokens, splits), (threads, 1, 1))
+    }
+
+    /// Workspace bytes and counters (u32, zeroed once) that a launch for M tokens needs.
+    public func scratch(tokens m: Int, multiprocessors: Int = 132) -> (workspaceBytes: Int, counters: Int) {
+        let grid = launchShape(tokens: m, multiprocessors: multiprocessors).grid
+        let tiles = grid.0 * grid.1
+        return (grid.2 > 1 ? tiles * grid.2 * 64 * threads * 4 : 0, tiles)
     }
 
     public func ptx() -> String {
         var b = PTXBuilder()
         let U = units, K = columns
-        let prm = ["w", "meta", "scales", "x", "y"].map { "\(entry)_\($0)" }
+        let prm = ["w", "meta", "scales", "x", "y", "workspace", "counters"].map { "\(entry)_\($0)" }
         var ptr: [String] = []
         for p in prm {
             let r = b.reg("rd"), g = b.reg("rd")
@@ -256,7 +277,17 @@ public struct TiledLinearKernel: Sendable {
 
         // Prologue: unit 0's weights and first stage.
         let u = b.reg("r"), uNext = b.reg("r"), p = b.reg("p")
-        b.emit("mov.u32 \(u), 0;")
+        // This split's units: [z·chunk, min(z·chunk + chunk, U)), chunk = 2·⌈U / 2S⌉.
+        let split = b.reg("r"), splits = b.reg("r"), chunk = b.reg("r"), uEnd = b.reg("r"), uLast = b.reg("r")
+        b.emit("mov.u32 \(split), %ctaid.z;")
+        b.emit("mov.u32 \(splits), %nctaid.z;")
+        b.emit("add.u32 \(chunk), \(splits), \(U / 2 - 1);")
+        b.emit("div.u32 \(chunk), \(chunk), \(splits);")
+        b.emit("shl.b32 \(chunk), \(chunk), 1;")
+        b.emit("mul.lo.u32 \(u), \(split), \(chunk);")
+        b.emit("add.u32 \(uEnd), \(u), \(chunk);")
+        b.emit("min.u32 \(uEnd), \(uEnd), \(U);")
+        b.emit("sub.u32 \(uLast), \(uEnd), 1;")
         let setA = loadWeights(u)
         var current = setA
         var staging = [fetchStage(u, 0)]  // dense: two register sets, alternating
@@ -269,7 +300,7 @@ public struct TiledLinearKernel: Sendable {
             let unit = b.reg("r")
             b.emit("add.u32 \(unit), \(u), \(half);")
             b.emit("add.u32 \(uNext), \(unit), 1;")
-            b.emit("min.u32 \(uNext), \(uNext), \(U - 1);")  // past the end: a harmless reload
+            b.emit("min.u32 \(uNext), \(uNext), \(uLast);")  // past the end: a harmless reload
             let next = half == 0 ? loadWeights(uNext) : loadWeights(uNext, into: setA)
             for h in 0..<2 {
                 if weights != .int4Sparse24 { storeStage(staging[pending], h) }
@@ -286,15 +317,77 @@ public struct TiledLinearKernel: Sendable {
         }
 
         b.emit("add.u32 \(u), \(u), 2;")
-        b.emit("setp.lt.u32 \(p), \(u), \(U);")
+        b.emit("setp.lt.u32 \(p), \(u), \(uEnd);")
         b.emit("@\(p) bra \(loop);")
         if weights == .int4Sparse24 { b.emit("cp.async.wait_group 0;") }
+        reduceSplits(&b, acc: acc, tid: tid, split: split, splits: splits, workspace: ptr[5], counters: ptr[6])
         storeResults(&b, acc: acc, g: g, t: t, tile0: tile0, wt: wt, tokenBase: tokenBase, m: m, yPtr: ptr[4])
 
         let params = prm.map { "    .param .u64 \($0)," } + ["    .param .u32 \(entry)_m"]
         return ([".visible .entry \(entry)("] + params + [")", ".maxntid \(threads), 1, 1", "{"]
                 + b.declarations + ["    .shared .align 128 .b8 \(entry)_stage[\(2 * Self.stageBytes)];"]
-                + b.body + ["    ret;", "}", ""]).joined(separator: "\n")
+                + b.body + ["\(entry)_EXIT:", "    ret;", "}", ""]).joined(separator: "\n")
+    }
+
+    /// Split K: every split stores its 64 accumulators per thread to the workspace (coalesced:
+    /// index ((tile·S + z)·64 + a)·256 + tid), fences, and thread 0 counts the split in; all but
+    /// the last split of the tile return, the last adds the others' partials.
+    private func reduceSplits(_ b: inout PTXBuilder, acc: [[[String]]], tid: String, split: String, splits: String,
+                              workspace: String, counters: String) {
+        let single = b.reg("p"), done = b.label("reduced")
+        b.emit("setp.eq.u32 \(single), \(splits), 1;")
+        b.emit("@\(single) bra \(done);")
+        let tileIndex = b.reg("r"), gx = b.reg("r"), cx = b.reg("r")
+        b.emit("mov.u32 \(tileIndex), %ctaid.y;")
+        b.emit("mov.u32 \(gx), %nctaid.x;")
+        b.emit("mov.u32 \(cx), %ctaid.x;")
+        b.emit("mad.lo.u32 \(tileIndex), \(tileIndex), \(gx), \(cx);")
+        let flat = acc.joined().joined().map { $0 }
+        func slot(_ z: String) -> String {  // address of this thread's first accumulator for split z
+            let index = b.reg("r"), addr = b.reg("rd")
+            b.emit("mad.lo.u32 \(index), \(tileIndex), \(splits), \(z);")
+            b.emit("mul.lo.u32 \(index), \(index), \(flat.count * threads);")
+            b.emit("add.u32 \(index), \(index), \(tid);")
+            b.emit("mul.wide.u32 \(addr), \(index), 4;")
+            b.emit("add.s64 \(addr), \(addr), \(workspace);")
+            return addr
+        }
+        let mine = slot(split)
+        for (a, v) in flat.enumerated() { b.emit("st.global.f32 [\(mine)+\(a * threads * 4)], \(v);") }
+        b.emit("membar.gl;")
+        b.emit("bar.sync 0;")
+        let counter = b.reg("rd"), arrived = b.reg("r"), isFirstThread = b.reg("p")
+        b.emit("mul.wide.u32 \(counter), \(tileIndex), 4;")
+        b.emit("add.s64 \(counter), \(counter), \(counters);")
+        let flag = b.reg("r")
+        b.emit("mov.u32 \(flag), \(entry)_stage;")  // the stage buffer is free now: it carries the count
+        b.emit("setp.eq.u32 \(isFirstThread), \(tid), 0;")
+        b.emit("@\(isFirstThread) atom.global.add.u32 \(arrived), [\(counter)], 1;")
+        b.emit("@\(isFirstThread) st.shared.u32 [\(flag)], \(arrived);")
+        b.emit("bar.sync 0;")
+        b.emit("ld.shared.u32 \(arrived), [\(flag)];")
+        let last = b.reg("r"), notLast = b.reg("p")
+        b.emit("sub.u32 \(last), \(splits), 1;")
+        b.emit("setp.ne.u32 \(notLast), \(arrived), \(last);")
+        b.emit("@\(notLast) bra \(entry)_EXIT;")
+        b.emit("membar.gl;")
+        b.emit("@\(isFirstThread) st.global.u32 [\(counter)], 0;")  // ready for the next launch
+        let z = b.reg("r"), loop = b.label("partials"), next = b.label("partial_next"), more = b.reg("p"), same = b.reg("p")
+        b.emit("mov.u32 \(z), 0;")
+        b.place(loop)
+        b.emit("setp.eq.u32 \(same), \(z), \(split);")
+        b.emit("@\(same) bra \(next);")
+        let other = slot(z)
+        for (a, v) in flat.enumerated() {
+            let p = b.reg("f")
+            b.emit("ld.global.cg.f32 \(p), [\(other)+\(a * threads * 4)];")
+            b.emit("add.f32 \(v), \(v), \(p);")
+        }
+        b.place(next)
+        b.emit("add.u32 \(z), \(z), 1;")
+        b.emit("setp.lt.u32 \(more), \(z), \(splits);")
+        b.emit("@\(more) bra \(loop);")
+        b.place(done)
     }
 
     /// Accumulator c of (r, nt) in lane (g, t): row 16·(tile0 + r) + g + 8·(c/2), token

@@ -35,6 +35,19 @@ import Testing
         #expect(!dense.contains("cp.async"))
     }
 
+    @Test func smallMSplitsK() throws {
+        let square = try TiledLinearKernel(weights: .int4Sparse24, rows: 4096, columns: 4096)
+        #expect(square.launchShape(tokens: 128).grid == (32, 1, 4))   // 32 tiles → 128 blocks, 8 units each
+        #expect(square.launchShape(tokens: 4096).grid == (32, 32, 1))  // enough blocks: no split
+        #expect(square.scratch(tokens: 4096).workspaceBytes == 0)
+        let uneven = try TiledLinearKernel(weights: .int4, rows: 128, columns: 2816)  // 22 units: 12 + 10
+        #expect(uneven.launchShape(tokens: 1).grid == (1, 1, 2))
+        #expect(uneven.scratch(tokens: 1) == (2 * 64 * 256 * 4, 1))
+        let ptx = square.ptx()
+        #expect(ptx.contains("atom.global.add.u32"))
+        #expect(ptx.contains("membar.gl;"))
+    }
+
     @Test func moduleHeaderTargetsSm80() {
         let text = PTXModule.text(entries: [UtilityKernels.spin])
         #expect(text.contains(".target sm_80"))

@@ -16,9 +16,11 @@ struct GPUCheck {
         for shape in [(rows: 32, columns: 128), (rows: 48, columns: 1152)] {
             _ = try bench.run(shapes: [shape], tokens: [1, 5, 8, 9, 16, 24], log: log)
         }
-        // The tiled kernel: partial token blocks, more than one block each way, 6 K units.
+        // The tiled kernel: partial token blocks, more than one block each way, 6 K units; then
+        // split K (4 even splits of 32 units; 2 uneven splits, 12 and 10 of 22 units).
         bench.tiledFrom = 1
         _ = try bench.run(shapes: [(rows: 256, columns: 768)], tokens: [1, 77, 128, 200], log: log)
+        _ = try bench.run(shapes: [(rows: 256, columns: 4096), (rows: 128, columns: 2816)], tokens: [1, 77, 200], log: log)
         log("gpu-check: all kernels match the host reference")
     }
 

@@ -156,6 +156,8 @@ final class Variant {
     let functions: [CUDAFunction]
     let tiled: (kernel: TiledLinearKernel, function: CUDAFunction)?
     let tiledFrom: Int
+    /// Split-K workspace and counters of the tiled kernel, by M.
+    private var scratch: [Int: (workspace: CUDevicePointer, counters: CUDevicePointer)] = [:]
     let copies: [[CUDevicePointer]]
     let bytesPerCopy: Int
 
@@ -193,15 +195,26 @@ final class Variant {
         let c = copies[copy]
         let arguments: [CUDAKernelArgument] = [.pointer(c[0]), .pointer(c[1]), .pointer(c[2]), .pointer(x), .pointer(y), .u32(UInt32(m))]
         if let t = tiled, m >= tiledFrom {
-            let shape = t.kernel.launchShape(tokens: m)
-            return try device.launch(t.function, grid: shape.grid, block: shape.block, arguments: arguments)
+            let shape = t.kernel.launchShape(tokens: m, multiprocessors: device.multiprocessors)
+            if scratch[m] == nil {
+                let need = t.kernel.scratch(tokens: m, multiprocessors: device.multiprocessors)
+                let counters = try device.allocate(4 * need.counters)
+                try device.fill(counters, byte: 0, bytes: 4 * need.counters)
+                scratch[m] = (try device.allocate(need.workspaceBytes), counters)
+            }
+            let s = scratch[m]!
+            return try device.launch(t.function, grid: shape.grid, block: shape.block,
+                                     arguments: Array(arguments[0..<5]) + [.pointer(s.workspace), .pointer(s.counters), .u32(UInt32(m))])
         }
         let k = m <= 8 ? 0 : 1
         let shape = kernels[k].launchShape(tokens: m)
         try device.launch(functions[k], grid: shape.grid, block: shape.block, arguments: arguments)
     }
 
-    func free() { for c in copies { for p in c where p != 0 { device.free(p) } } }
+    func free() {
+        for c in copies { for p in c where p != 0 { device.free(p) } }
+        for s in scratch.values { device.free(s.workspace); device.free(s.counters) }
+    }
 }
 
 struct BenchFailure: Error, CustomStringConvertible {
