@@ -117,7 +117,7 @@ public struct LinearKernel: Sendable {
         let chains = rounds > 1 ? 2 : 1
         let acc = (0..<chains).map { _ in (0..<R).map { _ in (0..<T).map { _ in b.regs("f", 4) } } }
         for a in acc.joined().joined().joined() { b.emit("mov.f32 \(a), 0f00000000;") }
-        let consts = weights == .fp16 ? [] : [b.constant(0x000F_000F), b.constant(0x6400_6400), b.constant(0x6408_6408)]
+        let consts = weights == .fp16 ? [] : b.int4Constants()
 
         var j0 = 0
         while j0 < rounds {
@@ -209,27 +209,8 @@ public struct LinearKernel: Sendable {
     /// Dequantizes one unit's weights (for each row tile) and runs its tensor-core steps for
     /// every token tile.
     private func computeUnit(_ b: inout PTXBuilder, regs: [UnitRegisters], x: [[String]], acc: [[[String]]], consts: [String]) {
-        let scales: [(String, String)] = regs.map { unit in
-            guard let s = unit.scale else { return ("", "") }
-            let lo = b.reg("r"), hi = b.reg("r")
-            b.emit("prmt.b32 \(lo), \(s), 0, 0x1010;")  // the row-g scale in both halves
-            b.emit("prmt.b32 \(hi), \(s), 0, 0x3232;")  // the row-(g+8) scale
-            return (lo, hi)
-        }
-        // Four f16x2 A registers from one word of 8 nibbles (see KernelWeightLayout.int4Dense).
-        func dequantize(_ word: String, _ r: Int) -> [String] {
-            let (sLo, sHi) = scales[r]
-            return
-            (0..<4).map { i in
-                var src = word
-                if i > 0 { src = b.reg("r"); b.emit("shr.u32 \(src), \(word), \(4 * i);") }
-                let v = b.reg("r")
-                b.emit("lop3.b32 \(v), \(src), \(consts[0]), \(consts[1]), 0xEA;")  // (src & mask) | 0x6400…
-                b.emit("sub.f16x2 \(v), \(v), \(consts[2]);")  // − 1032: exactly q
-                b.emit("mul.f16x2 \(v), \(v), \(i % 2 == 0 ? sLo : sHi);")
-                return v
-            }
-        }
+        let scales: [(String, String)] = regs.map { unit in unit.scale.map { b.scalePairs($0) } ?? ("", "") }
+        func dequantize(_ word: String, _ r: Int) -> [String] { b.dequantizeInt4(word, constants: consts, scales: scales[r]) }
         func mma(_ r: Int, _ nt: Int, _ a: [String], _ bRegs: [String], meta: String? = nil, selector: Int = 0) {
             let d = "{\(acc[r][nt].joined(separator: ", "))}"
             if let e = meta {

@@ -39,6 +39,7 @@ import Testing
         let square = try TiledLinearKernel(weights: .int4Sparse24, rows: 4096, columns: 4096)
         #expect(square.launchShape(tokens: 128).grid == (32, 1, 4))   // 32 tiles → 128 blocks, 8 units each
         #expect(square.launchShape(tokens: 4096).grid == (32, 32, 1))  // enough blocks: no split
+        #expect(square.launchShape(tokens: 512).grid == (32, 4, 1))
         #expect(square.scratch(tokens: 4096).workspaceBytes == 0)
         let uneven = try TiledLinearKernel(weights: .int4, rows: 128, columns: 2816)  // 22 units: 12 + 10
         #expect(uneven.launchShape(tokens: 1).grid == (1, 1, 2))

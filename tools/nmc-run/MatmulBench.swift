@@ -35,7 +35,7 @@ struct MatmulBench {
     var rowTiles: Int? = nil
     var kinds = LinearKernel.Weights.allCases
     /// The smallest M that runs the tiled (prefill) kernel, where the shape allows it.
-    var tiledFrom = 256
+    var tiledFrom = 128
     var rotateBytes = 512 << 20
 
     func run(shapes: [(rows: Int, columns: Int)], tokens: [Int], log: (String) -> Void) throws -> [MatmulPoint] {

@@ -37,7 +37,7 @@ struct NMCRun: ParsableCommand {
     var metadataOrder = "rowsInHalves"
     @Option(help: "Kernels to check and time: fp16, int4, int4Sparse24 (comma-separated).") var kernels = "fp16,int4,int4Sparse24"
     @Option(help: "Megabytes of weight copies to rotate through (0: one copy, read from L2 when it fits).") var rotateMb = 512
-    @Option(help: "The smallest M that runs the tiled (prefill) linear kernel.") var tiledFrom = 256
+    @Option(help: "The smallest M that runs the tiled (prefill) linear kernel.") var tiledFrom = 128
     @Option(help: "Warps per block of the linear kernels (default: LinearKernel.standard's).") var warps: Int?
     @Option(help: "Row tiles of 16 per block of the linear kernels (default: LinearKernel.standard's).") var rowTiles: Int?
     @Option(help: "Write the PTX of the linear kernels for --shapes into this directory (no GPU needed).") var emitPtx: String?
