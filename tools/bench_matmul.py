@@ -14,6 +14,7 @@ implementation's time and its speed-up over cuBLAS, and writes it as Markdown wi
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -50,6 +51,14 @@ def median_us(calls, runs, log):
             "the timings may include GPU idle time")
     times = sorted(s.elapsed_time(e) * 1000 for s, e in zip(starts, ends))
     return times[runs // 2]
+
+
+def write_atomically(path, text):
+    """Writes to a temporary sibling and renames it into place, so no reader sees a partial file."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def copies_for(nbytes):
@@ -175,7 +184,7 @@ def decode_main(args, log):
     text = "\n".join(lines)
     print("\nLLaMA-7B decode step, linear layers only (M = 1):\n" + text)
     if args.markdown:
-        open(args.markdown, "w").write(text + "\n")
+        write_atomically(args.markdown, text + "\n")
 
 
 def main():
@@ -193,6 +202,10 @@ def main():
     log = lambda s: print(s, flush=True)
     tokens = [int(t) for t in args.tokens.split(",")]
     shapes = [tuple(int(d) for d in s.split("x")) for s in args.shapes.split(",")]
+    if not args.skip_nmc and not os.access(args.nmc_run, os.X_OK):
+        sys.exit(f"bench_matmul.py: {args.nmc_run}: no such executable (build a static nmc-run, docs/performance-gpu.md)")
+    if not torch.cuda.is_available():
+        sys.exit("bench_matmul.py: PyTorch sees no CUDA device")
     log(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, CUDA {torch.version.cuda}")
     if args.decode:
         return decode_main(args, log)
@@ -229,7 +242,7 @@ def main():
     text = "\n".join(lines)
     print("\nmedian us (speed-up over cuBLAS FP16):\n" + text)
     if args.markdown:
-        open(args.markdown, "w").write(text + "\n")
+        write_atomically(args.markdown, text + "\n")
 
 
 if __name__ == "__main__":
