@@ -36,13 +36,23 @@ public struct LinearKernel: Sendable {
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
-    /// two token tiles the 2:4 kernel takes two row tiles per block, so that each activation
-    /// load (4 bytes wide, see SparseWeightLayout) serves twice the weights.
+    /// two token tiles the 2:4 kernel stages its activations in shared memory (8 warps, for
+    /// room) and takes two row tiles per block, so that each activation serves twice the weights.
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
                                 warps: Int? = nil, rowTiles: Int? = nil) throws -> LinearKernel {
-        let r = rowTiles ?? (tokenTiles == 2 && weights == .int4Sparse24 && rows % 32 == 0 ? 2 : 1)
-        return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: warps ?? 16, rowTiles: r)
+        let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
+        let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
+        return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
+                                warps: warps ?? (sparse16 ? 8 : 16), rowTiles: r)
     }
+
+    /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
+    /// loads each warp copies its unit's 16 activation rows into shared memory with 16-byte
+    /// accesses and takes the fragments with `ldmatrix`.
+    var staged: Bool { weights == .int4Sparse24 && tokenTiles == 2 }
+    /// A staged token row: 128 columns of f16, padded by 16 bytes so that `ldmatrix`'s 8 rows
+    /// fall in different banks.
+    static let stagedRowBytes = 272
 
     /// (grid, block) for M tokens.
     public func launchShape(tokens m: Int) -> (grid: (Int, Int, Int), block: (Int, Int, Int)) {
@@ -52,13 +62,14 @@ public struct LinearKernel: Sendable {
     /// Bytes of one warp's weight stream per unit, per lane, and the per-unit metadata/scales.
     var unitBytes: Int { [Weights.fp16: 4096, .int4: 1024, .int4Sparse24: 512][weights]! }
     /// Units whose weights are loaded before the first of them is used.
-    var batch: Int { weights == .fp16 ? 2 : 4 }
+    var batch: Int { weights == .fp16 || staged ? 2 : 4 }
 
     /// The `.entry` text (append to a module with `PTXModule`).
     public func ptx() -> String {
         var b = PTXBuilder()
         let T = tokenTiles, W = warps, U = units, R = rowTiles
-        let reduceBytes = W * 4 * T * R * 32 * 4
+        // The reduction's buffer; a staged kernel's activation rows share it (16 rows a warp).
+        let reduceBytes = max(W * 4 * T * R * 32 * 4, staged ? W * 16 * Self.stagedRowBytes : 0)
         let prm = ["w", "meta", "scales", "x", "y"].map { "\(entry)_\($0)" }
         var ptr: [String] = []
         for p in prm {
@@ -100,7 +111,35 @@ public struct LinearKernel: Sendable {
         var xLane: [String] = []
         let mLast = b.reg("r")
         b.emit("sub.u32 \(mLast), \(m), 1;")
-        for nt in 0..<T {
+        var staging = (store: "", load: "")
+        if staged {
+            // Lane l copies 16-byte chunk l % 16 of token rows l / 16 + 2i (i = 0…7) to its warp's
+            // rows, and reads ldmatrix row l % 8 of matrix l / 8.
+            let base = b.reg("r"), tmp = b.reg("r"), row = b.reg("r"), chunk = b.reg("r")
+            b.emit("mov.u32 \(base), \(entry)_red;")
+            b.emit("mad.lo.u32 \(base), \(warp), \(16 * Self.stagedRowBytes), \(base);")
+            b.emit("shr.u32 \(row), \(lane), 4;")
+            b.emit("and.b32 \(chunk), \(lane), 15;")
+            let store = b.reg("r"), load = b.reg("r")
+            b.emit("mad.lo.u32 \(store), \(row), \(Self.stagedRowBytes), \(base);")
+            b.emit("mad.lo.u32 \(store), \(chunk), 16, \(store);")
+            b.emit("and.b32 \(tmp), \(lane), 7;")
+            b.emit("mad.lo.u32 \(load), \(tmp), \(Self.stagedRowBytes), \(base);")
+            b.emit("shr.u32 \(tmp), \(lane), 3;")
+            b.emit("mad.lo.u32 \(load), \(tmp), 16, \(load);")
+            staging = (store, load)
+            for i in 0..<8 {
+                let tok = b.reg("r"), elems = b.reg("r")
+                b.emit("add.u32 \(tok), \(tokenBase), \(row);")
+                b.emit("add.u32 \(tok), \(tok), \(2 * i);")
+                b.emit("min.u32 \(tok), \(tok), \(mLast);")
+                b.emit("mul.lo.u32 \(elems), \(tok), \(columns);")
+                b.emit("mad.lo.u32 \(elems), \(warp), \(KernelWeightLayout.unitColumns), \(elems);")
+                b.emit("mad.lo.u32 \(elems), \(chunk), 8, \(elems);")
+                xLane.append(address(xPtr, elems, 2))
+            }
+        }
+        for nt in 0..<(staged ? 0 : T) {
             let tok = b.reg("r")
             b.emit("add.u32 \(tok), \(tokenBase), \(8 * nt);")
             b.emit("add.u32 \(tok), \(tok), \(g);")
@@ -138,13 +177,13 @@ public struct LinearKernel: Sendable {
                 }
                 // With one token tile the activations fit in registers beside the weights: load
                 // them now too, so that no load waits behind the weights' arithmetic.
-                if T == 1 { activations[j] = loadActivations(&b, j: j, pred: pred, xLane: xLane) }
+                if T == 1 || staged { activations[j] = loadActivations(&b, j: j, pred: pred, xLane: xLane) }
             }
             for j in js {
                 let skip = b.label("skip")
                 if let p = guards[j] { b.emit("@!\(p) bra \(skip);") }
                 let x = activations[j] ?? loadActivations(&b, j: j, pred: "", xLane: xLane)
-                computeUnit(&b, regs: loaded[j]!, x: x, acc: acc[j % chains], consts: consts)
+                computeUnit(&b, regs: loaded[j]!, x: staged ? stage(&b, x[0], staging) : x, acc: acc[j % chains], consts: consts)
                 if guards[j] != nil { b.place(skip) }
             }
             j0 += batch
@@ -152,6 +191,7 @@ public struct LinearKernel: Sendable {
         for (a, c) in zip(acc[0].joined().joined(), acc[chains - 1].joined().joined()) where chains > 1 {
             b.emit("add.f32 \(a), \(a), \(c);")
         }
+        if staged { b.emit("bar.sync 0;") }  // every warp is done with its rows before the reduction reuses them
         reduceAndStore(&b, acc: acc[0], tid: tid, lane: lane, warp: warp, tile: tile, tokenBase: tokenBase, m: m, yPtr: yPtr)
 
         let params = prm.map { "    .param .u64 \($0)," } + ["    .param .u32 \(entry)_m"]
@@ -190,6 +230,13 @@ public struct LinearKernel: Sendable {
     /// 2:4: the pairs at 32s + 2t + 8jj).
     private func loadActivations(_ b: inout PTXBuilder, j: Int, pred: String, xLane: [String]) -> [[String]] {
         let xUnit = j * warps * KernelWeightLayout.unitColumns * 2  // bytes
+        if staged {  // 8 rows' chunks, 16 bytes each, for `stage`
+            return [xLane.flatMap { row in
+                let r = b.regs("r", 4)
+                b.emit("\(pred)ld.global.nc.v4.u32 {\(r.joined(separator: ", "))}, [\(row)+\(xUnit)];")
+                return r
+            }]
+        }
         return xLane.map { lane in
             let r = b.regs("r", 16)
             if weights == .int4Sparse24 {
@@ -203,6 +250,23 @@ public struct LinearKernel: Sendable {
                 }
             }
             return r
+        }
+    }
+
+    /// Writes a unit's 16 activation rows (loaded by `loadActivations`) to the warp's rows in
+    /// shared memory and takes each step's B fragments for both token tiles with `ldmatrix`.
+    private func stage(_ b: inout PTXBuilder, _ x: [String], _ staging: (store: String, load: String)) -> [[String]] {
+        b.emit("bar.warp.sync -1;")  // the previous unit's ldmatrix reads are done
+        for i in 0..<8 {
+            b.emit("st.shared.v4.u32 [\(staging.store)+\(2 * i * Self.stagedRowBytes)], {\(x[(4 * i)..<(4 * i + 4)].joined(separator: ", "))};")
+        }
+        b.emit("bar.warp.sync -1;")
+        return (0..<2).map { nt in
+            (0..<4).flatMap { s -> [String] in
+                let r = b.regs("r", 4)
+                b.emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {\(r.joined(separator: ", "))}, [\(staging.load)+\(nt * 8 * Self.stagedRowBytes + 64 * s)];")
+                return r
+            }
         }
     }
 
