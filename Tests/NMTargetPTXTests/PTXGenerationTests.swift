@@ -12,6 +12,11 @@ import Testing
         #expect(sparse.contains("lop3.b32"))                  // INT4 → f16 in registers
         #expect(sparse.contains(", 1;"))                      // sparsity selector 1 for steps 2 and 3
         #expect(sparse.contains(".reg .b32 %r<"))
+        // 9–16 tokens: the activations go through shared memory to ldmatrix.
+        #expect(sparse.contains("st.shared.v4.u32"))
+        #expect(sparse.contains("ldmatrix.sync.aligned.m8n8.x4.shared.b16"))
+        let sparse8 = try LinearKernel.standard(weights: .int4Sparse24, rows: 64, columns: 1152, tokenTiles: 1).ptx()
+        #expect(!sparse8.contains("ldmatrix"))
         let dense = try LinearKernel(weights: .int4, rows: 32, columns: 256, tokenTiles: 1).ptx()
         #expect(dense.contains("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"))
         #expect(!dense.contains("mma.sp"))
