@@ -3,9 +3,9 @@
 /// `LinearKernel` (one layout per weight): each warp loads its A fragments straight from global
 /// memory into registers (prefetching the next unit's while it computes), dequantizes them in
 /// registers, and takes B (the activations) from shared memory with `ldmatrix`; the activations
-/// arrive in two 64-column stages, with `cp.async` for 2:4 (whose k order is the natural one)
-/// and through registers for the dense kernels, which store each 4-byte pair where the layout's
-/// k order (KernelWeightLayout) wants it, so that `ldmatrix` hands out the right fragments.
+/// arrive in 64-column stages: three, by `cp.async`, for 2:4 (whose k order is the natural one),
+/// and two, through registers, for the dense kernels, which store each 4-byte pair where the
+/// layout's k order (KernelWeightLayout) wants it, so that `ldmatrix` hands out the right fragments.
 ///
 /// Warps: 8, as 4 (rows: 32 each, two row tiles) × 2 (tokens: 64 each, eight n8 tiles).
 /// Grid: (rows / 128, ⌈M / 128⌉, S). Requires rows % 128 = 0 and an even number of K units.
@@ -25,6 +25,11 @@ public struct TiledLinearKernel: Sendable {
     /// `ldmatrix` reads fall in different banks.
     static let rowStride = 144
     static let stageBytes = 128 * rowStride
+    /// 2:4 stages: three, so that two copies are in flight while one is read; 128-byte rows
+    /// whose 16-byte chunks are swizzled (chunk c of row r at c ^ (r % 8)) instead of padded,
+    /// so that the three fit the 48 KB of static shared memory.
+    static let sparseStageBytes = 128 * 128, sparseStages = 3
+    var sharedBytes: Int { weights == .int4Sparse24 ? Self.sparseStages * Self.sparseStageBytes : 2 * Self.stageBytes }
     var units: Int { columns / KernelWeightLayout.unitColumns }
     var unitBytes: Int { [LinearKernel.Weights.fp16: 4096, .int4: 1024, .int4Sparse24: 512][weights]! }
 
@@ -125,8 +130,15 @@ public struct TiledLinearKernel: Sendable {
         }
         let smem = b.reg("r"), xDest = b.reg("r")
         b.emit("mov.u32 \(smem), \(entry)_stage;")
-        b.emit("mad.lo.u32 \(xDest), \(tok), \(Self.rowStride), \(smem);")
-        if weights == .int4Sparse24 { b.emit("mad.lo.u32 \(xDest), \(c), 16, \(xDest);") }
+        if weights == .int4Sparse24 {
+            let swz = b.reg("r")
+            b.emit("and.b32 \(swz), \(tok), 7;")  // the row's low bits (32q leaves them alone)
+            b.emit("xor.b32 \(swz), \(swz), \(c);")
+            b.emit("mad.lo.u32 \(xDest), \(tok), 128, \(smem);")
+            b.emit("mad.lo.u32 \(xDest), \(swz), 16, \(xDest);")
+        } else {
+            b.emit("mad.lo.u32 \(xDest), \(tok), \(Self.rowStride), \(smem);")
+        }
         // The byte offsets inside a token's row where this thread's 4 pairs go: for 2:4 the
         // natural place (one 16-byte cp.async), for the dense kernels the layout's order
         // (column 16t' + 4s + 2e + o of the half is stored at 2·(16s + 8e + 2t' + o)).
@@ -144,11 +156,19 @@ public struct TiledLinearKernel: Sendable {
         let lrow = b.reg("r"), lmat = b.reg("r"), ldBase = b.reg("r")
         b.emit("and.b32 \(lrow), \(lane), 7;")
         b.emit("shr.u32 \(lmat), \(lane), 3;")
+        var sparseLd: [String] = []
         if weights == .int4Sparse24 {
-            // matrix jj = k offset 8·jj; rows = tokens wt·64 + 8nt + l%8
-            b.emit("mad.lo.u32 \(ldBase), \(wt), 64, \(lrow);")
-            b.emit("mad.lo.u32 \(ldBase), \(ldBase), \(Self.rowStride), \(smem);")
-            b.emit("mad.lo.u32 \(ldBase), \(lmat), 16, \(ldBase);")
+            // matrix jj = chunk 4·(s % 2) + jj of rows wt·64 + 8nt + l%8, swizzled by l % 8
+            let row = b.reg("r")
+            b.emit("mad.lo.u32 \(row), \(wt), 64, \(lrow);")
+            b.emit("mad.lo.u32 \(row), \(row), 128, \(smem);")
+            sparseLd = (0..<2).map { e in
+                let chunk = b.reg("r"), addr = b.reg("r")
+                b.emit("add.u32 \(chunk), \(lmat), \(4 * e);")
+                b.emit("xor.b32 \(chunk), \(chunk), \(lrow);")
+                b.emit("mad.lo.u32 \(addr), \(chunk), 16, \(row);")
+                return addr
+            }
         } else {
             // matrices (nt, e=0), (nt, e=1), (nt+1, e=0), (nt+1, e=1): token + 8·(l/16), column 8·((l/8)%2)
             let tmp = b.reg("r")
@@ -198,15 +218,20 @@ public struct TiledLinearKernel: Sendable {
         }
         // Issues the copy of unit u's half h into buffer h (2:4: cp.async, committed as a
         // group; dense: into registers, stored by `storeStage` after the current compute).
-        func fetchStage(_ u: String, _ h: Int, into: [[String]]? = nil) -> [[String]] {
+        func fetchStage(_ u: String, _ h: Int, into: [[String]]? = nil, buffer: String = "") -> [[String]] {
             let off = b.reg("rd")
             b.emit("mul.wide.u32 \(off), \(u), 256;")
             var staged: [[String]] = []
+            var dest = xDest
+            if weights == .int4Sparse24 {
+                dest = b.reg("r")
+                b.emit("add.u32 \(dest), \(xDest), \(buffer);")
+            }
             for q in 0..<4 {
                 let src = b.reg("rd")
                 b.emit("add.s64 \(src), \(xSource[q]), \(off);")
                 if weights == .int4Sparse24 {
-                    b.emit("cp.async.cg.shared.global [\(xDest)+\(h * Self.stageBytes + q * 32 * Self.rowStride)], [\(src)+\(128 * h)], 16;")
+                    b.emit("cp.async.cg.shared.global [\(dest)+\(q * 32 * 128)], [\(src)+\(128 * h)], 16;")
                 } else {
                     let r = into?[q] ?? b.regs("r", 4)
                     b.emit("ld.global.nc.v4.u32 {\(r.joined(separator: ", "))}, [\(src)+\(128 * h)];")
@@ -226,16 +251,22 @@ public struct TiledLinearKernel: Sendable {
         func dequantize(_ word: String, _ scales: (String, String)) -> [String] {
             b.dequantizeInt4(word, constants: consts, scales: scales)
         }
-        // The tensor-core work of half h of a unit, from buffer h.
-        func compute(_ regs: [LinearKernel.UnitRegisters], _ h: Int) {
+        // The tensor-core work of half h of a unit, from buffer h (2:4: the buffer at byte
+        // offset `buffer`).
+        func compute(_ regs: [LinearKernel.UnitRegisters], _ h: Int, buffer: String = "") {
             let scales: [(String, String)] = regs.map { unit in unit.scale.map { b.scalePairs($0) } ?? ("", "") }
             let stage = h * Self.stageBytes
             if weights == .int4Sparse24 {
+                let ld = sparseLd.map { base -> String in
+                    let a = b.reg("r")
+                    b.emit("add.u32 \(a), \(base), \(buffer);")
+                    return a
+                }
                 for s in (2 * h)..<(2 * h + 2) {
                     let a = (0..<2).map { r in dequantize(regs[r].w[s], scales[r]) }
                     for nt in 0..<8 {
                         let x = b.regs("r", 4)
-                        b.emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {\(x.joined(separator: ", "))}, [\(ldBase)+\(stage + nt * 8 * Self.rowStride + (s % 2) * 64)];")
+                        b.emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {\(x.joined(separator: ", "))}, [\(ld[s % 2])+\(nt * 8 * 128)];")
                         for r in 0..<2 {
                             let d = "{\(acc[r][nt].joined(separator: ", "))}"
                             b.emit("mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 \(d), {\(a[r].joined(separator: ", "))}, {\(x.joined(separator: ", "))}, \(d), \(regs[r].meta[s % 2]), \(s / 2);")
@@ -274,8 +305,50 @@ public struct TiledLinearKernel: Sendable {
         b.emit("add.u32 \(uEnd), \(u), \(chunk);")
         b.emit("min.u32 \(uEnd), \(uEnd), \(U);")
         b.emit("sub.u32 \(uLast), \(uEnd), 1;")
+        // The 2:4 main loop: activation stages go through three buffers (byte offsets 0, 16 KB,
+        // 32 KB, rotating), the copy of stage n + 2 issued while stage n is computed.
+        func sparseLoop() {
+            let stage = Self.sparseStageBytes, total = Self.sparseStages * stage
+            let current = b.reg("r"), ahead = b.reg("r"), wrap = b.reg("p"), zero = b.reg("r"), second = b.reg("r")
+            b.emit("mov.u32 \(zero), 0;")
+            b.emit("mov.u32 \(second), \(stage);")
+            _ = fetchStage(u, 0, buffer: zero)
+            _ = fetchStage(u, 1, buffer: second)
+            b.emit("mov.u32 \(current), 0;")
+            let loop = b.label("sparse_units")
+            b.place(loop)
+            var regs = setA
+            for half in 0..<2 {
+                let unit = b.reg("r")
+                b.emit("add.u32 \(unit), \(u), \(half);")
+                b.emit("add.u32 \(uNext), \(unit), 1;")
+                b.emit("min.u32 \(uNext), \(uNext), \(uLast);")  // past the end: a harmless reload
+                let next = loadWeights(uNext, into: half == 0 ? nil : setA)
+                for h in 0..<2 {
+                    b.emit("cp.async.wait_group 1;")  // this stage has landed; the next may be in flight
+                    b.emit("bar.sync 0;")             // … for every thread, and the oldest buffer is free
+                    b.emit("add.u32 \(ahead), \(current), \(2 * stage);")
+                    b.emit("setp.ge.u32 \(wrap), \(ahead), \(total);")
+                    b.emit("@\(wrap) sub.u32 \(ahead), \(ahead), \(total);")
+                    _ = fetchStage(uNext, h, buffer: ahead)  // stage n + 2: the same half of the next unit
+                    compute(regs, h, buffer: current)
+                    b.emit("add.u32 \(current), \(current), \(stage);")
+                    b.emit("setp.ge.u32 \(wrap), \(current), \(total);")
+                    b.emit("@\(wrap) mov.u32 \(current), 0;")
+                }
+                regs = next
+            }
+            b.emit("add.u32 \(u), \(u), 2;")
+            b.emit("setp.lt.u32 \(p), \(u), \(uEnd);")
+            b.emit("@\(p) bra \(loop);")
+            b.emit("cp.async.wait_group 0;")
+            b.emit("bar.sync 0;")
+        }
         let setA = loadWeights(u)
         var current = setA
+        if weights == .int4Sparse24 {
+            sparseLoop()
+        } else {
         var staging = [fetchStage(u, 0)]  // dense: two register sets, alternating
         var pending = 0
         let loop = b.label("units")
@@ -305,7 +378,7 @@ public struct TiledLinearKernel: Sendable {
         b.emit("add.u32 \(u), \(u), 2;")
         b.emit("setp.lt.u32 \(p), \(u), \(uEnd);")
         b.emit("@\(p) bra \(loop);")
-        if weights == .int4Sparse24 { b.emit("cp.async.wait_group 0;") }
+        }
         reduceSplits(&b, acc: acc, tid: tid, split: split, splits: splits, workspace: ptr[5], counters: ptr[6])
         storeResults(&b, acc: acc, g: g, t: t, tile0: tile0, wt: wt, tokenBase: tokenBase, m: m, yPtr: ptr[4])
 
@@ -314,7 +387,7 @@ public struct TiledLinearKernel: Sendable {
         // slower). FP16 keeps one: its 32 weight registers a tile would spill.
         let occupancy = weights == .fp16 ? [] : [".minnctapersm 2"]
         return ([".visible .entry \(entry)("] + params + [")", ".maxntid \(threads), 1, 1"] + occupancy + ["{"]
-                + b.declarations + ["    .shared .align 128 .b8 \(entry)_stage[\(2 * Self.stageBytes)];"]
+                + b.declarations + ["    .shared .align 128 .b8 \(entry)_stage[\(sharedBytes)];"]
                 + b.body + ["\(entry)_EXIT:", "    ret;", "}", ""]).joined(separator: "\n")
     }
 
