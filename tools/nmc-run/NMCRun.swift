@@ -16,10 +16,12 @@ struct NMCRun: ParsableCommand {
         abstract: "Run a compiled NMC artifact directory, or check and time the PTX kernels on a GPU.",
         discussion: """
             Artifacts come from `nmc compile`; running them arrives with the CPU and PTX backends.
-            On a machine with an NVIDIA GPU and its driver (libcuda.so.1), --gpu-check checks the
-            CUDA runtime and every linear kernel against the host reference, and --bench-matmul
-            checks and times NMC's FP16, dense INT4 and 2:4 INT4 linear kernels
-            (tools/bench_matmul.py runs it beside PyTorch's cuBLAS, cuSPARSELt and INT4 kernels).
+
+            On a machine with an NVIDIA GPU and its driver (libcuda.so.1), --gpu-check checks the \
+            CUDA runtime and every linear kernel against the host reference, --bench-matmul checks \
+            and times NMC's FP16, dense INT4 and 2:4 INT4 linear kernels, and --bench-decode times \
+            the linear layers of a LLaMA-7B decode step; tools/bench_matmul.py runs them beside \
+            PyTorch (docs/performance-gpu.md).
             """)
 
     @Argument(help: "The artifact directory written by `nmc compile`.")
