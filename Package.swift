@@ -51,7 +51,7 @@ let package = Package(
                           path: "tools/nmc-opt", swiftSettings: llvmSwiftFlags, linkerSettings: llvmLinkFlags),
         // nmc-run links no LLVM so that a static build stays small enough to copy to a GPU machine.
         .executableTarget(name: "nmc-run",
-                          dependencies: ["NMRuntime", "NMIR", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["NMRuntime", "NMIR", "NMTargetPTX", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "tools/nmc-run"),
 
         .testTarget(name: "NMIRTests", dependencies: ["NMIR", "NMRuntime"]),
@@ -60,6 +60,7 @@ let package = Package(
         .testTarget(name: "NMDriverTests", dependencies: ["NMDriver"],
                     swiftSettings: llvmSwiftFlags, linkerSettings: llvmLinkFlags),
         .testTarget(name: "NMTargetHLSTests", dependencies: ["NMTargetHLS", "NMIR", "NMInterpreter"]),
+        .testTarget(name: "NMTargetPTXTests", dependencies: ["NMTargetPTX", "NMRuntime", "NMInterpreter", "NMIR"]),
         .testTarget(name: "NMBackendLibraryTests", dependencies: ["NMTargetCPU", "NMInterpreter", "NMRuntime", "NMPasses"],
                     swiftSettings: llvmSwiftFlags, linkerSettings: llvmLinkFlags),
     ]

@@ -1,0 +1,236 @@
+/// A kernel argument as `cuLaunchKernel` takes it: a device pointer or an integer.
+public enum CUDAKernelArgument {
+    case pointer(CUDevicePointer)
+    case u32(UInt32)
+    case u64(UInt64)
+}
+
+/// One GPU, its primary context made current on the calling thread, and the operations NMC's
+/// PTX backend needs: memory, modules from PTX text, launches, a stream, events and graphs.
+/// Device memory is plain `cuMemAlloc` (never managed memory).
+public final class CUDADevice: @unchecked Sendable {
+    public let driver: CUDADriver
+    public let ordinal: Int32
+    public let name: String
+    public let multiprocessors: Int
+    public let computeCapability: (major: Int, minor: Int)
+    public let driverVersion: Int
+    public let stream: CUHandle?
+    private let context: CUHandle?
+
+    /// Opens GPU `ordinal`; throws `CUDAUnavailable` when there is no driver or no GPU.
+    public init(ordinal: Int32 = 0) throws {
+        let d = try CUDADriver.load()
+        driver = d
+        self.ordinal = ordinal
+        let initResult = d.cuInit(0)
+        if initResult == 100 { throw CUDAUnavailable(reason: "the driver found no CUDA device (cuInit: CUDA_ERROR_NO_DEVICE)") }
+        try d.check(initResult, "cuInit")
+        var count: Int32 = 0
+        try d.check(d.cuDeviceGetCount(&count), "cuDeviceGetCount")
+        guard ordinal < count else { throw CUDAUnavailable(reason: "no CUDA device \(ordinal) (\(count) found)") }
+        var dev: Int32 = 0
+        try d.check(d.cuDeviceGet(&dev, ordinal), "cuDeviceGet")
+        var nameBytes = [CChar](repeating: 0, count: 256)
+        try d.check(d.cuDeviceGetName(&nameBytes, 256, dev), "cuDeviceGetName")
+        name = String(decoding: nameBytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        func attribute(_ a: Int32) throws -> Int {
+            var v: Int32 = 0
+            try d.check(d.cuDeviceGetAttribute(&v, a, dev), "cuDeviceGetAttribute(\(a))")
+            return Int(v)
+        }
+        // CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16, COMPUTE_CAPABILITY_MAJOR = 75, MINOR = 76.
+        multiprocessors = try attribute(16)
+        computeCapability = (try attribute(75), try attribute(76))
+        var version: Int32 = 0
+        try d.check(d.cuDriverGetVersion(&version), "cuDriverGetVersion")
+        driverVersion = Int(version)
+        var ctx: CUHandle? = nil
+        try d.check(d.cuDevicePrimaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain")
+        try d.check(d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
+        context = ctx
+        var s: CUHandle? = nil
+        // A blocking stream (flags 0): ordered with the synchronous copies, which use the legacy stream.
+        try d.check(d.cuStreamCreate(&s, 0), "cuStreamCreate")
+        stream = s
+    }
+
+    /// "NVIDIA H100 80GB HBM3, sm_90, 132 SMs, driver 13.0".
+    public var summary: String {
+        "\(name), sm_\(computeCapability.major)\(computeCapability.minor), \(multiprocessors) SMs, driver \(driverVersion / 1000).\(driverVersion % 1000 / 10)"
+    }
+
+    // MARK: memory
+
+    public func allocate(_ bytes: Int) throws -> CUDevicePointer {
+        var p: CUDevicePointer = 0
+        try driver.check(driver.cuMemAlloc(&p, max(bytes, 1)), "cuMemAlloc(\(bytes) bytes)")
+        return p
+    }
+
+    public func free(_ p: CUDevicePointer) {
+        _ = driver.cuMemFree(p)
+    }
+
+    public func upload<T>(_ values: [T], to p: CUDevicePointer) throws {
+        try values.withUnsafeBytes { raw in
+            try driver.check(driver.cuMemcpyHtoD(p, raw.baseAddress!, raw.count), "cuMemcpyHtoD(\(raw.count) bytes)")
+        }
+    }
+
+    /// A new device buffer holding `values`.
+    public func buffer<T>(_ values: [T]) throws -> CUDevicePointer {
+        let p = try allocate(values.count * MemoryLayout<T>.stride)
+        try upload(values, to: p)
+        return p
+    }
+
+    public func download<T>(_ p: CUDevicePointer, count: Int, as: T.Type) throws -> [T] {
+        try synchronize()
+        return try [T](unsafeUninitializedCapacity: count) { out, n in
+            try driver.check(driver.cuMemcpyDtoH(UnsafeMutableRawPointer(out.baseAddress!), p, count * MemoryLayout<T>.stride),
+                             "cuMemcpyDtoH(\(count * MemoryLayout<T>.stride) bytes)")
+            n = count
+        }
+    }
+
+    public func copy(from src: CUDevicePointer, to dst: CUDevicePointer, bytes: Int) throws {
+        try driver.check(driver.cuMemcpyDtoDAsync(dst, src, bytes, stream), "cuMemcpyDtoDAsync(\(bytes) bytes)")
+    }
+
+    /// Fills a buffer with one byte value, in stream order (to poison outputs before a check, or
+    /// as the filler that keeps the GPU busy while timed launches are queued).
+    public func fill(_ p: CUDevicePointer, byte: UInt8, bytes: Int) throws {
+        try driver.check(driver.cuMemsetD8Async(p, byte, bytes, stream), "cuMemsetD8Async")
+    }
+
+    public func synchronize() throws {
+        try driver.check(driver.cuStreamSynchronize(stream), "cuStreamSynchronize")
+        try driver.check(driver.cuCtxSynchronize(), "cuCtxSynchronize")
+    }
+
+    // MARK: modules and launches
+
+    /// Loads PTX text (the driver compiles it for this GPU); a rejected module's error names the
+    /// JIT's own log.
+    public func loadModule(ptx: String, label: String) throws -> CUDAModule {
+        var module: CUHandle? = nil
+        var log = [CChar](repeating: 0, count: 16384)
+        // CU_JIT_ERROR_LOG_BUFFER = 5, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6.
+        var options: [Int32] = [5, 6]
+        let result: Int32 = log.withUnsafeMutableBytes { logBytes in
+            var values: [UnsafeMutableRawPointer?] = [logBytes.baseAddress, UnsafeMutableRawPointer(bitPattern: logBytes.count)]
+            return ptx.withCString { text in driver.cuModuleLoadDataEx(&module, text, 2, &options, &values) }
+        }
+        if result != 0 {
+            let jitLog = String(decoding: log.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            do { try driver.check(result, "cuModuleLoadDataEx(\(label))") } catch let e as CUDAError {
+                throw CUDAError(call: e.call, code: e.code, message: e.message + (jitLog.isEmpty ? "" : "\n" + jitLog))
+            }
+        }
+        return CUDAModule(device: self, handle: module)
+    }
+
+    /// Launches `function` on the device's stream; the launch error, if any, names the kernel.
+    public func launch(_ function: CUDAFunction, grid: (Int, Int, Int), block: (Int, Int, Int),
+                       sharedBytes: Int = 0, arguments: [CUDAKernelArgument]) throws {
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: 8 * max(arguments.count, 1), alignment: 8)
+        defer { storage.deallocate() }
+        var params: [UnsafeMutableRawPointer?] = []
+        for (i, a) in arguments.enumerated() {
+            let slot = storage + 8 * i
+            switch a {
+            case .pointer(let p): slot.storeBytes(of: p, as: UInt64.self)
+            case .u32(let v): slot.storeBytes(of: v, as: UInt32.self)
+            case .u64(let v): slot.storeBytes(of: v, as: UInt64.self)
+            }
+            params.append(slot)
+        }
+        try driver.check(driver.cuLaunchKernel(function.handle, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2),
+                                               UInt32(block.0), UInt32(block.1), UInt32(block.2),
+                                               UInt32(sharedBytes), stream, &params, nil),
+                         "cuLaunchKernel(\(function.name))")
+    }
+
+    // MARK: events and graphs
+
+    public func makeEvent() throws -> CUHandle? {
+        var e: CUHandle? = nil
+        try driver.check(driver.cuEventCreate(&e, 0), "cuEventCreate")
+        return e
+    }
+
+    public func record(_ event: CUHandle?) throws {
+        try driver.check(driver.cuEventRecord(event, stream), "cuEventRecord")
+    }
+
+    /// Milliseconds between two recorded events (waits for the later one).
+    public func elapsedMilliseconds(from start: CUHandle?, to end: CUHandle?) throws -> Double {
+        try driver.check(driver.cuEventSynchronize(end), "cuEventSynchronize")
+        var ms: Float = 0
+        try driver.check(driver.cuEventElapsedTime(&ms, start, end), "cuEventElapsedTime")
+        return Double(ms)
+    }
+
+    public func destroyEvent(_ e: CUHandle?) { _ = driver.cuEventDestroy(e) }
+
+    /// Records what `body` enqueues on the stream into a CUDA graph and instantiates it, so that
+    /// a decode step's many launches replay as one.
+    public func captureGraph(_ body: () throws -> Void) throws -> CUDAGraph {
+        // CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1: other threads' CUDA calls stay legal meanwhile.
+        try driver.check(driver.cuStreamBeginCapture(stream, 1), "cuStreamBeginCapture")
+        var graph: CUHandle? = nil
+        do { try body() } catch {
+            _ = driver.cuStreamEndCapture(stream, &graph)
+            if graph != nil { _ = driver.cuGraphDestroy(graph) }
+            throw error
+        }
+        try driver.check(driver.cuStreamEndCapture(stream, &graph), "cuStreamEndCapture")
+        var exec: CUHandle? = nil
+        try driver.check(driver.cuGraphInstantiateWithFlags(&exec, graph, 0), "cuGraphInstantiateWithFlags")
+        return CUDAGraph(device: self, graph: graph, exec: exec)
+    }
+}
+
+/// A loaded module; functions are looked up by their PTX entry names.
+public final class CUDAModule {
+    let device: CUDADevice
+    let handle: CUHandle?
+    init(device: CUDADevice, handle: CUHandle?) { self.device = device; self.handle = handle }
+    deinit { _ = device.driver.cuModuleUnload(handle) }
+
+    public func function(_ name: String) throws -> CUDAFunction {
+        var f: CUHandle? = nil
+        try device.driver.check(name.withCString { device.driver.cuModuleGetFunction(&f, handle, $0) }, "cuModuleGetFunction(\(name))")
+        return CUDAFunction(name: name, handle: f, module: self)
+    }
+}
+
+public struct CUDAFunction {
+    public let name: String
+    let handle: CUHandle?
+    let module: CUDAModule  // keeps the module loaded while the function is in use
+
+    /// Registers per thread as the driver compiled it (CU_FUNC_ATTRIBUTE_NUM_REGS = 4), and the
+    /// spill-revealing local bytes per thread (CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES = 3).
+    public func resources() throws -> (registers: Int, localBytes: Int) {
+        let d = module.device.driver
+        var regs: Int32 = 0, local: Int32 = 0
+        try d.check(d.cuFuncGetAttribute(&regs, 4, handle), "cuFuncGetAttribute")
+        try d.check(d.cuFuncGetAttribute(&local, 3, handle), "cuFuncGetAttribute")
+        return (Int(regs), Int(local))
+    }
+}
+
+/// An instantiated CUDA graph, replayed on the device's stream.
+public final class CUDAGraph {
+    let device: CUDADevice
+    let graph: CUHandle?
+    let exec: CUHandle?
+    init(device: CUDADevice, graph: CUHandle?, exec: CUHandle?) { self.device = device; self.graph = graph; self.exec = exec }
+    deinit { _ = device.driver.cuGraphExecDestroy(exec); _ = device.driver.cuGraphDestroy(graph) }
+
+    public func launch() throws {
+        try device.driver.check(device.driver.cuGraphLaunch(exec, device.stream), "cuGraphLaunch")
+    }
+}

@@ -1,0 +1,383 @@
+/// PTX for `y = x · Wᵀ` (a `quant.linear` or, for the FP16 baseline, an `nn.linear`) at small
+/// M (decode): memory-bound, so each weight byte is read once with 16-byte coalesced loads in
+/// the order KernelWeightLayout wrote, dequantized in registers (INT4 → f16 with `lop3`, one
+/// subtraction and one multiplication per pair), and fed to the tensor cores with the weight
+/// as the 16-row A operand and up to 8 tokens per B column tile:
+/// `mma.sync.m16n8k16` (dense) or `mma.sp.sync.m16n8k32` (2:4, metadata from the layout).
+///
+/// One block computes R row tiles (16·R output rows) for 8·T tokens; its W warps split the K
+/// units (warp w takes units w, w + W, …; each activation load serves the R tiles) and reduce
+/// through shared memory. The grid is (rows / 16R, ⌈M / 8T⌉), so larger M runs as more token
+/// tiles (correct, not fast: large M wants the tiled kernel). Activations are f16 `[M, K]` row-major, the output f16 `[M, N]`.
+/// Parameters: weights, metadata, scales, x, y (u64 each), M (u32).
+public struct LinearKernel: Sendable {
+    public enum Weights: String, Sendable, CaseIterable { case fp16, int4, int4Sparse24 }
+
+    public let weights: Weights
+    public let rows: Int
+    public let columns: Int
+    /// n8 token tiles per block: 1 for M ≤ 8, 2 for larger M.
+    public let tokenTiles: Int
+    public let warps: Int
+    /// Row tiles of 16 per block.
+    public let rowTiles: Int
+    public var entry: String { "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" }
+    public var threads: Int { 32 * warps }
+    var units: Int { columns / KernelWeightLayout.unitColumns }
+
+    public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1) throws {
+        try KernelWeightLayout.checkShape(rows: rows, columns: columns)
+        guard tokenTiles == 1 || tokenTiles == 2, [1, 2, 4].contains(rowTiles), [2, 4, 8, 16].contains(warps),
+              rows % (KernelWeightLayout.tileRows * rowTiles) == 0 else {
+            throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps is not supported")
+        }
+        self.weights = weights; self.rows = rows; self.columns = columns
+        self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles
+    }
+
+    /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
+    /// two token tiles the 2:4 kernel stages its activations in shared memory (8 warps, for
+    /// room) and takes two row tiles per block, so that each activation serves twice the weights.
+    public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
+                                warps: Int? = nil, rowTiles: Int? = nil) throws -> LinearKernel {
+        let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
+        let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
+        return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
+                                warps: warps ?? (sparse16 ? 8 : 16), rowTiles: r)
+    }
+
+    /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
+    /// loads each warp copies its unit's 16 activation rows into shared memory with 16-byte
+    /// accesses and takes the fragments with `ldmatrix`.
+    var staged: Bool { weights == .int4Sparse24 && tokenTiles == 2 }
+    /// A staged token row: 128 columns of f16, padded by 16 bytes so that `ldmatrix`'s 8 rows
+    /// fall in different banks.
+    static let stagedRowBytes = 272
+
+    /// (grid, block) for M tokens.
+    public func launchShape(tokens m: Int) -> (grid: (Int, Int, Int), block: (Int, Int, Int)) {
+        ((rows / (KernelWeightLayout.tileRows * rowTiles), (m + 8 * tokenTiles - 1) / (8 * tokenTiles), 1), (threads, 1, 1))
+    }
+
+    /// Bytes of one warp's weight stream per unit, per lane, and the per-unit metadata/scales.
+    var unitBytes: Int { [Weights.fp16: 4096, .int4: 1024, .int4Sparse24: 512][weights]! }
+    /// Units whose weights are loaded before the first of them is used.
+    var batch: Int { weights == .fp16 || staged ? 2 : 4 }
+
+    /// The `.entry` text (append to a module with `PTXModule`).
+    public func ptx() -> String {
+        var b = PTXBuilder()
+        let T = tokenTiles, W = warps, U = units, R = rowTiles
+        // The reduction's buffer; a staged kernel's activation rows share it (16 rows a warp).
+        let reduceBytes = max(W * 4 * T * R * 32 * 4, staged ? W * 16 * Self.stagedRowBytes : 0)
+        let prm = ["w", "meta", "scales", "x", "y"].map { "\(entry)_\($0)" }
+        var ptr: [String] = []
+        for p in prm {
+            let r = b.reg("rd"), g = b.reg("rd")
+            b.emit("ld.param.u64 \(r), [\(p)];")
+            b.emit("cvta.to.global.u64 \(g), \(r);")
+            ptr.append(g)
+        }
+        let (wPtr, metaPtr, scalePtr, xPtr, yPtr) = (ptr[0], ptr[1], ptr[2], ptr[3], ptr[4])
+        let m = b.reg("r")
+        b.emit("ld.param.u32 \(m), [\(entry)_m];")
+        let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r"), t = b.reg("r")
+        let tile = b.reg("r"), tokenBase = b.reg("r")
+        b.emit("mov.u32 \(tid), %tid.x;")
+        b.emit("and.b32 \(lane), \(tid), 31;")
+        b.emit("shr.u32 \(warp), \(tid), 5;")
+        b.emit("shr.u32 \(g), \(lane), 2;")
+        b.emit("and.b32 \(t), \(lane), 3;")
+        b.emit("mov.u32 \(tile), %ctaid.x;")
+        b.emit("mov.u32 \(tokenBase), %ctaid.y;")
+        b.emit("mul.lo.u32 \(tokenBase), \(tokenBase), \(8 * T);")
+        // (tile·R·U + warp): the index of this warp's first unit in the layouts; row tile r of
+        // the block is r·U units further.
+        let firstUnit = b.reg("r")
+        b.emit("mad.lo.u32 \(firstUnit), \(tile), \(R * U), \(warp);")
+        func address(_ base: String, _ index: String, _ scale: Int, plus extra: (String, Int)? = nil) -> String {
+            let off = b.reg("r"), wide = b.reg("rd"), out = b.reg("rd")
+            b.emit("mul.lo.u32 \(off), \(index), \(scale);")
+            if let (r, s) = extra { b.emit("mad.lo.u32 \(off), \(r), \(s), \(off);") }
+            b.emit("cvt.u64.u32 \(wide), \(off);")
+            b.emit("add.s64 \(out), \(base), \(wide);")
+            return out
+        }
+        let wLane = address(wPtr, firstUnit, unitBytes, plus: (lane, 16))
+        let metaLane = weights == .int4Sparse24 ? address(metaPtr, firstUnit, 256, plus: (lane, 8)) : ""
+        let scaleLane = weights == .fp16 ? "" : address(scalePtr, firstUnit, 32, plus: (g, 4))
+        // Activation rows: token = tokenBase + 8·nt + g, clamped to M − 1 (a clamped token's
+        // column of the result is never stored, so its values do not matter).
+        var xLane: [String] = []
+        let mLast = b.reg("r")
+        b.emit("sub.u32 \(mLast), \(m), 1;")
+        var staging = (store: "", load: "")
+        if staged {
+            // Lane l copies 16-byte chunk l % 16 of token rows l / 16 + 2i (i = 0…7) to its warp's
+            // rows, and reads ldmatrix row l % 8 of matrix l / 8.
+            let base = b.reg("r"), tmp = b.reg("r"), row = b.reg("r"), chunk = b.reg("r")
+            b.emit("mov.u32 \(base), \(entry)_red;")
+            b.emit("mad.lo.u32 \(base), \(warp), \(16 * Self.stagedRowBytes), \(base);")
+            b.emit("shr.u32 \(row), \(lane), 4;")
+            b.emit("and.b32 \(chunk), \(lane), 15;")
+            let store = b.reg("r"), load = b.reg("r")
+            b.emit("mad.lo.u32 \(store), \(row), \(Self.stagedRowBytes), \(base);")
+            b.emit("mad.lo.u32 \(store), \(chunk), 16, \(store);")
+            b.emit("and.b32 \(tmp), \(lane), 7;")
+            b.emit("mad.lo.u32 \(load), \(tmp), \(Self.stagedRowBytes), \(base);")
+            b.emit("shr.u32 \(tmp), \(lane), 3;")
+            b.emit("mad.lo.u32 \(load), \(tmp), 16, \(load);")
+            staging = (store, load)
+            for i in 0..<8 {
+                let tok = b.reg("r"), elems = b.reg("r")
+                b.emit("add.u32 \(tok), \(tokenBase), \(row);")
+                b.emit("add.u32 \(tok), \(tok), \(2 * i);")
+                b.emit("min.u32 \(tok), \(tok), \(mLast);")
+                b.emit("mul.lo.u32 \(elems), \(tok), \(columns);")
+                b.emit("mad.lo.u32 \(elems), \(warp), \(KernelWeightLayout.unitColumns), \(elems);")
+                b.emit("mad.lo.u32 \(elems), \(chunk), 8, \(elems);")
+                xLane.append(address(xPtr, elems, 2))
+            }
+        }
+        for nt in 0..<(staged ? 0 : T) {
+            let tok = b.reg("r")
+            b.emit("add.u32 \(tok), \(tokenBase), \(8 * nt);")
+            b.emit("add.u32 \(tok), \(tok), \(g);")
+            b.emit("min.u32 \(tok), \(tok), \(mLast);")
+            let elems = b.reg("r")
+            // element offset: token·K + 256/2·warp (the first unit) + the lane's own columns
+            b.emit("mul.lo.u32 \(elems), \(tok), \(columns);")
+            b.emit("mad.lo.u32 \(elems), \(warp), \(KernelWeightLayout.unitColumns), \(elems);")
+            b.emit("mad.lo.u32 \(elems), \(t), \(weights == .int4Sparse24 ? 2 : 16), \(elems);")
+            xLane.append(address(xPtr, elems, 2))
+        }
+        let rounds = (U + W - 1) / W
+        // Two accumulator sets (units alternate) halve the chain of dependent mma instructions.
+        let chains = rounds > 1 ? 2 : 1
+        let acc = (0..<chains).map { _ in (0..<R).map { _ in (0..<T).map { _ in b.regs("f", 4) } } }
+        for a in acc.joined().joined().joined() { b.emit("mov.f32 \(a), 0f00000000;") }
+        let consts = weights == .fp16 ? [] : b.int4Constants()
+
+        var j0 = 0
+        while j0 < rounds {
+            let js = Array(j0..<min(j0 + batch, rounds))
+            var loaded: [Int: [UnitRegisters]] = [:]
+            var guards: [Int: String] = [:]
+            var activations: [Int: [[String]]] = [:]
+            for j in js {
+                var pred = ""
+                if (j + 1) * W > U {  // the last round: only warps w < U − jW have a unit
+                    let p = b.reg("p")
+                    b.emit("setp.lt.u32 \(p), \(warp), \(U - j * W);")
+                    guards[j] = p
+                    pred = "@\(p) "
+                }
+                loaded[j] = (0..<R).map { r in
+                    loadUnit(&b, unitOffset: j * W + r * U, pred: pred, wLane: wLane, metaLane: metaLane, scaleLane: scaleLane)
+                }
+                // With one token tile the activations fit in registers beside the weights: load
+                // them now too, so that no load waits behind the weights' arithmetic.
+                if T == 1 || staged { activations[j] = loadActivations(&b, j: j, pred: pred, xLane: xLane) }
+            }
+            for j in js {
+                let skip = b.label("skip")
+                if let p = guards[j] { b.emit("@!\(p) bra \(skip);") }
+                let x = activations[j] ?? loadActivations(&b, j: j, pred: "", xLane: xLane)
+                computeUnit(&b, regs: loaded[j]!, x: staged ? stage(&b, x[0], staging) : x, acc: acc[j % chains], consts: consts)
+                if guards[j] != nil { b.place(skip) }
+            }
+            j0 += batch
+        }
+        for (a, c) in zip(acc[0].joined().joined(), acc[chains - 1].joined().joined()) where chains > 1 {
+            b.emit("add.f32 \(a), \(a), \(c);")
+        }
+        if staged { b.emit("bar.sync 0;") }  // every warp is done with its rows before the reduction reuses them
+        reduceAndStore(&b, acc: acc[0], tid: tid, lane: lane, warp: warp, tile: tile, tokenBase: tokenBase, m: m, yPtr: yPtr)
+
+        let params = prm.map { "    .param .u64 \($0)," } + ["    .param .u32 \(entry)_m"]
+        return ([".visible .entry \(entry)("] + params + [")", ".maxntid \(threads), 1, 1", "{"]
+                + b.declarations + ["    .shared .align 16 .b8 \(entry)_red[\(reduceBytes)];"]
+                + b.body + ["    ret;", "}", ""]).joined(separator: "\n")
+    }
+
+    struct UnitRegisters { var w: [String]; var meta: [String]; var scale: String? }
+
+    /// Issues the loads of unit `warp + j·W`'s weights (and metadata, scales).
+    private func loadUnit(_ b: inout PTXBuilder, unitOffset: Int, pred: String, wLane: String, metaLane: String, scaleLane: String) -> UnitRegisters {
+        let vectors = unitBytes / 512
+        var w: [String] = []
+        for v in 0..<vectors {
+            let r = b.regs("r", 4)
+            b.emit("\(pred)ld.global.nc.v4.u32 {\(r.joined(separator: ", "))}, [\(wLane)+\(unitOffset * unitBytes + 512 * v)];")
+            w += r
+        }
+        var meta: [String] = []
+        if weights == .int4Sparse24 {
+            meta = b.regs("r", 2)
+            b.emit("\(pred)ld.global.nc.v2.u32 {\(meta.joined(separator: ", "))}, [\(metaLane)+\(unitOffset * 256)];")
+        }
+        var scale: String? = nil
+        if weights != .fp16 {
+            let s = b.reg("r")
+            b.emit("\(pred)ld.global.nc.u32 \(s), [\(scaleLane)+\(unitOffset * 32)];")
+            scale = s
+        }
+        return UnitRegisters(w: w, meta: meta, scale: scale)
+    }
+
+    /// Loads unit `warp + j·W`'s activations for each token tile: 16 registers (f16 pairs) per
+    /// tile, in the order the mma steps use them (dense: 16 consecutive columns per half;
+    /// 2:4: the pairs at 32s + 2t + 8jj).
+    private func loadActivations(_ b: inout PTXBuilder, j: Int, pred: String, xLane: [String]) -> [[String]] {
+        let xUnit = j * warps * KernelWeightLayout.unitColumns * 2  // bytes
+        if staged {  // 8 rows' chunks, 16 bytes each, for `stage`
+            return [xLane.flatMap { row in
+                let r = b.regs("r", 4)
+                b.emit("\(pred)ld.global.nc.v4.u32 {\(r.joined(separator: ", "))}, [\(row)+\(xUnit)];")
+                return r
+            }]
+        }
+        return xLane.map { lane in
+            let r = b.regs("r", 16)
+            if weights == .int4Sparse24 {
+                for s in 0..<4 { for jj in 0..<4 {
+                    b.emit("\(pred)ld.global.nc.u32 \(r[4 * s + jj]), [\(lane)+\(xUnit + 64 * s + 16 * jj)];")
+                } }
+            } else {
+                for v in 0..<4 {
+                    let offset = xUnit + 128 * (v / 2) + 16 * (v % 2)
+                    b.emit("\(pred)ld.global.nc.v4.u32 {\(r[(4 * v)..<(4 * v + 4)].joined(separator: ", "))}, [\(lane)+\(offset)];")
+                }
+            }
+            return r
+        }
+    }
+
+    /// Writes a unit's 16 activation rows (loaded by `loadActivations`) to the warp's rows in
+    /// shared memory and takes each step's B fragments for both token tiles with `ldmatrix`.
+    private func stage(_ b: inout PTXBuilder, _ x: [String], _ staging: (store: String, load: String)) -> [[String]] {
+        b.emit("bar.warp.sync -1;")  // the previous unit's ldmatrix reads are done
+        for i in 0..<8 {
+            b.emit("st.shared.v4.u32 [\(staging.store)+\(2 * i * Self.stagedRowBytes)], {\(x[(4 * i)..<(4 * i + 4)].joined(separator: ", "))};")
+        }
+        b.emit("bar.warp.sync -1;")
+        return (0..<2).map { nt in
+            (0..<4).flatMap { s -> [String] in
+                let r = b.regs("r", 4)
+                b.emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {\(r.joined(separator: ", "))}, [\(staging.load)+\(nt * 8 * Self.stagedRowBytes + 64 * s)];")
+                return r
+            }
+        }
+    }
+
+    /// Dequantizes one unit's weights (for each row tile) and runs its tensor-core steps for
+    /// every token tile.
+    private func computeUnit(_ b: inout PTXBuilder, regs: [UnitRegisters], x: [[String]], acc: [[[String]]], consts: [String]) {
+        let scales: [(String, String)] = regs.map { unit in unit.scale.map { b.scalePairs($0) } ?? ("", "") }
+        func dequantize(_ word: String, _ r: Int) -> [String] { b.dequantizeInt4(word, constants: consts, scales: scales[r]) }
+        func mma(_ r: Int, _ nt: Int, _ a: [String], _ bRegs: [String], meta: String? = nil, selector: Int = 0) {
+            let d = "{\(acc[r][nt].joined(separator: ", "))}"
+            if let e = meta {
+                b.emit("mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 \(d), {\(a.joined(separator: ", "))}, {\(bRegs.joined(separator: ", "))}, \(d), \(e), \(selector);")
+            } else {
+                b.emit("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 \(d), {\(a.joined(separator: ", "))}, {\(bRegs.joined(separator: ", "))}, \(d);")
+            }
+        }
+        switch weights {
+        case .fp16, .int4:
+            for h in 0..<2 {
+                for s in 0..<4 {
+                    for r in 0..<rowTiles {
+                        let w = regs[r].w
+                        let a = weights == .fp16 ? Array(w[(16 * h + 4 * s)..<(16 * h + 4 * s + 4)]) : dequantize(w[4 * h + s], r)
+                        for nt in 0..<tokenTiles { mma(r, nt, a, [x[nt][8 * h + 2 * s], x[nt][8 * h + 2 * s + 1]]) }
+                    }
+                }
+            }
+        case .int4Sparse24:
+            for s in 0..<4 {
+                for r in 0..<rowTiles {
+                    let a = dequantize(regs[r].w[s], r)
+                    for nt in 0..<tokenTiles {
+                        mma(r, nt, a, Array(x[nt][(4 * s)..<(4 * s + 4)]), meta: regs[r].meta[s % 2], selector: s / 2)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sums the warps' partial results in shared memory and writes f16 outputs of valid tokens.
+    /// Slot (r·T + nt)·4 + c of lane (g, t) is row 16r + g + 8·(c / 2), token 8nt + 2t + c % 2.
+    private func reduceAndStore(_ b: inout PTXBuilder, acc: [[[String]]], tid: String, lane: String, warp: String,
+                                tile: String, tokenBase: String, m: String, yPtr: String) {
+        let T = tokenTiles, slots = 4 * T * rowTiles
+        let red = b.reg("r"), mine = b.reg("r")
+        b.emit("mov.u32 \(red), \(entry)_red;")
+        b.emit("mad.lo.u32 \(mine), \(warp), \(slots * 32), \(lane);")
+        b.emit("mad.lo.u32 \(mine), \(mine), 4, \(red);")
+        for (i, a) in acc.joined().joined().enumerated() { b.emit("st.shared.f32 [\(mine)+\(i * 128)], \(a);") }
+        b.emit("bar.sync 0;")
+        let g = b.reg("r"), t = b.reg("r")
+        b.emit("shr.u32 \(g), \(lane), 2;")
+        b.emit("and.b32 \(t), \(lane), 3;")
+        // Each pass sums one slot per thread: the thread's id is slot·32 + lane.
+        for pass in 0..<((slots * 32 + threads - 1) / threads) {
+            let done = b.label("done")
+            let item = b.reg("r"), active = b.reg("p")
+            b.emit("add.u32 \(item), \(tid), \(pass * threads);")
+            b.emit("setp.lt.u32 \(active), \(item), \(slots * 32);")
+            b.emit("@!\(active) bra \(done);")
+            let slotAddr = b.reg("r")
+            b.emit("mad.lo.u32 \(slotAddr), \(item), 4, \(red);")
+            let sum = b.reg("f")
+            b.emit("ld.shared.f32 \(sum), [\(slotAddr)];")
+            for w in 1..<warps {
+                let v = b.reg("f")
+                b.emit("ld.shared.f32 \(v), [\(slotAddr)+\(w * slots * 128)];")
+                b.emit("add.f32 \(sum), \(sum), \(v);")
+            }
+            let slot = b.reg("r"), c = b.reg("r"), nt = b.reg("r"), r = b.reg("r"), tmp = b.reg("r")
+            b.emit("shr.u32 \(slot), \(item), 5;")
+            b.emit("and.b32 \(c), \(slot), 3;")
+            b.emit("shr.u32 \(slot), \(slot), 2;")
+            b.emit("rem.u32 \(nt), \(slot), \(T);")
+            b.emit("div.u32 \(r), \(slot), \(T);")
+            let row = b.reg("r"), token = b.reg("r")
+            b.emit("shr.u32 \(tmp), \(c), 1;")
+            b.emit("mad.lo.u32 \(row), \(tmp), 8, \(g);")
+            b.emit("mad.lo.u32 \(row), \(r), 16, \(row);")
+            b.emit("mad.lo.u32 \(row), \(tile), \(16 * rowTiles), \(row);")
+            b.emit("and.b32 \(tmp), \(c), 1;")
+            b.emit("mad.lo.u32 \(token), \(t), 2, \(tmp);")
+            b.emit("mad.lo.u32 \(token), \(nt), 8, \(token);")
+            b.emit("add.u32 \(token), \(token), \(tokenBase);")
+            let valid = b.reg("p")
+            b.emit("setp.lt.u32 \(valid), \(token), \(m);")
+            b.emit("@!\(valid) bra \(done);")
+            let index = b.reg("rd"), wide = b.reg("rd"), addr = b.reg("rd")
+            b.emit("mul.wide.u32 \(index), \(token), \(rows);")
+            b.emit("cvt.u64.u32 \(wide), \(row);")
+            b.emit("add.s64 \(index), \(index), \(wide);")
+            b.emit("shl.b64 \(index), \(index), 1;")
+            b.emit("add.s64 \(addr), \(yPtr), \(index);")
+            let h = b.reg("h")
+            b.emit("cvt.rn.f16.f32 \(h), \(sum);")
+            b.emit("st.global.b16 [\(addr)], \(h);")
+            b.place(done)
+        }
+    }
+}
+
+/// A PTX module: the header and kernels' entries, for sm_80 and later (the driver compiles it
+/// for the GPU it runs on).
+public enum PTXModule {
+    public static func text(entries: [String]) -> String {
+        ([
+            "// Generated by NMC's PTX backend (NMTargetPTX).",
+            ".version 7.8",
+            ".target sm_80",
+            ".address_size 64",
+            "",
+        ] + entries).joined(separator: "\n")
+    }
+}

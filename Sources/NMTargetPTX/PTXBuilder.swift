@@ -1,0 +1,66 @@
+/// Accumulates the body of one PTX kernel: fresh virtual registers by kind, instructions, and
+/// the register declarations they need (ptxas allocates the physical registers).
+struct PTXBuilder {
+    private(set) var body: [String] = []
+    private var counts: [String: Int] = [:]
+    private var labels = 0
+
+    /// A fresh register: "r" .b32, "rd" .b64, "f" .f32, "p" .pred, "h" .b16.
+    mutating func reg(_ kind: String) -> String {
+        let n = counts[kind, default: 0]
+        counts[kind] = n + 1
+        return "%\(kind)\(n)"
+    }
+
+    mutating func regs(_ kind: String, _ count: Int) -> [String] { (0..<count).map { _ in reg(kind) } }
+
+    mutating func label(_ stem: String) -> String {
+        labels += 1
+        return "\(stem.uppercased())_\(labels)"
+    }
+
+    mutating func emit(_ line: String) { body.append("    " + line) }
+    mutating func place(_ label: String) { body.append("\(label):") }
+
+    /// A b32 register holding a constant.
+    mutating func constant(_ value: UInt32) -> String {
+        let r = reg("r")
+        emit("mov.b32 \(r), \(hex(value));")
+        return r
+    }
+
+    func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16, uppercase: true) }
+
+    var declarations: [String] {
+        let types = ["p": ".pred", "h": ".b16", "r": ".b32", "rd": ".b64", "f": ".f32"]
+        return counts.keys.sorted().map { "    .reg \(types[$0]!) %\($0)<\(counts[$0]!)>;" }
+    }
+}
+
+/// The INT4 dequantization both linear kernels share (see KernelWeightLayout.int4Dense).
+extension PTXBuilder {
+    /// The three constants `dequantizeInt4` needs: the nibble mask, f16 1024 and f16 1032.
+    mutating func int4Constants() -> [String] { [constant(0x000F_000F), constant(0x6400_6400), constant(0x6408_6408)] }
+
+    /// f16x2 copies of the scales of rows g (low half of `packed`) and g + 8 (high half).
+    mutating func scalePairs(_ packed: String) -> (String, String) {
+        let lo = reg("r"), hi = reg("r")
+        emit("prmt.b32 \(lo), \(packed), 0, 0x1010;")
+        emit("prmt.b32 \(hi), \(packed), 0, 0x3232;")
+        return (lo, hi)
+    }
+
+    /// Four f16x2 A registers from one word of 8 nibbles (q + 8 each): `lop3` makes 1024 + n,
+    /// subtracting 1032 gives exactly q, and the multiplication by the row's scale rounds once.
+    mutating func dequantizeInt4(_ word: String, constants c: [String], scales: (String, String)) -> [String] {
+        (0..<4).map { i in
+            var src = word
+            if i > 0 { src = reg("r"); emit("shr.u32 \(src), \(word), \(4 * i);") }
+            let v = reg("r")
+            emit("lop3.b32 \(v), \(src), \(c[0]), \(c[1]), 0xEA;")  // (src & mask) | 0x6400…
+            emit("sub.f16x2 \(v), \(v), \(c[2]);")
+            emit("mul.f16x2 \(v), \(v), \(i % 2 == 0 ? scales.0 : scales.1);")
+            return v
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Testing
+@testable import NMTargetPTX
+
+/// The PTX text the kernels emit: the instructions the design relies on are there, registers
+/// are declared, and shapes the kernels cannot take are refused with a reason.
+@Suite struct PTXGenerationTests {
+    @Test func decodeKernelsUseTheTensorCoreInstructions() throws {
+        let sparse = try LinearKernel.standard(weights: .int4Sparse24, rows: 64, columns: 1152, tokenTiles: 2).ptx()
+        #expect(sparse.contains("mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32"))
+        #expect(sparse.contains("ld.global.nc.v4.u32"))      // 16-byte weight loads
+        #expect(sparse.contains("ld.global.nc.v2.u32"))      // the lane's two metadata words
+        #expect(sparse.contains("lop3.b32"))                  // INT4 → f16 in registers
+        #expect(sparse.contains(", 1;"))                      // sparsity selector 1 for steps 2 and 3
+        #expect(sparse.contains(".reg .b32 %r<"))
+        // 9–16 tokens: the activations go through shared memory to ldmatrix.
+        #expect(sparse.contains("st.shared.v4.u32"))
+        #expect(sparse.contains("ldmatrix.sync.aligned.m8n8.x4.shared.b16"))
+        let sparse8 = try LinearKernel.standard(weights: .int4Sparse24, rows: 64, columns: 1152, tokenTiles: 1).ptx()
+        #expect(!sparse8.contains("ldmatrix"))
+        let dense = try LinearKernel(weights: .int4, rows: 32, columns: 256, tokenTiles: 1).ptx()
+        #expect(dense.contains("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"))
+        #expect(!dense.contains("mma.sp"))
+        let fp16 = try LinearKernel(weights: .fp16, rows: 32, columns: 256, tokenTiles: 1).ptx()
+        #expect(!fp16.contains("lop3"))  // no dequantization for FP16 weights
+    }
+
+    @Test func aUnitCountTheWarpsDoNotDivideIsGuarded() throws {
+        // 9 units over 16 warps: only warps 0…8 have one; the rest skip it.
+        let ptx = try LinearKernel(weights: .int4, rows: 16, columns: 1152, tokenTiles: 1, warps: 16).ptx()
+        #expect(ptx.contains("setp.lt.u32 %p0, %r3, 9;"))
+        #expect(ptx.contains("@!%p0 bra SKIP_"))
+    }
+
+    @Test func tiledKernelStagesActivationsThroughSharedMemory() throws {
+        let sparse = try TiledLinearKernel(weights: .int4Sparse24, rows: 128, columns: 256).ptx()
+        #expect(sparse.contains("cp.async.cg.shared.global"))
+        #expect(sparse.contains("ldmatrix.sync.aligned.m8n8.x4.shared.b16"))
+        let dense = try TiledLinearKernel(weights: .int4, rows: 128, columns: 256).ptx()
+        #expect(dense.contains("st.shared.b32"))  // the dense k order is written pair by pair
+        #expect(!dense.contains("cp.async"))
+    }
+
+    @Test func smallMSplitsK() throws {
+        let square = try TiledLinearKernel(weights: .int4Sparse24, rows: 4096, columns: 4096)
+        #expect(square.launchShape(tokens: 128).grid == (32, 1, 4))   // 32 tiles → 128 blocks, 8 units each
+        #expect(square.launchShape(tokens: 4096).grid == (32, 32, 1))  // enough blocks: no split
+        #expect(square.launchShape(tokens: 512).grid == (32, 4, 1))
+        #expect(square.scratch(tokens: 4096).workspaceBytes == 0)
+        let uneven = try TiledLinearKernel(weights: .int4, rows: 128, columns: 2816)  // 22 units: 12 + 10
+        #expect(uneven.launchShape(tokens: 1).grid == (1, 1, 2))
+        #expect(uneven.scratch(tokens: 1) == (2 * 64 * 256 * 4, 1))
+        let ptx = square.ptx()
+        #expect(ptx.contains("atom.global.add.u32"))
+        #expect(ptx.contains("membar.gl;"))
+    }
+
+    @Test func moduleHeaderTargetsSm80() {
+        let text = PTXModule.text(entries: [UtilityKernels.spin])
+        #expect(text.contains(".target sm_80"))
+        #expect(text.contains(".visible .entry nm_spin("))
+    }
+
+    @Test func unsupportedShapesAreRefused() {
+        #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 24, columns: 256, tokenTiles: 1) }
+        #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 32, columns: 200, tokenTiles: 1) }
+        #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 32, columns: 256, tokenTiles: 3) }
+        #expect(throws: PTXError.self) { try TiledLinearKernel(weights: .int4, rows: 64, columns: 256) }
+        #expect(throws: PTXError.self) { try TiledLinearKernel(weights: .int4, rows: 128, columns: 384) }
+    }
+}

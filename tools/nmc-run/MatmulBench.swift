@@ -1,0 +1,241 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#endif
+import Foundation
+import NMRuntime
+import NMTargetPTX
+
+/// One measured (shape, M, implementation) point of `nmc-run --bench-matmul`.
+struct MatmulPoint: Codable {
+    var shape: String
+    var rows: Int
+    var columns: Int
+    var tokens: Int
+    var impl: String
+    var medianMicroseconds: Double
+    var runs: Int
+    var copies: Int
+    var weightBytes: Int
+    /// max |y − ref| / max |ref| over the checked tokens (the reference is computed on the host
+    /// from the same packed weights, following ir-specs/quant.md).
+    var maxRelativeError: Double
+}
+
+/// `nmc-run --bench-matmul`: NMC's FP16, dense INT4 and 2:4 INT4 linear kernels on random
+/// weights (seeded), each checked against the host reference and then timed: CUDA events
+/// around each launch, median of `runs`, the weights rotating through copies totalling at
+/// least `rotateBytes` so that none is read from L2, and all timed launches queued behind a
+/// spinning kernel so that the GPU never waits on the host between them.
+struct MatmulBench {
+    let device: CUDADevice
+    let runs: Int
+    let seed: UInt64
+    var metadataOrder = KernelWeightLayout.MetadataOrder.rowsInHalves
+    var warps: Int? = nil
+    var rowTiles: Int? = nil
+    var kinds = LinearKernel.Weights.allCases
+    /// The smallest M that runs the tiled (prefill) kernel, where the shape allows it.
+    var tiledFrom = 128
+    var rotateBytes = 512 << 20
+
+    func run(shapes: [(rows: Int, columns: Int)], tokens: [Int], log: (String) -> Void) throws -> [MatmulPoint] {
+        let maxTokens = tokens.max() ?? 1
+        let utility = try device.loadModule(ptx: PTXModule.text(entries: [UtilityKernels.spin]), label: "nm_spin")
+        let spin = try utility.function("nm_spin")
+        // The floor of this way of timing: an empty launch (a spin of 0 ns) between two events.
+        let floor = try median(spin: spin, log: log) { _ in
+            try device.launch(spin, grid: (1, 1, 1), block: (1, 1, 1), arguments: [.u64(0)])
+        }
+        log("timing floor (an empty kernel between two events): \(String(format: "%.2f", floor)) us")
+        var points: [MatmulPoint] = []
+        for (shapeIndex, shape) in shapes.enumerated() {
+            var rng = SplitMix64(seed: seed &+ UInt64(shapeIndex))
+            let dense = try PackedINT4Weight.random(rows: shape.rows, columns: shape.columns, group: 128, sparse24: false, using: &rng)
+            let sparse = try PackedINT4Weight.random(rows: shape.rows, columns: shape.columns, group: 128, sparse24: true, using: &rng)
+            let xBits = (0..<(maxTokens * shape.columns)).map { _ in Float16(Float.random(in: -1...1, using: &rng)).bitPattern }
+            let x = try device.buffer(xBits)
+            let y = try device.allocate(maxTokens * shape.rows * 2)
+            defer { device.free(x); device.free(y) }
+            // Tokens whose outputs are compared with the host reference: first, middle and last of each M.
+            let checked = Array(Set(tokens.flatMap { [0, $0 / 2, $0 - 1] })).sorted()
+            let label = "\(shape.rows)x\(shape.columns)"
+            for kind in kinds {
+                log("\(label) \(kind.rawValue): laying out weights and computing the reference for tokens \(checked)")
+                let (arrays, reference) = try prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: checked)
+                let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns, warps: warps,
+                                          rowTiles: rowTiles, tiledFrom: tiledFrom, arrays: arrays, rotateBytes: rotateBytes)
+                defer { variant.free() }
+                for m in tokens {
+                    let error = try check(variant, m: m, x: x, y: y, reference: reference, checked: checked)
+                    for i in 0..<3 { try variant.launch(m: m, copy: i % variant.copies.count, x: x, y: y) }
+                    let median = try self.median(spin: spin, log: log) { r in
+                        try variant.launch(m: m, copy: (r + 1) % variant.copies.count, x: x, y: y)
+                    }
+                    log("  \(kind.rawValue) M=\(m): \(String(format: "%.2f", median)) us, max rel error \(String(format: "%.2e", error))")
+                    points.append(MatmulPoint(shape: label, rows: shape.rows, columns: shape.columns, tokens: m,
+                                              impl: "nmc-\(kind.rawValue)", medianMicroseconds: median, runs: runs,
+                                              copies: variant.copies.count, weightBytes: variant.bytesPerCopy,
+                                              maxRelativeError: error))
+                }
+            }
+        }
+        return points
+    }
+
+    /// The kernel's weight arrays (weights, metadata, scales) and the host reference outputs.
+    private func prepare(_ kind: LinearKernel.Weights, dense: PackedINT4Weight, sparse: PackedINT4Weight,
+                         xBits: [UInt16], tokens: [Int]) throws -> ([[UInt32]], [[Double]]) {
+        switch kind {
+        case .fp16:
+            // The FP16 baseline multiplies by the dense weight's dequantized values, rounded to f16.
+            var w16 = [UInt16](repeating: 0, count: dense.rows * dense.columns)
+            for r in 0..<dense.rows {
+                for (c, v) in dense.dequantizedRow(r).enumerated() { w16[r * dense.columns + c] = Float16(Float(v)).bitPattern }
+            }
+            let reference = HostReference.linearF16(w16, rows: dense.rows, columns: dense.columns, x: xBits, tokens: tokens)
+            return ([try KernelWeightLayout.fp16(w16, rows: dense.rows, columns: dense.columns), [], []], reference)
+        case .int4:
+            return ([try KernelWeightLayout.int4Dense(dense), [], try KernelWeightLayout.scales(dense)],
+                    dense.referenceLinear(x: xBits, tokens: tokens))
+        case .int4Sparse24:
+            return ([try KernelWeightLayout.int4Sparse24Values(sparse), try KernelWeightLayout.int4Sparse24Metadata(sparse, order: metadataOrder),
+                     try KernelWeightLayout.scales(sparse)], sparse.referenceLinear(x: xBits, tokens: tokens))
+        }
+    }
+
+    /// Poisons y (0xFFFF is an f16 NaN), runs once, and compares; every output must be written.
+    private func check(_ v: Variant, m: Int, x: CUDevicePointer, y: CUDevicePointer,
+                       reference: [[Double]], checked: [Int]) throws -> Double {
+        try device.fill(y, byte: 0xFF, bytes: m * v.rows * 2)
+        try v.launch(m: m, copy: 0, x: x, y: y)
+        let out = try device.download(y, count: m * v.rows, as: UInt16.self)
+        if let bad = out.firstIndex(where: { Float16(bitPattern: $0).isNaN }) {
+            throw BenchFailure("\(v.label) M=\(m): output \(bad) (token \(bad / v.rows), row \(bad % v.rows)) was not written or is NaN")
+        }
+        var maxErr = 0.0, maxRef = 0.0
+        for (i, token) in checked.enumerated() where token < m {
+            for r in 0..<v.rows {
+                let got = Double(Float(Float16(bitPattern: out[token * v.rows + r])))
+                maxErr = max(maxErr, abs(got - reference[i][r]))
+                maxRef = max(maxRef, abs(reference[i][r]))
+            }
+        }
+        let rel = maxErr / max(maxRef, 1e-30)
+        if rel > 1e-2 { throw BenchFailure("\(v.label) M=\(m): max relative error \(rel) exceeds 1e-2") }
+        return rel
+    }
+
+    /// The median over `runs` of `launch(r)` between two events, all queued behind a spin.
+    private func median(spin: CUDAFunction, log: (String) -> Void, launch: (Int) throws -> Void) throws -> Double {
+        let starts = try (0..<runs).map { _ in try device.makeEvent() }
+        let ends = try (0..<runs).map { _ in try device.makeEvent() }
+        defer { (starts + ends).forEach(device.destroyEvent) }
+        let spinNanoseconds = UInt64(2_000_000 + 100_000 * runs)
+        let queued = ContinuousClock.now
+        try device.launch(spin, grid: (1, 1, 1), block: (1, 1, 1), arguments: [.u64(spinNanoseconds)])
+        for r in 0..<runs {
+            try device.record(starts[r])
+            try launch(r)
+            try device.record(ends[r])
+        }
+        let hostTime = ContinuousClock.now - queued
+        if hostTime > .nanoseconds(Int64(spinNanoseconds)) {
+            log("  warning: queueing took \(hostTime), longer than the spin; the timings may include GPU idle time")
+        }
+        let times = try (0..<runs).map { try device.elapsedMilliseconds(from: starts[$0], to: ends[$0]) * 1000 }
+        return times.sorted()[runs / 2]
+    }
+}
+
+/// One NMC linear kernel loaded on the GPU with its weights copied enough times to rotate.
+final class Variant {
+    let device: CUDADevice
+    let rows: Int
+    let label: String
+    let kernels: [LinearKernel]
+    let functions: [CUDAFunction]
+    let tiled: (kernel: TiledLinearKernel, function: CUDAFunction)?
+    let tiledFrom: Int
+    /// Split-K workspace and counters of the tiled kernel, by M.
+    private var scratch: [Int: (workspace: CUDevicePointer, counters: CUDevicePointer)] = [:]
+    let copies: [[CUDevicePointer]]
+    let bytesPerCopy: Int
+
+    init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, tiledFrom: Int,
+         arrays: [[UInt32]], rotateBytes: Int) throws {
+        self.device = device
+        self.rows = rows
+        label = "nmc-\(kind.rawValue) \(rows)x\(columns)"
+        kernels = try [1, 2].map {
+            try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles)
+        }
+        let tiledKernel = TiledLinearKernel.supports(rows: rows, columns: columns)
+            ? try TiledLinearKernel(weights: kind, rows: rows, columns: columns) : nil
+        let entries = kernels.map { $0.ptx() } + (tiledKernel.map { [$0.ptx()] } ?? [])
+        let module = try device.loadModule(ptx: PTXModule.text(entries: entries), label: label)
+        functions = try kernels.map { try module.function($0.entry) }
+        tiled = try tiledKernel.map { ($0, try module.function($0.entry)) }
+        self.tiledFrom = tiledFrom
+        bytesPerCopy = arrays.reduce(0) { $0 + 4 * $1.count }
+        let count = max(1, (rotateBytes + bytesPerCopy - 1) / bytesPerCopy)
+        let first = try arrays.map { $0.isEmpty ? 0 : try device.buffer($0) }
+        var all = [first]
+        for _ in 1..<count {
+            all.append(try zip(arrays, first).map { a, src in
+                guard !a.isEmpty else { return 0 }
+                let p = try device.allocate(4 * a.count)
+                try device.copy(from: src, to: p, bytes: 4 * a.count)
+                return p
+            })
+        }
+        copies = all
+    }
+
+    func launch(m: Int, copy: Int, x: CUDevicePointer, y: CUDevicePointer) throws {
+        let c = copies[copy]
+        let arguments: [CUDAKernelArgument] = [.pointer(c[0]), .pointer(c[1]), .pointer(c[2]), .pointer(x), .pointer(y), .u32(UInt32(m))]
+        if let t = tiled, m >= tiledFrom {
+            let shape = t.kernel.launchShape(tokens: m, multiprocessors: device.multiprocessors)
+            if scratch[m] == nil {
+                let need = t.kernel.scratch(tokens: m, multiprocessors: device.multiprocessors)
+                let counters = try device.allocate(4 * need.counters)
+                try device.fill(counters, byte: 0, bytes: 4 * need.counters)
+                scratch[m] = (try device.allocate(need.workspaceBytes), counters)
+            }
+            let s = scratch[m]!
+            return try device.launch(t.function, grid: shape.grid, block: shape.block,
+                                     arguments: Array(arguments[0..<5]) + [.pointer(s.workspace), .pointer(s.counters), .u32(UInt32(m))])
+        }
+        let k = m <= 8 ? 0 : 1
+        let shape = kernels[k].launchShape(tokens: m)
+        try device.launch(functions[k], grid: shape.grid, block: shape.block, arguments: arguments)
+    }
+
+    func free() {
+        for c in copies { for p in c where p != 0 { device.free(p) } }
+        for s in scratch.values { device.free(s.workspace); device.free(s.counters) }
+    }
+}
+
+struct BenchFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+enum HostReference {
+    /// `y[m, r] = Σ_c x[m, c] · w[r, c]` in Double for f16 weights and activations.
+    static func linearF16(_ w: [UInt16], rows: Int, columns: Int, x: [UInt16], tokens: [Int]) -> [[Double]] {
+        let xs = tokens.map { m in (0..<columns).map { Double(Float(Float16(bitPattern: x[m * columns + $0]))) } }
+        var y = [[Double]](repeating: [Double](repeating: 0, count: rows), count: tokens.count)
+        var row = [Double](repeating: 0, count: columns)
+        for r in 0..<rows {
+            for c in 0..<columns { row[c] = Double(Float(Float16(bitPattern: w[r * columns + c]))) }
+            for (i, xr) in xs.enumerated() {
+                var s = 0.0
+                for c in 0..<columns { s += xr[c] * row[c] }
+                y[i][r] = s
+            }
+        }
+        return y
+    }
+}

@@ -1,0 +1,139 @@
+import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#endif
+import Foundation
+import NMIR
+import NMRuntime
+import NMTargetPTX
+
+/// Runs a compiled NMC artifact, and measures the PTX kernels on a GPU. It links no LLVM so a
+/// static build can be copied to a GPU machine.
+@main
+struct NMCRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nmc-run",
+        abstract: "Run a compiled NMC artifact directory, or check and time the PTX kernels on a GPU.",
+        discussion: """
+            Artifacts come from `nmc compile`; running them arrives with the CPU and PTX backends.
+
+            On a machine with an NVIDIA GPU and its driver (libcuda.so.1), --gpu-check checks the \
+            CUDA runtime and every linear kernel against the host reference, --bench-matmul checks \
+            and times NMC's FP16, dense INT4 and 2:4 INT4 linear kernels, and --bench-decode times \
+            the linear layers of a LLaMA-7B decode step; tools/bench_matmul.py runs them beside \
+            PyTorch (docs/performance-gpu.md).
+            """)
+
+    @Argument(help: "The artifact directory written by `nmc compile`.")
+    var artifact: String?
+
+    @Flag(help: "Check the CUDA runtime and the linear kernels on the GPU.") var gpuCheck = false
+    @Flag(help: "Check and time the linear kernels on the GPU.") var benchMatmul = false
+    @Flag(help: "Time the linear layers of a LLaMA-7B decode step (synthetic weights, one CUDA graph).") var benchDecode = false
+    @Option(help: "Weight shapes ROWSxCOLUMNS (out x in), comma-separated.") var shapes = "4096x4096,11008x4096,4096x11008"
+    @Option(help: "Token counts M, comma-separated.") var tokens = "1,16,128,512,4096"
+    @Option(help: "Timed runs per point (the median is reported).") var runs = 50
+    @Option(help: "Seed of the random weights and activations.") var seed: UInt64 = 1
+    @Option(help: "Write the measured points as JSON to this file.") var json: String?
+    @Option(help: ArgumentHelp("Which lanes carry the 2:4 metadata (a check of the PTX ISA's figure).", visibility: .hidden))
+    var metadataOrder = "rowsInHalves"
+    @Option(help: "Kernels to check and time: fp16, int4, int4Sparse24 (comma-separated).") var kernels = "fp16,int4,int4Sparse24"
+    @Option(help: "Megabytes of weight copies to rotate through (0: one copy, read from L2 when it fits).") var rotateMb = 512
+    @Option(help: "The smallest M that runs the tiled (prefill) linear kernel.") var tiledFrom = 128
+    @Option(help: "Warps per block of the linear kernels (default: LinearKernel.standard's).") var warps: Int?
+    @Option(help: "Row tiles of 16 per block of the linear kernels (default: LinearKernel.standard's).") var rowTiles: Int?
+    @Option(help: "Write the PTX of the linear kernels for --shapes into this directory (no GPU needed).") var emitPtx: String?
+
+    func run() throws {
+        do {
+            if let dir = emitPtx { return try emit(into: dir) }
+            if gpuCheck || benchMatmul || benchDecode { return try runOnGPU() }
+        } catch let e as CUDAUnavailable {
+            fail("\(e)")
+        } catch let e as CustomStringConvertible where e is CUDAError || e is PTXError || e is BenchFailure || e is Safetensors.FormatError {
+            fail(e.description)
+        }
+        fail("running artifacts is not implemented yet (it arrives with the CPU and PTX backends)", code: 2)
+    }
+
+    private func fail(_ message: String, code: Int32 = 1) -> Never {
+        FileHandle.standardError.write(Data("nmc-run: \(message)\n".utf8))
+        Foundation.exit(code)
+    }
+
+    private func parsedShapes() throws -> [(rows: Int, columns: Int)] {
+        try shapes.split(separator: ",").map { item in
+            let dims = item.split(separator: "x").compactMap { Int($0) }
+            guard dims.count == 2, dims.allSatisfy({ $0 > 0 }) else {
+                throw ValidationError("--shapes: '\(item)' is not ROWSxCOLUMNS")
+            }
+            return (dims[0], dims[1])
+        }
+    }
+
+    private func parsedTokens() throws -> [Int] {
+        try tokens.split(separator: ",").map {
+            guard let m = Int($0), m > 0 else { throw ValidationError("--tokens: '\($0)' is not a positive integer") }
+            return m
+        }
+    }
+
+    private func emit(into dir: String) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for shape in try parsedShapes() {
+            for kind in LinearKernel.Weights.allCases {
+                let kernels = try [1, 2].map {
+                    try LinearKernel.standard(weights: kind, rows: shape.rows, columns: shape.columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles)
+                }
+                let tiled = TiledLinearKernel.supports(rows: shape.rows, columns: shape.columns)
+                    ? [try TiledLinearKernel(weights: kind, rows: shape.rows, columns: shape.columns).ptx()] : []
+                let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
+                try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() } + tiled), to: path)
+                print(path)
+            }
+        }
+    }
+
+    private func runOnGPU() throws {
+        let device = try CUDADevice()
+        FileHandle.standardOutput.write(Data("device: \(device.summary)\n".utf8))
+        let log: (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
+        guard let order = KernelWeightLayout.MetadataOrder(rawValue: metadataOrder) else {
+            throw ValidationError("--metadata-order: rowsInHalves or rowPerLane")
+        }
+        if gpuCheck { try GPUCheck(device: device, seed: seed, metadataOrder: order).run(log: log) }
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        if benchDecode {
+            var points: [MatmulPoint] = []
+            for kind in try parsedKernels() {
+                let us = try DecodeBench(device: device, runs: runs, seed: seed).run(kind: kind, log: log)
+                points.append(MatmulPoint(shape: "llama-7b-decode-linears", rows: 0, columns: 0, tokens: 1, impl: "nmc-\(kind.rawValue)",
+                                          medianMicroseconds: us, runs: runs, copies: 1, weightBytes: 0, maxRelativeError: 0))
+            }
+            if let path = json { try write(points, to: path) }
+        }
+        guard benchMatmul else { return }
+        var bench = MatmulBench(device: device, runs: runs, seed: seed)
+        bench.metadataOrder = order
+        bench.warps = warps
+        bench.rowTiles = rowTiles
+        bench.rotateBytes = rotateMb << 20
+        bench.tiledFrom = tiledFrom
+        bench.kinds = try parsedKernels()
+        let points = try bench.run(shapes: try parsedShapes(), tokens: try parsedTokens(), log: log)
+        if let path = json { try write(points, to: path) }
+    }
+
+    private func write(_ points: [MatmulPoint], to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(points), to: path)
+    }
+
+    private func parsedKernels() throws -> [LinearKernel.Weights] {
+        try kernels.split(separator: ",").map {
+            guard let k = LinearKernel.Weights(rawValue: String($0)) else { throw ValidationError("--kernels: unknown kernel '\($0)'") }
+            return k
+        }
+    }
+}
