@@ -109,8 +109,14 @@ extension KernelLibrary {
         let concat = Array(0..<16)
         let interleaveLow = (0..<16).map { $0 % 2 == 0 ? $0 / 2 : 16 + $0 / 2 }
         let interleaveHigh = (0..<16).map { $0 % 2 == 0 ? 8 + $0 / 2 : 24 + $0 / 2 }
-        g.loop(from: s.begin, to: s.end) { row in
-            tiled(g.int(0), m, by: 8) { m0, mt in
+        // Rows in blocks whose packed weights stay in L2 while every tile of tokens passes over
+        // them; the tokens' activations then stay in L1/L2 too, instead of streaming from memory
+        // once per row.
+        let rowBlock = 32
+        g.loop(from: s.begin, to: s.end, step: rowBlock) { blockStart in
+          let blockEnd = g.smin(g.add(blockStart, g.int(rowBlock)), s.end)
+          tiled(g.int(0), m, by: 8) { m0, mt in
+            g.loop(from: blockStart, to: blockEnd) { row in
                 let zero = g.splat(g.float(0), 16)
                 let accs = g.loop(from: g.int(0), to: g.int(type.groupsPerRow), carrying: Array(repeating: zero, count: mt)) { group, acc in
                     let table = groupTable(s, type, row: row, group: group)
@@ -150,6 +156,7 @@ extension KernelLibrary {
                     g.store(g.reduceAdd(accs[t]), out, at: g.add(g.mul(g.add(m0, g.int(t)), g.int(type.rows)), row))
                 }
             }
+          }
         }
     }
 
