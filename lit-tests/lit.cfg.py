@@ -38,3 +38,11 @@ config.substitutions.append(("%data", os.path.join(repo_root, "..", "shared", "d
 import ctypes.util
 if ctypes.util.find_library("cuda") is None:
     config.available_features.add("no-cuda-driver")
+
+# The CPU backend's vector kernels need AVX-512; their IR checks run where the host has it.
+try:
+    with open("/proc/cpuinfo") as f:
+        if " avx512f " in f.read().replace("\n", " "):
+            config.available_features.add("avx512")
+except OSError:
+    pass

@@ -125,7 +125,7 @@ public enum CPUBench {
     /// RTN: the speed does not depend on how the kept values were chosen).
     public static func decode(path: String, threads: Int, promptTokens: Int, decodeTokens: Int, runs: Int,
                               output: String, console: Console) throws {
-        let model = try ModelImporter.load(path: path, contextLength: promptTokens + decodeTokens)
+        let model = try ModelImporter.load(path: path, contextLength: max(promptTokens, decodeTokens))
         console.writeOut(machineLine(threads: threads))
         console.writeOut("variant          linear weights   prefill \(promptTokens) tok/s   decode \(decodeTokens) tok/s\n")
         var variants: [(String, CompressionOptions)] = [("f32", CompressionOptions())]
@@ -141,26 +141,29 @@ public enum CPUBench {
             let session = try ModelSession(model: compressed, backend: .cpu, threads: threads)
             let prompt = (0..<promptTokens).map { Int32(($0 * 7919 + 13) % session.vocabularySize) }
             var prefill: [Double] = [], decode: [Double] = []
+            // As llama-bench's pp512 and tg128: the prefill of a prompt into empty caches, and
+            // greedy decoding of single tokens from an empty cache, timed separately.
             for _ in 0..<max(runs, 1) {
                 session.reset()
                 let start = DispatchTime.now().uptimeNanoseconds
-                var logits = try session.forward(prompt)
-                let mid = DispatchTime.now().uptimeNanoseconds
+                _ = try session.forward(prompt)
+                prefill.append(Double(promptTokens) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+                session.reset()
+                var next = prompt[0]
+                let decodeStart = DispatchTime.now().uptimeNanoseconds
                 for _ in 0..<decodeTokens {
-                    let last = logits.suffix(session.vocabularySize)
-                    let next = Int32(last.indices.max { last[$0] < last[$1] }! - last.startIndex)
-                    logits = try session.forward([next])
+                    let logits = try session.forward([next])
+                    next = Int32(logits.indices.max { logits[$0] < logits[$1] }!)
                 }
-                let end = DispatchTime.now().uptimeNanoseconds
-                prefill.append(Double(promptTokens) / (Double(mid - start) / 1e9))
-                decode.append(Double(decodeTokens) / (Double(end - mid) / 1e9))
+                decode.append(Double(decodeTokens) / (Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9))
             }
             let bytes = storage?.totalAfter ?? StorageReport(before: model.module, after: model.module).totalBefore
             let row = DecodeRow(variant: name, linearBytes: bytes, prefillTokens: promptTokens, prefillTokensPerSecond: median(prefill),
                                 decodeTokens: decodeTokens, decodeTokensPerSecond: median(decode))
             rows.append(row)
-            console.writeOut(String(format: "%-16@ %14@ %18.1f %18.1f\n", name, ModelCommands.formatBytes(bytes),
-                                    row.prefillTokensPerSecond, row.decodeTokensPerSecond))
+            console.writeOut(name.padding(toLength: 16, withPad: " ", startingAt: 0)
+                             + String(repeating: " ", count: max(0, 15 - ModelCommands.formatBytes(bytes).count)) + ModelCommands.formatBytes(bytes)
+                             + String(format: " %19.1f %18.1f\n", row.prefillTokensPerSecond, row.decodeTokensPerSecond))
         }
         try writeJSON(BenchReport(machine: machineDescription(threads: threads), runs: runs, rows: rows), to: output, console: console)
     }
