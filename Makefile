@@ -96,19 +96,18 @@ DEMO_FLAGS := --sparsity 2:4 --sparsity-method sparsegpt --quant int4 --group-si
 
 demo: build-release model
 	@echo "== $$($(RELEASE_BIN)/nmc --version)"
-	@echo "== compile $(MODEL) with 2:4 + INT4 -> $(DEMO_DIR)"
+	@echo "== compile $(MODEL) with 2:4 + INT4 for this CPU -> $(DEMO_DIR)"
 	@if [ ! -f $(DEMO_DIR)/manifest.json ] || [ $(MODEL) -nt $(DEMO_DIR)/manifest.json ] || [ $(RELEASE_BIN)/nmc -nt $(DEMO_DIR)/manifest.json ]; then \
-	  $(RELEASE_BIN)/nmc compile $(MODEL) $(DEMO_FLAGS) --target nmir -o $(DEMO_DIR); \
+	  $(RELEASE_BIN)/nmc compile $(MODEL) $(DEMO_FLAGS) --target cpu -o $(DEMO_DIR); \
 	else echo "up to date (delete $(DEMO_DIR) to compile again)"; fi
 	@echo "== storage"
 	@grep -E '"(bits_per_weight|bytes_before|bytes_after)"' $(DEMO_DIR)/manifest.json | tr -d ' ,' | sed 's/^/  /'
+	@python3 -c "import json; m = json.load(open('$(DEMO_DIR)/manifest.json'))['linear_weights']; \
+	  print('  linear weights: %.1f MB -> %.1f MB, %.2fx smaller, %.3f bits per weight' % (m['bytes_before'] / 1e6, m['bytes_after'] / 1e6, m['bytes_before'] / m['bytes_after'], m['bits_per_weight']))"
 	@$(RELEASE_BIN)/nmc inspect $(MODEL) | sed -n '/^total:/p' | sed 's/^/  gguf file: /'
 	@$(RELEASE_BIN)/nmc inspect $(DEMO_DIR) | sed -n '/^total:/p' | sed 's/^/  compiled:  /'
-	@echo "== generate (greedy; reference interpreter)"
-	$(RELEASE_BIN)/nmc run $(DEMO_DIR) --prompt "$(DEMO_PROMPT)" -n 32 --temperature 0
-	@echo
-	@echo "== not yet: native code. The CPU backend (LLVM) arrives with its issue; the tokens/s above"
-	@echo "   are the reference interpreter's (f32 math on dequantized weights, OpenBLAS)."
+	@echo "== generate (greedy; $(DEMO_DIR)/model.so, all cores)"
+	$(RELEASE_BIN)/nmc run $(DEMO_DIR) --prompt "$(DEMO_PROMPT)" -n 64 --temperature 0
 
 clean:
 	rm -rf .build lit-tests/**/Output

@@ -36,6 +36,27 @@ import NMRuntime
         #expect(model.tokenizer.decode(stats.tokens) == text)
     }
 
+    /// The CPU backend (LLVM, JIT) against the interpreter on the real model: the same 64 greedy
+    /// tokens, and the first step's logits within a small relative error.
+    @Test func cpuBackendGeneratesTheInterpretersGreedyTokens() throws {
+        let model = try loadModel()
+        let prompt = model.tokenizer.encode("Once upon a time, in a small village,", addSpecial: true)
+        var runs: [[Int32]] = []
+        var firstLogits: [[Float]] = []
+        for backend in [ExecutionBackend.interpreter, .cpu] {
+            let session = try ModelSession(model: model, backend: backend, threads: 2)
+            var sampler = Sampler(temperature: 0)
+            firstLogits.append(try session.forward(prompt))
+            let stats = try session.generate(prompt: prompt, count: 64, sampler: &sampler) { _ in }
+            runs.append(stats.tokens)
+        }
+        #expect(runs[0].count == 64)
+        #expect(runs[1] == runs[0], "cpu: \(runs[1])\ninterpreter: \(runs[0])")
+        let scale = firstLogits[0].map { abs($0) }.max() ?? 1
+        let worst = zip(firstLogits[0], firstLogits[1]).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst <= 1e-3 * scale, "largest logit difference \(worst) of \(scale)")
+    }
+
     @Test func importedFolderGivesIdenticalLogits() throws {
         let model = try loadModel()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nmc-import-\(UUID().uuidString)").path
