@@ -51,7 +51,7 @@ let package = Package(
                           path: "tools/nmc-opt", swiftSettings: llvmSwiftFlags, linkerSettings: llvmLinkFlags),
         // nmc-run links no LLVM so that a static build stays small enough to copy to a GPU machine.
         .executableTarget(name: "nmc-run",
-                          dependencies: ["NMRuntime", "NMIR", "NMTargetPTX", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["NMRuntime", "NMIR", "NMFrontend", "NMTargetPTX", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "tools/nmc-run"),
 
         .testTarget(name: "NMIRTests", dependencies: ["NMIR", "NMRuntime"]),

@@ -20,11 +20,8 @@ public final class ModelSession {
     public let backend: ExecutionBackend
     let interpreter: Interpreter
     var caches: [RuntimeValue] = []
-    /// The CPU backend's compiled functions and the memory their arguments live in.
-    private var compiled: CPUExecutable?
-    private var cacheBuffers: [AlignedBuffer] = []
-    private var idsBuffer = AlignedBuffer(byteCount: 4)
-    private let startBuffer = AlignedBuffer(byteCount: 4)
+    /// The CPU backend's compiled functions with their caches.
+    private var compiled: CPUModelRunner?
     /// Seconds spent generating and compiling code (0 for the interpreter).
     public private(set) var compileSeconds = 0.0
     /// Tokens already in the caches.
@@ -44,41 +41,22 @@ public final class ModelSession {
         if backend == .cpu {
             let started = Date()
             let threadCount = threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount
-            compiled = try CPUArtifact.load(model: model, threads: threadCount)
+            compiled = try CPUModelRunner(program: CPUArtifact.load(model: model, threads: threadCount), module: model.module)
             compileSeconds = Date().timeIntervalSince(started)
-            cacheBuffers = caches.compactMap { value -> AlignedBuffer? in
-                guard case .kvCache(let c) = value else { return nil }
-                return AlignedBuffer(byteCount: c.type.capacity * c.type.heads * c.type.headDim * 4)
-            }
-            idsBuffer = AlignedBuffer(byteCount: contextLength * 4)
         }
-    }
-
-    public var threads: Int { compiled?.pool.threads ?? 1 }
-
-    /// "cpu, 2 threads" or "reference interpreter", for reports.
-    public var backendDescription: String {
-        backend == .cpu ? "cpu, \(threads) thread\(threads == 1 ? "" : "s")" : "reference interpreter"
-    }
-
-    /// Runs `tokens` at `position` through the compiled code.
-    private func forwardCompiled(_ program: CPUExecutable, _ tokens: [Int32]) throws -> [Float] {
-        let function = tokens.count == 1 ? "decode" : "prefill"
-        let ids = idsBuffer.pointer.assumingMemoryBound(to: Int32.self)
-        for (i, t) in tokens.enumerated() { ids[i] = t }
-        startBuffer.pointer.storeBytes(of: Int32(position), as: Int32.self)
-        let dynamic = program.abi.function(named: function)?.arguments.first?.dims.contains(nil) == true ? [tokens.count] : []
-        let result = try program.call(function, arguments: [idsBuffer.pointer, startBuffer.pointer] + cacheBuffers.map(\.pointer),
-                                      dynamicDims: dynamic)
-        guard let logits = result.tensors.first else { throw ToolError("@\(function) returned no logits") }
-        let count = logits.dims.reduce(1, *)
-        return Array(UnsafeBufferPointer(start: logits.pointer.assumingMemoryBound(to: Float.self), count: count))
     }
 
     public var vocabularySize: Int { model.config.vocabSize }
     public var contextLength: Int {
         if case .kvCache(let c) = caches.first { return c.type.capacity }
         return 0
+    }
+
+    public var threads: Int { compiled?.program.pool.threads ?? 1 }
+
+    /// "cpu, 2 threads" or "reference interpreter", for reports.
+    public var backendDescription: String {
+        backend == .cpu ? "cpu, \(threads) thread\(threads == 1 ? "" : "s")" : "reference interpreter"
     }
 
     /// Forgets the tokens in the caches.
@@ -91,7 +69,8 @@ public final class ModelSession {
             throw ToolError("\(position + tokens.count) tokens exceed the context of \(contextLength) (use --ctx to enlarge it)")
         }
         if let compiled {
-            let logits = try forwardCompiled(compiled, tokens)
+            if position == 0 { compiled.reset() }
+            let logits = try compiled.forward(tokens)
             position += tokens.count
             return logits
         }

@@ -15,7 +15,9 @@ struct NMCRun: ParsableCommand {
         commandName: "nmc-run",
         abstract: "Run a compiled NMC artifact directory, or check and time the PTX kernels on a GPU.",
         discussion: """
-            Artifacts come from `nmc compile`; running them arrives with the CPU and PTX backends.
+            `nmc-run DIR --prompt TEXT` generates text (greedy) with a `nmc compile --target cpu` \
+            artifact, loading DIR/model.so with dlopen (no LLVM needed). PTX artifacts are not \
+            built yet.
 
             On a machine with an NVIDIA GPU and its driver (libcuda.so.1), --gpu-check checks the \
             CUDA runtime and every linear kernel against the host reference, --bench-matmul checks \
@@ -27,6 +29,9 @@ struct NMCRun: ParsableCommand {
     @Argument(help: "The artifact directory written by `nmc compile`.")
     var artifact: String?
 
+    @Option(help: "DIR: the prompt to continue.") var prompt: String?
+    @Option(name: .short, help: "DIR: tokens to generate.") var n: Int = 64
+    @Option(help: "DIR: CPU threads (default: all cores).") var threads: Int = 0
     @Flag(help: "Check the CUDA runtime and the linear kernels on the GPU.") var gpuCheck = false
     @Flag(help: "Check and time the linear kernels on the GPU.") var benchMatmul = false
     @Flag(help: "Time the linear layers of a LLaMA-7B decode step (synthetic weights, one CUDA graph).") var benchDecode = false
@@ -53,7 +58,13 @@ struct NMCRun: ParsableCommand {
         } catch let e as CustomStringConvertible where e is CUDAError || e is PTXError || e is BenchFailure || e is Safetensors.FormatError {
             fail(e.description)
         }
-        fail("running artifacts is not implemented yet (it arrives with the CPU and PTX backends)", code: 2)
+        if let artifact, FileManager.default.fileExists(atPath: artifact + "/" + CPUSharedLibrary.libraryName) {
+            guard let prompt else { fail("give --prompt TEXT to generate with \(artifact)") }
+            do { return try ArtifactRun.generate(directory: artifact, prompt: prompt, count: n, threads: threads) } catch {
+                fail("\(error)")
+            }
+        }
+        fail("running artifacts other than `nmc compile --target cpu` folders is not implemented yet (PTX artifacts arrive with the PTX backend)", code: 2)
     }
 
     private func fail(_ message: String, code: Int32 = 1) -> Never {
