@@ -212,6 +212,17 @@ public enum Safetensors {
 /// sibling, which is renamed over the destination when complete.
 public enum AtomicFile {
     public static func write(_ data: Data, to path: String) throws {
+        // A destination that exists and is not a regular file (/dev/null, a pipe, a terminal) is
+        // written in place: renaming over it would replace the device with a file.
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+            let fd = open(path, O_WRONLY)
+            guard fd >= 0 else { throw Safetensors.FormatError(file: path, reason: "cannot write the file") }
+            defer { close(fd) }
+            let written = data.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            guard written == data.count else { throw Safetensors.FormatError(file: path, reason: "cannot write the file") }
+            return
+        }
         let temporary = path + ".tmp-\(ProcessIdentity.current)"
         TemporaryPaths.shared.add(temporary)
         defer { TemporaryPaths.shared.remove(temporary) }
