@@ -23,9 +23,6 @@ final class KernelLibrary {
     /// Names of the kernels in definition order, for the IR listing and the tests.
     private(set) var names: [String] = []
 
-    /// From this many tokens on, `quant.linear` takes the transposed-activation kernel.
-    static let transposedMinimumTokens = 32
-
     /// Whether the target has AVX-512 (F, BW): the vector kernels of `quant.linear` use it.
     let avx512: Bool
 

@@ -200,65 +200,6 @@ extension KernelLibrary {
         }
     }
 
-    /// The kernel for many tokens (M ≥ `transposedMinimumTokens`), any packed weight: the
-    /// activations come transposed (`xt[k, m]`, rows padded to `mp`, a multiple of 16), so each
-    /// kept weight is one broadcast multiplied into 16 tokens at a time — no permute, and pruned
-    /// weights cost nothing. A block of rows is decoded once (value · scale and column) into a
-    /// stack buffer and then swept over every tile of 64 tokens.
-    /// slots [out, xt, w, scales, zeros (or null), M, mp]; work = rows of w.
-    func quantLinearTransposed(_ type: PackedWeightType) -> LLVMValueRef {
-        let key = "qlinear_t_\(type.rows)_\(type.columns)_i\(type.bits)_g\(type.group)_\(type.zeroPoint ? "z" : "s")_\(type.nm.map { "\($0.n)_\($0.m)" } ?? "dense")"
-        return kernel(key) { s in
-            let out = s.pointer(0), xt = s.pointer(1), m = s.int(5), mp = s.int(6)
-            let kept = type.keptPerRow
-            let rowBlock = max(1, min(8, 8192 / max(kept, 1)))
-            let values = g.alloca(g.f32, count: rowBlock * kept), columns = g.alloca(g.i64, count: rowBlock * kept)
-            g.loop(from: s.begin, to: s.end, step: rowBlock) { blockStart in
-                let blockEnd = g.smin(g.add(blockStart, g.int(rowBlock)), s.end)
-                g.loop(from: blockStart, to: blockEnd) { row in
-                    let base = g.mul(g.sub(row, blockStart), g.int(kept))
-                    g.loop(kept) { j in
-                        let (weight, column) = dequantized(s, type, scalesSlot: 3, row: row, j: j)
-                        g.store(weight, values, at: g.add(base, j))
-                        g.store(g.mul(column, mp), columns, at: g.add(base, j), align: 8)
-                    }
-                }
-                tiled(g.int(0), g.sdiv(mp, g.int(16)), by: 4) { v0, nv in
-                    g.loop(from: blockStart, to: blockEnd) { row in
-                        let base = g.mul(g.sub(row, blockStart), g.int(kept))
-                        let first = g.mul(v0, g.int(16))
-                        let zero = g.splat(g.float(0), 16)
-                        let accs = g.loop(from: g.int(0), to: g.int(kept), carrying: Array(repeating: zero, count: nv)) { j, acc in
-                            let w = g.splat(g.load(g.f32, values, at: g.add(base, j)), 16)
-                            let at = g.add(g.load(g.i64, columns, at: g.add(base, j), align: 8), first)
-                            return (0..<nv).map { i in g.fma(w, g.load(self.v16f, g.gep(g.f32, xt, g.add(at, g.int(16 * i)))), acc[i]) }
-                        }
-                        for i in 0..<nv {
-                            for lane in 0..<16 {
-                                let token = g.add(first, g.int(16 * i + lane))
-                                g.when(g.icmp(LLVMIntSLT, token, m)) {
-                                    g.store(g.extract(accs[i], lane), out, at: g.add(g.mul(token, g.int(type.rows)), row))
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// slots [xt, x, K, mp]; work = tokens: xt[k · mp + t] = x[t · K + k].
-    func transposeTokens() -> LLVMValueRef {
-        kernel("transpose_tokens") { s in
-            let xt = s.pointer(0), x = s.pointer(1), k = s.int(2), mp = s.int(3)
-            g.loop(from: s.begin, to: s.end) { t in
-                g.loop(from: g.int(0), to: k) { c in
-                    g.store(g.load(g.f32, x, at: g.add(g.mul(t, k), c)), xt, at: g.add(g.mul(c, mp), t))
-                }
-            }
-        }
-    }
-
     /// slots [out, w, scales, zeros (or null)]; work = rows: `quant.dequant` to a dense f32 matrix.
     func dequantize(_ type: PackedWeightType) -> LLVMValueRef {
         kernel("dequant_\(type.rows)_\(type.columns)_i\(type.bits)_g\(type.group)_\(type.zeroPoint ? "z" : "s")_\(type.nm.map { "\($0.n)_\($0.m)" } ?? "dense")") { s in

@@ -110,28 +110,8 @@ extension FunctionCodegen {
         }
         let out = allocate(op.results[0], dtype: .f32, dims: Array(x.dims.dropLast()) + [constant(type.rows)])
         let zeros = operands.count > 3 ? operands[3].pointer : LLVMConstPointerNull(g.ptr)!
-        let tokens = rows(x)
-        let tokenBound = Array(x.dims.dropLast()).reduce(1) { $0 * $1.bound }
-        guard tokenBound >= KernelLibrary.transposedMinimumTokens else {
-            run(kernels.quantLinear(type), slots: [out.pointer, x.pointer, operands[1].pointer, operands[2].pointer, zeros, tokens],
-                work: g.int(type.rows), grain: 8)
-            return
-        }
-        // Few tokens: the kernel that decodes a weight block once for up to 8 tokens; many: the
-        // transposed-activation kernel. The choice is made at run time from the token count.
-        let many = g.icmp(LLVMIntSGE, tokens, g.int(KernelLibrary.transposedMinimumTokens))
-        let padded = (tokenBound + 15) / 16 * 16
-        let xt = scratch(bytes: padded * type.columns * 4)
-        g.when(many) {
-            let mp = g.mul(g.sdiv(g.add(tokens, g.int(15)), g.int(16)), g.int(16))
-            run(kernels.transposeTokens(), slots: [xt, x.pointer, g.int(type.columns), mp], work: tokens, grain: 16)
-            run(kernels.quantLinearTransposed(type), slots: [out.pointer, xt, operands[1].pointer, operands[2].pointer, zeros, tokens, mp],
-                work: g.int(type.rows), grain: 8)
-        }
-        g.when(g.xor(many, LLVMConstInt(g.i1, 1, 0))) {
-            run(kernels.quantLinear(type), slots: [out.pointer, x.pointer, operands[1].pointer, operands[2].pointer, zeros, tokens],
-                work: g.int(type.rows), grain: 8)
-        }
+        run(kernels.quantLinear(type), slots: [out.pointer, x.pointer, operands[1].pointer, operands[2].pointer, zeros, rows(x)],
+            work: g.int(type.rows), grain: 8)
     }
 
     private func emitMatmul(_ op: Operation, _ operands: [CValue]) throws {
