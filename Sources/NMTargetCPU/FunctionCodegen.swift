@@ -218,9 +218,6 @@ final class FunctionCodegen {
         return value
     }
 
-    /// Scratch memory used only by the current op.
-    func scratch(bytes: Int) -> LLVMValueRef { arenaPointer(bytes: max(bytes, 4)) }
-
     /// Scratch memory that stays valid until the op at index `lastUse` (or the function's end).
     func longLivedScratch(bytes: Int) -> (LLVMValueRef, Int) {
         let p = arenaPointer(bytes: max(bytes, 4))
@@ -321,6 +318,4 @@ final class FunctionCodegen {
         guard let index = weightIndex[name] else { throw CodegenError(at: location, "unknown weight @\(name)") }
         return g.load(g.ptr, slot(.weights), at: g.int(index), align: 8)
     }
-
-    var currentOpIndex: Int { opIndex }
 }

@@ -189,7 +189,6 @@ final class IRGen {
         let element = LLVMGetElementType(LLVMTypeOf(v))!
         return intrinsic("llvm.vector.reduce.fadd", [LLVMTypeOf(v)], [float(0, element), v])
     }
-    func reduceMax(_ v: LLVMValueRef) -> LLVMValueRef { intrinsic("llvm.vector.reduce.fmax", [LLVMTypeOf(v)], [v]) }
 
     func add(_ a: LLVMValueRef, _ b: LLVMValueRef) -> LLVMValueRef { LLVMBuildAdd(builder, a, b, "") }
     func sub(_ a: LLVMValueRef, _ b: LLVMValueRef) -> LLVMValueRef { LLVMBuildSub(builder, a, b, "") }
@@ -215,12 +214,10 @@ final class IRGen {
     func fptosi(_ v: LLVMValueRef, _ t: LLVMTypeRef) -> LLVMValueRef { LLVMBuildFPToSI(builder, v, t, "") }
     func fpext(_ v: LLVMValueRef, _ t: LLVMTypeRef) -> LLVMValueRef { LLVMBuildFPExt(builder, v, t, "") }
     func fptrunc(_ v: LLVMValueRef, _ t: LLVMTypeRef) -> LLVMValueRef { LLVMBuildFPTrunc(builder, v, t, "") }
-    func bitcast(_ v: LLVMValueRef, _ t: LLVMTypeRef) -> LLVMValueRef { LLVMBuildBitCast(builder, v, t, "") }
 
     func shuffle(_ a: LLVMValueRef, _ b: LLVMValueRef, _ mask: [Int]) -> LLVMValueRef {
         LLVMBuildShuffleVector(builder, a, b, constVector(mask.map { i32($0) }), "")
     }
-    func extract(_ v: LLVMValueRef, _ i: Int) -> LLVMValueRef { LLVMBuildExtractElement(builder, v, i32(i), "") }
 
     // MARK: Control flow
 

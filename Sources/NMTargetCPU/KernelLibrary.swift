@@ -11,8 +11,6 @@ struct KernelScope {
 
     func pointer(_ i: Int) -> LLVMValueRef { g.load(g.ptr, slots, at: g.int(i), align: 8) }
     func int(_ i: Int) -> LLVMValueRef { g.load(g.i64, slots, at: g.int(i), align: 8) }
-    /// Slot `i` as an i64, or the constant when the dim is static.
-    func dim(_ i: Int, _ constant: Int?) -> LLVMValueRef { constant.map { g.int($0) } ?? int(i) }
 }
 
 /// The kernels of one LLVM module, each defined once per kind and static shape:

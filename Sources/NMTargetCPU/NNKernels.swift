@@ -190,8 +190,9 @@ extension KernelLibrary {
         }
     }
 
-    /// slots [out, x, outer, inner, stride, offset]: copies `outer` runs of `inner` elements, run r
-    /// from x[r·stride + offset] to out[r·inner]; work = outer (tensor.slice, tensor.concat).
+    /// slots [out, x, outer, inner, stride, offset, outStride, outOffset]: copies `outer` runs of
+    /// `inner` elements, run r from x[r·stride + offset] to out[r·outStride + outOffset];
+    /// work = outer (tensor.slice, tensor.concat).
     func stridedCopy() -> LLVMValueRef {
         kernel("strided_copy") { k in
             let out = k.pointer(0), x = k.pointer(1), inner = k.int(3), stride = k.int(4), offset = k.int(5)
