@@ -276,6 +276,19 @@ final class IRGen {
         LLVMPositionBuilderAtEnd(builder, after)
     }
 
+    /// `if condition { then() } else { otherwise() }`.
+    func ifElse(_ condition: LLVMValueRef, _ then: () -> Void, else otherwise: () -> Void) {
+        let thenBlock = block("then"), elseBlock = block("else"), after = block("after")
+        LLVMBuildCondBr(builder, condition, thenBlock, elseBlock)
+        LLVMPositionBuilderAtEnd(builder, thenBlock)
+        then()
+        LLVMBuildBr(builder, after)
+        LLVMPositionBuilderAtEnd(builder, elseBlock)
+        otherwise()
+        LLVMBuildBr(builder, after)
+        LLVMPositionBuilderAtEnd(builder, after)
+    }
+
     /// The module's text.
     var text: String {
         guard let raw = LLVMPrintModuleToString(module) else { return "" }
