@@ -96,12 +96,21 @@ extension KernelLibrary {
         g.intrinsic("llvm.x86.avx512.permvar.sf.512", [], [table, nibbles])
     }
 
-    /// The 16 kept weights of 2:4 block `b` (32 columns) of `row`, scaled by `table`, and the
-    /// `vpermi2ps` indices that pick their activations out of the block's two 16-column halves.
-    /// Lane j < 8 holds the first kept value of group j, lane j ≥ 8 the second of group j − 8; their
-    /// 2-bit indices sit at bits 4j and 4(j − 8) + 2 of the block's 32-bit index word.
-    private func sparseBlock(_ s: KernelScope, _ type: PackedWeightType, table: LLVMValueRef, row: LLVMValueRef, block b: LLVMValueRef) -> (weights: LLVMValueRef, select: LLVMValueRef) {
+    /// Block `b` (32 columns) of `row`, decoded into two 16-lane vectors.
+    /// - dense: the 32 weights `scale · (q − zero)`, columns 0–15 and 16–31;
+    /// - 2:4: the 16 kept weights and the `vpermi2ps` indices that pick their activations out of the
+    ///   block's two 16-column halves. Lane j < 8 holds the first kept value of group j, lane j ≥ 8
+    ///   the second of group j − 8; their 2-bit indices sit at bits 4j and 4(j − 8) + 2 of the
+    ///   block's 32-bit index word. The pruned weights are never loaded.
+    private func decodeBlock(_ s: KernelScope, _ type: PackedWeightType, table: LLVMValueRef, row: LLVMValueRef, block b: LLVMValueRef) -> (LLVMValueRef, LLVMValueRef) {
         let w = s.pointer(2)
+        guard type.nm != nil else {
+            let bytes = g.load(g.vector(g.i8, 16), g.gep(g.i8, w, g.add(g.mul(row, g.int(type.columns / 2)), g.mul(b, g.int(16)))), align: 1)
+            let wide = g.zext(bytes, v16i)
+            let even = lookup(table, wide), odd = lookup(table, g.lshr(wide, g.splat(g.i32(4), 16)))
+            return (g.shuffle(even, odd, (0..<16).map { $0 % 2 == 0 ? $0 / 2 : 16 + $0 / 2 }),
+                    g.shuffle(even, odd, (0..<16).map { $0 % 2 == 0 ? 8 + $0 / 2 : 24 + $0 / 2 }))
+        }
         let valueBytesPerRow = type.keptPerRow / 2
         let bytes = g.load(g.vector(g.i8, 8), g.gep(g.i8, w, g.add(g.mul(row, g.int(valueBytesPerRow)), g.mul(b, g.int(8)))), align: 1)
         let low = g.zext(bytes, g.vector(g.i32, 8))
@@ -114,99 +123,68 @@ extension KernelLibrary {
         return (weights, g.or(g.and(g.lshr(word, shifts), g.splat(g.i32(3), 16)), groupBase))
     }
 
+    /// `acc + Σ` over one block of a decoded weight block times one token's activation halves.
+    private func blockProduct(_ type: PackedWeightType, _ decoded: (LLVMValueRef, LLVMValueRef), _ halves: (LLVMValueRef, LLVMValueRef), _ acc: LLVMValueRef) -> LLVMValueRef {
+        guard type.nm != nil else { return g.fma(decoded.1, halves.1, g.fma(decoded.0, halves.0, acc)) }
+        let gathered = g.intrinsic("llvm.x86.avx512.vpermi2var.ps.512", [], [halves.0, decoded.1, halves.1])
+        return g.fma(decoded.0, gathered, acc)
+    }
+
     /// The two 16-column halves of block `b` (32 columns) of `token`'s activations.
     private func activationBlock(_ x: LLVMValueRef, k: Int, token: LLVMValueRef, block b: LLVMValueRef) -> (LLVMValueRef, LLVMValueRef) {
         let at = g.add(g.mul(token, g.int(k)), g.mul(b, g.int(32)))
         return (g.load(v16f, g.gep(g.f32, x, at)), g.load(v16f, g.gep(g.f32, x, g.add(at, g.int(16)))))
     }
 
-    /// The activations `select` picks from a block's two halves (one `vpermi2ps`).
-    private func gather(_ halves: (LLVMValueRef, LLVMValueRef), _ select: LLVMValueRef) -> LLVMValueRef {
-        g.intrinsic("llvm.x86.avx512.vpermi2var.ps.512", [], [halves.0, select, halves.1])
-    }
-
-    /// From this many tokens on, 2:4 `quant.linear` decodes its weights once into a scratch block
-    /// and multiplies register tiles of rows × tokens (`sparseManyTokens`).
+    /// From this many tokens on, `quant.linear` decodes its weights once into a scratch block and
+    /// multiplies register tiles of rows × tokens (`manyTokens`); below, it decodes each block
+    /// once per tile of up to 8 tokens (`fewTokens`).
     static let manyTokens = 16
 
     private func vectorQuantLinear(_ s: KernelScope, _ type: PackedWeightType) {
-        guard type.nm == nil else {
-            return g.ifElse(g.icmp(LLVMIntSGE, s.int(5), g.int(Self.manyTokens)),
-                            { sparseManyTokens(s, type) }, else: { sparseFewTokens(s, type) })
-        }
-        let x = s.pointer(1), w = s.pointer(2), m = s.int(5)
-        let k = type.columns, blocks = k / 32, blocksPerGroup = type.group / 32
-        let interleaveLow = (0..<16).map { $0 % 2 == 0 ? $0 / 2 : 16 + $0 / 2 }
-        let interleaveHigh = (0..<16).map { $0 % 2 == 0 ? 8 + $0 / 2 : 24 + $0 / 2 }
-        tokenTilesOverRowBlocks(s, rows: type.rows, m: m) { m0, mt, row in
-            let zero = g.splat(g.float(0), 16)
-            return g.loop(from: g.int(0), to: g.int(type.groupsPerRow), carrying: Array(repeating: zero, count: mt)) { group, acc in
-                let table = groupTable(s, type, row: row, group: group)
-                let first = g.mul(group, g.int(blocksPerGroup))
-                let last = g.smin(g.add(first, g.int(blocksPerGroup)), g.int(blocks))
-                return g.loop(from: first, to: last, carrying: acc) { b, acc in
-                    let g = self.g
-                    let bytes = g.load(g.vector(g.i8, 16), g.gep(g.i8, w, g.add(g.mul(row, g.int(k / 2)), g.mul(b, g.int(16)))), align: 1)
-                    let wide = g.zext(bytes, v16i)
-                    let even = lookup(table, wide), odd = lookup(table, g.lshr(wide, g.splat(g.i32(4), 16)))
-                    let w0 = g.shuffle(even, odd, interleaveLow), w1 = g.shuffle(even, odd, interleaveHigh)
-                    return (0..<mt).map { t in
-                        let (x0, x1) = activationBlock(x, k: k, token: g.add(m0, g.int(t)), block: b)
-                        return g.fma(w1, x1, g.fma(w0, x0, acc[t]))
-                    }
-                }
-            }
-        }
+        g.ifElse(g.icmp(LLVMIntSGE, s.int(5), g.int(Self.manyTokens)), { manyTokens(s, type) }, else: { fewTokens(s, type) })
     }
 
-    /// Rows in blocks whose packed weights stay in L2 while every tile of up to 8 tokens passes
-    /// over them (the tokens' activations then stay in L1/L2 too, instead of streaming from memory
-    /// once per row). `dot(m0, tokens, row)` returns one 16-lane partial sum per token; their sums
-    /// are the outputs.
-    private func tokenTilesOverRowBlocks(_ s: KernelScope, rows: Int, m: LLVMValueRef, _ dot: (LLVMValueRef, Int, LLVMValueRef) -> [LLVMValueRef]) {
-        let out = s.pointer(0)
+    /// Rows in blocks of 32 whose packed weights stay in L2 while every tile of up to 8 tokens
+    /// passes over them (the tokens' activations then stay in L1/L2 too, instead of streaming from
+    /// memory once per row); each block is decoded once per tile.
+    private func fewTokens(_ s: KernelScope, _ type: PackedWeightType) {
+        let out = s.pointer(0), x = s.pointer(1), m = s.int(5)
+        let k = type.columns, blocks = k / 32, blocksPerGroup = type.group / 32
         let rowBlock = 32
         g.loop(from: s.begin, to: s.end, step: rowBlock) { blockStart in
             let blockEnd = g.smin(g.add(blockStart, g.int(rowBlock)), s.end)
             tiled(g.int(0), m, by: 8) { m0, mt in
                 g.loop(from: blockStart, to: blockEnd) { row in
-                    let accs = dot(m0, mt, row)
+                    let zero = g.splat(g.float(0), 16)
+                    let accs = g.loop(from: g.int(0), to: g.int(type.groupsPerRow), carrying: Array(repeating: zero, count: mt)) { group, acc in
+                        let table = groupTable(s, type, row: row, group: group)
+                        let first = g.mul(group, g.int(blocksPerGroup))
+                        let last = g.smin(g.add(first, g.int(blocksPerGroup)), g.int(blocks))
+                        return g.loop(from: first, to: last, carrying: acc) { b, acc in
+                            let decoded = decodeBlock(s, type, table: table, row: row, block: b)
+                            return (0..<mt).map { t in blockProduct(type, decoded, activationBlock(x, k: k, token: g.add(m0, g.int(t)), block: b), acc[t]) }
+                        }
+                    }
                     for t in 0..<mt {
-                        g.store(g.reduceAdd(accs[t]), out, at: g.add(g.mul(g.add(m0, g.int(t)), g.int(rows)), row))
+                        g.store(g.reduceAdd(accs[t]), out, at: g.add(g.mul(g.add(m0, g.int(t)), g.int(type.rows)), row))
                     }
                 }
             }
         }
     }
 
-    /// 2:4 for a few tokens: each block's weights are decoded once per tile of up to 8 tokens.
-    private func sparseFewTokens(_ s: KernelScope, _ type: PackedWeightType) {
-        let x = s.pointer(1), m = s.int(5)
-        let k = type.columns, blocks = k / 32, blocksPerGroup = type.group / 32
-        tokenTilesOverRowBlocks(s, rows: type.rows, m: m) { m0, mt, row in
-            let zero = g.splat(g.float(0), 16)
-            return g.loop(from: g.int(0), to: g.int(type.groupsPerRow), carrying: Array(repeating: zero, count: mt)) { group, acc in
-                let table = groupTable(s, type, row: row, group: group)
-                let first = g.mul(group, g.int(blocksPerGroup))
-                let last = g.smin(g.add(first, g.int(blocksPerGroup)), g.int(blocks))
-                return g.loop(from: first, to: last, carrying: acc) { b, acc in
-                    let (weights, select) = sparseBlock(s, type, table: table, row: row, block: b)
-                    return (0..<mt).map { t in g.fma(weights, gather(activationBlock(x, k: k, token: g.add(m0, g.int(t)), block: b), select), acc[t]) }
-                }
-            }
-        }
-    }
-
-    /// 2:4 for many tokens. A thread takes its rows 8 at a time and the columns 1024 at a time
-    /// (a chunk): the chunk's weights are decoded once into a 32 KB scratch block (16 scaled kept
-    /// values and 16 permute indices per row and 32 columns, the layout of `sparseBlock`), which
-    /// then stays in L1 while every tile of 4 tokens × 4 rows multiplies it: per 32 columns a tile
-    /// loads 4 weight vectors, 4 index vectors and 8 activation halves for 16 permutes and 16
-    /// FMAs. Partial sums of each chunk are added into the output.
-    private func sparseManyTokens(_ s: KernelScope, _ type: PackedWeightType) {
+    /// Many tokens. A thread takes its rows 16 at a time and the columns 512 at a time (a chunk):
+    /// the chunk's weights are decoded once into a 32 KB scratch block (`decodeBlock`'s two
+    /// vectors per row and 32 columns), which then stays in L1 while every tile of 4 tokens × 4
+    /// rows multiplies it. Per 32 columns a tile loads 8 decoded vectors and 8 activation halves
+    /// for 16 `vpermi2ps` + 16 FMAs (2:4) or 32 FMAs (dense). Partial sums of each chunk are added
+    /// into the output.
+    private func manyTokens(_ s: KernelScope, _ type: PackedWeightType) {
         let out = s.pointer(0), x = s.pointer(1), m = s.int(5)
         let k = type.columns, blocks = k / 32, blocksPerGroup = type.group / 32
-        let rowsPerPass = 8, chunk = min(32, blocks), entryBytes = 128
+        let rowsPerPass = 16, chunk = min(16, blocks), entryBytes = 128
+        let second = type.nm == nil ? v16f : v16i
         let scratch = g.alloca(g.i8, count: rowsPerPass * chunk * entryBytes)
         let entry = { (r: LLVMValueRef, b: LLVMValueRef) in
             self.g.gep(self.g.i8, scratch, self.g.mul(self.g.add(self.g.mul(r, self.g.int(chunk)), b), self.g.int(entryBytes)))
@@ -219,10 +197,10 @@ extension KernelLibrary {
                     g.loop(from: g.int(0), to: count) { i in
                         let b = g.add(first, i)
                         let table = groupTable(s, type, row: row, group: g.sdiv(b, g.int(blocksPerGroup)))
-                        let (weights, select) = sparseBlock(s, type, table: table, row: row, block: b)
+                        let decoded = decodeBlock(s, type, table: table, row: row, block: b)
                         let at = entry(g.sub(row, passStart), i)
-                        g.store(weights, at, align: 64)
-                        g.store(select, g.gep(g.i8, at, g.int(64)), align: 64)
+                        g.store(decoded.0, at, align: 64)
+                        g.store(decoded.1, g.gep(g.i8, at, g.int(64)), align: 64)
                     }
                 }
                 tiled(g.int(0), m, by: 4) { t0, tokens in
@@ -230,16 +208,14 @@ extension KernelLibrary {
                         let zero = g.splat(g.float(0), 16)
                         let accs = g.loop(from: g.int(0), to: count, carrying: Array(repeating: zero, count: rows * tokens)) { i, acc in
                             let g = self.g
-                            let b = g.add(first, i)
-                            let at = (0..<rows).map { r in entry(g.add(g.sub(r0, passStart), g.int(r)), i) }
-                            let weights = at.map { g.load(self.v16f, $0, align: 64) }
-                            let selects = at.map { g.load(self.v16i, g.gep(g.i8, $0, g.int(64)), align: 64) }
+                            let decoded = (0..<rows).map { r in
+                                let at = entry(g.add(g.sub(r0, passStart), g.int(r)), i)
+                                return (g.load(self.v16f, at, align: 64), g.load(second, g.gep(g.i8, at, g.int(64)), align: 64))
+                            }
                             var next = acc
                             for t in 0..<tokens {
-                                let halves = activationBlock(x, k: k, token: g.add(t0, g.int(t)), block: b)
-                                for r in 0..<rows {
-                                    next[r * tokens + t] = g.fma(weights[r], gather(halves, selects[r]), acc[r * tokens + t])
-                                }
+                                let halves = activationBlock(x, k: k, token: g.add(t0, g.int(t)), block: g.add(first, i))
+                                for r in 0..<rows { next[r * tokens + t] = blockProduct(type, decoded[r], halves, acc[r * tokens + t]) }
                             }
                             return next
                         }
