@@ -156,18 +156,26 @@ extension KernelLibrary {
             let blockEnd = g.smin(g.add(blockStart, g.int(rowBlock)), s.end)
             tiled(g.int(0), m, by: 8) { m0, mt in
                 g.loop(from: blockStart, to: blockEnd) { row in
+                    // Each token sums into a ring of `ring` accumulators, one block each in turn,
+                    // so that with 1 or 2 tokens consecutive FMAs do not wait on each other (an
+                    // FMA takes 4 cycles; one chain would bound M = 1 at 4 cycles a block).
+                    let ring = max(1, 4 / mt)
                     let zero = g.splat(g.float(0), 16)
-                    let accs = g.loop(from: g.int(0), to: g.int(type.groupsPerRow), carrying: Array(repeating: zero, count: mt)) { group, acc in
+                    let accs = g.loop(from: g.int(0), to: g.int(type.groupsPerRow), carrying: Array(repeating: zero, count: mt * ring)) { group, acc in
                         let table = groupTable(s, type, row: row, group: group)
                         let first = g.mul(group, g.int(blocksPerGroup))
                         let last = g.smin(g.add(first, g.int(blocksPerGroup)), g.int(blocks))
                         return g.loop(from: first, to: last, carrying: acc) { b, acc in
                             let decoded = decodeBlock(s, type, table: table, row: row, block: b)
-                            return (0..<mt).map { t in blockProduct(type, decoded, activationBlock(x, k: k, token: g.add(m0, g.int(t)), block: b), acc[t]) }
+                            return (0..<mt).flatMap { t in
+                                let sum = blockProduct(type, decoded, activationBlock(x, k: k, token: g.add(m0, g.int(t)), block: b), acc[t * ring])
+                                return Array(acc[t * ring + 1 ..< (t + 1) * ring]) + [sum]
+                            }
                         }
                     }
                     for t in 0..<mt {
-                        g.store(g.reduceAdd(accs[t]), out, at: g.add(g.mul(g.add(m0, g.int(t)), g.int(type.rows)), row))
+                        let sum = accs[t * ring ..< (t + 1) * ring].dropFirst().reduce(accs[t * ring]) { g.fadd($0, $1) }
+                        g.store(g.reduceAdd(sum), out, at: g.add(g.mul(g.add(m0, g.int(t)), g.int(type.rows)), row))
                     }
                 }
             }
