@@ -87,8 +87,7 @@ fuzz-smoke: fuzz-build
 test: unit-test lit-test fuzz-smoke
 
 ## demo: fetch SmolLM2, compress it with 2:4 SparseGPT + INT4 (calibrated on wikitext2-valid),
-## generate text and report storage and speed. The CPU code generator arrives with its issue: until
-## then the compressed model runs through the reference interpreter, and the demo says so.
+## compile it for this CPU (model.so), generate text and report storage and speed.
 DEMO_DIR := out/smollm2-24-int4
 DEMO_PROMPT := The capital of France is
 DEMO_FLAGS := --sparsity 2:4 --sparsity-method sparsegpt --quant int4 --group-size 128 \
@@ -109,10 +108,11 @@ demo: build-release model
 	@echo "== generate (greedy; $(DEMO_DIR)/model.so, all cores)"
 	$(RELEASE_BIN)/nmc run $(DEMO_DIR) --prompt "$(DEMO_PROMPT)" -n 64 --temperature 0
 
-## sanitize: swift test under AddressSanitizer, then ThreadSanitizer (the CPU runtime's thread
-## pool, the KV caches and the generated kernels it runs), each in its own build folder.
+## sanitize: swift test under AddressSanitizer (+ LeakSanitizer), then ThreadSanitizer (the CPU
+## runtime's thread pool, the KV caches and the generated kernels it runs), each in its own build
+## folder. .lsan-suppressions lists the one-time allocations of Swift globals and XCTest.
 sanitize: deps model
-	$(SWIFT) test -j $(JOBS) --build-path .build-asan --sanitize=address
+	LSAN_OPTIONS=suppressions=$(CURDIR)/.lsan-suppressions $(SWIFT) test -j $(JOBS) --build-path .build-asan --sanitize=address
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test -j $(JOBS) --build-path .build-tsan --sanitize=thread
 
 clean:

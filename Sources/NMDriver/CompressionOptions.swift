@@ -92,6 +92,7 @@ extension ModelCommands {
         let manager = PassManager(steps: steps)
         manager.environment["tokenizer"] = source
         if let dir = model.weightsDirectory { manager.environment["module-directory"] = dir }
+        manager.onWarning = { console.writeErr($0.description + "\n") }
         if verbose {
             manager.instruments.append(PassProgressInstrument(total: steps.count) { console.writeErr($0) })
         }

@@ -111,6 +111,7 @@ public struct OptDriver {
         let manager = PassManager(steps: steps)
         manager.environment["module-directory"] = directory
         let err = console.writeErr
+        manager.onWarning = { err($0.description + "\n") }
         if !options.printIRBefore.isEmpty || !options.printIRAfter.isEmpty || options.printIRAfterAll
             || options.printIRAfterChange || options.printIRAfterFailure {
             manager.instruments.append(PrintIRInstrument(

@@ -99,6 +99,11 @@ public final class PassContext {
     }
 
     public func count(_ statistic: String, by amount: Int = 1) { statistics[statistic, default: 0] += amount }
+
+    /// What the pass reports without failing (a weight it handled in a degenerate way, say); the
+    /// pass manager hands them to its `onWarning` after the pass.
+    public private(set) var warnings: [Diagnostic] = []
+    public func warn(at location: SourceLocation, _ message: String) { warnings.append(Diagnostic(.warning, at: location, message)) }
 }
 
 /// A pass: reads and rewrites a module.

@@ -37,6 +37,8 @@ public final class PassManager {
     public var verifier = Verifier()
     /// Handed to every pass (see `PassContext.environment`).
     public var environment: [String: String] = [:]
+    /// Receives each pass's warnings (prefixed with the pass's name) once it has run.
+    public var onWarning: (Diagnostic) -> Void = { _ in }
 
     public init(steps: [PipelineStep]) { self.steps = steps }
 
@@ -54,6 +56,10 @@ public final class PassManager {
             } catch {
                 for i in instruments { i.runAfterFailure(step, index: index, module: module, error: error) }
                 throw failure(of: step, error)
+            }
+            for var warning in context.warnings {
+                warning.message = "pass '\(step.name)': " + warning.message
+                onWarning(warning)
             }
             let elapsed = clock.now - start
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18

@@ -63,7 +63,8 @@ public struct QuantizeInt4Pass: Pass {
         ],
         statistics: [("quantized-weights", "weights quantized to 4 bits"),
                      ("bytes-before", "f32 bytes of the quantized weights"),
-                     ("bytes-after", "bytes of their packed values, N:M indices, scales and zero points")])
+                     ("bytes-after", "bytes of their packed values, N:M indices, scales and zero points"),
+                     ("all-zero-groups", "groups with no non-zero (kept) value, stored as scale 1 and q = 0")])
 
     public init() {}
 
@@ -150,6 +151,11 @@ public struct QuantizeInt4Pass: Pass {
                                            data: .bytes(zeros.map { UInt8(bitPattern: $0) }), location: entry.location))
             }
             replacements[name] = entries
+            let zeroGroups = Self.allZeroGroups(weights, rows: rows, columns: columns, group: quantizer.group, kept: kept?.mask)
+            if zeroGroups > 0 {
+                context.count("all-zero-groups", by: zeroGroups)
+                context.warn(at: reader.op.location, "@\(name): \(zeroGroups) of \(rows * quantizer.groups(columns: columns)) groups have no non-zero\(kept == nil ? "" : " kept") value; they are stored with scale 1 and q = 0 and dequantize to zeros")
+            }
             context.count("quantized-weights")
             context.count("bytes-before", by: rows * columns * 4)
             context.count("bytes-after", by: entries.reduce(0) { $0 + (WeightStore.storageByteCount(of: $1.type) ?? 0) })
@@ -159,6 +165,18 @@ public struct QuantizeInt4Pass: Pass {
         for e in module.weights.entries { store += replacements[e.name] ?? [e] }
         module.weights = WeightStore(file: module.weights.file, entries: store)
         for i in module.functions.indices { Self.rewrite(&module.functions[i], replacements) }
+    }
+
+    /// Groups (of `group` columns, per row) whose values — the kept ones, under N:M — are all zero.
+    static func allZeroGroups(_ weights: [Double], rows: Int, columns: Int, group: Int, kept: [Bool]?) -> Int {
+        var count = 0
+        for r in 0..<rows {
+            for start in stride(from: 0, to: columns, by: group) {
+                let range = r * columns + start ..< r * columns + min(start + group, columns)
+                if range.allSatisfy({ weights[$0] == 0 || kept?[$0] == false }) { count += 1 }
+            }
+        }
+        return count
     }
 
     /// Where a weight is read, for diagnostics.
