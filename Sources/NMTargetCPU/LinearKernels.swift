@@ -182,7 +182,7 @@ extension KernelLibrary {
         }
     }
 
-    /// Many tokens. A thread takes its rows 16 at a time and the columns 512 at a time (a chunk):
+    /// Many tokens. A thread takes its rows 16 at a time and the columns up to 512 at a time (a chunk):
     /// the chunk's weights are decoded once into a 32 KB scratch block (`decodeBlock`'s two
     /// vectors per row and 32 columns), which then stays in L1 while every tile of 4 tokens × 4
     /// rows multiplies it. Per 32 columns a tile loads 8 decoded vectors and 8 activation halves
@@ -191,7 +191,9 @@ extension KernelLibrary {
     private func manyTokens(_ s: KernelScope, _ type: PackedWeightType) {
         let out = s.pointer(0), x = s.pointer(1), m = s.int(5)
         let k = type.columns, blocks = k / 32, blocksPerGroup = type.group / 32
-        let rowsPerPass = 16, chunk = min(16, blocks), entryBytes = 128
+        // Chunks of at most 16 blocks, of equal size (576 columns: 2 × 9 blocks, not 16 + 2).
+        let chunks = (blocks + 15) / 16, chunk = (blocks + chunks - 1) / chunks
+        let rowsPerPass = 16, entryBytes = 128
         let second = type.nm == nil ? v16f : v16i
         let scratch = g.alloca(g.i8, count: rowsPerPass * chunk * entryBytes)
         let entry = { (r: LLVMValueRef, b: LLVMValueRef) in
