@@ -73,7 +73,7 @@ extension KernelLibrary {
             let out = k.pointer(0), x = k.pointer(1)
             g.loop(from: k.begin, to: k.end) { i in
                 let v = g.load(g.f32, x, at: i)
-                let e = g.exp(g.fneg(v))
+                let e = g.expF32(g.fneg(v))
                 g.store(g.fdiv(v, g.fadd(g.float(1), e)), out, at: i)
             }
         }

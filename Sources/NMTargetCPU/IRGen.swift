@@ -183,6 +183,32 @@ final class IRGen {
     }
     func fmax(_ a: LLVMValueRef, _ b: LLVMValueRef) -> LLVMValueRef { intrinsic("llvm.maxnum", [LLVMTypeOf(a)], [a, b]) }
     func exp(_ a: LLVMValueRef) -> LLVMValueRef { intrinsic("llvm.exp", [LLVMTypeOf(a)], [a]) }
+
+    /// e^x for f32 (a scalar or a vector) in straight-line code that vectorizes, instead of
+    /// `llvm.exp` (which becomes one libm call per element): Cody–Waite range reduction
+    /// x = n·ln 2 + r, Cephes' degree-6 polynomial for e^r (relative error about 1e-7), times
+    /// 2^n as two powers of two built in the exponent bits (so that n = 128 and subnormal
+    /// results come out right). Below −104 it gives 0, above 88.73 +∞; NaN stays NaN.
+    func expF32(_ x: LLVMValueRef) -> LLVMValueRef {
+        let type = LLVMTypeOf(x)!
+        let count = LLVMGetTypeKind(type) == LLVMVectorTypeKind ? Int(LLVMGetVectorSize(type)) : 0
+        func c(_ v: Double) -> LLVMValueRef { count > 0 ? splat(float(v), count) : float(v) }
+        func ci(_ v: Int) -> LLVMValueRef { count > 0 ? splat(i32(v), count) : i32(v) }
+        let clamped = select(fcmp(LLVMRealOGT, x, c(89)), c(89), select(fcmp(LLVMRealOLT, x, c(-104)), c(-104), x))
+        // Plain fma calls, not flagged arithmetic: reassociation must not merge the two parts of ln 2.
+        let n = intrinsic("llvm.rint", [type], [LLVMBuildFMul(builder, clamped, c(1.44269504088896341), "")])
+        let r = fma(n, c(2.12194440e-4), fma(n, c(-0.693359375), clamped))
+        var p = c(1.9875691500e-4)
+        for coefficient in [1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1] {
+            p = fma(p, r, c(coefficient))
+        }
+        let y = LLVMBuildFAdd(builder, fma(p, LLVMBuildFMul(builder, r, r, ""), r), c(1), "")!
+        let intType = count > 0 ? vector(i32, count) : i32
+        let whole = fptosi(n, intType), half = ashr(whole, ci(1))
+        let power = { (e: LLVMValueRef) in LLVMBuildBitCast(self.builder, self.shl(self.add(e, ci(127)), ci(23)), type, "")! }
+        let result = LLVMBuildFMul(builder, LLVMBuildFMul(builder, y, power(half), "")!, power(sub(whole, half)), "")!
+        return select(fcmp(LLVMRealUNO, x, x), x, select(fcmp(LLVMRealOLT, x, c(-104)), c(0), result))
+    }
     func sqrt(_ a: LLVMValueRef) -> LLVMValueRef { intrinsic("llvm.sqrt", [LLVMTypeOf(a)], [a]) }
     /// Horizontal sum of a float vector (reassociating: the order of the adds is LLVM's).
     func reduceAdd(_ v: LLVMValueRef) -> LLVMValueRef {

@@ -59,7 +59,7 @@ extension KernelLibrary {
                     [g.fmax(acc[0], g.load(g.f32, x, at: index(s)))]
                 }[0]
                 let sum = g.loop(from: g.int(0), to: size, carrying: [g.float(0)]) { s, acc in
-                    let e = g.exp(g.fsub(g.load(g.f32, x, at: index(s)), maxValue))
+                    let e = g.expF32(g.fsub(g.load(g.f32, x, at: index(s)), maxValue))
                     g.store(e, out, at: index(s))
                     return [g.fadd(acc[0], e)]
                 }[0]
@@ -122,50 +122,92 @@ extension KernelLibrary {
         }
     }
 
-    /// slots [out, q, k, v, S, T]; work = T · Hq (query rows × heads). Scores for one query row
-    /// live in a stack buffer of `maxKeys` floats.
+    /// slots [out, q, k, v, S, T]; work = ⌈T / 2⌉ · Hq (`attentionItems`: pairs of query rows ×
+    /// heads). Scores for one query row live in a stack buffer of `maxKeys` floats.
     func attention(queryHeads hq: Int, kvHeads hkv: Int, headDim d: Int, causal: Bool, scale: Double, maxKeys: Int) -> LLVMValueRef {
         kernel("attention_\(hq)_\(hkv)_\(d)_\(causal)_\(scale.bitPattern)_\(maxKeys)") { k in
-            let out = k.pointer(0), q = k.pointer(1), keys = k.pointer(2), vals = k.pointer(3)
-            let s = k.int(4), t = k.int(5)
-            let scores = g.alloca(g.f32, count: max(maxKeys, 1))
-            let group = hq / hkv
+            let t = k.int(5)
+            // Query i sees i + S − T + 1 keys under the causal mask: a work item is the pair of
+            // queries i and T − 1 − i of one head, so that contiguous shares of the items cost
+            // the same (taken one query at a time, the last share of a prompt costs 3× the first).
             g.loop(from: k.begin, to: k.end) { item in
-                let i = g.sdiv(item, g.int(hq)), h = g.srem(item, g.int(hq))
-                let kvh = g.sdiv(h, g.int(group))
-                let visible = causal ? g.smin(s, g.smax(g.int(0), g.add(g.sub(s, t), g.add(i, g.int(1))))) : s
-                let qBase = g.mul(g.add(g.mul(i, g.int(hq)), h), g.int(d))
-                let outBase = qBase
-                let maxScore = g.loop(from: g.int(0), to: visible, carrying: [g.float(-Double.infinity)]) { j, acc in
-                    let kBase = g.mul(g.add(g.mul(j, g.int(hkv)), kvh), g.int(d))
-                    let dot = g.loop(from: g.int(0), to: g.int(d), carrying: [g.float(0)]) { e, a in
-                        [g.fma(g.load(g.f32, q, at: g.add(qBase, e)), g.load(g.f32, keys, at: g.add(kBase, e)), a[0])]
-                    }[0]
-                    let score = g.fmul(dot, g.float(scale))
-                    g.store(score, scores, at: j)
-                    return [g.fmax(acc[0], score)]
-                }[0]
-                let sum = g.loop(from: g.int(0), to: visible, carrying: [g.float(0)]) { j, acc in
-                    let e = g.exp(g.fsub(g.load(g.f32, scores, at: j), maxScore))
-                    g.store(e, scores, at: j)
-                    return [g.fadd(acc[0], e)]
-                }[0]
-                g.loop(d) { e in g.store(g.float(0), out, at: g.add(outBase, e)) }
-                g.loop(from: g.int(0), to: visible) { j in
-                    let p = g.load(g.f32, scores, at: j)
-                    let vBase = g.mul(g.add(g.mul(j, g.int(hkv)), kvh), g.int(d))
-                    g.loop(d) { e in
-                        let o = g.gep(g.f32, out, g.add(outBase, e))
-                        g.store(g.fma(p, g.load(g.f32, vals, at: g.add(vBase, e)), g.load(g.f32, o)), o)
-                    }
-                }
-                // A query that sees no key (S < T) outputs 0, as in the interpreter.
-                let inv = g.select(g.fcmp(LLVMRealOGT, sum, g.float(0)), LLVMBuildFDiv(g.builder, g.float(1), sum, "")!, g.float(0))
-                g.loop(d) { e in
-                    let o = g.gep(g.f32, out, g.add(outBase, e))
-                    g.store(g.fmul(g.load(g.f32, o), inv), o)
+                let pair = g.sdiv(item, g.int(hq)), h = g.srem(item, g.int(hq))
+                let mirror = g.sub(g.sub(t, g.int(1)), pair)
+                attendOne(k, query: pair, head: h, queryHeads: hq, kvHeads: hkv, headDim: d, causal: causal, scale: scale, maxKeys: maxKeys)
+                g.when(g.icmp(LLVMIntSGT, mirror, pair)) {
+                    attendOne(k, query: mirror, head: h, queryHeads: hq, kvHeads: hkv, headDim: d, causal: causal, scale: scale, maxKeys: maxKeys)
                 }
             }
+        }
+    }
+
+    /// Work items of `attention` for T queries: ⌈T / 2⌉ pairs per head.
+    static func attentionItems(queries t: LLVMValueRef, heads: Int, _ g: IRGen) -> LLVMValueRef {
+        g.mul(g.sdiv(g.add(t, g.int(1)), g.int(2)), g.int(heads))
+    }
+
+    /// Softmax attention of query `i`, head `h`, over its visible keys. With a head dim that is a
+    /// multiple of 16, the query and the output accumulate in registers (d / 16 vectors) and
+    /// each key costs d / 16 vector FMAs for its score and as many for its value; `expF32`
+    /// keeps the exponentials in vector code.
+    private func attendOne(_ k: KernelScope, query i: LLVMValueRef, head h: LLVMValueRef, queryHeads hq: Int, kvHeads hkv: Int,
+                           headDim d: Int, causal: Bool, scale: Double, maxKeys: Int) {
+        let out = k.pointer(0), q = k.pointer(1), keys = k.pointer(2), vals = k.pointer(3)
+        let s = k.int(4), t = k.int(5)
+        let scores = g.alloca(g.f32, count: max(maxKeys, 1))
+        let kvh = g.sdiv(h, g.int(hq / hkv))
+        let visible = causal ? g.smin(s, g.smax(g.int(0), g.add(g.sub(s, t), g.add(i, g.int(1))))) : s
+        let qBase = g.mul(g.add(g.mul(i, g.int(hq)), h), g.int(d))
+        let rowBase = { (j: LLVMValueRef) in self.g.mul(self.g.add(self.g.mul(j, self.g.int(hkv)), kvh), self.g.int(d)) }
+        let vectors = d % 16 == 0 ? d / 16 : 0
+        let v16f = g.vector(g.f32, 16)
+        let queryVectors = (0..<vectors).map { g.load(v16f, g.gep(g.f32, q, g.add(qBase, g.int(16 * $0)))) }
+        let maxScore = g.loop(from: g.int(0), to: visible, carrying: [g.float(-Double.infinity)]) { j, acc in
+            let kBase = rowBase(j)
+            let dot: LLVMValueRef
+            if vectors > 0 {
+                let products = (0..<vectors).map { g.fmul(queryVectors[$0], g.load(v16f, g.gep(g.f32, keys, g.add(kBase, g.int(16 * $0))))) }
+                dot = g.reduceAdd(products.dropFirst().reduce(products[0]) { g.fadd($0, $1) })
+            } else {
+                dot = g.loop(from: g.int(0), to: g.int(d), carrying: [g.float(0)]) { e, a in
+                    [g.fma(g.load(g.f32, q, at: g.add(qBase, e)), g.load(g.f32, keys, at: g.add(kBase, e)), a[0])]
+                }[0]
+            }
+            let score = g.fmul(dot, g.float(scale))
+            g.store(score, scores, at: j)
+            return [g.fmax(acc[0], score)]
+        }[0]
+        let sum = g.loop(from: g.int(0), to: visible, carrying: [g.float(0)]) { j, acc in
+            let e = g.expF32(g.fsub(g.load(g.f32, scores, at: j), maxScore))
+            g.store(e, scores, at: j)
+            return [g.fadd(acc[0], e)]
+        }[0]
+        // A query that sees no key (S < T) outputs 0, as in the interpreter.
+        let inv = g.select(g.fcmp(LLVMRealOGT, sum, g.float(0)), LLVMBuildFDiv(g.builder, g.float(1), sum, "")!, g.float(0))
+        if vectors > 0 {
+            let zero = g.splat(g.float(0), 16)
+            let sums = g.loop(from: g.int(0), to: visible, carrying: Array(repeating: zero, count: vectors)) { j, acc in
+                let p = g.splat(g.load(g.f32, scores, at: j), 16)
+                let vBase = rowBase(j)
+                return (0..<vectors).map { g.fma(p, g.load(v16f, g.gep(g.f32, vals, g.add(vBase, g.int(16 * $0)))), acc[$0]) }
+            }
+            for (n, v) in sums.enumerated() {
+                g.store(g.fmul(v, g.splat(inv, 16)), g.gep(g.f32, out, g.add(qBase, g.int(16 * n))))
+            }
+            return
+        }
+        g.loop(d) { e in g.store(g.float(0), out, at: g.add(qBase, e)) }
+        g.loop(from: g.int(0), to: visible) { j in
+            let p = g.load(g.f32, scores, at: j)
+            let vBase = rowBase(j)
+            g.loop(d) { e in
+                let o = g.gep(g.f32, out, g.add(qBase, e))
+                g.store(g.fma(p, g.load(g.f32, vals, at: g.add(vBase, e)), g.load(g.f32, o)), o)
+            }
+        }
+        g.loop(d) { e in
+            let o = g.gep(g.f32, out, g.add(qBase, e))
+            g.store(g.fmul(g.load(g.f32, o), inv), o)
         }
     }
 

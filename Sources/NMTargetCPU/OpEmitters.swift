@@ -222,7 +222,7 @@ extension FunctionCodegen {
         let out = allocate(op.results[0], dtype: q.dtype, dims: q.dims)
         let kernel = kernels.attention(queryHeads: hq, kvHeads: hkv, headDim: d, causal: causal, scale: scale, maxKeys: k.dims[0].bound)
         run(kernel, slots: [out.pointer, q.pointer, k.pointer, v.pointer, k.dims[0].value, q.dims[0].value],
-            work: mul(q.dims[0], constant(hq)).value, grain: 1)
+            work: KernelLibrary.attentionItems(queries: q.dims[0].value, heads: hq, g), grain: 1)
     }
 
     private func emitReshape(_ op: Operation, _ operands: [CValue]) throws {
