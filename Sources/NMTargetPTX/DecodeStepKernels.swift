@@ -33,26 +33,25 @@ public enum DecodeStepKernels {
         return (name, b.entryText(name, params: [("table", "u64"), ("state", "u64"), ("out", "u64")], threads: threads))
     }
 
-    /// Sum over the block (256 threads, 8 warps) through `red` (8 floats of shared memory); every
-    /// thread gets the total. `max` reduces with max instead.
-    static func blockReduce(_ b: inout PTXBuilder, _ v: String, red: String, max: Bool = false) -> String {
-        let op = max ? "max.f32" : "add.f32"
+    /// Sum over the block (`threads` threads) through `red` (a shared array of a float per warp,
+    /// named or in a register); every thread gets the total. `max` reduces with max instead.
+    static func blockReduce(_ b: inout PTXBuilder, _ v: String, red: String, threads: Int, max: Bool = false) -> String {
+        let op = max ? "max.f32" : "add.rn.f32"
         for shift in [16, 8, 4, 2, 1] {
             let o = b.reg("f")
             b.emit("shfl.sync.bfly.b32 \(o), \(v), \(shift), 31, 0xFFFFFFFF;")
             b.emit("\(op) \(v), \(v), \(o);")
         }
-        let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), p = b.reg("p"), slot = b.reg("r")
+        let tid = b.reg("r"), lane = b.reg("r"), base = b.reg("r"), slot = b.reg("r"), p = b.reg("p")
         b.emit("mov.u32 \(tid), %tid.x;")
         b.emit("and.b32 \(lane), \(tid), 31;")
-        b.emit("shr.u32 \(warp), \(tid), 5;")
-        b.emit("mov.u32 \(slot), \(red);")
-        b.emit("mad.lo.u32 \(slot), \(warp), 4, \(slot);")
+        b.emit("shr.u32 \(slot), \(tid), 5;")
+        b.emit("mov.u32 \(base), \(red);")
+        b.emit("mad.lo.u32 \(slot), \(slot), 4, \(base);")
         b.emit("setp.eq.u32 \(p), \(lane), 0;")
         b.emit("@\(p) st.shared.f32 [\(slot)], \(v);")
         b.emit("bar.sync 0;")
-        let total = b.reg("f"), base = b.reg("r")
-        b.emit("mov.u32 \(base), \(red);")
+        let total = b.reg("f")
         b.emit("ld.shared.f32 \(total), [\(base)];")
         for w in 1..<(threads / 32) {
             let o = b.reg("f")
@@ -78,6 +77,9 @@ public enum DecodeStepKernels {
         let acc = b.reg("f")
         b.emit("mov.f32 \(acc), 0f00000000;")
         var values: [String] = []
+        // Every load first (a store between them would keep each next load waiting on the last
+        // one's data: in-order issue), then the sums, the stores and the squares.
+        var loads: [(i: String, p: String, v: String, h: String?)] = []
         for k in 0..<perThread {
             let i = b.reg("r"), p = b.reg("p"), v = b.reg("f")
             b.emit("add.u32 \(i), \(tid), \(k * threads);")
@@ -85,33 +87,47 @@ public enum DecodeStepKernels {
             b.emit("mov.f32 \(v), 0f00000000;")
             let src = b.element(x, i, 4)
             b.emit("@\(p) ld.global.f32 \(v), [\(src)];")
+            var h: String? = nil
             if add {
-                let ya = b.element(y, i, 2), h = b.reg("h"), f = b.reg("f")
-                b.emit("mov.b16 \(h), 0;")
-                b.emit("@\(p) ld.global.b16 \(h), [\(ya)];")
-                b.emit("cvt.f32.f16 \(f), \(h);")
-                b.emit("add.rn.f32 \(v), \(v), \(f);")
-                let sa = b.element(sum, i, 4)
-                b.emit("@\(p) st.global.f32 [\(sa)], \(v);")
+                let ya = b.element(y, i, 2), hy = b.reg("h")
+                b.emit("mov.b16 \(hy), 0;")
+                b.emit("@\(p) ld.global.b16 \(hy), [\(ya)];")
+                h = hy
             }
-            b.emit("fma.rn.f32 \(acc), \(v), \(v), \(acc);")
-            values.append(v)
+            loads.append((i, p, v, h))
         }
-        let total = blockReduce(&b, acc, red: "\(name)_red")
+        for l in loads {
+            if let h = l.h {
+                let f = b.reg("f")
+                b.emit("cvt.f32.f16 \(f), \(h);")
+                b.emit("add.rn.f32 \(l.v), \(l.v), \(f);")
+                let sa = b.element(sum, l.i, 4)
+                b.emit("@\(l.p) st.global.f32 [\(sa)], \(l.v);")
+            }
+            b.emit("fma.rn.f32 \(acc), \(l.v), \(l.v), \(acc);")
+            values.append(l.v)
+        }
+        let total = blockReduce(&b, acc, red: "\(name)_red", threads: threads)
         let inv = b.reg("f")
         b.emit("mul.rn.f32 \(inv), \(total), 0f\(hexFloat(Float(1.0 / Double(dim))));")
         b.emit("add.rn.f32 \(inv), \(inv), 0f\(hexFloat(Float(eps)));")
         b.emit("sqrt.rn.f32 \(inv), \(inv);")
         b.emit("rcp.rn.f32 \(inv), \(inv);")
-        for (k, v) in values.enumerated() {
-            let i = b.reg("r"), p = b.reg("p"), wv = b.reg("f"), h = b.reg("h")
+        var weights: [String] = []
+        for k in values.indices {
+            let i = b.reg("r"), p = b.reg("p"), wv = b.reg("f")
             b.emit("add.u32 \(i), \(tid), \(k * threads);")
             b.emit("setp.lt.u32 \(p), \(i), \(dim);")
             let wa = b.element(w, i, 4)
             b.emit("mov.f32 \(wv), 0f00000000;")
             b.emit("@\(p) ld.global.f32 \(wv), [\(wa)];")
+            weights.append(wv)
+        }
+        for (k, v) in values.enumerated() {
+            let i = b.reg("r"), h = b.reg("h")
+            b.emit("add.u32 \(i), \(tid), \(k * threads);")
             b.emit("mul.rn.f32 \(v), \(v), \(inv);")
-            b.emit("mul.rn.f32 \(v), \(v), \(wv);")
+            b.emit("mul.rn.f32 \(v), \(v), \(weights[k]);")
             b.emit("cvt.rn.f16.f32 \(h), \(v);")
             let oa = b.element(out, i, 2), q = b.reg("p")
             b.emit("setp.lt.u32 \(q), \(i), \(padded);")
@@ -199,15 +215,15 @@ public enum DecodeStepKernels {
         return (name, b.entryText(name, params: [("x", "u64"), ("cache", "u64"), ("state", "u64")], threads: threads))
     }
 
-    public static let attentionThreads = 128
+    public static let attentionThreads = 256
 
     /// `nm_attention_hqQ_hkvK_dD_cC(q f32 [Q·D], k f32 [C, K, D], v f32 [C, K, D], out f16, state,
-    /// scale f32)`: one block of 128 threads per query head over the positions 0 … position (the
+    /// scale f32)`: one block of 256 threads per query head over the positions 0 … position (the
     /// cache rows `kv.append` has written); query head h reads kv head h / (Q/K) (GQA). Scores in
     /// shared memory (C ≤ 8192), softmax with the maximum subtracted, then thread d sums
     /// p_j · v[j, d]. The output is f16 (the input of the output projection).
     public static func attention(heads: Int, kvHeads: Int, headDim: Int, capacity: Int) throws -> (entry: String, ptx: String) {
-        guard headDim <= attentionThreads, capacity <= 8192, heads % kvHeads == 0 else {
+        guard headDim <= attentionThreads, headDim % 4 == 0, attentionThreads % (headDim / 4) == 0, capacity <= 8192, heads % kvHeads == 0 else {
             throw PTXError("attention with head dim \(headDim), context \(capacity), \(heads)/\(kvHeads) heads: the PTX decode step needs head dim ≤ \(attentionThreads) and context ≤ 8192")
         }
         let name = "nm_attention_hq\(heads)_hkv\(kvHeads)_d\(headDim)_c\(capacity)"
@@ -223,9 +239,9 @@ public enum DecodeStepKernels {
         b.emit("ld.global.u32 \(count), [\(state)+4];")
         b.emit("add.u32 \(count), \(count), 1;")
         let qs = b.reg("r"), scores = b.reg("r"), red = b.reg("r")
-        b.emit("mov.u32 \(qs), \(name)_q;")
-        b.emit("mov.u32 \(scores), \(name)_s;")
-        b.emit("mov.u32 \(red), \(name)_red;")
+        b.emit("mov.u32 \(qs), \(name)_qs;")
+        b.emit("mov.u32 \(scores), \(name)_sc;")
+        b.emit("mov.u32 \(red), \(name)_rd;")
         // q of this head into shared memory.
         let inD = b.reg("p"), qi = b.reg("r"), qv = b.reg("f")
         b.emit("setp.lt.u32 \(inD), \(tid), \(headDim);")
@@ -263,7 +279,7 @@ public enum DecodeStepKernels {
         b.emit("add.u32 \(j), \(j), \(T);")
         b.emit("bra \(scoreLoop);")
         b.place(scoreDone)
-        let maxAll = reduce128(&b, mx, red: red, max: true)
+        let maxAll = blockReduce(&b, mx, red: red, threads: T, max: true)
         // exp(s − max), summed.
         let sum = b.reg("f")
         b.emit("mov.f32 \(sum), 0f00000000;")
@@ -283,64 +299,71 @@ public enum DecodeStepKernels {
         b.emit("add.u32 \(j), \(j), \(T);")
         b.emit("bra \(expLoop);")
         b.place(expDone)
-        let total = reduce128(&b, sum, red: red, max: false)  // ends with bar.sync: all exps are visible
-        // out[d] = Σ_j p_j v[j, d] / total
-        let done = b.label("done")
-        b.emit("@!\(inD) bra \(done);")
-        let acc = b.reg("f"), vi = b.reg("r"), vv = b.reg("f"), pj = b.reg("f")
-        b.emit("mov.f32 \(acc), 0f00000000;")
-        b.emit("mov.u32 \(j), 0;")
-        b.emit("mad.lo.u32 \(vi), \(kvHead), \(headDim), \(tid);")
+        let total = blockReduce(&b, sum, red: red, threads: T)  // ends with bar.sync: all exps are visible
+        // out[d] = Σ_j p_j v[j, d] / total: D/4 lanes cover a row with 16-byte loads, the block's
+        // G = 4T/D row groups take positions g, g + G, … (eight at a time, independent loads), and
+        // the G partial rows are summed through shared memory.
+        let lanesPerRow = headDim / 4, groups = T / lanesPerRow
+        let grp = b.reg("r"), l4 = b.reg("r")
+        b.emit("div.u32 \(grp), \(tid), \(lanesPerRow);")
+        b.emit("rem.u32 \(l4), \(tid), \(lanesPerRow);")
+        let acc = b.regs("f", 4)
+        for a in acc { b.emit("mov.f32 \(a), 0f00000000;") }
+        let active = b.reg("p")
+        b.emit("setp.lt.u32 \(active), \(grp), \(groups);")
+        b.emit("mov.u32 \(j), \(grp);")
         let vLoop = b.label("v"), vDone = b.label("vdone")
         b.place(vLoop)
         b.emit("setp.ge.u32 \(p), \(j), \(count);")
         b.emit("@\(p) bra \(vDone);")
-        b.emit("mad.lo.u32 \(sa), \(j), 4, \(scores);")
-        b.emit("ld.shared.f32 \(pj), [\(sa)];")
-        let va = b.element(v, vi, 4)
-        b.emit("ld.global.f32 \(vv), [\(va)];")
-        b.emit("fma.rn.f32 \(acc), \(pj), \(vv), \(acc);")
-        b.emit("add.u32 \(vi), \(vi), \(rowStride);")
-        b.emit("add.u32 \(j), \(j), 1;")
+        b.emit("@!\(active) bra \(vDone);")
+        var loaded: [(String, [String], String)] = []
+        for u in 0..<8 {
+            let jj = b.reg("r"), ok = b.reg("p"), pj = b.reg("f"), vv = b.regs("f", 4), vi = b.reg("r"), sa2 = b.reg("r")
+            b.emit("add.u32 \(jj), \(j), \(u * groups);")
+            b.emit("setp.lt.u32 \(ok), \(jj), \(count);")
+            b.emit("mov.f32 \(pj), 0f00000000;")
+            for x in vv { b.emit("mov.f32 \(x), 0f00000000;") }
+            b.emit("mad.lo.u32 \(sa2), \(jj), 4, \(scores);")
+            b.emit("@\(ok) ld.shared.f32 \(pj), [\(sa2)];")
+            b.emit("mad.lo.u32 \(vi), \(jj), \(rowStride), 0;")
+            b.emit("mad.lo.u32 \(vi), \(kvHead), \(headDim), \(vi);")
+            b.emit("mad.lo.u32 \(vi), \(l4), 4, \(vi);")
+            let va = b.element(v, vi, 4)
+            b.emit("@\(ok) ld.global.v4.f32 {\(vv.joined(separator: ", "))}, [\(va)];")
+            loaded.append((pj, vv, ok))
+        }
+        for (pj, vv, _) in loaded { for c in 0..<4 { b.emit("fma.rn.f32 \(acc[c]), \(pj), \(vv[c]), \(acc[c]);") } }
+        b.emit("add.u32 \(j), \(j), \(8 * groups);")
         b.emit("bra \(vLoop);")
         b.place(vDone)
-        b.emit("div.rn.f32 \(acc), \(acc), \(total);")
+        let pv = b.reg("r"), slotAddr = b.reg("r")
+        b.emit("mov.u32 \(pv), \(name)_pv;")
+        b.emit("mad.lo.u32 \(slotAddr), \(grp), \(4 * headDim), \(pv);")
+        b.emit("mad.lo.u32 \(slotAddr), \(l4), 16, \(slotAddr);")
+        b.emit("@\(active) st.shared.v4.f32 [\(slotAddr)], {\(acc.joined(separator: ", "))};")
+        b.emit("bar.sync 0;")
+        let done = b.label("done")
+        b.emit("@!\(inD) bra \(done);")
+        let outSum = b.reg("f"), ta = b.reg("r")
+        b.emit("mad.lo.u32 \(ta), \(tid), 4, \(pv);")
+        b.emit("ld.shared.f32 \(outSum), [\(ta)];")
+        for g in 1..<groups {
+            let o = b.reg("f")
+            b.emit("ld.shared.f32 \(o), [\(ta)+\(4 * headDim * g)];")
+            b.emit("add.rn.f32 \(outSum), \(outSum), \(o);")
+        }
+        b.emit("div.rn.f32 \(outSum), \(outSum), \(total);")
         let h = b.reg("h")
-        b.emit("cvt.rn.f16.f32 \(h), \(acc);")
+        b.emit("cvt.rn.f16.f32 \(h), \(outSum);")
         let oa = b.element(out, qi, 2)
         b.emit("st.global.b16 [\(oa)], \(h);")
         b.place(done)
         return (name, b.entryText(name, params: [("q", "u64"), ("k", "u64"), ("v", "u64"), ("out", "u64"), ("state", "u64"), ("scale", "f32")],
-                                  threads: T, shared: [".shared .align 16 .b8 \(name)_q[\(4 * headDim)];",
-                                                       ".shared .align 16 .b8 \(name)_s[\(4 * capacity)];",
-                                                       ".shared .align 16 .b8 \(name)_red[16];"]))
-    }
-
-    /// blockReduce for 128 threads (4 warps), `red` a register holding the shared address.
-    static func reduce128(_ b: inout PTXBuilder, _ v: String, red: String, max: Bool) -> String {
-        let op = max ? "max.f32" : "add.rn.f32"
-        for shift in [16, 8, 4, 2, 1] {
-            let o = b.reg("f")
-            b.emit("shfl.sync.bfly.b32 \(o), \(v), \(shift), 31, 0xFFFFFFFF;")
-            b.emit("\(op) \(v), \(v), \(o);")
-        }
-        let tid = b.reg("r"), lane = b.reg("r"), slot = b.reg("r"), p = b.reg("p")
-        b.emit("mov.u32 \(tid), %tid.x;")
-        b.emit("and.b32 \(lane), \(tid), 31;")
-        b.emit("shr.u32 \(slot), \(tid), 5;")
-        b.emit("mad.lo.u32 \(slot), \(slot), 4, \(red);")
-        b.emit("setp.eq.u32 \(p), \(lane), 0;")
-        b.emit("@\(p) st.shared.f32 [\(slot)], \(v);")
-        b.emit("bar.sync 0;")
-        let total = b.reg("f")
-        b.emit("ld.shared.f32 \(total), [\(red)];")
-        for w in 1..<(attentionThreads / 32) {
-            let o = b.reg("f")
-            b.emit("ld.shared.f32 \(o), [\(red)+\(4 * w)];")
-            b.emit("\(op) \(total), \(total), \(o);")
-        }
-        b.emit("bar.sync 0;")
-        return total
+                                  threads: T, shared: [".shared .align 16 .b8 \(name)_qs[\(4 * headDim)];",
+                                                       ".shared .align 16 .b8 \(name)_sc[\(4 * capacity)];",
+                                                       ".shared .align 16 .b8 \(name)_rd[\(4 * T / 32)];",
+                                                       ".shared .align 16 .b8 \(name)_pv[\(16 * T)];"]))
     }
 
     /// `nm_silu_mul_nN(gate f16, up f16, out f16)`: out = silu(gate) · up = gate / (1 + e^−gate) · up.

@@ -53,6 +53,7 @@ struct NMCRun: ParsableCommand {
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
     @Option(help: "PTX DIR: the position the timed steps run at.") var position = 128
+    @Flag(help: "PTX DIR, with --bench-step: also time each launch alone and sum by kernel.") var profile = false
     @Option(help: "Write the PTX of the linear kernels for --shapes into this directory (no GPU needed).") var emitPtx: String?
 
     func run() throws {
@@ -88,6 +89,7 @@ struct NMCRun: ParsableCommand {
         if benchStep {
             guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
             let us = try step.time(runs: runs, position: position)
+            if profile { try step.profile(runs: 5, position: position, log: log) }
             log(String(format: "decode step: %.1f us per token (median of %d CUDA graph replays at position %d; %d launches)",
                        us, runs, position, step.plan.launches.count))
             if let path = json {

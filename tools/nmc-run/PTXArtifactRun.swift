@@ -16,6 +16,8 @@ final class PTXDecodeStep {
     let graph: CUDAGraph
     let modules: [CUDAModule]
     let fillSeconds: Double
+    /// The step's launches, as captured into `graph`.
+    let calls: [(function: CUDAFunction, grid: (Int, Int, Int), block: (Int, Int, Int), arguments: [CUDAKernelArgument])]
 
     init(directory: String, device: CUDADevice, log: (String) -> Void) throws {
         self.device = device
@@ -71,18 +73,46 @@ final class PTXDecodeStep {
         try device.synchronize()
         fillSeconds = Date().timeIntervalSince(started)
         log("weights filled in \(String(format: "%.2f", fillSeconds)) s (\(plan.syntheticSeed.map { "synthetic, seed \($0), on the GPU" } ?? "weights.bin"))")
-        let launches = plan.launches
-        graph = try device.captureGraph {
-            for l in launches {
-                let args: [CUDAKernelArgument] = l.arguments.map { a in
-                    if let b = a.buffer { return .pointer(ptrs[b] + UInt64(a.offset ?? 0)) }
-                    if let v = a.u32 { return .u32(v) }
-                    if let v = a.f32 { return .u32(v.bitPattern) }
-                    return .u64(0)
-                }
-                try device.launch(functions[l.kernel]!, grid: (l.grid[0], l.grid[1], l.grid[2]), block: (l.block[0], l.block[1], l.block[2]),
-                                  arguments: args)
+        let calls = plan.launches.map { l in
+            let args: [CUDAKernelArgument] = l.arguments.map { a in
+                if let b = a.buffer { return .pointer(ptrs[b] + UInt64(a.offset ?? 0)) }
+                if let v = a.u32 { return .u32(v) }
+                if let v = a.f32 { return .u32(v.bitPattern) }
+                return .u64(0)
             }
+            return (functions[l.kernel]!, (l.grid[0], l.grid[1], l.grid[2]), (l.block[0], l.block[1], l.block[2]), args)
+        }
+        self.calls = calls
+        graph = try device.captureGraph {
+            for c in calls { try device.launch(c.0, grid: c.1, block: c.2, arguments: c.3) }
+        }
+    }
+
+    /// Each launch timed alone (events around it, outside the graph), summed by kernel family
+    /// over the step: where a step's time goes. Median of `runs` per launch.
+    func profile(runs: Int, position: Int, log: (String) -> Void) throws {
+        try device.upload([UInt32(1), UInt32(position)], to: pointers[plan.state])
+        var events: [(CUHandle?, CUHandle?)] = []
+        for _ in calls { events.append((try device.makeEvent(), try device.makeEvent())) }
+        defer { for e in events { device.destroyEvent(e.0); device.destroyEvent(e.1) } }
+        var samples = [[Double]](repeating: [], count: calls.count)
+        for _ in 0..<runs {
+            for (i, c) in calls.enumerated() {
+                try device.record(events[i].0)
+                try device.launch(c.function, grid: c.grid, block: c.block, arguments: c.arguments)
+                try device.record(events[i].1)
+            }
+            for i in calls.indices { samples[i].append(try device.elapsedMilliseconds(from: events[i].0, to: events[i].1) * 1000) }
+        }
+        var byFamily: [String: (count: Int, us: Double)] = [:]
+        for (i, c) in calls.enumerated() {
+            let family = c.function.name.split(separator: "_").prefix { !$0.contains(where: \.isNumber) }.joined(separator: "_")
+            let median = samples[i].sorted()[runs / 2]
+            byFamily[family, default: (0, 0)].count += 1
+            byFamily[family, default: (0, 0)].us += median
+        }
+        for (family, v) in byFamily.sorted(by: { $0.value.us > $1.value.us }) {
+            log(String(format: "  %-28@ %4d launches  %9.1f us (alone, events around each)", family, v.count, v.us))
         }
     }
 
