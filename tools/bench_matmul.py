@@ -129,6 +129,21 @@ def torch_points(n, k, tokens, runs, log):
     return points
 
 
+def graph_median_us(graph, runs):
+    """Median microseconds of `runs` replays of a CUDA graph (an event pair around each), after 3 warm-ups."""
+    for _ in range(3):
+        graph.replay()
+    times = []
+    for _ in range(runs):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        graph.replay()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) * 1000)
+    return sorted(times)[runs // 2]
+
+
 # q|k|v and gate|up share their input and are stacked, as nmc-run --bench-decode does.
 LAYER_SHAPES = [(12288, 4096), (4096, 4096), (22016, 4096), (4096, 11008)]
 HEAD = (32000, 4096)
@@ -153,19 +168,9 @@ def torch_decode_linears_us(runs, log):
     with torch.cuda.graph(graph):
         for i, w in enumerate(weights):
             outs[i] = F.linear(x[w.shape[1]], w)
-    for _ in range(3):
-        graph.replay()
-    times = []
-    for _ in range(runs):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) * 1000)
     log(f"decode (PyTorch FP16, CUDA graph): {len(weights)} launches, "
         f"{sum(w.numel() * 2 for w in weights) // 10**6} MB of weights")
-    return sorted(times)[runs // 2]
+    return graph_median_us(graph, runs)
 
 
 def torch_decode_step_us(runs, position, ctx, log):
@@ -231,17 +236,9 @@ def torch_decode_step_us(runs, position, ctx, log):
         graph.replay()
     torch.cuda.synchronize()
     assert torch.isfinite(out.float()).all(), "PyTorch decode step: non-finite logits"
-    times = []
-    for _ in range(runs):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) * 1000)
     nbytes = sum(t.numel() * 2 for l in layers for t in (l["qkv"], l["o"], l["gu"], l["down"])) + head.numel() * 2
     log(f"decode step (PyTorch FP16, CUDA graph): position {position}, cache {ctx}, {nbytes // 10**6} MB of linear weights")
-    return sorted(times)[runs // 2]
+    return graph_median_us(graph, runs)
 
 
 def decode_step_main(args, log):

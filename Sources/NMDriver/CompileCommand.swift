@@ -25,12 +25,7 @@ extension ModelCommands {
         let model = try ModelImporter.load(path: path, contextLength: contextLength)
         let (compressed, storage) = try compress(model, source: path, options: options, console: console)
         console.writeOut(storage.text(perTensor: report))
-        let staging = output + ".tmp-\(getpid())"
-        try? FileManager.default.removeItem(atPath: staging)
-        TemporaryPaths.shared.add(staging)
-        defer { TemporaryPaths.shared.remove(staging) }
-        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
-        do {
+        try writeStaged(output) { staging in
             var module = compressed.module
             module.weights.file = "weights.safetensors"
             try ModuleIO.write(module, to: staging + "/model.nmir", sourceDirectory: staging)
@@ -68,10 +63,6 @@ extension ModelCommands {
             ]
             let data = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
             try AtomicFile.write(data, to: staging + "/manifest.json")
-            try replace(output, with: staging)
-        } catch {
-            try? FileManager.default.removeItem(atPath: staging)
-            throw error
         }
         console.writeOut("wrote \(output) (target \(target))\n")
     }
@@ -98,12 +89,7 @@ extension ModelCommands {
         let output = normalizedDirectory(rawOutput)
         try checkReplaceable(output)
         let (module, config) = try SyntheticModel.module(configPath: configPath, options: options, contextLength: contextLength)
-        let staging = output + ".tmp-\(getpid())"
-        try? FileManager.default.removeItem(atPath: staging)
-        TemporaryPaths.shared.add(staging)
-        defer { TemporaryPaths.shared.remove(staging) }
-        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
-        do {
+        try writeStaged(output) { staging in
             try ModuleIO.write(module, to: staging + "/model.nmir", sourceDirectory: staging)
             var files = ["model.nmir"]
             if target == "ptx" {
@@ -125,10 +111,6 @@ extension ModelCommands {
             ]
             try AtomicFile.write(try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys]),
                                  to: staging + "/manifest.json")
-            try replace(output, with: staging)
-        } catch {
-            try? FileManager.default.removeItem(atPath: staging)
-            throw error
         }
         console.writeOut("wrote \(output) (target \(target), synthetic weights, seed \(seed))\n")
     }

@@ -244,14 +244,21 @@ public struct DecodeLowering {
         guard op.operands.count == 3, let p = op.operands[1].type.packed else {
             throw PTXError("quant.linear %\(result): expected (x, packed weight, scales)")
         }
-        guard p.bits == 4, !p.zeroPoint, p.scale == .f16, p.group % KernelWeightLayout.unitColumns == 0,
+        guard p.bits == 4, !p.zeroPoint, p.scale == .f16, p.group % KernelWeightLayout.unitColumns == 0 || p.group >= p.columns,
               op.attributes["act_bits"] == nil, p.nm == nil || (p.nm?.n == 2 && p.nm?.m == 4) else {
-            throw PTXError("quant.linear %\(result): the PTX kernels take 4-bit symmetric weights with f16 scales, groups a multiple of 128, dense or 2:4, f16 activations (got \(op.operands[1].type)\(op.attributes["act_bits"] != nil ? ", act_bits" : ""))")
+            throw PTXError("quant.linear %\(result): the PTX kernels take 4-bit symmetric weights with f16 scales, groups a multiple of 128 (or one group a row), dense or 2:4, f16 activations (got \(op.operands[1].type)\(op.attributes["act_bits"] != nil ? ", act_bits" : ""))")
         }
         let packed = try weightName(op.operands[1])
         let base = packed.hasSuffix(".q") ? String(packed.dropLast(2)) : packed
         return LinearWeight(kind: p.nm == nil ? .int4 : .int4Sparse24, rows: p.rows, columns: p.columns, name: base,
                             packedName: packed, scalesName: try weightName(op.operands[2]))
+    }
+
+    /// The group the kernels see: one group a row (group ≥ the input dim) is one group of the
+    /// padded row.
+    func group(_ p: PackedWeightType?, padded: Int) -> Int {
+        guard let p else { return KernelWeightLayout.unitColumns }
+        return p.group >= p.columns ? padded : p.group
     }
 
     /// Lowers the linear at `start` and the linears right after it (nn.weight ops between) that
@@ -277,10 +284,13 @@ public struct DecodeLowering {
         guard x.f16, x.elements == padded else {
             throw PTXError("\(first.name) %\(first.results[0].name): its input must be an f16 row of \(padded) (the norm, attention or SwiGLU output)")
         }
-        for (op, w) in members where w.rows % KernelWeightLayout.tileRows != 0 {
-            throw PTXError("\(op.name) %\(op.results[0].name): \(w.rows) output rows is not a multiple of \(KernelWeightLayout.tileRows)")
+        // Output rows are padded to the 16-row tiles with zero rows (real weights; synthetic
+        // weights are generated in whole tiles).
+        func tileRows(_ w: LinearWeight) -> Int { Self.roundUp(w.rows, KernelWeightLayout.tileRows) }
+        for (op, w) in members where seed != nil && tileRows(w) != w.rows {
+            throw PTXError("\(op.name) %\(op.results[0].name): \(w.rows) output rows is not a multiple of \(KernelWeightLayout.tileRows) (synthetic weights)")
         }
-        let rows = members.reduce(0) { $0 + $1.1.rows }
+        let rows = members.reduce(0) { $0 + tileRows($1.1) }
         let kind = w0.kind
         linearKinds.insert(kind.rawValue)
         let units = padded / KernelWeightLayout.unitColumns, tiles = rows / KernelWeightLayout.tileRows
@@ -311,15 +321,15 @@ public struct DecodeLowering {
                 switch kind {
                 case .fp16:
                     let floats = try bytes(of: w.name).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-                    var f16 = [UInt16](repeating: 0, count: w.rows * padded)
+                    var f16 = [UInt16](repeating: 0, count: tileRows(w) * padded)
                     for r in 0..<w.rows { for c in 0..<w.columns { f16[r * padded + c] = Float16(floats[r * w.columns + c]).bitPattern } }
-                    words(wBuf, offset: offW, try KernelWeightLayout.fp16(f16, rows: w.rows, columns: padded))
+                    words(wBuf, offset: offW, try KernelWeightLayout.fp16(f16, rows: tileRows(w), columns: padded))
                 case .int4, .int4Sparse24:
                     let scaleBytes = try bytes(of: w.scalesName!)
                     let scales = scaleBytes.withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)) }
                     let p = try PackedINT4Weight(storage: try bytes(of: w.packedName!), rows: w.rows, columns: w.columns,
-                                                 group: module.weights[w.packedName!]?.type.packed?.group ?? 128,
-                                                 sparse24: kind == .int4Sparse24, scaleBits: scales).padded(to: padded)
+                                                 group: group(module.weights[w.packedName!]?.type.packed, padded: padded),
+                                                 sparse24: kind == .int4Sparse24, scaleBits: scales).padded(to: padded, rows: tileRows(w))
                     if kind == .int4 {
                         words(wBuf, offset: offW, try KernelWeightLayout.int4Dense(p))
                     } else {
@@ -329,7 +339,7 @@ public struct DecodeLowering {
                     words(scaleBuf!, offset: offS, try KernelWeightLayout.scales(p))
                 }
             }
-            row += w.rows
+            row += tileRows(w)
         }
         let y = buffer("y.\(label)", bytes: 2 * rows)
         let k = try LinearKernel.standard(weights: kind, rows: rows, columns: padded, tokenTiles: 1)
@@ -342,7 +352,7 @@ public struct DecodeLowering {
         row = 0
         for (op, w) in members {
             locations[op.results[0].name] = Location(buffer: y, offset: 2 * row, f16: true, elements: w.rows)
-            row += w.rows
+            row += tileRows(w)
         }
         return next
     }

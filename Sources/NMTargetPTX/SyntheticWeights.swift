@@ -123,23 +123,29 @@ public enum SyntheticWeights {
 }
 
 extension PackedINT4Weight {
-    /// This weight widened to `columns` with zero columns (2:4: kept pair (0, 1) of zeros), as the
-    /// PTX kernels read weights whose input dim is not a multiple of 128 (SmolLM2's 576).
-    public func padded(to width: Int) throws -> PackedINT4Weight {
-        guard width > columns else { return self }
+    /// This weight widened to `width` columns and `height` rows with zeros (2:4: kept pair (0, 1)
+    /// of zeros; scales of new rows 0), as the PTX kernels read weights whose input dim is not a
+    /// multiple of 128 (SmolLM2's 576) or whose output dim is not a multiple of 16.
+    public func padded(to width: Int, rows height: Int? = nil) throws -> PackedINT4Weight {
+        let height = height ?? rows
+        guard width > columns || height > rows else { return self }
         let k = keptPerRow, extra = sparse24 ? (width - columns) / 2 : width - columns
         var v: [Int8] = [], idx: [UInt8] = []
-        v.reserveCapacity(rows * (k + extra))
-        for r in 0..<rows {
-            v += values[(r * k)..<(r * k + k)]
-            v += [Int8](repeating: 0, count: extra)
-            if sparse24 {
-                idx += indices[(r * k)..<(r * k + k)]
-                for _ in 0..<(extra / 2) { idx += [0, 1] }
+        v.reserveCapacity(height * (k + extra))
+        for r in 0..<height {
+            if r < rows {
+                v += values[(r * k)..<(r * k + k)]
+                if sparse24 { idx += indices[(r * k)..<(r * k + k)] }
+            } else {
+                v += [Int8](repeating: 0, count: k)
+                if sparse24 { for _ in 0..<(k / 2) { idx += [0, 1] } }
             }
+            v += [Int8](repeating: 0, count: extra)
+            if sparse24 { for _ in 0..<(extra / 2) { idx += [0, 1] } }
         }
         let newGroups = (width + group - 1) / group
         guard newGroups == groups else { throw PTXError("padding \(columns) columns to \(width) changes the groups of \(group)") }
-        return try PackedINT4Weight(rows: rows, columns: width, group: group, sparse24: sparse24, values: v, indices: idx, scaleBits: scaleBits)
+        let scales = scaleBits + [UInt16](repeating: 0, count: (height - rows) * groups)
+        return try PackedINT4Weight(rows: height, columns: width, group: group, sparse24: sparse24, values: v, indices: idx, scaleBits: scales)
     }
 }

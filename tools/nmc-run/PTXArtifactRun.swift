@@ -137,17 +137,7 @@ final class PTXDecodeStep {
     /// Median microseconds of `runs` graph replays at `position` (events around each replay).
     func time(runs: Int, position: Int) throws -> Double {
         try device.upload([UInt32(1), UInt32(position)], to: pointers[plan.state])
-        for _ in 0..<3 { try graph.launch() }
-        let start = try device.makeEvent(), end = try device.makeEvent()
-        defer { device.destroyEvent(start); device.destroyEvent(end) }
-        var times: [Double] = []
-        for _ in 0..<runs {
-            try device.record(start)
-            try graph.launch()
-            try device.record(end)
-            times.append(try device.elapsedMilliseconds(from: start, to: end) * 1000)
-        }
-        return times.sorted()[runs / 2]
+        return try graph.medianReplayMicroseconds(runs: runs)
     }
 }
 
