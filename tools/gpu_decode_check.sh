@@ -1,7 +1,11 @@
 #!/bin/bash
 # The decode-step checks and benchmark of docs/performance-gpu.md, in one call on the GPU machine.
-# Expects DIR (default device-out/ptx2) to hold nmc-run (or nmc-run.gz), tinyfp16 (nmc compile of
-# lit-tests/import/Inputs/make_tiny_llama.py's GGUF --target ptx --ctx 64 --reference-steps 32: real weights), the SmolLM2-shaped
+# Expects DIR (default device-out/ptx2) to hold nmc-run (or nmc-run.gz); tinyfp16, tiny24 and
+# tinyint4: real weights (lit-tests/import/Inputs/make_tiny_llama.py's GGUF) compiled with
+#   nmc compile tiny.gguf --target ptx --ctx 64 --reference-steps 32 -o DIR/tinyfp16
+#   nmc compile tiny.gguf --passes "[nm-prune{n=2 m=4},]quantize-int4{group=32 exclude=token_embd.weight,output.weight,blk.*.ffn_down.weight},fuse-dequant-matmul,canonicalize,dce" \
+#       --target ptx --ctx 64 --reference-steps 32 -o DIR/tiny24 (DIR/tinyint4 without nm-prune)
+# (its 64-column ffn_down would need two scale groups per 128-column unit, which the kernels do not take); the SmolLM2-shaped
 # artifacts smol24, smolint4, smolfp16 (each with its CPU reference) and the LLaMA-7B-shaped
 # l7b24, l7bint4, l7bfp16, as written by:
 #   nmc compile --config tools/configs/smollm2-135m-untied.json --synthetic-weights 7 [--quant int4 [--sparsity 2:4]] \
@@ -16,7 +20,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 status=0
 "$DIR/nmc-run" --gpu-check > "$OUT/gpu-check.log" 2>&1 || status=1
 tail -3 "$OUT/gpu-check.log"
-for m in smol24 smolint4 smolfp16 tinyfp16; do
+for m in smol24 smolint4 smolfp16 tinyfp16 tiny24 tinyint4; do
   echo "== $m"
   "$DIR/nmc-run" "$DIR/$m" --check > "$OUT/check-$m.log" 2>&1 || status=1
   grep -v "^greedy tokens" "$OUT/check-$m.log"
