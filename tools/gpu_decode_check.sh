@@ -25,6 +25,9 @@ for m in smol24 smolint4 smolfp16 tinyfp16 tiny24 tinyint4; do
   "$DIR/nmc-run" "$DIR/$m" --check > "$OUT/check-$m.log" 2>&1 || status=1
   grep -v "^greedy tokens" "$OUT/check-$m.log"
 done
+# Text through the GPU step with the artifact's tokenizer (the CPU backend gives the same 12 tokens).
+echo "== tinyfp16 --prompt the"
+"$DIR/nmc-run" "$DIR/tinyfp16" --prompt "the" -n 12 | tail -1 | od -c
 PYTHONUNBUFFERED=1 python3 "$(dirname "$0")/bench_matmul.py" --decode-step --nmc-run "$DIR/nmc-run" \
   --artifacts "$DIR/l7b24,$DIR/l7bint4,$DIR/l7bfp16" --runs 50 --position 128 --ctx 256 \
   --json "$OUT/decode-step.json" --markdown "$OUT/decode-step.md" > "$OUT/decode-step.log" 2>&1 || status=1

@@ -427,10 +427,19 @@ public struct DecodeLowering {
         let scale = op.attributes["scale"]?.floatValue ?? 1 / Double(dim).squareRoot()
         let padded = Self.roundUp(heads * dim, KernelWeightLayout.unitColumns)
         let out = buffer(op.results[0].name, bytes: 2 * padded)
-        let entry = kernel(try DecodeStepKernels.attention(heads: heads, kvHeads: kvHeads, headDim: dim, capacity: capacity))
-        launch(entry, grid: heads, block: DecodeStepKernels.attentionThreads,
-               [.pointer(q.buffer, q.offset), .pointer(k.buffer), .pointer(v.buffer), .pointer(out), .pointer(state), .float(Float(scale))],
-               computes: [op.results[0].name])
+        // Flash decoding: enough blocks to cover the GPU's SMs (about 128) with heads × splits.
+        let splits = min(8, max(1, (128 + heads - 1) / heads))
+        let entry = kernel(try DecodeStepKernels.attention(heads: heads, kvHeads: kvHeads, headDim: dim, capacity: capacity, splits: splits))
+        var args: [DecodePlan.Argument] = [.pointer(q.buffer, q.offset), .pointer(k.buffer), .pointer(v.buffer), .pointer(out), .pointer(state),
+                                           .float(Float(scale))]
+        if splits > 1 {
+            let key = "attention.scratch.\(heads).\(splits).\(dim)"
+            let scratch = weightBuffers[key] ?? buffer(key, bytes: 4 * (heads * splits * (dim + 2) + heads))
+            weightBuffers[key] = scratch
+            args.append(.pointer(scratch))
+        }
+        launches.append(.init(kernel: entry, grid: [heads, splits, 1], block: [DecodeStepKernels.attentionThreads, 1, 1],
+                              arguments: args, computes: [op.results[0].name]))
         locations[op.results[0].name] = Location(buffer: out, f16: true, elements: padded)
     }
 

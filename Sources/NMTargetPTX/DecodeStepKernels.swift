@@ -217,27 +217,46 @@ public enum DecodeStepKernels {
 
     public static let attentionThreads = 256
 
-    /// `nm_attention_hqQ_hkvK_dD_cC(q f32 [Q·D], k f32 [C, K, D], v f32 [C, K, D], out f16, state,
-    /// scale f32)`: one block of 256 threads per query head over the positions 0 … position (the
+    /// `nm_attention_hqQ_hkvK_dD_cC[_sS](q f32 [Q·D], k f32 [C, K, D], v f32 [C, K, D], out f16, state,
+    /// scale f32[, scratch])`: with S splits (grid Q × S) each block takes a contiguous S-th of the
+    /// positions and the last of a head's blocks combines their partial softmaxes (scratch:
+    /// Q·S·(D + 2) f32, then Q u32 counters, zeroed once); otherwise one block of 256 threads per
+    /// query head over the positions 0 … position (the
     /// cache rows `kv.append` has written); query head h reads kv head h / (Q/K) (GQA). Scores in
     /// shared memory (C ≤ 8192), softmax with the maximum subtracted, then thread d sums
     /// p_j · v[j, d]. The output is f16 (the input of the output projection).
-    public static func attention(heads: Int, kvHeads: Int, headDim: Int, capacity: Int) throws -> (entry: String, ptx: String) {
+    public static func attention(heads: Int, kvHeads: Int, headDim: Int, capacity: Int, splits: Int = 1) throws -> (entry: String, ptx: String) {
         guard headDim <= attentionThreads, headDim % 4 == 0, attentionThreads % (headDim / 4) == 0, capacity <= 8192, heads % kvHeads == 0 else {
             throw PTXError("attention with head dim \(headDim), context \(capacity), \(heads)/\(kvHeads) heads: the PTX decode step needs head dim ≤ \(attentionThreads) and context ≤ 8192")
         }
-        let name = "nm_attention_hq\(heads)_hkv\(kvHeads)_d\(headDim)_c\(capacity)"
+        guard (1...32).contains(splits) else { throw PTXError("attention: \(splits) splits (1…32)") }
+        let name = "nm_attention_hq\(heads)_hkv\(kvHeads)_d\(headDim)_c\(capacity)" + (splits > 1 ? "_s\(splits)" : "")
         let T = attentionThreads, group = heads / kvHeads, rowStride = kvHeads * headDim
         var b = PTXBuilder()
         let q = b.pointerParam(name, "q"), k = b.pointerParam(name, "k"), v = b.pointerParam(name, "v")
         let out = b.pointerParam(name, "out"), state = b.pointerParam(name, "state")
         let scale = b.f32Param(name, "scale")
+        let scratch = splits > 1 ? b.pointerParam(name, "scratch") : ""
         let tid = b.reg("r"), head = b.reg("r"), kvHead = b.reg("r"), count = b.reg("r")
         b.emit("mov.u32 \(tid), %tid.x;")
         b.emit("mov.u32 \(head), %ctaid.x;")
         b.emit("div.u32 \(kvHead), \(head), \(group);")
         b.emit("ld.global.u32 \(count), [\(state)+4];")
         b.emit("add.u32 \(count), \(count), 1;")
+        // Split s of S takes positions start ..< end, ⌈count / S⌉ of them (flash decoding); the
+        // scores in shared memory are indexed from `start`.
+        let start = b.reg("r"), split = b.reg("r")
+        if splits > 1 {
+            let chunk = b.reg("r")
+            b.emit("mov.u32 \(split), %ctaid.y;")
+            b.emit("add.u32 \(chunk), \(count), \(splits - 1);")
+            b.emit("div.u32 \(chunk), \(chunk), \(splits);")
+            b.emit("mul.lo.u32 \(start), \(split), \(chunk);")
+            b.emit("add.u32 \(chunk), \(start), \(chunk);")
+            b.emit("min.u32 \(count), \(count), \(chunk);")  // count is now this split's end
+        } else {
+            b.emit("mov.u32 \(start), 0;")
+        }
         let qs = b.reg("r"), scores = b.reg("r"), red = b.reg("r")
         b.emit("mov.u32 \(qs), \(name)_qs;")
         b.emit("mov.u32 \(scores), \(name)_sc;")
@@ -255,7 +274,8 @@ public enum DecodeStepKernels {
         // Scores: thread j takes positions j, j + T, …
         let mx = b.reg("f"), j = b.reg("r"), p = b.reg("p")
         b.emit("mov.f32 \(mx), 0fFF800000;")
-        b.emit("mov.u32 \(j), \(tid);")
+        b.emit("add.u32 \(j), \(start), \(tid);")
+        let local = b.reg("r")
         let scoreLoop = b.label("scores"), scoreDone = b.label("scoresdone")
         b.place(scoreLoop)
         b.emit("setp.ge.u32 \(p), \(j), \(count);")
@@ -273,7 +293,8 @@ public enum DecodeStepKernels {
         }
         b.emit("mul.rn.f32 \(dot), \(dot), \(scale);")
         let sa = b.reg("r")
-        b.emit("mad.lo.u32 \(sa), \(j), 4, \(scores);")
+        b.emit("sub.u32 \(local), \(j), \(start);")
+        b.emit("mad.lo.u32 \(sa), \(local), 4, \(scores);")
         b.emit("st.shared.f32 [\(sa)], \(dot);")
         b.emit("max.f32 \(mx), \(mx), \(dot);")
         b.emit("add.u32 \(j), \(j), \(T);")
@@ -283,13 +304,14 @@ public enum DecodeStepKernels {
         // exp(s − max), summed.
         let sum = b.reg("f")
         b.emit("mov.f32 \(sum), 0f00000000;")
-        b.emit("mov.u32 \(j), \(tid);")
+        b.emit("add.u32 \(j), \(start), \(tid);")
         let expLoop = b.label("exp"), expDone = b.label("expdone")
         b.place(expLoop)
         b.emit("setp.ge.u32 \(p), \(j), \(count);")
         b.emit("@\(p) bra \(expDone);")
         let e = b.reg("f")
-        b.emit("mad.lo.u32 \(sa), \(j), 4, \(scores);")
+        b.emit("sub.u32 \(local), \(j), \(start);")
+        b.emit("mad.lo.u32 \(sa), \(local), 4, \(scores);")
         b.emit("ld.shared.f32 \(e), [\(sa)];")
         b.emit("sub.rn.f32 \(e), \(e), \(maxAll);")
         b.emit("mul.rn.f32 \(e), \(e), 0f3FB8AA3B;")  // log2(e)
@@ -311,7 +333,7 @@ public enum DecodeStepKernels {
         for a in acc { b.emit("mov.f32 \(a), 0f00000000;") }
         let active = b.reg("p")
         b.emit("setp.lt.u32 \(active), \(grp), \(groups);")
-        b.emit("mov.u32 \(j), \(grp);")
+        b.emit("add.u32 \(j), \(start), \(grp);")
         let vLoop = b.label("v"), vDone = b.label("vdone")
         b.place(vLoop)
         b.emit("setp.ge.u32 \(p), \(j), \(count);")
@@ -324,7 +346,9 @@ public enum DecodeStepKernels {
             b.emit("setp.lt.u32 \(ok), \(jj), \(count);")
             b.emit("mov.f32 \(pj), 0f00000000;")
             for x in vv { b.emit("mov.f32 \(x), 0f00000000;") }
-            b.emit("mad.lo.u32 \(sa2), \(jj), 4, \(scores);")
+            let lj = b.reg("r")
+            b.emit("sub.u32 \(lj), \(jj), \(start);")
+            b.emit("mad.lo.u32 \(sa2), \(lj), 4, \(scores);")
             b.emit("@\(ok) ld.shared.f32 \(pj), [\(sa2)];")
             b.emit("mad.lo.u32 \(vi), \(jj), \(rowStride), 0;")
             b.emit("mad.lo.u32 \(vi), \(kvHead), \(headDim), \(vi);")
@@ -343,8 +367,8 @@ public enum DecodeStepKernels {
         b.emit("mad.lo.u32 \(slotAddr), \(l4), 16, \(slotAddr);")
         b.emit("@\(active) st.shared.v4.f32 [\(slotAddr)], {\(acc.joined(separator: ", "))};")
         b.emit("bar.sync 0;")
-        let done = b.label("done")
-        b.emit("@!\(inD) bra \(done);")
+        let done = b.label("done"), written = b.label("written")
+        b.emit("@!\(inD) bra \(splits > 1 ? written : done);")
         let outSum = b.reg("f"), ta = b.reg("r")
         b.emit("mad.lo.u32 \(ta), \(tid), 4, \(pv);")
         b.emit("ld.shared.f32 \(outSum), [\(ta)];")
@@ -353,13 +377,79 @@ public enum DecodeStepKernels {
             b.emit("ld.shared.f32 \(o), [\(ta)+\(4 * headDim * g)];")
             b.emit("add.rn.f32 \(outSum), \(outSum), \(o);")
         }
-        b.emit("div.rn.f32 \(outSum), \(outSum), \(total);")
-        let h = b.reg("h")
-        b.emit("cvt.rn.f16.f32 \(h), \(outSum);")
         let oa = b.element(out, qi, 2)
-        b.emit("st.global.b16 [\(oa)], \(h);")
+        if splits == 1 {
+            b.emit("div.rn.f32 \(outSum), \(outSum), \(total);")
+            let h = b.reg("h")
+            b.emit("cvt.rn.f16.f32 \(h), \(outSum);")
+            b.emit("st.global.b16 [\(oa)], \(h);")
+        } else {
+            // This split's partial row (unnormalized Σ p·v), its max and its Σ p, in scratch
+            // [head][split][D + 2]; the last split of a head to finish (a counter per head after
+            // the partials, reset by that split) combines them: out = Σ e^(m_s − M) acc_s / Σ e^(m_s − M) l_s.
+            let stride = headDim + 2
+            let slot = b.reg("r")
+            b.emit("mad.lo.u32 \(slot), \(head), \(splits), \(split);")
+            b.emit("mul.lo.u32 \(slot), \(slot), \(stride);")
+            let rowAddr = b.element(scratch, slot, 4)
+            let da = b.reg("rd"), wide = b.reg("rd")
+            b.emit("mul.wide.u32 \(wide), \(tid), 4;")
+            b.emit("add.s64 \(da), \(rowAddr), \(wide);")
+            b.emit("st.global.f32 [\(da)], \(outSum);")
+            let first = b.reg("p")
+            b.emit("setp.eq.u32 \(first), \(tid), 0;")
+            b.emit("@\(first) st.global.v2.f32 [\(rowAddr)+\(4 * headDim)], {\(maxAll), \(total)};")
+            b.place(written)
+            b.emit("membar.gl;")
+            b.emit("bar.sync 0;")
+            let counter = b.reg("r"), old = b.reg("r"), last = b.reg("p"), flag = b.reg("r")
+            b.emit("add.u32 \(counter), \(head), \(heads * splits * stride);")
+            let ca = b.element(scratch, counter, 4)
+            b.emit("setp.eq.u32 \(first), \(tid), 0;")
+            b.emit("mov.u32 \(old), 0;")
+            b.emit("@\(first) atom.global.add.u32 \(old), [\(ca)], 1;")
+            b.emit("@\(first) st.shared.u32 [\(red)], \(old);")
+            b.emit("bar.sync 0;")
+            b.emit("ld.shared.u32 \(flag), [\(red)];")
+            b.emit("setp.ne.u32 \(last), \(flag), \(splits - 1);")
+            b.emit("@\(last) bra \(done);")
+            b.emit("membar.gl;")
+            b.emit("@\(first) st.global.u32 [\(ca)], 0;")
+            b.emit("@!\(inD) bra \(done);")
+            let base = b.reg("r")
+            b.emit("mul.lo.u32 \(base), \(head), \(splits * stride);")
+            let headAddr = b.element(scratch, base, 4)
+            var parts: [(m: String, l: String, a: String)] = []
+            for sp in 0..<splits {
+                let m = b.reg("f"), l = b.reg("f"), a = b.reg("f"), pa = b.reg("rd")
+                b.emit("ld.global.cg.v2.f32 {\(m), \(l)}, [\(headAddr)+\(4 * (sp * stride + headDim))];")
+                b.emit("add.s64 \(pa), \(headAddr), \(wide);")
+                b.emit("ld.global.cg.f32 \(a), [\(pa)+\(4 * sp * stride)];")
+                parts.append((m, l, a))
+            }
+            let big = b.reg("f")
+            b.emit("mov.f32 \(big), \(parts[0].m);")
+            for part in parts.dropFirst() { b.emit("max.f32 \(big), \(big), \(part.m);") }
+            let num = b.reg("f"), den = b.reg("f")
+            b.emit("mov.f32 \(num), 0f00000000;")
+            b.emit("mov.f32 \(den), 0f00000000;")
+            for part in parts {
+                let w = b.reg("f")
+                b.emit("sub.rn.f32 \(w), \(part.m), \(big);")
+                b.emit("mul.rn.f32 \(w), \(w), 0f3FB8AA3B;")
+                b.emit("ex2.approx.ftz.f32 \(w), \(w);")
+                b.emit("fma.rn.f32 \(num), \(w), \(part.a), \(num);")
+                b.emit("fma.rn.f32 \(den), \(w), \(part.l), \(den);")
+            }
+            b.emit("div.rn.f32 \(num), \(num), \(den);")
+            let h = b.reg("h")
+            b.emit("cvt.rn.f16.f32 \(h), \(num);")
+            b.emit("st.global.b16 [\(oa)], \(h);")
+        }
         b.place(done)
-        return (name, b.entryText(name, params: [("q", "u64"), ("k", "u64"), ("v", "u64"), ("out", "u64"), ("state", "u64"), ("scale", "f32")],
+        let params: [(String, String)] = [("q", "u64"), ("k", "u64"), ("v", "u64"), ("out", "u64"), ("state", "u64"), ("scale", "f32")]
+            + (splits > 1 ? [("scratch", "u64")] : [])
+        return (name, b.entryText(name, params: params,
                                   threads: T, shared: [".shared .align 16 .b8 \(name)_qs[\(4 * headDim)];",
                                                        ".shared .align 16 .b8 \(name)_sc[\(4 * capacity)];",
                                                        ".shared .align 16 .b8 \(name)_rd[\(4 * T / 32)];",

@@ -69,7 +69,7 @@ import NMTargetPTX
         #expect(kernels[2] == "nm_linear_int4Sparse24_n256_k128_t1_r1_w16")  // q 128 + k 64 + v 64 rows, stacked
         #expect(plan.launches[2].computes.count == 3)
         #expect(kernels[3] == "nm_rope_h4_d32_half" && kernels[4] == "nm_rope_h2_d32_half" && kernels[5] == "nm_kv_store_n64")
-        #expect(kernels[6] == "nm_attention_hq4_hkv2_d32_c32")
+        #expect(kernels[6] == "nm_attention_hq4_hkv2_d32_c32_s8")
         #expect(kernels[8] == "nm_rms_norm_d128_p128_add" && plan.launches[8].computes.count == 2)
         #expect(kernels[9] == "nm_linear_int4Sparse24_n512_k128_t1_r1_w16")  // gate|up
         #expect(kernels[10] == "nm_silu_mul_n256")
@@ -85,7 +85,7 @@ import NMTargetPTX
         #expect(fills.allSatisfy { $0.generator == .sparseValues && $0.padded == 128 })
         let data = try JSONEncoder().encode(plan)
         #expect(try JSONDecoder().decode(DecodePlan.self, from: data) == plan)
-        #expect(out.ptx.contains(".target sm_80") && out.ptx.contains(".visible .entry nm_attention_hq4_hkv2_d32_c32("))
+        #expect(out.ptx.contains(".target sm_80") && out.ptx.contains(".visible .entry nm_attention_hq4_hkv2_d32_c32_s8("))
     }
 
     @Test func compileWritesTheArtifact() throws {

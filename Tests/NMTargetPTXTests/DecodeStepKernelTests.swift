@@ -62,6 +62,15 @@ import Testing
         #expect(a.ptx.contains("div.u32 %r2, %r1, 3;"))  // GQA: query head h (ctaid) reads kv head h / 3
         #expect(a.ptx.contains("ex2.approx.ftz.f32") && a.ptx.contains("ld.global.v4.f32"))
         #expect(a.ptx.contains(".shared .align 16 .b8 \(a.entry)_sc[1024];"))  // 256 f32 scores
+        // Flash decoding: 4 splits, partials through scratch, the last block of a head combines.
+        let split = try DecodeStepKernels.attention(heads: 32, kvHeads: 32, headDim: 128, capacity: 256, splits: 4)
+        #expect(split.entry == "nm_attention_hq32_hkv32_d128_c256_s4")
+        checkWellFormed(split.entry, split.ptx, parameters: ["q", "k", "v", "out", "state", "scale", "scratch"])
+        #expect(split.ptx.contains("mov.u32 %r5, %ctaid.y;") && split.ptx.contains("div.u32 %r6, %r6, 4;"))  // ⌈count / 4⌉
+        #expect(split.ptx.contains("membar.gl;") && split.ptx.contains("atom.global.add.u32"))
+        #expect(split.ptx.contains("setp.ne.u32 %p") && split.ptx.contains(", 3;"))   // the fourth to finish combines
+        #expect(split.ptx.contains("add.u32 %r") && split.ptx.contains(", 16640;"))   // counters after 32·4·130 partial floats
+        #expect(split.ptx.components(separatedBy: "ld.global.cg.f32").count == 5)      // one partial value per split
         let s = DecodeStepKernels.siluMul(elements: 1536)
         checkWellFormed(s.entry, s.ptx, parameters: ["gate", "up", "out"])
     }

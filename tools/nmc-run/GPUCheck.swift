@@ -12,6 +12,8 @@ struct GPUCheck {
     func run(log: (String) -> Void) throws {
         try runtimeBasics(log: log)
         try syntheticWeights(log: log)
+        var decodeKernels = DecodeKernelCheck(device: device, seed: seed)
+        try decodeKernels.run(log: log)
         var bench = MatmulBench(device: device, runs: 5, seed: seed)
         bench.metadataOrder = metadataOrder
         for shape in [(rows: 32, columns: 128), (rows: 48, columns: 1152)] {

@@ -3,6 +3,7 @@ import ArgumentParser
 import FoundationEssentials
 #endif
 import Foundation
+import NMFrontend
 import NMIR
 import NMRuntime
 import NMTargetPTX
@@ -88,6 +89,12 @@ struct NMCRun: ParsableCommand {
         if check { failed = try !PTXArtifactRun.check(step: step, directory: dir, log: log) }
         if benchStep {
             guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+            // The weights are there and finite: one step's logits, before timing.
+            let logits = try step.step(token: 1, position: 0)
+            guard logits.allSatisfy(\.isFinite), logits.contains(where: { $0 != 0 }) else {
+                throw BenchFailure("the step's logits are not finite or all zero")
+            }
+            log(String(format: "step at position 0: logits finite, max |logit| %.3g", Double(logits.map { abs($0) }.max() ?? 0)))
             let us = try step.time(runs: runs, position: position)
             if profile { try step.profile(runs: 5, position: position, log: log) }
             log(String(format: "decode step: %.1f us per token (median of %d CUDA graph replays at position %d; %d launches)",
@@ -98,7 +105,9 @@ struct NMCRun: ParsableCommand {
                                        copies: 1, weightBytes: 0, maxRelativeError: 0)], to: path)
             }
         }
-        if !check && !benchStep {
+        if !check && !benchStep, let prompt {
+            try PTXArtifactRun.generateText(step: step, directory: dir, prompt: prompt, count: n)
+        } else if !check && !benchStep {
             let prompt = try startTokens.split(separator: ",").map { s -> Int in
                 guard let t = Int(s) else { throw ValidationError("--start-tokens: '\(s)' is not a token id") }
                 return t

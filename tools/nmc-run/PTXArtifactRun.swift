@@ -2,6 +2,7 @@
 import FoundationEssentials
 #endif
 import Foundation
+import NMFrontend
 import NMRuntime
 import NMTargetPTX
 
@@ -183,6 +184,39 @@ enum PTXArtifactRun {
             if i + 1 < count { logits = try step.step(token: next, position: prompt.count + i) }
         }
         return out
+    }
+
+    /// `nmc-run DIR --prompt TEXT` for a PTX artifact of a real model: its tokenizer (from DIR),
+    /// the prompt token by token through the step, then greedy decoding to `count` tokens or the
+    /// end of generation; prints the text and the speed.
+    static func generateText(step: PTXDecodeStep, directory: String, prompt: String, count: Int) throws {
+        let tokenizer: BPETokenizer
+        if FileManager.default.fileExists(atPath: directory + "/" + TokenizerSpec.fileName) {
+            tokenizer = try TokenizerSpec.read(path: directory + "/" + TokenizerSpec.fileName).makeTokenizer()
+        } else if FileManager.default.fileExists(atPath: directory + "/tokenizer.json") {
+            tokenizer = try BPETokenizer.fromTokenizerJSON(path: directory + "/tokenizer.json")
+        } else {
+            throw BenchFailure("\(directory) has no tokenizer (synthetic weights: give --start-tokens instead of --prompt)")
+        }
+        let tokens = tokenizer.encode(prompt, addSpecial: true).map(Int.init)
+        guard !tokens.isEmpty else { throw BenchFailure("the prompt is empty") }
+        let started = Date()
+        var logits: [Float] = []
+        for (p, t) in tokens.enumerated() { logits = try step.step(token: t, position: p) }
+        let prefill = Date().timeIntervalSince(started)
+        var generated: [Int32] = []
+        let decodeStarted = Date()
+        while generated.count < count, tokens.count + generated.count < step.plan.capacity {
+            let next = argmax(logits)
+            if tokenizer.isEndOfGeneration(Int32(next)) { break }
+            generated.append(Int32(next))
+            logits = try step.step(token: next, position: tokens.count + generated.count - 1)
+        }
+        let decode = Date().timeIntervalSince(decodeStarted)
+        print(tokenizer.decode(generated))
+        FileHandle.standardError.write(Data(String(format: "prompt: %d tokens (%.1f tokens/s, token by token); generated: %d tokens, %.1f tokens/s (GPU, one CUDA graph a token, greedy)\n",
+                                                   tokens.count, Double(tokens.count) / prefill, generated.count,
+                                                   Double(generated.count) / max(decode, 1e-9)).utf8))
     }
 
     static func argmax(_ v: [Float]) -> Int { v.indices.max { v[$0] < v[$1] || (v[$0] == v[$1] && $0 > $1) } ?? 0 }
