@@ -129,6 +129,21 @@ def torch_points(n, k, tokens, runs, log):
     return points
 
 
+def graph_median_us(graph, runs):
+    """Median microseconds of `runs` replays of a CUDA graph (an event pair around each), after 3 warm-ups."""
+    for _ in range(3):
+        graph.replay()
+    times = []
+    for _ in range(runs):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        graph.replay()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) * 1000)
+    return sorted(times)[runs // 2]
+
+
 # q|k|v and gate|up share their input and are stacked, as nmc-run --bench-decode does.
 LAYER_SHAPES = [(12288, 4096), (4096, 4096), (22016, 4096), (4096, 11008)]
 HEAD = (32000, 4096)
@@ -153,19 +168,100 @@ def torch_decode_linears_us(runs, log):
     with torch.cuda.graph(graph):
         for i, w in enumerate(weights):
             outs[i] = F.linear(x[w.shape[1]], w)
-    for _ in range(3):
-        graph.replay()
-    times = []
-    for _ in range(runs):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) * 1000)
     log(f"decode (PyTorch FP16, CUDA graph): {len(weights)} launches, "
         f"{sum(w.numel() * 2 for w in weights) // 10**6} MB of weights")
-    return sorted(times)[runs // 2]
+    return graph_median_us(graph, runs)
+
+
+def torch_decode_step_us(runs, position, ctx, log):
+    """A whole LLaMA-7B decode step in PyTorch FP16 (batch 1, one token at `position`): embedding,
+    per layer RMSNorm, q|k|v (stacked), rotary (rotate-half), the KV cache write, SDPA over the
+    static cache (masked to the positions written), o, residual, RMSNorm, gate|up (stacked),
+    SiLU·up, down, residual; final norm and the output projection. Captured in one CUDA graph;
+    median over `runs` replays."""
+    H, FF, L, NH, V = 4096, 11008, 32, 32, 32000
+    D = H // NH
+    dev, dt = "cuda", torch.float16
+    gen = torch.Generator(device=dev).manual_seed(7)
+
+    def w(n, k):
+        return (torch.rand(n, k, device=dev, generator=gen, dtype=dt) - 0.5) * (2 / k ** 0.5)
+
+    emb = torch.rand(V, H, device=dev, generator=gen, dtype=dt) - 0.5
+    layers = [dict(qkv=w(3 * H, H), o=w(H, H), gu=w(2 * FF, H), down=w(H, FF),
+                   n1=torch.ones(H, device=dev, dtype=dt), n2=torch.ones(H, device=dev, dtype=dt),
+                   k=torch.zeros(NH, ctx, D, device=dev, dtype=dt), v=torch.zeros(NH, ctx, D, device=dev, dtype=dt))
+              for _ in range(L)]
+    head, norm = w(V, H), torch.ones(H, device=dev, dtype=dt)
+    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, D, 2, device=dev, dtype=torch.float32) / D))
+    token = torch.tensor([1], device=dev)
+    pos = torch.tensor([position], device=dev)
+    slots = torch.arange(ctx, device=dev)
+
+    def rms(x, weight):
+        xf = x.float()
+        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + 1e-5)).to(dt) * weight
+
+    def step():
+        ang = pos.float()[:, None] * inv_freq[None, :]  # [1, D/2]
+        cos, sin = ang.cos().to(dt), ang.sin().to(dt)
+
+        def rope(x):  # [NH, D]
+            x1, x2 = x[:, : D // 2], x[:, D // 2:]
+            return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1)
+
+        mask = (slots <= pos)[None, None, None, :]
+        h = emb.index_select(0, token)  # [1, H]
+        for l in layers:
+            q, k, v = F.linear(rms(h, l["n1"]), l["qkv"]).split(H, -1)
+            q, k = rope(q.view(NH, D)), rope(k.view(NH, D))
+            l["k"].index_copy_(1, pos, k.view(NH, 1, D))
+            l["v"].index_copy_(1, pos, v.view(NH, 1, D))
+            a = F.scaled_dot_product_attention(q.view(1, NH, 1, D), l["k"][None], l["v"][None], attn_mask=mask)
+            h = h + F.linear(a.reshape(1, H), l["o"])
+            gate, up = F.linear(rms(h, l["n2"]), l["gu"]).split(FF, -1)
+            h = h + F.linear(F.silu(gate) * up, l["down"])
+        return F.linear(rms(h, norm), head)
+
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            out = step()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = step()
+    for _ in range(3):
+        graph.replay()
+    torch.cuda.synchronize()
+    assert torch.isfinite(out.float()).all(), "PyTorch decode step: non-finite logits"
+    nbytes = sum(t.numel() * 2 for l in layers for t in (l["qkv"], l["o"], l["gu"], l["down"])) + head.numel() * 2
+    log(f"decode step (PyTorch FP16, CUDA graph): position {position}, cache {ctx}, {nbytes // 10**6} MB of linear weights")
+    return graph_median_us(graph, runs)
+
+
+def decode_step_main(args, log):
+    """nmc-run DIR --bench-step for each --artifacts DIR (nmc compile --config llama-7b.json
+    --synthetic-weights SEED --target ptx), then PyTorch's whole step; one table."""
+    rows = {}
+    for d in args.artifacts.split(","):
+        cmd = [args.nmc_run, d, "--bench-step", "--runs", str(args.runs), "--position", str(args.position), "--json", args.json]
+        log("$ " + " ".join(cmd))
+        if subprocess.run(cmd).returncode != 0:
+            sys.exit(f"nmc-run {d} --bench-step failed")
+        for p in json.load(open(args.json)):
+            rows[p["impl"]] = p["medianMicroseconds"]
+    torch.cuda.empty_cache()
+    rows["pytorch-fp16-graph"] = torch_decode_step_us(args.runs, args.position, args.ctx, log)
+    base = rows["pytorch-fp16-graph"]
+    lines = ["| implementation | us per token | vs PyTorch FP16 + CUDA graph |", "| --- | --- | --- |"]
+    for impl, us in rows.items():
+        lines.append(f"| {impl} | {us:.1f} | {base / us:.2f}x |")
+    text = "\n".join(lines)
+    print(f"\nLLaMA-7B decode step, whole step (M = 1, position {args.position}):\n" + text)
+    if args.markdown:
+        write_atomically(args.markdown, text + "\n")
 
 
 def decode_main(args, log):
@@ -198,6 +294,11 @@ def main():
     ap.add_argument("--skip-nmc", action="store_true")
     ap.add_argument("--decode", action="store_true",
                     help="time the linear layers of a LLaMA-7B decode step instead (nmc-run --bench-decode)")
+    ap.add_argument("--decode-step", action="store_true",
+                    help="time whole LLaMA-7B decode steps: nmc-run DIR --bench-step for each --artifacts DIR, and PyTorch's step")
+    ap.add_argument("--artifacts", default="", help="--decode-step: comma-separated nmc compile --target ptx folders")
+    ap.add_argument("--position", type=int, default=128, help="--decode-step: the position the steps run at")
+    ap.add_argument("--ctx", type=int, default=256, help="--decode-step: PyTorch's static KV cache length")
     args = ap.parse_args()
     log = lambda s: print(s, flush=True)
     tokens = [int(t) for t in args.tokens.split(",")]
@@ -209,6 +310,8 @@ def main():
     log(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, CUDA {torch.version.cuda}")
     if args.decode:
         return decode_main(args, log)
+    if args.decode_step:
+        return decode_step_main(args, log)
 
     table = {}  # (shape, m) -> impl -> (us, err)
     if not args.skip_nmc:

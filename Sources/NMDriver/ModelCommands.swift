@@ -13,12 +13,7 @@ public enum ModelCommands {
         try checkReplaceable(output)
         let started = Date()
         let model = try ModelImporter.load(path: path, contextLength: contextLength)
-        let staging = output + ".tmp-\(getpid())"
-        try? FileManager.default.removeItem(atPath: staging)
-        TemporaryPaths.shared.add(staging)
-        defer { TemporaryPaths.shared.remove(staging) }
-        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
-        do {
+        try writeStaged(output) { staging in
             var module = model.module
             module.weights.file = "weights.safetensors"
             try ModuleIO.write(module, to: staging + "/model.nmir", sourceDirectory: model.weightsDirectory ?? staging)
@@ -29,10 +24,6 @@ public enum ModelCommands {
                     try FileManager.default.copyItem(atPath: source + "/" + file, toPath: staging + "/" + file)
                 }
             }
-            try replace(output, with: staging)
-        } catch {
-            try? FileManager.default.removeItem(atPath: staging)
-            throw error
         }
         let bytes = model.module.weights.entries.reduce(0) { $0 + (WeightStore.storageByteCount(of: $1.type) ?? 0) }
         console.writeOut("imported \(path) (\(model.format)) into \(output): \(model.module.weights.entries.count) weights, "
@@ -53,6 +44,23 @@ public enum ModelCommands {
         guard FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory) else { return }
         guard isDirectory.boolValue, FileManager.default.fileExists(atPath: output + "/model.nmir") else {
             throw ToolError("'\(output)' exists and is not an NMC folder (no model.nmir); not overwriting it")
+        }
+    }
+
+    /// Runs `body` on a temporary sibling of `output` (removed on failure, and on interruption
+    /// through TemporaryPaths) and renames it into place when `body` completes.
+    static func writeStaged(_ output: String, _ body: (String) throws -> Void) throws {
+        let staging = output + ".tmp-\(getpid())"
+        try? FileManager.default.removeItem(atPath: staging)
+        TemporaryPaths.shared.add(staging)
+        defer { TemporaryPaths.shared.remove(staging) }
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        do {
+            try body(staging)
+            try replace(output, with: staging)
+        } catch {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw error
         }
     }
 

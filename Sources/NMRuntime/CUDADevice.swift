@@ -233,4 +233,19 @@ public final class CUDAGraph {
     public func launch() throws {
         try device.driver.check(device.driver.cuGraphLaunch(exec, device.stream), "cuGraphLaunch")
     }
+
+    /// Median microseconds of `runs` replays (a CUDA event pair around each), after 3 warm-ups.
+    public func medianReplayMicroseconds(runs: Int) throws -> Double {
+        for _ in 0..<3 { try launch() }
+        let start = try device.makeEvent(), end = try device.makeEvent()
+        defer { device.destroyEvent(start); device.destroyEvent(end) }
+        var times: [Double] = []
+        for _ in 0..<max(runs, 1) {
+            try device.record(start)
+            try launch()
+            try device.record(end)
+            times.append(try device.elapsedMilliseconds(from: start, to: end) * 1000)
+        }
+        return times.sorted()[times.count / 2]
+    }
 }

@@ -73,17 +73,7 @@ struct DecodeBench {
                                               .pointer(x), .pointer(y), .u32(1)])
             }
         }
-        for _ in 0..<3 { try graph.launch() }
-        let start = try device.makeEvent(), end = try device.makeEvent()
-        defer { device.destroyEvent(start); device.destroyEvent(end) }
-        var times: [Double] = []
-        for _ in 0..<runs {
-            try device.record(start)
-            try graph.launch()
-            try device.record(end)
-            times.append(try device.elapsedMilliseconds(from: start, to: end) * 1000)
-        }
-        let median = times.sorted()[runs / 2]
+        let median = try graph.medianReplayMicroseconds(runs: runs)
         log("  \(kind.rawValue): \(String(format: "%.1f", median)) us per token (median of \(runs) graph replays)")
         return median
     }

@@ -11,6 +11,9 @@ struct GPUCheck {
 
     func run(log: (String) -> Void) throws {
         try runtimeBasics(log: log)
+        try syntheticWeights(log: log)
+        var decodeKernels = DecodeKernelCheck(device: device, seed: seed)
+        try decodeKernels.run(log: log)
         var bench = MatmulBench(device: device, runs: 5, seed: seed)
         bench.metadataOrder = metadataOrder
         for shape in [(rows: 32, columns: 128), (rows: 48, columns: 1152)] {
@@ -22,6 +25,42 @@ struct GPUCheck {
         _ = try bench.run(shapes: [(rows: 256, columns: 768)], tokens: [1, 77, 128, 200], log: log)
         _ = try bench.run(shapes: [(rows: 256, columns: 4096), (rows: 128, columns: 2816)], tokens: [1, 77, 200], log: log)
         log("gpu-check: all kernels match the host reference")
+    }
+
+    /// Every synthetic-weight generator against the host's layout of the host's weights (the same
+    /// SyntheticWeights functions): a 48 × 320 weight (padded to 384 columns) and a 16 × 128 one.
+    func syntheticWeights(log: (String) -> Void) throws {
+        let module = try device.loadModule(ptx: PTXModule.text(entries: SyntheticWeightKernels.allEntries), label: "synthetic weights")
+        for (rows, columns) in [(48, 320), (16, 128)] {
+            let padded = (columns + 127) / 128 * 128
+            let keys = SyntheticWeights.keys(seed: seed, name: "check.\(rows)x\(columns)")
+            let dense = try SyntheticWeights.packed(keys, rows: rows, columns: columns, sparse24: false, paddedColumns: padded)
+            let sparse = try SyntheticWeights.packed(keys, rows: rows, columns: columns, sparse24: true, paddedColumns: padded)
+            let e = SyntheticWeights.denseExponent(columns: columns), p = SyntheticWeights.scaleExponent(columns: columns)
+            let f16 = SyntheticWeights.dense(keys, rows: rows, columns: columns, exponent: e, paddedColumns: padded).map { Float16($0).bitPattern }
+            let table = SyntheticWeights.dense(keys, rows: rows, columns: columns, exponent: 0).map(\.bitPattern)
+            let expected: [(SyntheticWeightKernels.Kind, [UInt32], Int)] = [
+                (.f32Table, table, 0), (.fp16Layout, try KernelWeightLayout.fp16(f16, rows: rows, columns: padded), e),
+                (.int4Layout, try KernelWeightLayout.int4Dense(dense), 0), (.scales, try KernelWeightLayout.scales(dense), p),
+                (.sparseValues, try KernelWeightLayout.int4Sparse24Values(sparse), 0),
+                (.sparseMetadata, try KernelWeightLayout.int4Sparse24Metadata(sparse), 0),
+            ]
+            for (kind, want, exponent) in expected {
+                let words = SyntheticWeightKernels.words(kind, rows: rows, paddedColumns: kind == .f32Table ? columns : padded)
+                guard words == want.count else { throw BenchFailure("synthetic \(kind): \(words) words, the host layout has \(want.count)") }
+                let out = try device.allocate(4 * words)
+                defer { device.free(out) }
+                try device.fill(out, byte: 0xFF, bytes: 4 * words)
+                try device.launch(try module.function(SyntheticWeightKernels.entry(kind)), grid: ((words + 255) / 256, 1, 1), block: (256, 1, 1),
+                                  arguments: [.pointer(out), .u32(UInt32(words)), .u32(UInt32(rows)), .u32(UInt32(columns)), .u32(UInt32(padded)),
+                                              .u32(keys.values), .u32(keys.pairs), .u32(keys.scales), .u32(UInt32(exponent))])
+                let got = try device.download(out, count: words, as: UInt32.self)
+                if let bad = got.indices.first(where: { got[$0] != want[$0] }) {
+                    throw BenchFailure("synthetic \(kind) \(rows)x\(columns): word \(bad) is \(String(got[bad], radix: 16)), the host's \(String(want[bad], radix: 16))")
+                }
+            }
+        }
+        log("gpu-check: the synthetic-weight generators match the host's weights in the kernels' layouts (6 kinds, 2 shapes)")
     }
 
     /// Adds 1 to 1000 floats through a hand-written PTX kernel, directly and through a graph.

@@ -3,6 +3,7 @@ import ArgumentParser
 import FoundationEssentials
 #endif
 import Foundation
+import NMFrontend
 import NMIR
 import NMRuntime
 import NMTargetPTX
@@ -16,8 +17,10 @@ struct NMCRun: ParsableCommand {
         abstract: "Run a compiled NMC artifact directory, or check and time the PTX kernels on a GPU.",
         discussion: """
             `nmc-run DIR --prompt TEXT` generates text (greedy) with a `nmc compile --target cpu` \
-            artifact, loading DIR/model.so with dlopen (no LLVM needed). PTX artifacts are not \
-            built yet.
+            artifact, loading DIR/model.so with dlopen (no LLVM needed). For a `nmc compile \
+            --target ptx` artifact (DIR/plan.json, DIR/model.ptx), `nmc-run DIR` runs the decode \
+            step on the GPU as one CUDA graph: greedy tokens from --tokens, --check against the \
+            CPU reference in DIR, --bench-step to time the step.
 
             On a machine with an NVIDIA GPU and its driver (libcuda.so.1), --gpu-check checks the \
             CUDA runtime and every linear kernel against the host reference, --bench-matmul checks \
@@ -47,6 +50,11 @@ struct NMCRun: ParsableCommand {
     @Option(help: "The smallest M that runs the tiled (prefill) linear kernel.") var tiledFrom = 128
     @Option(help: "Warps per block of the linear kernels (default: LinearKernel.standard's).") var warps: Int?
     @Option(help: "Row tiles of 16 per block of the linear kernels (default: LinearKernel.standard's).") var rowTiles: Int?
+    @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
+    @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
+    @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
+    @Option(help: "PTX DIR: the position the timed steps run at.") var position = 128
+    @Flag(help: "PTX DIR, with --bench-step: also time each launch alone and sum by kernel.") var profile = false
     @Option(help: "Write the PTX of the linear kernels for --shapes into this directory (no GPU needed).") var emitPtx: String?
 
     func run() throws {
@@ -58,13 +66,56 @@ struct NMCRun: ParsableCommand {
         } catch let e as CustomStringConvertible where e is CUDAError || e is PTXError || e is BenchFailure || e is Safetensors.FormatError {
             fail(e.description)
         }
+        if let artifact, FileManager.default.fileExists(atPath: artifact + "/plan.json") {
+            do { return try runPTX(artifact) } catch {
+                fail("\(error)")
+            }
+        }
         if let artifact, FileManager.default.fileExists(atPath: artifact + "/" + CPUSharedLibrary.libraryName) {
             guard let prompt else { fail("give --prompt TEXT to generate with \(artifact)") }
             do { return try ArtifactRun.generate(directory: artifact, prompt: prompt, count: n, threads: threads) } catch {
                 fail("\(error)")
             }
         }
-        fail("running artifacts other than `nmc compile --target cpu` folders is not implemented yet (PTX artifacts arrive with the PTX backend)", code: 2)
+        fail("\(artifact ?? "no artifact"): give a folder written by `nmc compile --target cpu` (model.so) or `--target ptx` (plan.json)")
+    }
+
+    private func runPTX(_ dir: String) throws {
+        let device = try CUDADevice()
+        let log: (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
+        log("device: \(device.summary)")
+        let step = try PTXDecodeStep(directory: dir, device: device, log: log)
+        var failed = false
+        if check { failed = try !PTXArtifactRun.check(step: step, directory: dir, log: log) }
+        if benchStep {
+            guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+            // The weights are there and finite: one step's logits, before timing.
+            let logits = try step.step(token: 1, position: 0)
+            guard logits.allSatisfy(\.isFinite), logits.contains(where: { $0 != 0 }) else {
+                throw BenchFailure("the step's logits are not finite or all zero")
+            }
+            log(String(format: "step at position 0: logits finite, max |logit| %.3g", Double(logits.map { abs($0) }.max() ?? 0)))
+            let us = try step.time(runs: runs, position: position)
+            if profile { try step.profile(runs: 5, position: position, log: log) }
+            log(String(format: "decode step: %.1f us per token (median of %d CUDA graph replays at position %d; %d launches)",
+                       us, runs, position, step.plan.launches.count))
+            if let path = json {
+                try write([MatmulPoint(shape: "decode-step", rows: step.plan.layers, columns: step.plan.hidden, tokens: 1,
+                                       impl: "nmc-" + step.plan.linearKinds.joined(separator: "+"), medianMicroseconds: us, runs: runs,
+                                       copies: 1, weightBytes: 0, maxRelativeError: 0)], to: path)
+            }
+        }
+        if !check && !benchStep, let prompt {
+            try PTXArtifactRun.generateText(step: step, directory: dir, prompt: prompt, count: n)
+        } else if !check && !benchStep {
+            let prompt = try startTokens.split(separator: ",").map { s -> Int in
+                guard let t = Int(s) else { throw ValidationError("--start-tokens: '\(s)' is not a token id") }
+                return t
+            }
+            let tokens = try PTXArtifactRun.generate(step: step, prompt: prompt, count: n, log: log)
+            print(tokens.map(String.init).joined(separator: " "))
+        }
+        if failed { fail("the GPU does not match the CPU reference") }
     }
 
     private func fail(_ message: String, code: Int32 = 1) -> Never {

@@ -93,10 +93,21 @@ struct Compile: ParsableCommand {
         DIR/model.abi.json (with --emit-llvm, DIR/model.ll and DIR/model.opt.ll); `nmc run DIR` and \
         `nmc-run DIR` load model.so without LLVM. --target hls also writes DIR/hls/: the systolic-array \
         kernel (HLS C++), its testbench and test vectors, a Makefile (make csim), a Vitis HLS script and \
-        report.md/report.json (docs/fpga.md). The PTX code generator arrives with its issue; until then \
-        --target ptx writes the same folder and exits with status 2.
+        report.md/report.json (docs/fpga.md). --target ptx also writes the decode step for NVIDIA GPUs: \
+        DIR/model.ptx (every kernel), DIR/plan.json (buffers, weight fills, launches: one CUDA graph) \
+        and DIR/weights.bin (weights re-laid for the kernels, docs/ptx-weight-layout.md); `nmc-run DIR` \
+        runs it. --config FILE --synthetic-weights SEED (instead of MODEL) compiles a config.json-style \
+        model whose weights the GPU makes from the seed; --reference-steps N writes the CPU backend's \
+        greedy steps beside it for `nmc-run DIR --check`.
         """)
-    @Argument(help: "The model: a .gguf file, a Hugging Face folder or an NMC folder.") var model: String
+    @Argument(help: "The model: a .gguf file, a Hugging Face folder or an NMC folder.") var model: String?
+    @Option(help: "A config.json-style model description, compiled with --synthetic-weights instead of MODEL.") var config: String?
+    @Option(name: .customLong("synthetic-weights"), help: "With --config: the seed of the weights (made identically on CPU and GPU).")
+    var syntheticWeights: UInt64?
+    @Option(name: .customLong("reference-steps"), help: "--target ptx: run this many greedy steps on the CPU backend and write them for nmc-run --check.")
+    var referenceSteps: Int?
+    @Option(name: .customLong("reference-backend"), help: "--reference-steps: cpu (the CPU backend) or interpreter.")
+    var referenceBackend: String = "cpu"
     @Option(help: "Target: nmir, cpu, ptx or hls.") var target: String = "nmir"
     @OptionGroup var compression: CompressionFlags
     @Flag(help: "Print the storage of every linear weight before and after.") var report = false
@@ -114,8 +125,24 @@ struct Compile: ParsableCommand {
             hls.array = array
             hls.clockMHz = clock
             hls.denseLanes = denseLanes
-            try ModelCommands.compile(path: model, target: target, options: compression.options, output: output,
-                                      report: report, contextLength: ctx, hls: hls, emitLLVM: emitLLVM, console: .standard)
+            var reference: ModelCommands.ReferenceOptions? = nil
+            if let steps = referenceSteps {
+                guard target == "ptx" else { throw ToolError("--reference-steps goes with --target ptx") }
+                guard let backend = ExecutionBackend(rawValue: referenceBackend) else {
+                    throw ToolError("--reference-backend: cpu or interpreter, not '\(referenceBackend)'")
+                }
+                reference = ModelCommands.ReferenceOptions(steps: steps, backend: backend)
+            }
+            switch (model, config, syntheticWeights) {
+            case (nil, let config?, let seed?):
+                try ModelCommands.compileSynthetic(configPath: config, seed: seed, target: target, options: compression.options, output: output,
+                                                   contextLength: ctx, reference: reference, console: .standard)
+            case (let model?, nil, nil):
+                try ModelCommands.compile(path: model, target: target, options: compression.options, output: output,
+                                          report: report, contextLength: ctx, hls: hls, emitLLVM: emitLLVM, reference: reference, console: .standard)
+            default:
+                throw ToolError("give MODEL, or --config FILE with --synthetic-weights SEED (not both)")
+            }
         }
     }
 }
