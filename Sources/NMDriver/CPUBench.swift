@@ -91,7 +91,7 @@ public enum CPUBench {
             var y = [Float](repeating: 0, count: bound * n)
             for m in ms {
                 let x = UnsafePointer(xBuffer.floats(bound * k).baseAddress!)
-                let blas = try time(runs: runs) {
+                let blas = time(runs: runs) {
                     w.withUnsafeBufferPointer { wp in
                         y.withUnsafeMutableBufferPointer { yp in
                             if m == 1 {
