@@ -73,6 +73,9 @@ FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 
 fuzz-build: deps
+	@# SwiftPM keeps the fuzz package's build plan when only NMC's (path dependency) file list
+	@# changed, then fails on a deleted source or misses a new one: drop the plan, keep the objects.
+	@rm -f fuzz/.build/debug.yaml fuzz/.build/*/debug/description.json
 	@# gold warns once per ASan helper symbol at every link; the filter keeps the output readable.
 	set -o pipefail; $(SWIFT) build --package-path fuzz -c debug -j $(JOBS) --sanitize fuzzer \
 	  -Xswiftc -sanitize=fuzzer,address 2>&1 | { grep -v "Cannot export local symbol '__asan" || true; }
