@@ -58,6 +58,31 @@ public struct WeightABI: Codable, Sendable, Equatable {
         case i32
         /// The storage bytes of a packed weight, as `ir-specs/README.md` lays them out.
         case packedBytes = "packed"
+        /// A 2:4 INT4 weight's storage bytes with the 16 value nibbles of every 32 columns (one
+        /// 8-byte word) reordered for the AVX-512 kernel (`laneNibble`); indices, scales unchanged.
+        case packedLaneNibbles = "packed-2:4-lanes"
+    }
+
+    /// Where the `o`-th value nibble of a 16-nibble word (a 2:4 block of 32 columns, in storage
+    /// order: group g's two kept values at 2g and 2g + 1) goes in `packedLaneNibbles`. The kernel
+    /// broadcasts the word to every 64-bit lane and shifts 32-bit lane l right by 4 · ⌊l / 2⌋,
+    /// so lane l reads nibble ⌊l / 2⌋ of the word's low half (l even) or high half (l odd); lane
+    /// l < 8 must hold group l's first kept value and lane l ≥ 8 group l − 8's second.
+    public static func laneNibble(_ o: Int) -> Int {
+        let lane = o / 2 + 8 * (o % 2)
+        return lane / 2 + 8 * (lane % 2)
+    }
+
+    /// Reorders the value nibbles of a 2:4 INT4 weight in place (`valueBytes` = rows · kept / 2, a
+    /// multiple of 8) into `packedLaneNibbles`.
+    public static func layLaneNibbles(_ bytes: UnsafeMutableRawPointer, valueBytes: Int) {
+        let words = bytes.assumingMemoryBound(to: UInt8.self)
+        for word in stride(from: 0, to: valueBytes, by: 8) {
+            var source: UInt64 = 0, target: UInt64 = 0
+            for b in 0..<8 { source |= UInt64(words[word + b]) << (8 * b) }
+            for o in 0..<16 { target |= ((source >> (4 * o)) & 0xF) << (4 * laneNibble(o)) }
+            for b in 0..<8 { words[word + b] = UInt8(truncatingIfNeeded: target >> (8 * b)) }
+        }
     }
     public var name: String
     public var layout: Layout

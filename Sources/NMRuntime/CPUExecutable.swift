@@ -74,9 +74,15 @@ public final class CPUExecutable: @unchecked Sendable {
     /// that a kernel may read a few bytes past the last index.
     static func prepare(_ w: WeightABI, bytes: UnsafeRawBufferPointer, type: NMType) throws -> AlignedBuffer {
         switch (w.layout, type) {
-        case (.packedBytes, _):
+        case (.packedBytes, _), (.packedLaneNibbles, _):
             let buffer = AlignedBuffer(byteCount: bytes.count + 64)
             if let base = bytes.baseAddress { buffer.pointer.copyMemory(from: base, byteCount: bytes.count) }
+            if w.layout == .packedLaneNibbles {
+                guard case .packed(let p) = type, p.bits == 4, p.nm?.m == 4, p.nm?.n == 2, p.columns % 32 == 0 else {
+                    throw CPURuntimeError("weight @\(w.name) of type \(type) cannot take the layout \(w.layout.rawValue)")
+                }
+                WeightABI.layLaneNibbles(buffer.pointer, valueBytes: p.rows * p.keptPerRow / 2)
+            }
             return buffer
         case (.f32, .tensor(let t)) where t.dtype == .f32:
             guard bytes.count == w.elements * 4 else { throw CPURuntimeError("weight @\(w.name) has \(bytes.count) bytes, expected \(w.elements * 4)") }

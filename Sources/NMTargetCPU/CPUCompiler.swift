@@ -44,7 +44,8 @@ public final class CPUCompiler {
             case .tensor(let t):
                 weights.append(WeightABI(name: entry.name, layout: t.dtype.isFloat ? .f32 : .i32, elements: t.elementCount ?? 0))
             case .packed(let p):
-                weights.append(WeightABI(name: entry.name, layout: .packedBytes, elements: WeightStore.storageByteCount(of: .packed(p)) ?? 0))
+                weights.append(WeightABI(name: entry.name, layout: kernels.usesLaneNibbles(p) ? .packedLaneNibbles : .packedBytes,
+                                         elements: WeightStore.storageByteCount(of: .packed(p)) ?? 0))
             case .kvCache:
                 continue
             }

@@ -72,6 +72,12 @@ extension KernelLibrary {
         return type.nm == nil || type.nm == NMPattern(n: 2, m: 4)
     }
 
+    /// Whether a packed weight reaches the code in `WeightABI.Layout.packedLaneNibbles` (2:4 INT4
+    /// with the vector kernel), which every kernel reading it then follows.
+    func usesLaneNibbles(_ type: PackedWeightType) -> Bool {
+        hasVectorKernel(type) && type.nm == NMPattern(n: 2, m: 4)
+    }
+
     /// slots [out, x, w, scales, zeros (or null), M]; work = rows of w.
     func quantLinear(_ type: PackedWeightType) -> LLVMValueRef {
         let key = "qlinear_\(type.rows)_\(type.columns)_i\(type.bits)_g\(type.group)_\(type.zeroPoint ? "z" : "s")_\(type.nm.map { "\($0.n)_\($0.m)" } ?? "dense")"
@@ -112,10 +118,12 @@ extension KernelLibrary {
                     g.shuffle(even, odd, (0..<16).map { $0 % 2 == 0 ? 8 + $0 / 2 : 24 + $0 / 2 }))
         }
         let valueBytesPerRow = type.keptPerRow / 2
-        let bytes = g.load(g.vector(g.i8, 8), g.gep(g.i8, w, g.add(g.mul(row, g.int(valueBytesPerRow)), g.mul(b, g.int(8)))), align: 1)
-        let low = g.zext(bytes, g.vector(g.i32, 8))
-        let high = g.lshr(low, g.splat(g.i32(4), 8))
-        let weights = lookup(table, g.shuffle(low, high, Array(0..<16)))
+        // The block's 8 value bytes (`packedLaneNibbles` order) in every 64-bit lane; 32-bit lane l
+        // shifted right by 4 · ⌊l / 2⌋ has its nibble in its low 4 bits, which is all the table
+        // lookup reads.
+        let values = g.load(g.i64, g.gep(g.i8, w, g.add(g.mul(row, g.int(valueBytesPerRow)), g.mul(b, g.int(8)))), align: 1)
+        let lanes = LLVMBuildBitCast(g.builder, g.splat(values, 8), v16i, "")!
+        let weights = lookup(table, g.lshr(lanes, g.constVector((0..<16).map { g.i32(4 * ($0 / 2)) })))
         let indexAt = g.add(g.int(type.rows * valueBytesPerRow), g.add(g.mul(row, g.int(type.keptPerRow / 4)), g.mul(b, g.int(4))))
         let word = g.splat(g.load(g.i32, g.gep(g.i8, w, indexAt), align: 1), 16)
         let shifts = g.constVector((0..<16).map { g.i32($0 < 8 ? 4 * $0 : 4 * ($0 - 8) + 2) })
@@ -246,7 +254,14 @@ extension KernelLibrary {
     private func packedElement(_ w: LLVMValueRef, _ type: PackedWeightType, row: LLVMValueRef, j: LLVMValueRef) -> (value: LLVMValueRef, column: LLVMValueRef) {
         let kept = type.keptPerRow, bits = type.bits
         let ordinal = g.add(g.mul(row, g.int(kept)), j)
-        let bitOffset = g.mul(ordinal, g.int(bits))
+        var position = ordinal
+        if usesLaneNibbles(type) {
+            // `WeightABI.laneNibble` within each 16-value word.
+            let o = g.and(ordinal, g.int(15))
+            let lane = g.add(g.lshr(o, g.int(1)), g.mul(g.and(o, g.int(1)), g.int(8)))
+            position = g.add(g.sub(ordinal, o), g.add(g.lshr(lane, g.int(1)), g.mul(g.and(lane, g.int(1)), g.int(8))))
+        }
+        let bitOffset = g.mul(position, g.int(bits))
         let byte = g.zext(g.load(g.i8, w, at: g.lshr(bitOffset, g.int(3)), align: 1), g.i32)
         let raw = g.lshr(byte, g.trunc(g.and(bitOffset, g.int(7)), g.i32))
         let value = g.ashr(g.shl(raw, g.i32(32 - bits)), g.i32(32 - bits))

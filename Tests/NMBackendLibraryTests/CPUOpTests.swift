@@ -72,6 +72,21 @@ import NMRuntime
         #expect(nan[0].floats[0].isNaN, "silu(NaN) = \(nan[0].floats[0])")
     }
 
+    /// The 2:4 AVX-512 kernel's nibble order (`WeightABI.packedLaneNibbles`): a permutation of the
+    /// 16 nibbles of a word, such that broadcasting the word and shifting 32-bit lane l right by
+    /// 4 · ⌊l / 2⌋ leaves group l's first kept value (l < 8) or group l − 8's second in its low bits.
+    @Test func laneNibbleOrder() {
+        #expect(Set((0..<16).map(WeightABI.laneNibble)) == Set(0..<16))
+        var bytes: [UInt8] = [0x10, 0x32, 0x54, 0x76, 0x98, 0xBA, 0xDC, 0xFE]   // nibble o holds o
+        bytes.withUnsafeMutableBytes { WeightABI.layLaneNibbles($0.baseAddress!, valueBytes: 8) }
+        let word = bytes.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * $1.offset) }
+        for lane in 0..<16 {
+            let half = UInt32(truncatingIfNeeded: word >> (32 * (lane % 2)))
+            let nibble = Int((half >> (4 * (lane / 2))) & 0xF)
+            #expect(nibble == (lane < 8 ? 2 * lane : 2 * (lane - 8) + 1), "lane \(lane) reads nibble \(nibble)")
+        }
+    }
+
     @Test(arguments: seeds) func integerArithmetic(seed: UInt64) throws {
         var rng = SplitMix64(seed: seed)
         let n = Int.random(in: 1...50, using: &rng)
@@ -234,13 +249,16 @@ import NMRuntime
           }
         }
         """
-        var module = try Parser.parseAndVerify(SourceText(name: "q.nmir", text: text))
         let prune = parts.count == 2 ? "nm-prune{n=\(parts[0]) m=\(parts[1])}," : ""
-        let pipeline = prune + "quantize-int4{group=\(min(group, k)) symmetric=\(symmetric)},fuse-dequant-matmul"
-        try PassManager(steps: try PipelineParser().parse(pipeline)).run(&module)
-        #expect(module.functions[0].body.contains { $0.name == "quant.linear" }, "seed \(seed): \(pipeline) did not fuse")
-        let printed = Printer().print(module)
         let x = Tensor(shape: [m, k], floats: randomFloats(m * k, &rng))
-        try expectCPUMatchesInterpreter(printed, arguments: [x], bound: 128, context: "seed \(seed): \(pattern) n \(n) k \(k) m \(m) group \(group) symmetric \(symmetric)")
+        // Fused (quant.linear), then unfused (quant.dequant feeding nn.linear).
+        for fuse in [true, false] {
+            var module = try Parser.parseAndVerify(SourceText(name: "q.nmir", text: text))
+            let pipeline = prune + "quantize-int4{group=\(min(group, k)) symmetric=\(symmetric)}" + (fuse ? ",fuse-dequant-matmul" : "")
+            try PassManager(steps: try PipelineParser().parse(pipeline)).run(&module)
+            #expect(module.functions[0].body.contains { $0.name == (fuse ? "quant.linear" : "quant.dequant") }, "seed \(seed): \(pipeline)")
+            try expectCPUMatchesInterpreter(Printer().print(module), arguments: [x], bound: 128,
+                                            context: "seed \(seed): \(pipeline) n \(n) k \(k) m \(m) group \(group) symmetric \(symmetric)")
+        }
     }
 }
