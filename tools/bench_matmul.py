@@ -6,8 +6,11 @@ against a host reference) and times PyTorch's cuBLAS FP16 (F.linear), cuSPARSELt
 (torch.sparse.to_sparse_semi_structured) and INT4 weight-only (torch._weight_int4pack_mm) the
 same way: CUDA events around each call, median of --runs, weights rotating through copies of
 at least 512 MB, all timed calls queued behind a spinning kernel (torch.cuda._sleep) so that
-the GPU never waits on Python between them. Prints one table with each
-implementation's time and its speed-up over cuBLAS, and writes it as Markdown with --markdown.
+the GPU never waits on Python between them. Then a second method for both sides alike: one
+call per weight copy captured in one CUDA graph (torch.cuda.graph; nmc-run captures its own),
+per call = median replay / calls. Prints two tables (per launch, graph) with each
+implementation's time and its speed-up over cuBLAS by the same method, and writes them as
+Markdown with --markdown.
 
     python3 tools/bench_matmul.py --nmc-run device-out/nmc-run --markdown $OUT/matmul.md
 """
@@ -53,6 +56,35 @@ def median_us(calls, runs, log):
     return times[runs // 2]
 
 
+def graph_per_launch_us(calls, runs):
+    """The second method: every call once (each on its own weight copy, the copies together
+    >= 512 MB) captured in one CUDA graph, replayed `runs` times; median replay / len(calls).
+    None where the calls cannot be captured."""
+    try:
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for c in calls:
+                c()
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            for c in calls:
+                c()
+        us = graph_median_us(graph, runs) / len(calls)
+        del graph
+        return us
+    except Exception as e:  # reported, not fatal
+        print(f"    graph capture failed: {e}", flush=True)
+        torch.cuda.synchronize()
+        return None
+
+
+def calls_for_graph(calls):
+    """At least 8 launches per graph, cycling through the copies."""
+    return [calls[i % len(calls)] for i in range(max(8, len(calls)))]
+
+
 def write_atomically(path, text):
     """Writes to a temporary sibling and renames it into place, so no reader sees a partial file."""
     tmp = f"{path}.tmp-{os.getpid()}"
@@ -89,8 +121,9 @@ def torch_points(n, k, tokens, runs, log):
     ws = [w.clone() for _ in range(copies_for(w.numel() * 2))]
     for m in tokens:
         x = xs[m]
-        t = median_us([lambda x=x, c=c: F.linear(x, c) for c in ws], runs, log)
-        points.append(("cublas-fp16", m, t, None))
+        calls = [lambda x=x, c=c: F.linear(x, c) for c in ws]
+        t = median_us(calls, runs, log)
+        points.append(("cublas-fp16", m, t, None, graph_per_launch_us(calls_for_graph(calls), runs)))
     del ws
 
     # cuSPARSELt 2:4 FP16 (checked against the dense product on the same pruned weight)
@@ -103,8 +136,9 @@ def torch_points(n, k, tokens, runs, log):
         for m in tokens:
             x = xs[m]
             err = rel_err(F.linear(x, first), F.linear(x, w24)) if m <= 512 else None
-            t = median_us([lambda x=x, c=c: F.linear(x, c) for c in sp], runs, log)
-            points.append(("cusparselt-2:4-fp16", m, t, err))
+            calls = [lambda x=x, c=c: F.linear(x, c) for c in sp]
+            t = median_us(calls, runs, log)
+            points.append(("cusparselt-2:4-fp16", m, t, err, graph_per_launch_us(calls_for_graph(calls), runs)))
         log(f"  cuSPARSELt through {backend}")
         del sp, first
     except Exception as e:  # a missing backend is reported, not fatal
@@ -120,8 +154,11 @@ def torch_points(n, k, tokens, runs, log):
         ps = [wp] + [wp.clone() for _ in range(copies_for(n * k // 2) - 1)]
         for m in tokens:
             x = xs[m].to(torch.bfloat16)
-            t = median_us([lambda x=x, c=c: torch._weight_int4pack_mm(x, c, 128, sz) for c in ps], runs, log)
-            points.append(("torch-int4", m, t, None))
+            calls = [lambda x=x, c=c: torch._weight_int4pack_mm(x, c, 128, sz) for c in ps]
+            t = median_us(calls, runs, log)
+            # (graph method skipped at M >= 512, where this kernel takes milliseconds a call)
+            g = graph_per_launch_us(calls_for_graph(calls), runs) if m < 512 else None
+            points.append(("torch-int4", m, t, None, g))
         del ps
     except Exception as e:
         log(f"  torch._weight_int4pack_mm unavailable: {e}")
@@ -321,28 +358,36 @@ def main():
         if subprocess.run(cmd).returncode != 0:
             sys.exit("nmc-run --bench-matmul failed")
         for p in json.load(open(args.json)):
-            table.setdefault((p["shape"], p["tokens"]), {})[p["impl"]] = (p["medianMicroseconds"], p["maxRelativeError"])
+            table.setdefault((p["shape"], p["tokens"]), {})[p["impl"]] = (p["medianMicroseconds"], p["maxRelativeError"],
+                                                                          p.get("graphMicroseconds"))
 
     for n, k in shapes:
         log(f"PyTorch {n}x{k}")
-        for impl, m, t, err in torch_points(n, k, tokens, args.runs, log):
-            table.setdefault((f"{n}x{k}", m), {})[impl] = (t, err)
-            log(f"  {impl} M={m}: {t:.2f} us" + (f", rel error vs dense {err:.1e}" if err is not None else ""))
+        for impl, m, t, err, g in torch_points(n, k, tokens, args.runs, log):
+            table.setdefault((f"{n}x{k}", m), {})[impl] = (t, err, g)
+            log(f"  {impl} M={m}: {t:.2f} us" + (f", graph {g:.2f} us/launch" if g is not None else "")
+                + (f", rel error vs dense {err:.1e}" if err is not None else ""))
 
     impls = ["cublas-fp16", "cusparselt-2:4-fp16", "torch-int4", "nmc-fp16", "nmc-int4", "nmc-int4Sparse24"]
-    head = "| weight (out x in) | M | " + " | ".join(impls) + " |"
-    lines = [head, "|" + " --- |" * (len(impls) + 2)]
-    for (shape, m), row in table.items():
-        base = row.get("cublas-fp16", (None,))[0]
-        cells = []
-        for impl in impls:
-            if impl not in row:
-                cells.append("—")
-                continue
-            t = row[impl][0]
-            cells.append(f"{t:.1f} us" + (f" ({base / t:.2f}x)" if base and impl != "cublas-fp16" else ""))
-        lines.append(f"| {shape} | {m} | " + " | ".join(cells) + " |")
-    text = "\n".join(lines)
+    texts = []
+    for col, title in [(0, "per launch: an event pair around each launch, median of --runs"),
+                       (2, "graph: one launch per weight copy (>= 512 MB together) in a CUDA graph, "
+                           "median replay / launches, median of --runs replays")]:
+        head = "| weight (out x in) | M | " + " | ".join(impls) + " |"
+        lines = [f"**{title}** (us; x = speed-up over cuBLAS FP16 by the same method)", "", head,
+                 "|" + " --- |" * (len(impls) + 2)]
+        for (shape, m), row in table.items():
+            base = row.get("cublas-fp16", (None, None, None))[col]
+            cells = []
+            for impl in impls:
+                t = row[impl][col] if impl in row else None
+                if t is None:
+                    cells.append("—")
+                    continue
+                cells.append(f"{t:.1f} us" + (f" ({base / t:.2f}x)" if base and impl != "cublas-fp16" else ""))
+            lines.append(f"| {shape} | {m} | " + " | ".join(cells) + " |")
+        texts.append("\n".join(lines))
+    text = "\n\n".join(texts)
     print("\nmedian us (speed-up over cuBLAS FP16):\n" + text)
     if args.markdown:
         write_atomically(args.markdown, text + "\n")

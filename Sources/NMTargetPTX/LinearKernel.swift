@@ -36,14 +36,18 @@ public struct LinearKernel: Sendable {
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
-    /// two token tiles the 2:4 kernel stages its activations in shared memory (8 warps, for
-    /// room) and takes two row tiles per block, so that each activation serves twice the weights.
+    /// two token tiles the 2:4 kernel stages its activations in shared memory and takes two row
+    /// tiles per block, so that each activation serves twice the weights. Its 16-warp blocks
+    /// (about 100 registers a thread, 68 KB of staging) fit one to an SM: 16 warps where the grid
+    /// is one wave of the H100's 132 SMs, 8 (two blocks an SM) where it is more. Measured at
+    /// M = 16: 4096×11008 16.5 us with 8 warps, 13.6 with 16; 11008×4096 15.1 with 8, 16.9 with 16.
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
                                 warps: Int? = nil, rowTiles: Int? = nil) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
+        let oneWave = rows / (KernelWeightLayout.tileRows * r) <= 132
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
-                                warps: warps ?? (sparse16 ? 8 : 16), rowTiles: r)
+                                warps: warps ?? (sparse16 && !oneWave ? 8 : 16), rowTiles: r)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte

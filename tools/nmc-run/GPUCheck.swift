@@ -16,6 +16,7 @@ struct GPUCheck {
         try decodeKernels.run(log: log)
         var bench = MatmulBench(device: device, runs: 5, seed: seed)
         bench.metadataOrder = metadataOrder
+        bench.graphTiming = false
         for shape in [(rows: 32, columns: 128), (rows: 48, columns: 1152)] {
             _ = try bench.run(shapes: [shape], tokens: [1, 5, 8, 9, 16, 24], log: log)
         }

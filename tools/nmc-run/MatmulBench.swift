@@ -13,6 +13,11 @@ struct MatmulPoint: Codable {
     var tokens: Int
     var impl: String
     var medianMicroseconds: Double
+    /// The second method: one CUDA graph of `graphLaunches` launches, each on its own weight
+    /// copy (the copies together ≥ 512 MB), timed as a whole; replay time / launches, median of
+    /// `runs` replays. No per-launch event floor: how a decode step's graph runs the kernel.
+    var graphMicroseconds: Double? = nil
+    var graphLaunches: Int? = nil
     var runs: Int
     var copies: Int
     var weightBytes: Int
@@ -25,7 +30,8 @@ struct MatmulPoint: Codable {
 /// weights (seeded), each checked against the host reference and then timed: CUDA events
 /// around each launch, median of `runs`, the weights rotating through copies totalling at
 /// least `rotateBytes` so that none is read from L2, and all timed launches queued behind a
-/// spinning kernel so that the GPU never waits on the host between them.
+/// spinning kernel so that the GPU never waits on the host between them; then a second method,
+/// a CUDA graph of one launch per weight copy replayed as a whole (per launch = replay / launches).
 struct MatmulBench {
     let device: CUDADevice
     let runs: Int
@@ -37,6 +43,8 @@ struct MatmulBench {
     /// The smallest M that runs the tiled (prefill) kernel, where the shape allows it.
     var tiledFrom = 128
     var rotateBytes = 512 << 20
+    /// Also time each point with the graph method (`graphMicroseconds`).
+    var graphTiming = true
 
     func run(shapes: [(rows: Int, columns: Int)], tokens: [Int], log: (String) -> Void) throws -> [MatmulPoint] {
         let maxTokens = tokens.max() ?? 1
@@ -71,9 +79,18 @@ struct MatmulBench {
                     let median = try self.median(spin: spin, log: log) { r in
                         try variant.launch(m: m, copy: (r + 1) % variant.copies.count, x: x, y: y)
                     }
-                    log("  \(kind.rawValue) M=\(m): \(String(format: "%.2f", median)) us, max rel error \(String(format: "%.2e", error))")
+                    // Graph method: one launch per copy (at least 8), so the launches together
+                    // stream ≥ rotateBytes of distinct weights.
+                    let launches = min(4096, max(8, variant.copies.count))
+                    let graphed = graphTiming ? try graphMedian(launches: launches) { i in
+                        try variant.launch(m: m, copy: i % variant.copies.count, x: x, y: y)
+                    } : nil
+                    log("  \(kind.rawValue) M=\(m): \(String(format: "%.2f", median)) us"
+                        + (graphed.map { String(format: ", graph %.2f us/launch", $0) } ?? "")
+                        + ", max rel error \(String(format: "%.2e", error))")
                     points.append(MatmulPoint(shape: label, rows: shape.rows, columns: shape.columns, tokens: m,
-                                              impl: "nmc-\(kind.rawValue)", medianMicroseconds: median, runs: runs,
+                                              impl: "nmc-\(kind.rawValue)", medianMicroseconds: median,
+                                              graphMicroseconds: graphed, graphLaunches: graphed == nil ? nil : launches, runs: runs,
                                               copies: variant.copies.count, weightBytes: variant.bytesPerCopy,
                                               maxRelativeError: error))
                 }
@@ -123,6 +140,14 @@ struct MatmulBench {
         let rel = maxErr / max(maxRef, 1e-30)
         if rel > 1e-2 { throw BenchFailure("\(v.label) M=\(m): max relative error \(rel) exceeds 1e-2") }
         return rel
+    }
+
+    /// Per-launch microseconds by the graph method: `launches` launches captured in one CUDA graph,
+    /// replayed `runs` times (an event pair around each replay, after 3 warm-ups); the median
+    /// replay over `launches`.
+    private func graphMedian(launches: Int, launch: (Int) throws -> Void) throws -> Double {
+        let graph = try device.captureGraph { for i in 0..<launches { try launch(i) } }
+        return try graph.medianReplayMicroseconds(runs: runs) / Double(launches)
     }
 
     /// The median over `runs` of `launch(r)` between two events, all queued behind a spin.
