@@ -9,8 +9,10 @@ import NMIR
 ///   already holds `scale · (q − zero)` for the current group (`vpermps`), so unpacking and scaling
 ///   cost one permute per 16 weights. For 2:4 the kept values of 8 groups (32 columns) fill one
 ///   vector, and the 2-bit indices select the matching activations from the 32 columns with one
-///   two-source permute (`vpermi2ps`); pruned weights are never loaded. The weight block is
-///   decoded once for a tile of up to 8 tokens.
+///   two-source permute (`vpermi2ps`); pruned weights are never loaded. Below 16 tokens a
+///   weight block is decoded once per tile of up to 8 tokens (`fewTokens`); from 16 tokens on,
+///   once per chunk into an L1 scratch block that register tiles of 4 rows × 4 tokens multiply
+///   (`manyTokens`). 2:4 weights reach the kernels in `WeightABI.Layout.packedLaneNibbles`.
 /// - Any other packed weight (8 bits, other N:M patterns, sizes not multiple of 32) takes a
 ///   scalar kernel that follows the storage layout of `ir-specs/README.md` literally.
 extension KernelLibrary {
