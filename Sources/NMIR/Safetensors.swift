@@ -74,10 +74,37 @@ public enum Safetensors {
         guard attributes[.type] as? FileAttributeType == .typeRegular else {
             throw FormatError(file: path, reason: "not a regular file")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw FormatError(file: path, reason: "cannot read file")
+        return try parse(bytes: readWholeFile(path), name: path)
+    }
+
+    /// The bytes of a regular file, read straight into the array (a `Data` first would cost a
+    /// second copy of a weights file of hundreds of megabytes).
+    static func readWholeFile(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw FormatError(file: path, reason: "cannot open file: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw FormatError(file: path, reason: "cannot stat file: \(String(cString: strerror(errno)))") }
+        let size = Int(status.st_size)
+        var failure: String? = nil
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = 0
+            while count < size {
+                #if canImport(Glibc)
+                let n = Glibc.read(fd, buffer.baseAddress! + count, size - count)
+                #else
+                let n = Darwin.read(fd, buffer.baseAddress! + count, size - count)
+                #endif
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 {
+                    failure = n < 0 ? "read failed: \(String(cString: strerror(errno)))" : "the file shrank while it was read (\(count) of \(size) bytes)"
+                    return
+                }
+                count += n
+            }
         }
-        return try parse(bytes: [UInt8](data), name: path)
+        if let failure { throw FormatError(file: path, reason: failure) }
+        return bytes
     }
 
     public static func parse(bytes: [UInt8], name: String) throws -> Contents {
