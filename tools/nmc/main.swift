@@ -234,8 +234,12 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("prompt-tokens"), help: "decode: tokens of the prefill.") var promptTokens: Int = 512
     @Option(name: .customLong("decode-tokens"), help: "decode: tokens decoded one at a time.") var decodeTokens: Int = 128
     @Option(help: "matmul, decode: the JSON file to write (default out/bench-matmul.json, out/bench-decode.json).") var json: String?
+    @Option(help: "matmul, decode: the target measured here: cpu (GPU kernels: nmc-run --bench-matmul on the GPU machine).") var target: String = "cpu"
     func run() throws {
         if what == "matmul" || what == "decode" {
+            guard target == "cpu" else {
+                throw ValidationError("nmc bench \(what) measures --target cpu; the GPU's kernels are measured on the GPU machine by nmc-run --bench-matmul / --bench-step (docs/performance-gpu.md)")
+            }
             return try reportingErrors {
                 let threadCount = threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount
                 if what == "matmul" {
