@@ -10,6 +10,12 @@
 /// through shared memory. The grid is (rows / 16R, ⌈M / 8T⌉), so larger M runs as more token
 /// tiles (correct, not fast: large M wants the tiled kernel). Activations are f16 `[M, K]` row-major, the output f16 `[M, N]`.
 /// Parameters: weights, metadata, scales, x, y (u64 each), M (u32).
+///
+/// Split K (`splits` S > 1, sm_90): the S blocks of a thread-block cluster share a row tile
+/// group; block s's warp w acts as warp s·W + w of one S·W-warp block (so each takes every
+/// (S·W)-th unit), each block sums its warps in shared memory, and block 0 of the cluster adds
+/// the others' sums through distributed shared memory (`mapa`, `ld.shared::cluster`) and stores.
+/// The cluster shape is fixed in the PTX (`.reqnctapercluster`), so an ordinary launch runs it.
 public struct LinearKernel: Sendable {
     public enum Weights: String, Sendable, CaseIterable { case fp16, int4, int4Sparse24 }
 
@@ -21,33 +27,43 @@ public struct LinearKernel: Sendable {
     public let warps: Int
     /// Row tiles of 16 per block.
     public let rowTiles: Int
-    public var entry: String { "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" }
+    /// Blocks (one cluster) that split K for one row tile group; > 1 needs sm_90.
+    public let splits: Int
+    public var entry: String {
+        "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
+    }
+    /// The PTX target the entry needs (clusters are sm_90's).
+    public var target: String { splits > 1 ? "sm_90" : "sm_80" }
     public var threads: Int { 32 * warps }
     var units: Int { columns / KernelWeightLayout.unitColumns }
 
-    public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1) throws {
+    public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
         guard tokenTiles == 1 || tokenTiles == 2, [1, 2, 4].contains(rowTiles), [2, 4, 8, 16].contains(warps),
-              rows % (KernelWeightLayout.tileRows * rowTiles) == 0 else {
-            throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps is not supported")
+              [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0 else {
+            throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps, \(splits) splits is not supported")
         }
         self.weights = weights; self.rows = rows; self.columns = columns
-        self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles
+        self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles; self.splits = splits
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
     /// two token tiles the 2:4 kernel stages its activations in shared memory and takes two row
     /// tiles per block, so that each activation serves twice the weights. Its 16-warp blocks
     /// (about 100 registers a thread, 68 KB of staging) fit one to an SM: 16 warps where the grid
-    /// is one wave of the H100's 132 SMs, 8 (two blocks an SM) where it is more. Measured at
-    /// M = 16: 4096×11008 16.5 us with 8 warps, 13.6 with 16; 11008×4096 15.1 with 8, 16.9 with 16.
+    /// is one wave of the H100's 132 SMs, 4 (more, smaller blocks an SM) where it is more. Measured
+    /// at M = 16 (graph method): 4096×11008 10.7 us with 16 warps, 13.6 with 8, 13.9 with 4;
+    /// 11008×4096 10.7 with 4, 12.2 with 8, 14.1 with 16 (docs/bench/linear-cluster-splitk-sweep.txt).
+    /// `splits` (K over a cluster's blocks) stays 1: every split measured slower there.
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
-                                warps: Int? = nil, rowTiles: Int? = nil) throws -> LinearKernel {
+                                warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
+                                clusters: Bool = false) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
+        guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
         let oneWave = rows / (KernelWeightLayout.tileRows * r) <= 132
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
-                                warps: warps ?? (sparse16 && !oneWave ? 8 : 16), rowTiles: r)
+                                warps: warps ?? (sparse16 && !oneWave ? 4 : 16), rowTiles: r, splits: splits ?? 1)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -60,7 +76,7 @@ public struct LinearKernel: Sendable {
 
     /// (grid, block) for M tokens.
     public func launchShape(tokens m: Int) -> (grid: (Int, Int, Int), block: (Int, Int, Int)) {
-        ((rows / (KernelWeightLayout.tileRows * rowTiles), (m + 8 * tokenTiles - 1) / (8 * tokenTiles), 1), (threads, 1, 1))
+        ((splits * rows / (KernelWeightLayout.tileRows * rowTiles), (m + 8 * tokenTiles - 1) / (8 * tokenTiles), 1), (threads, 1, 1))
     }
 
     /// Bytes of one warp's weight stream per unit, per lane, and the per-unit metadata/scales.
@@ -71,9 +87,10 @@ public struct LinearKernel: Sendable {
     /// The `.entry` text (append to a module with `PTXModule`).
     public func ptx() -> String {
         var b = PTXBuilder()
-        let T = tokenTiles, W = warps, U = units, R = rowTiles
-        // The reduction's buffer; a staged kernel's activation rows share it (16 rows a warp).
-        let reduceBytes = max(W * 4 * T * R * 32 * 4, staged ? W * 16 * Self.stagedRowBytes : 0)
+        let T = tokenTiles, W = warps, U = units, R = rowTiles, S = splits, SW = splits * warps
+        // The reduction's buffer (then, split, the block's sums); a staged kernel's activation
+        // rows share it (16 rows a warp).
+        let reduceBytes = max(W * 4 * T * R * 32 * 4 + (S > 1 ? 4 * T * R * 32 * 4 : 0), staged ? W * 16 * Self.stagedRowBytes : 0)
         let prm = ["w", "meta", "scales", "x", "y"].map { "\(entry)_\($0)" }
         var ptr: [String] = []
         for p in prm {
@@ -92,13 +109,24 @@ public struct LinearKernel: Sendable {
         b.emit("shr.u32 \(warp), \(tid), 5;")
         b.emit("shr.u32 \(g), \(lane), 2;")
         b.emit("and.b32 \(t), \(lane), 3;")
-        b.emit("mov.u32 \(tile), %ctaid.x;")
+        // vwarp: the warp's place among the S·W warps that split K (its own warp when S = 1).
+        let vwarp: String
+        if S > 1 {
+            let rank = b.reg("r")
+            vwarp = b.reg("r")
+            b.emit("mov.u32 \(tile), %clusterid.x;")
+            b.emit("mov.u32 \(rank), %cluster_ctarank;")
+            b.emit("mad.lo.u32 \(vwarp), \(rank), \(W), \(warp);")
+        } else {
+            vwarp = warp
+            b.emit("mov.u32 \(tile), %ctaid.x;")
+        }
         b.emit("mov.u32 \(tokenBase), %ctaid.y;")
         b.emit("mul.lo.u32 \(tokenBase), \(tokenBase), \(8 * T);")
         // (tile·R·U + warp): the index of this warp's first unit in the layouts; row tile r of
         // the block is r·U units further.
         let firstUnit = b.reg("r")
-        b.emit("mad.lo.u32 \(firstUnit), \(tile), \(R * U), \(warp);")
+        b.emit("mad.lo.u32 \(firstUnit), \(tile), \(R * U), \(vwarp);")
         func address(_ base: String, _ index: String, _ scale: Int, plus extra: (String, Int)? = nil) -> String {
             let off = b.reg("r"), wide = b.reg("rd"), out = b.reg("rd")
             b.emit("mul.lo.u32 \(off), \(index), \(scale);")
@@ -138,7 +166,7 @@ public struct LinearKernel: Sendable {
                 b.emit("add.u32 \(tok), \(tok), \(2 * i);")
                 b.emit("min.u32 \(tok), \(tok), \(mLast);")
                 b.emit("mul.lo.u32 \(elems), \(tok), \(columns);")
-                b.emit("mad.lo.u32 \(elems), \(warp), \(KernelWeightLayout.unitColumns), \(elems);")
+                b.emit("mad.lo.u32 \(elems), \(vwarp), \(KernelWeightLayout.unitColumns), \(elems);")
                 b.emit("mad.lo.u32 \(elems), \(chunk), 8, \(elems);")
                 xLane.append(address(xPtr, elems, 2))
             }
@@ -151,11 +179,11 @@ public struct LinearKernel: Sendable {
             let elems = b.reg("r")
             // element offset: token·K + 256/2·warp (the first unit) + the lane's own columns
             b.emit("mul.lo.u32 \(elems), \(tok), \(columns);")
-            b.emit("mad.lo.u32 \(elems), \(warp), \(KernelWeightLayout.unitColumns), \(elems);")
+            b.emit("mad.lo.u32 \(elems), \(vwarp), \(KernelWeightLayout.unitColumns), \(elems);")
             b.emit("mad.lo.u32 \(elems), \(t), \(weights == .int4Sparse24 ? 2 : 16), \(elems);")
             xLane.append(address(xPtr, elems, 2))
         }
-        let rounds = (U + W - 1) / W
+        let rounds = (U + SW - 1) / SW
         // Two accumulator sets (units alternate) halve the chain of dependent mma instructions.
         let chains = rounds > 1 ? 2 : 1
         let acc = (0..<chains).map { _ in (0..<R).map { _ in (0..<T).map { _ in b.regs("f", 4) } } }
@@ -170,14 +198,14 @@ public struct LinearKernel: Sendable {
             var activations: [Int: [[String]]] = [:]
             for j in js {
                 var pred = ""
-                if (j + 1) * W > U {  // the last round: only warps w < U − jW have a unit
+                if (j + 1) * SW > U {  // the last round: only warps w < U − j·SW have a unit
                     let p = b.reg("p")
-                    b.emit("setp.lt.u32 \(p), \(warp), \(U - j * W);")
+                    b.emit("setp.lt.u32 \(p), \(vwarp), \(U - j * SW);")
                     guards[j] = p
                     pred = "@\(p) "
                 }
                 loaded[j] = (0..<R).map { r in
-                    loadUnit(&b, unitOffset: j * W + r * U, pred: pred, wLane: wLane, metaLane: metaLane, scaleLane: scaleLane)
+                    loadUnit(&b, unitOffset: j * SW + r * U, pred: pred, wLane: wLane, metaLane: metaLane, scaleLane: scaleLane)
                 }
                 // With one token tile the activations fit in registers beside the weights: load
                 // them now too, so that no load waits behind the weights' arithmetic.
@@ -199,7 +227,8 @@ public struct LinearKernel: Sendable {
         reduceAndStore(&b, acc: acc[0], tid: tid, lane: lane, warp: warp, tile: tile, tokenBase: tokenBase, m: m, yPtr: yPtr)
 
         let params = prm.map { "    .param .u64 \($0)," } + ["    .param .u32 \(entry)_m"]
-        return ([".visible .entry \(entry)("] + params + [")", ".maxntid \(threads), 1, 1", "{"]
+        let cluster = S > 1 ? [".reqnctapercluster \(S), 1, 1"] : []
+        return ([".visible .entry \(entry)("] + params + [")", ".maxntid \(threads), 1, 1"] + cluster + ["{"]
                 + b.declarations + ["    .shared .align 16 .b8 \(entry)_red[\(reduceBytes)];"]
                 + b.body + ["    ret;", "}", ""]).joined(separator: "\n")
     }
@@ -233,7 +262,7 @@ public struct LinearKernel: Sendable {
     /// tile, in the order the mma steps use them (dense: 16 consecutive columns per half;
     /// 2:4: the pairs at 32s + 2t + 8jj).
     private func loadActivations(_ b: inout PTXBuilder, j: Int, pred: String, xLane: [String]) -> [[String]] {
-        let xUnit = j * warps * KernelWeightLayout.unitColumns * 2  // bytes
+        let xUnit = j * splits * warps * KernelWeightLayout.unitColumns * 2  // bytes
         if staged {  // 8 rows' chunks, 16 bytes each, for `stage`
             return [xLane.flatMap { row in
                 let r = b.regs("r", 4)
@@ -324,13 +353,9 @@ public struct LinearKernel: Sendable {
         let g = b.reg("r"), t = b.reg("r")
         b.emit("shr.u32 \(g), \(lane), 2;")
         b.emit("and.b32 \(t), \(lane), 3;")
+        let passes = (slots * 32 + threads - 1) / threads
         // Each pass sums one slot per thread: the thread's id is slot·32 + lane.
-        for pass in 0..<((slots * 32 + threads - 1) / threads) {
-            let done = b.label("done")
-            let item = b.reg("r"), active = b.reg("p")
-            b.emit("add.u32 \(item), \(tid), \(pass * threads);")
-            b.emit("setp.lt.u32 \(active), \(item), \(slots * 32);")
-            b.emit("@!\(active) bra \(done);")
+        func blockSum(_ item: String) -> String {
             let slotAddr = b.reg("r")
             b.emit("mad.lo.u32 \(slotAddr), \(item), 4, \(red);")
             let sum = b.reg("f")
@@ -339,6 +364,63 @@ public struct LinearKernel: Sendable {
                 let v = b.reg("f")
                 b.emit("ld.shared.f32 \(v), [\(slotAddr)+\(w * slots * 128)];")
                 b.emit("add.f32 \(sum), \(sum), \(v);")
+            }
+            return sum
+        }
+        // Runs `body(item, done)` for each slot this thread sums, one pass each.
+        func eachItem(_ body: (String, String) -> Void) {
+            for pass in 0..<passes {
+                let done = b.label("done")
+                let item = b.reg("r"), active = b.reg("p")
+                b.emit("add.u32 \(item), \(tid), \(pass * threads);")
+                b.emit("setp.lt.u32 \(active), \(item), \(slots * 32);")
+                b.emit("@!\(active) bra \(done);")
+                body(item, done)
+                b.place(done)
+            }
+        }
+        // Split: every block writes its sums after the warps' slots, the cluster meets, block 0
+        // adds the S blocks' sums (its own included) and stores, and the cluster meets again so
+        // that no block leaves while its shared memory is read.
+        var peers: [String] = []
+        if splits > 1 {
+            let partial = b.reg("r")
+            b.emit("add.u32 \(partial), \(red), \(warps * slots * 128);")
+            eachItem { item, _ in
+                let sum = blockSum(item)
+                let addr = b.reg("r")
+                b.emit("mad.lo.u32 \(addr), \(item), 4, \(partial);")
+                b.emit("st.shared.f32 [\(addr)], \(sum);")
+            }
+            b.emit("barrier.cluster.arrive;")
+            b.emit("barrier.cluster.wait;")
+            for r in 0..<splits {
+                let p = b.reg("r")
+                b.emit("mapa.shared::cluster.u32 \(p), \(partial), \(r);")
+                peers.append(p)
+            }
+        }
+        let leaderDone = splits > 1 ? b.label("leader_done") : ""
+        if splits > 1 {
+            let rank = b.reg("r"), leader = b.reg("p")
+            b.emit("mov.u32 \(rank), %cluster_ctarank;")
+            b.emit("setp.eq.u32 \(leader), \(rank), 0;")
+            b.emit("@!\(leader) bra \(leaderDone);")
+        }
+        eachItem { item, done in
+            let sum: String
+            if splits > 1 {
+                sum = b.reg("f")
+                let offset = b.reg("r")
+                b.emit("shl.b32 \(offset), \(item), 2;")
+                for (r, p) in peers.enumerated() {
+                    let addr = b.reg("r"), v = r == 0 ? sum : b.reg("f")
+                    b.emit("add.u32 \(addr), \(p), \(offset);")
+                    b.emit("ld.shared::cluster.f32 \(v), [\(addr)];")
+                    if r > 0 { b.emit("add.f32 \(sum), \(sum), \(v);") }
+                }
+            } else {
+                sum = blockSum(item)
             }
             let slot = b.reg("r"), c = b.reg("r"), nt = b.reg("r"), r = b.reg("r"), tmp = b.reg("r")
             b.emit("shr.u32 \(slot), \(item), 5;")
@@ -367,7 +449,11 @@ public struct LinearKernel: Sendable {
             let h = b.reg("h")
             b.emit("cvt.rn.f16.f32 \(h), \(sum);")
             b.emit("st.global.b16 [\(addr)], \(h);")
-            b.place(done)
+        }
+        if splits > 1 {
+            b.place(leaderDone)
+            b.emit("barrier.cluster.arrive;")
+            b.emit("barrier.cluster.wait;")
         }
     }
 }
@@ -375,11 +461,11 @@ public struct LinearKernel: Sendable {
 /// A PTX module: the header and kernels' entries, for sm_80 and later (the driver compiles it
 /// for the GPU it runs on).
 public enum PTXModule {
-    public static func text(entries: [String]) -> String {
+    public static func text(entries: [String], target: String = "sm_80") -> String {
         ([
             "// Generated by NMC's PTX backend (NMTargetPTX).",
             ".version 7.8",
-            ".target sm_80",
+            ".target \(target)",
             ".address_size 64",
             "",
         ] + entries).joined(separator: "\n")

@@ -24,6 +24,19 @@ import Testing
         #expect(!fp16.contains("lop3"))  // no dequantization for FP16 weights
     }
 
+    @Test func splitKRunsAsAClusterOnSm90() throws {
+        let split = try LinearKernel(weights: .int4Sparse24, rows: 64, columns: 1152, tokenTiles: 2, warps: 8, rowTiles: 2, splits: 4)
+        let ptx = split.ptx()
+        #expect(split.target == "sm_90" && split.entry.hasSuffix("_s4"))
+        #expect(ptx.contains(".reqnctapercluster 4, 1, 1"))
+        #expect(ptx.contains("mapa.shared::cluster.u32") && ptx.contains("ld.shared::cluster.f32"))
+        #expect(ptx.components(separatedBy: "barrier.cluster.wait;").count == 3)  // sums written; leader done
+        #expect(split.launchShape(tokens: 16).grid.0 == 4 * 64 / 32)
+        let whole = try LinearKernel.standard(weights: .int4Sparse24, rows: 64, columns: 1152, tokenTiles: 2)
+        #expect(whole.splits == 1 && whole.target == "sm_80" && !whole.ptx().contains("cluster"))
+        #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 32, columns: 256, tokenTiles: 1, splits: 3) }
+    }
+
     @Test func aUnitCountTheWarpsDoNotDivideIsGuarded() throws {
         // 9 units over 16 warps: only warps 0…8 have one; the rest skip it.
         let ptx = try LinearKernel(weights: .int4, rows: 16, columns: 1152, tokenTiles: 1, warps: 16).ptx()

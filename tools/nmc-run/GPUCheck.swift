@@ -20,6 +20,19 @@ struct GPUCheck {
         for shape in [(rows: 32, columns: 128), (rows: 48, columns: 1152)] {
             _ = try bench.run(shapes: [shape], tokens: [1, 5, 8, 9, 16, 24], log: log)
         }
+        // Split K over a cluster's blocks (sm_90): 1 and 9 units over 2·16 … 8·16 warps (most
+        // idle), and 32 units, each split forced.
+        if device.computeCapability.major >= 9 {
+            for s in [2, 4, 8] {
+                bench.splits = s
+                for shape in [(rows: 32, columns: 128), (rows: 64, columns: 1152), (rows: 96, columns: 4096)] {
+                    _ = try bench.run(shapes: [shape], tokens: [1, 5, 9, 16, 24], log: log)
+                }
+            }
+            bench.splits = nil
+        } else {
+            log("gpu-check: split K not checked (clusters need sm_90)")
+        }
         // The tiled kernel: partial token blocks, more than one block each way, 6 K units; then
         // split K (4 even splits of 32 units; 2 uneven splits, 12 and 10 of 22 units).
         bench.tiledFrom = 1

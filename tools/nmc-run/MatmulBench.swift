@@ -39,6 +39,8 @@ struct MatmulBench {
     var metadataOrder = KernelWeightLayout.MetadataOrder.rowsInHalves
     var warps: Int? = nil
     var rowTiles: Int? = nil
+    /// Blocks splitting K of the decode kernels (default: LinearKernel.standard's; > 1 needs sm_90).
+    var splits: Int? = nil
     var kinds = LinearKernel.Weights.allCases
     /// The smallest M that runs the tiled (prefill) kernel, where the shape allows it.
     var tiledFrom = 128
@@ -71,7 +73,7 @@ struct MatmulBench {
                 log("\(label) \(kind.rawValue): laying out weights and computing the reference for tokens \(checked)")
                 let (arrays, reference) = try prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: checked)
                 let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns, warps: warps,
-                                          rowTiles: rowTiles, tiledFrom: tiledFrom, arrays: arrays, rotateBytes: rotateBytes)
+                                          rowTiles: rowTiles, splits: splits, tiledFrom: tiledFrom, arrays: arrays, rotateBytes: rotateBytes)
                 defer { variant.free() }
                 for m in tokens {
                     let error = try check(variant, m: m, x: x, y: y, reference: reference, checked: checked)
@@ -186,18 +188,19 @@ final class Variant {
     let copies: [[CUDevicePointer]]
     let bytesPerCopy: Int
 
-    init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, tiledFrom: Int,
+    init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
          arrays: [[UInt32]], rotateBytes: Int) throws {
         self.device = device
         self.rows = rows
         label = "nmc-\(kind.rawValue) \(rows)x\(columns)"
         kernels = try [1, 2].map {
-            try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles)
+            try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
+                                      splits: splits, clusters: device.computeCapability.major >= 9)
         }
         let tiledKernel = TiledLinearKernel.supports(rows: rows, columns: columns)
             ? try TiledLinearKernel(weights: kind, rows: rows, columns: columns) : nil
         let entries = kernels.map { $0.ptx() } + (tiledKernel.map { [$0.ptx()] } ?? [])
-        let module = try device.loadModule(ptx: PTXModule.text(entries: entries), label: label)
+        let module = try device.loadModule(ptx: PTXModule.text(entries: entries, target: kernels.contains { $0.splits > 1 } ? "sm_90" : "sm_80"), label: label)
         functions = try kernels.map { try module.function($0.entry) }
         tiled = try tiledKernel.map { ($0, try module.function($0.entry)) }
         self.tiledFrom = tiledFrom

@@ -50,6 +50,7 @@ struct NMCRun: ParsableCommand {
     @Option(help: "The smallest M that runs the tiled (prefill) linear kernel.") var tiledFrom = 128
     @Option(help: "Warps per block of the linear kernels (default: LinearKernel.standard's).") var warps: Int?
     @Option(help: "Row tiles of 16 per block of the linear kernels (default: LinearKernel.standard's).") var rowTiles: Int?
+    @Option(help: "Blocks (a cluster, sm_90) splitting K of the decode linear kernels (default: LinearKernel.standard's).") var splits: Int?
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
@@ -145,12 +146,14 @@ struct NMCRun: ParsableCommand {
         for shape in try parsedShapes() {
             for kind in LinearKernel.Weights.allCases {
                 let kernels = try [1, 2].map {
-                    try LinearKernel.standard(weights: kind, rows: shape.rows, columns: shape.columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles)
+                    try LinearKernel.standard(weights: kind, rows: shape.rows, columns: shape.columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
+                                              splits: splits, clusters: true)
                 }
                 let tiled = TiledLinearKernel.supports(rows: shape.rows, columns: shape.columns)
                     ? [try TiledLinearKernel(weights: kind, rows: shape.rows, columns: shape.columns).ptx()] : []
                 let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
-                try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() } + tiled), to: path)
+                try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() } + tiled,
+                                                  target: kernels.contains { $0.splits > 1 } ? "sm_90" : "sm_80"), to: path)
                 print(path)
             }
         }
@@ -179,6 +182,7 @@ struct NMCRun: ParsableCommand {
         bench.metadataOrder = order
         bench.warps = warps
         bench.rowTiles = rowTiles
+        bench.splits = splits
         bench.rotateBytes = rotateMb << 20
         bench.tiledFrom = tiledFrom
         bench.kinds = try parsedKernels()
