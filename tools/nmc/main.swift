@@ -17,12 +17,6 @@ struct NMC: ParsableCommand {
         subcommands: [Import.self, Compile.self, Run.self, Eval.self, Bench.self, Inspect.self])
 }
 
-/// Says plainly that a subcommand is not built yet and exits with status 2.
-func notYet(_ what: String, issue: String) throws -> Never {
-    Console.standard.writeErr("nmc: \(what) is not implemented yet; it arrives with \(issue).\n")
-    throw ExitCode(2)
-}
-
 /// Runs a command body, printing errors as `nmc: error: …` (or `file:line:col: error: …`) with exit status 1.
 func reportingErrors(_ body: () throws -> Void) throws {
     Interruption.install(tool: "nmc")
