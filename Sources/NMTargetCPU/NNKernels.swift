@@ -127,15 +127,16 @@ extension KernelLibrary {
     func attention(queryHeads hq: Int, kvHeads hkv: Int, headDim d: Int, causal: Bool, scale: Double, maxKeys: Int) -> LLVMValueRef {
         kernel("attention_\(hq)_\(hkv)_\(d)_\(causal)_\(scale.bitPattern)_\(maxKeys)") { k in
             let t = k.int(5)
+            let scores = g.alloca(g.f32, count: max(maxKeys, 1))
             // Query i sees i + S − T + 1 keys under the causal mask: a work item is the pair of
             // queries i and T − 1 − i of one head, so that contiguous shares of the items cost
             // the same (taken one query at a time, the last share of a prompt costs 3× the first).
             g.loop(from: k.begin, to: k.end) { item in
                 let pair = g.sdiv(item, g.int(hq)), h = g.srem(item, g.int(hq))
                 let mirror = g.sub(g.sub(t, g.int(1)), pair)
-                attendOne(k, query: pair, head: h, queryHeads: hq, kvHeads: hkv, headDim: d, causal: causal, scale: scale, maxKeys: maxKeys)
+                attendOne(k, query: pair, head: h, scores: scores, queryHeads: hq, kvHeads: hkv, headDim: d, causal: causal, scale: scale)
                 g.when(g.icmp(LLVMIntSGT, mirror, pair)) {
-                    attendOne(k, query: mirror, head: h, queryHeads: hq, kvHeads: hkv, headDim: d, causal: causal, scale: scale, maxKeys: maxKeys)
+                    attendOne(k, query: mirror, head: h, scores: scores, queryHeads: hq, kvHeads: hkv, headDim: d, causal: causal, scale: scale)
                 }
             }
         }
@@ -146,15 +147,15 @@ extension KernelLibrary {
         g.mul(g.sdiv(g.add(t, g.int(1)), g.int(2)), g.int(heads))
     }
 
-    /// Softmax attention of query `i`, head `h`, over its visible keys. With a head dim that is a
+    /// Softmax attention of query `i`, head `h`, over its visible keys (their scores in `scores`,
+    /// a stack buffer of the kernel's key bound). With a head dim that is a
     /// multiple of 16, the query and the output accumulate in registers (d / 16 vectors) and
     /// each key costs d / 16 vector FMAs for its score and as many for its value; `expF32`
     /// keeps the exponentials in vector code.
-    private func attendOne(_ k: KernelScope, query i: LLVMValueRef, head h: LLVMValueRef, queryHeads hq: Int, kvHeads hkv: Int,
-                           headDim d: Int, causal: Bool, scale: Double, maxKeys: Int) {
+    private func attendOne(_ k: KernelScope, query i: LLVMValueRef, head h: LLVMValueRef, scores: LLVMValueRef, queryHeads hq: Int,
+                           kvHeads hkv: Int, headDim d: Int, causal: Bool, scale: Double) {
         let out = k.pointer(0), q = k.pointer(1), keys = k.pointer(2), vals = k.pointer(3)
         let s = k.int(4), t = k.int(5)
-        let scores = g.alloca(g.f32, count: max(maxKeys, 1))
         let kvh = g.sdiv(h, g.int(hq / hkv))
         let visible = causal ? g.smin(s, g.smax(g.int(0), g.add(g.sub(s, t), g.add(i, g.int(1))))) : s
         let qBase = g.mul(g.add(g.mul(i, g.int(hq)), h), g.int(d))
