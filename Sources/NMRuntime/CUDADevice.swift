@@ -220,6 +220,13 @@ public struct CUDAFunction {
         try d.check(d.cuFuncGetAttribute(&local, 3, handle), "cuFuncGetAttribute")
         return (Int(regs), Int(local))
     }
+
+    /// Lets launches of this function take `bytes` of dynamic shared memory (past the default
+    /// 48 KB: CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8).
+    public func allowDynamicSharedBytes(_ bytes: Int) throws {
+        let d = module.device.driver
+        try d.check(d.cuFuncSetAttribute(handle, 8, Int32(bytes)), "cuFuncSetAttribute(\(name), dynamic shared memory \(bytes) bytes)")
+    }
 }
 
 /// An instantiated CUDA graph, replayed on the device's stream.

@@ -41,6 +41,7 @@ public final class CUDADriver: @unchecked Sendable {
     let cuModuleGetFunction: @convention(c) (UnsafeMutablePointer<CUHandle?>, CUHandle?, UnsafePointer<CChar>) -> Int32
     let cuModuleUnload: @convention(c) (CUHandle?) -> Int32
     let cuFuncGetAttribute: @convention(c) (UnsafeMutablePointer<Int32>, Int32, CUHandle?) -> Int32
+    let cuFuncSetAttribute: @convention(c) (CUHandle?, Int32, Int32) -> Int32
     let cuMemAlloc: @convention(c) (UnsafeMutablePointer<CUDevicePointer>, Int) -> Int32
     let cuMemFree: @convention(c) (CUDevicePointer) -> Int32
     let cuMemcpyHtoD: @convention(c) (CUDevicePointer, UnsafeRawPointer, Int) -> Int32
@@ -94,6 +95,7 @@ public final class CUDADriver: @unchecked Sendable {
         cuModuleGetFunction = try sym("cuModuleGetFunction")
         cuModuleUnload = try sym("cuModuleUnload")
         cuFuncGetAttribute = try sym("cuFuncGetAttribute")
+        cuFuncSetAttribute = try sym("cuFuncSetAttribute")
         cuMemAlloc = try sym("cuMemAlloc_v2")
         cuMemFree = try sym("cuMemFree_v2")
         cuMemcpyHtoD = try sym("cuMemcpyHtoD_v2")

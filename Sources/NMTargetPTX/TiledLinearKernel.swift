@@ -48,36 +48,40 @@ public struct TiledLinearKernel: Sendable {
     /// the SMs idle, each split keeping at least 8 units and none left empty (on an H100, 4096×4096
     /// at M = 128: 32 blocks, 4 splits, 56 → 26 us; at M = 512, 128 blocks, splitting made it slower).
     public func launchShape(tokens m: Int, multiprocessors: Int = 132) -> (grid: (Int, Int, Int), block: (Int, Int, Int)) {
-        let blocks = rows / Self.blockRows * ((m + Self.blockTokens - 1) / Self.blockTokens)
+        Self.splitLaunchShape(rowBlocks: rows / Self.blockRows, tokenBlocks: (m + Self.blockTokens - 1) / Self.blockTokens,
+                              units: units, threads: threads, multiprocessors: multiprocessors)
+    }
+
+    /// (grid, block) of a large-M kernel: (row blocks, token blocks, K splits); the splits double
+    /// while the grid would leave more than half the SMs idle, each split keeping at least 8 units
+    /// and none left empty.
+    static func splitLaunchShape(rowBlocks: Int, tokenBlocks: Int, units: Int, threads: Int,
+                                 multiprocessors: Int) -> (grid: (Int, Int, Int), block: (Int, Int, Int)) {
+        let blocks = rowBlocks * tokenBlocks
         var splits = 1
         while 2 * blocks * splits <= multiprocessors {
             let s = 2 * splits, chunk = 2 * ((units / 2 + s - 1) / s)
             guard chunk >= 8, (s - 1) * chunk < units else { break }
             splits = s
         }
-        return ((rows / Self.blockRows, (m + Self.blockTokens - 1) / Self.blockTokens, splits), (threads, 1, 1))
+        return ((rowBlocks, tokenBlocks, splits), (threads, 1, 1))
     }
 
     /// Workspace bytes and counters (u32, zeroed once) that a launch for M tokens needs.
     public func scratch(tokens m: Int, multiprocessors: Int = 132) -> (workspaceBytes: Int, counters: Int) {
-        let grid = launchShape(tokens: m, multiprocessors: multiprocessors).grid
+        Self.splitScratch(grid: launchShape(tokens: m, multiprocessors: multiprocessors).grid, accumulators: 64, threads: threads)
+    }
+
+    /// Split K's workspace: every split of every tile keeps each thread's f32 accumulators.
+    static func splitScratch(grid: (Int, Int, Int), accumulators: Int, threads: Int) -> (workspaceBytes: Int, counters: Int) {
         let tiles = grid.0 * grid.1
-        return (grid.2 > 1 ? tiles * grid.2 * 64 * threads * 4 : 0, tiles)
+        return (grid.2 > 1 ? tiles * grid.2 * accumulators * threads * 4 : 0, tiles)
     }
 
     public func ptx() -> String {
         var b = PTXBuilder()
         let U = units, K = columns
-        let prm = ["w", "meta", "scales", "x", "y", "workspace", "counters"].map { "\(entry)_\($0)" }
-        var ptr: [String] = []
-        for p in prm {
-            let r = b.reg("rd"), g = b.reg("rd")
-            b.emit("ld.param.u64 \(r), [\(p)];")
-            b.emit("cvta.to.global.u64 \(g), \(r);")
-            ptr.append(g)
-        }
-        let m = b.reg("r")
-        b.emit("ld.param.u32 \(m), [\(entry)_m];")
+        let (ptr, m) = Self.loadParameters(&b, entry: entry)
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r"), t = b.reg("r")
         let wr = b.reg("r"), wt = b.reg("r"), tokenBase = b.reg("r"), mLast = b.reg("r")
         b.emit("mov.u32 \(tid), %tid.x;")
@@ -379,10 +383,15 @@ public struct TiledLinearKernel: Sendable {
         b.emit("setp.lt.u32 \(p), \(u), \(uEnd);")
         b.emit("@\(p) bra \(loop);")
         }
-        reduceSplits(&b, acc: acc, tid: tid, split: split, splits: splits, workspace: ptr[5], counters: ptr[6])
-        storeResults(&b, acc: acc, g: g, t: t, tile0: tile0, wt: wt, tokenBase: tokenBase, m: m, yPtr: ptr[4])
+        Self.reduceSplits(&b, acc: Array(acc.joined().joined()), entry: entry, threads: threads, tid: tid, split: split, splits: splits,
+                          workspace: ptr[5], counters: ptr[6])
+        let row0 = b.reg("r"), tok0 = b.reg("r")
+        b.emit("mad.lo.u32 \(row0), \(tile0), 16, \(g);")
+        b.emit("mad.lo.u32 \(tok0), \(wt), 64, \(tokenBase);")
+        b.emit("mad.lo.u32 \(tok0), \(t), 2, \(tok0);")
+        Self.storeResults(&b, acc: acc, row0: row0, tok0: tok0, rows: rows, m: m, yPtr: ptr[4])
 
-        let params = prm.map { "    .param .u64 \($0)," } + ["    .param .u32 \(entry)_m"]
+        let params = Self.parameterDeclarations(entry: entry)
         // INT4 kernels: two blocks per SM (128 registers a thread; with one, M = 4096 ran 40%
         // slower). FP16 keeps one: its 32 weight registers a tile would spill.
         let occupancy = weights == .fp16 ? [] : [".minnctapersm 2"]
@@ -391,11 +400,35 @@ public struct TiledLinearKernel: Sendable {
                 + b.body + ["\(entry)_EXIT:", "    ret;", "}", ""]).joined(separator: "\n")
     }
 
+    /// The kernels' parameters (weights, metadata, scales, x, y, workspace, counters as global
+    /// pointers; then M), loaded.
+    static func loadParameters(_ b: inout PTXBuilder, entry: String) -> (pointers: [String], m: String) {
+        var ptr: [String] = []
+        for p in parameterNames(entry: entry) {
+            let r = b.reg("rd"), g = b.reg("rd")
+            b.emit("ld.param.u64 \(r), [\(p)];")
+            b.emit("cvta.to.global.u64 \(g), \(r);")
+            ptr.append(g)
+        }
+        let m = b.reg("r")
+        b.emit("ld.param.u32 \(m), [\(entry)_m];")
+        return (ptr, m)
+    }
+
+    static func parameterNames(entry: String) -> [String] {
+        ["w", "meta", "scales", "x", "y", "workspace", "counters"].map { "\(entry)_\($0)" }
+    }
+
+    /// The entry's parameter list.
+    static func parameterDeclarations(entry: String) -> [String] {
+        parameterNames(entry: entry).map { "    .param .u64 \($0)," } + ["    .param .u32 \(entry)_m"]
+    }
+
     /// Split K: every split stores its 64 accumulators per thread to the workspace (coalesced:
     /// index ((tile·S + z)·64 + a)·256 + tid), fences, and thread 0 counts the split in; all but
     /// the last split of the tile return, the last adds the others' partials.
-    private func reduceSplits(_ b: inout PTXBuilder, acc: [[[String]]], tid: String, split: String, splits: String,
-                              workspace: String, counters: String) {
+    static func reduceSplits(_ b: inout PTXBuilder, acc flat: [String], entry: String, threads: Int, tid: String, split: String,
+                             splits: String, workspace: String, counters: String) {
         let single = b.reg("p"), done = b.label("reduced")
         b.emit("setp.eq.u32 \(single), \(splits), 1;")
         b.emit("@\(single) bra \(done);")
@@ -404,7 +437,6 @@ public struct TiledLinearKernel: Sendable {
         b.emit("mov.u32 \(gx), %nctaid.x;")
         b.emit("mov.u32 \(cx), %ctaid.x;")
         b.emit("mad.lo.u32 \(tileIndex), \(tileIndex), \(gx), \(cx);")
-        let flat = acc.joined().joined().map { $0 }
         func slot(_ z: String) -> String {  // address of this thread's first accumulator for split z
             let index = b.reg("r"), addr = b.reg("rd")
             b.emit("mad.lo.u32 \(index), \(tileIndex), \(splits), \(z);")
@@ -452,15 +484,10 @@ public struct TiledLinearKernel: Sendable {
         b.place(done)
     }
 
-    /// Accumulator c of (r, nt) in lane (g, t): row 16·(tile0 + r) + g + 8·(c/2), token
-    /// tokenBase + 64·wt + 8nt + 2t + c%2; f16, tokens ≥ M skipped.
-    private func storeResults(_ b: inout PTXBuilder, acc: [[[String]]], g: String, t: String, tile0: String,
-                              wt: String, tokenBase: String, m: String, yPtr: String) {
-        let row0 = b.reg("r"), tok0 = b.reg("r")
-        b.emit("mad.lo.u32 \(row0), \(tile0), 16, \(g);")
-        b.emit("mad.lo.u32 \(tok0), \(wt), 64, \(tokenBase);")
-        b.emit("mad.lo.u32 \(tok0), \(t), 2, \(tok0);")
-        for nt in 0..<8 {
+    /// Accumulator c of (r, nt) (the m16n8 accumulator layout): row row0 + 16r + 8·(c/2), token
+    /// tok0 + 8nt + c%2; f16, tokens ≥ M skipped.
+    static func storeResults(_ b: inout PTXBuilder, acc: [[[String]]], row0: String, tok0: String, rows: Int, m: String, yPtr: String) {
+        for nt in 0..<acc[0].count {
             for e in 0..<2 {
                 let token = b.reg("r"), valid = b.reg("p"), skip = b.label("skip")
                 b.emit("add.u32 \(token), \(tok0), \(8 * nt + e);")
@@ -472,7 +499,7 @@ public struct TiledLinearKernel: Sendable {
                 let rowOff = b.reg("rd")
                 b.emit("mul.wide.u32 \(rowOff), \(row0), 2;")
                 b.emit("add.s64 \(addr), \(base), \(rowOff);")
-                for r in 0..<2 {
+                for r in 0..<acc.count {
                     for half in 0..<2 {
                         let h = b.reg("h")
                         b.emit("cvt.rn.f16.f32 \(h), \(acc[r][nt][2 * half + e]);")

@@ -53,6 +53,29 @@ import Testing
         #expect(!dense.contains("cp.async"))
     }
 
+    @Test func warpgroupKernelUsesSparseWgmmaFromRegisters() throws {
+        let k = try WarpgroupLinearKernel(rows: 256, columns: 768, warpgroups: 2)
+        let ptx = k.ptx()
+        // Each of the 12 half units issues two k32 wgmmas (A = 4 dequantized registers, B by
+        // descriptor, the metadata word, selector = the half), in a loop of 4 half units.
+        #expect(ptx.components(separatedBy: "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.f16.f16").count - 1 == 8)
+        #expect(ptx.contains("wgmma.commit_group.sync.aligned;"))
+        #expect(ptx.contains("wgmma.wait_group.sync.aligned 1;"))
+        #expect(ptx.contains("fence.proxy.async.shared::cta;"))
+        #expect(ptx.contains(".extern .shared .align 1024 .b8 \(k.entry)_stage[];"))
+        #expect(k.dynamicSharedBytes == 5 * (16384 + 256 * 24))
+        let ascii = ptx.unicodeScalars.allSatisfy { $0.isASCII }
+        #expect(ascii)  // ptxas rejects anything else, comments included
+        #expect(k.target == "sm_90a")
+        #expect(PTXModule.text(entries: [ptx], target: k.target).contains(".version 8.3\n.target sm_90a"))
+        // The descriptor: 128-byte swizzle, 8-row groups 1024 bytes apart.
+        #expect(ptx.contains("0x4000004000010000;"))
+        #expect(k.launchShape(tokens: 4096).grid == (2, 32, 1))
+        #expect(try WarpgroupLinearKernel(rows: 4096, columns: 4096, warpgroups: 4).launchShape(tokens: 128).grid == (16, 1, 4))
+        #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 128, columns: 768, warpgroups: 4) }
+        #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 256, columns: 768, warpgroups: 3) }
+    }
+
     @Test func smallMSplitsK() throws {
         let square = try TiledLinearKernel(weights: .int4Sparse24, rows: 4096, columns: 4096)
         #expect(square.launchShape(tokens: 128).grid == (32, 1, 4))   // 32 tiles → 128 blocks, 8 units each

@@ -44,6 +44,8 @@ struct MatmulBench {
     var kinds = LinearKernel.Weights.allCases
     /// The smallest M that runs the tiled (prefill) kernel, where the shape allows it.
     var tiledFrom = 128
+    /// Warpgroups a block of the Hopper 2:4 prefill kernel (nil: 2; 0: the mma.sync kernel instead).
+    var warpgroups: Int? = nil
     var rotateBytes = 512 << 20
     /// Also time each point with the graph method (`graphMicroseconds`).
     var graphTiming = true
@@ -73,8 +75,13 @@ struct MatmulBench {
                 log("\(label) \(kind.rawValue): laying out weights and computing the reference for tokens \(checked)")
                 let (arrays, reference) = try prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: checked)
                 let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns, warps: warps,
-                                          rowTiles: rowTiles, splits: splits, tiledFrom: tiledFrom, arrays: arrays, rotateBytes: rotateBytes)
+                                          rowTiles: rowTiles, splits: splits, tiledFrom: tiledFrom, warpgroups: warpgroups,
+                                          arrays: arrays, rotateBytes: rotateBytes)
                 defer { variant.free() }
+                if let t = variant.tiled {
+                    let r = try t.function.resources()
+                    log("\(label) \(kind.rawValue): prefill kernel \(t.kernel.entry): \(r.registers) registers a thread, \(r.localBytes) local bytes")
+                }
                 for m in tokens {
                     let error = try check(variant, m: m, x: x, y: y, reference: reference, checked: checked)
                     for i in 0..<3 { try variant.launch(m: m, copy: i % variant.copies.count, x: x, y: y) }
@@ -181,7 +188,7 @@ final class Variant {
     let label: String
     let kernels: [LinearKernel]
     let functions: [CUDAFunction]
-    let tiled: (kernel: TiledLinearKernel, function: CUDAFunction)?
+    let tiled: (kernel: any PrefillLinearKernel, function: CUDAFunction)?
     let tiledFrom: Int
     /// Split-K workspace and counters of the tiled kernel, by M.
     private var scratch: [Int: (workspace: CUDevicePointer, counters: CUDevicePointer)] = [:]
@@ -189,7 +196,7 @@ final class Variant {
     let bytesPerCopy: Int
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
-         arrays: [[UInt32]], rotateBytes: Int) throws {
+         warpgroups: Int?, arrays: [[UInt32]], rotateBytes: Int) throws {
         self.device = device
         self.rows = rows
         label = "nmc-\(kind.rawValue) \(rows)x\(columns)"
@@ -197,12 +204,14 @@ final class Variant {
             try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
                                       splits: splits, clusters: device.computeCapability.major >= 9)
         }
-        let tiledKernel = TiledLinearKernel.supports(rows: rows, columns: columns)
-            ? try TiledLinearKernel(weights: kind, rows: rows, columns: columns) : nil
+        let tiledKernel = try prefillKernel(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups,
+                                            hopper: device.computeCapability == (9, 0))
         let entries = kernels.map { $0.ptx() } + (tiledKernel.map { [$0.ptx()] } ?? [])
-        let module = try device.loadModule(ptx: PTXModule.text(entries: entries, target: kernels.contains { $0.splits > 1 } ? "sm_90" : "sm_80"), label: label)
+        let target = tiledKernel?.target == "sm_90a" ? "sm_90a" : kernels.contains { $0.splits > 1 } ? "sm_90" : "sm_80"
+        let module = try device.loadModule(ptx: PTXModule.text(entries: entries, target: target), label: label)
         functions = try kernels.map { try module.function($0.entry) }
         tiled = try tiledKernel.map { ($0, try module.function($0.entry)) }
+        if let t = tiled, t.kernel.dynamicSharedBytes > 0 { try t.function.allowDynamicSharedBytes(t.kernel.dynamicSharedBytes) }
         self.tiledFrom = tiledFrom
         bytesPerCopy = arrays.reduce(0) { $0 + 4 * $1.count }
         let count = max(1, (rotateBytes + bytesPerCopy - 1) / bytesPerCopy)
@@ -231,7 +240,7 @@ final class Variant {
                 scratch[m] = (try device.allocate(need.workspaceBytes), counters)
             }
             let s = scratch[m]!
-            return try device.launch(t.function, grid: shape.grid, block: shape.block,
+            return try device.launch(t.function, grid: shape.grid, block: shape.block, sharedBytes: t.kernel.dynamicSharedBytes,
                                      arguments: Array(arguments[0..<5]) + [.pointer(s.workspace), .pointer(s.counters), .u32(UInt32(m))])
         }
         let k = m <= 8 ? 0 : 1
@@ -266,4 +275,15 @@ enum HostReference {
         }
         return y
     }
+}
+
+/// The large-M kernel for a weight: on Hopper (sm_90) 2:4 INT4 takes the `wgmma` kernel with
+/// `warpgroups` (default 2; 0 = the `mma.sync` one), everything else the `mma.sync` tiled kernel;
+/// nil where the shape allows neither.
+func prefillKernel(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgroups: Int?, hopper: Bool) throws -> (any PrefillLinearKernel)? {
+    let groups = warpgroups ?? 2
+    if hopper, kind == .int4Sparse24, groups > 0, WarpgroupLinearKernel.supports(rows: rows, columns: columns, warpgroups: groups) {
+        return try WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: groups)
+    }
+    return TiledLinearKernel.supports(rows: rows, columns: columns) ? try TiledLinearKernel(weights: kind, rows: rows, columns: columns) : nil
 }

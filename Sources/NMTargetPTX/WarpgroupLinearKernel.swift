@@ -1,0 +1,298 @@
+/// PTX for `y = x · Wᵀ` at large M (prefill) with 2:4 INT4 weights on Hopper (`sm_90a`):
+/// warpgroup MMA, `wgmma.mma_async.sp.m64n128k32`, the sparse A (the weights) from registers and
+/// B (the activations) read by the tensor cores straight from shared memory.
+///
+/// It reads the same weight layout as `LinearKernel` and `TiledLinearKernel`: warp w of a block
+/// owns row tile w (16 rows), loads its lane's 16 bytes of values, 8 of metadata and 4 of scales
+/// per 128-column unit straight into registers (the next unit's while it computes) and
+/// dequantizes them there into the A fragments of `mma.sp.m16n8k32`, which are the per-warp slices
+/// of the warpgroup's 64-row A (the metadata too: its 32-bit word per lane and the sparsity
+/// selector are the same). A warpgroup (4 consecutive warps, 64 rows) multiplies them by the
+/// block's 128 tokens: 64 f32 accumulators a thread, the `m64n128` accumulator layout (the m16n8
+/// one per warp, 16 n8 tiles).
+///
+/// Activations arrive by `cp.async` in stages of 64 columns × 128 tokens (16 KB), `lookahead`
+/// stages ahead, in `buffers` = lookahead + 2 rotating buffers of dynamic shared memory: each
+/// stage's `wgmma`s are committed as a group and the warpgroup waits only for the group before
+/// (`wgmma.wait_group 1`), so the tensor cores always have the next stage queued; a buffer is
+/// refilled two stages after it was read, when every warpgroup has passed the barrier that
+/// follows its wait. A stage is laid out in the no-swizzle K-major core-matrix layout the `wgmma`
+/// descriptor describes: core matrix (8 tokens × 8 columns, 128 contiguous bytes) of token group
+/// n/8 and column chunk c at byte 1024·(n/8) + 128·c, token n % 8 at 16·(n % 8) inside it — so
+/// copy i (0…1023) of a stage lands at 16·i and a warp's copies fill whole 128-byte rows.
+///
+/// Grid: (rows / 64W, ⌈M / 128⌉, S) with W warpgroups a block; split K as `TiledLinearKernel`.
+/// Requires rows % 64W = 0 and an even number of K units.
+public struct WarpgroupLinearKernel: PrefillLinearKernel {
+    public let rows: Int
+    public let columns: Int
+    /// Warpgroups a block (2 or 4): more share each activation stage among more rows (fewer
+    /// shared-memory copies per `wgmma`), fewer fit two blocks an SM.
+    public let warpgroups: Int
+    public static let blockTokens = 128
+    static let stageBytes = 128 * 128
+    static let lookahead = 3
+    static let buffers = lookahead + 2
+    public var blockRows: Int { 64 * warpgroups }
+    public var threads: Int { 128 * warpgroups }
+    public var dynamicSharedBytes: Int { Self.buffers * (Self.stageBytes + threads * 24) }
+    public var target: String { "sm_90a" }
+    public var entry: String { "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)" }
+    var units: Int { columns / KernelWeightLayout.unitColumns }
+
+    public static func supports(rows: Int, columns: Int, warpgroups: Int = 2) -> Bool {
+        [2, 4].contains(warpgroups) && rows % (64 * warpgroups) == 0 && columns % (2 * KernelWeightLayout.unitColumns) == 0
+    }
+
+    public init(rows: Int, columns: Int, warpgroups: Int = 2) throws {
+        guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups) else {
+            throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups: needs 2 or 4 warpgroups, rows a multiple of \(64 * warpgroups) and columns a multiple of 256")
+        }
+        self.rows = rows; self.columns = columns; self.warpgroups = warpgroups
+    }
+
+    public func launchShape(tokens m: Int, multiprocessors: Int = 132) -> (grid: (Int, Int, Int), block: (Int, Int, Int)) {
+        TiledLinearKernel.splitLaunchShape(rowBlocks: rows / blockRows, tokenBlocks: (m + Self.blockTokens - 1) / Self.blockTokens,
+                                           units: units, threads: threads, multiprocessors: multiprocessors)
+    }
+
+    public func scratch(tokens m: Int, multiprocessors: Int = 132) -> (workspaceBytes: Int, counters: Int) {
+        TiledLinearKernel.splitScratch(grid: launchShape(tokens: m, multiprocessors: multiprocessors).grid, accumulators: 64, threads: threads)
+    }
+
+    public func ptx() -> String {
+        var b = PTXBuilder()
+        let U = units, K = columns, T = threads, S = Self.stageBytes, L = Self.lookahead, B = Self.buffers, W = threads * 24
+        let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
+        let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r"), t = b.reg("r")
+        let tokenBase = b.reg("r"), mLast = b.reg("r"), tile = b.reg("r")
+        b.emit("mov.u32 \(tid), %tid.x;")
+        b.emit("and.b32 \(lane), \(tid), 31;")
+        b.emit("shr.u32 \(warp), \(tid), 5;")
+        b.emit("shr.u32 \(g), \(lane), 2;")
+        b.emit("and.b32 \(t), \(lane), 3;")
+        b.emit("mov.u32 \(tokenBase), %ctaid.y;")
+        b.emit("mul.lo.u32 \(tokenBase), \(tokenBase), \(Self.blockTokens);")
+        b.emit("sub.u32 \(mLast), \(m), 1;")
+        b.emit("mov.u32 \(tile), %ctaid.x;")
+        b.emit("mad.lo.u32 \(tile), \(tile), \(4 * warpgroups), \(warp);")  // this warp's row tile
+        func wide(_ base: String, _ r: String, times: Int) -> String {
+            let off = b.reg("rd"), out = b.reg("rd")
+            b.emit("mul.wide.u32 \(off), \(r), \(times);")
+            b.emit("add.s64 \(out), \(base), \(off);")
+            return out
+        }
+        // The lane's weight streams: 8 bytes of values per half unit (k32 steps 2h, 2h + 1), the
+        // unit's 8 bytes of metadata, the 4 bytes of its group's scales (rows g, g + 8).
+        let tileUnits = b.reg("r")
+        b.emit("mul.lo.u32 \(tileUnits), \(tile), \(U);")
+        let wBase = wide(wide(ptr[0], tileUnits, times: 512), lane, times: 16)
+        let metaBase = wide(wide(ptr[1], tileUnits, times: 256), lane, times: 8)
+        let scaleBase = wide(wide(ptr[2], tileUnits, times: 32), g, times: 4)
+
+        // Activation staging: copy i = tid + T·q of a stage is token i / 8, 16-byte chunk
+        // c = i % 8 (columns 8c…8c + 7), stored at 128·(i / 8) + 16·(c ⊕ (i / 8) % 8): the
+        // 128-byte swizzle of the wgmma descriptor (T / 8 is a multiple of 8, so q leaves the
+        // swizzle alone).
+        let row = b.reg("r"), chunk = b.reg("r"), swz = b.reg("r")
+        b.emit("shr.u32 \(row), \(tid), 3;")
+        b.emit("and.b32 \(chunk), \(tid), 7;")
+        b.emit("and.b32 \(swz), \(row), 7;")
+        b.emit("xor.b32 \(swz), \(swz), \(chunk);")
+        let xSource: [String] = (0..<(1024 / T)).map { q in
+            let token = b.reg("r"), elem = b.reg("r")
+            b.emit("add.u32 \(token), \(tokenBase), \(row);")
+            b.emit("add.u32 \(token), \(token), \(T / 8 * q);")
+            b.emit("min.u32 \(token), \(token), \(mLast);")  // past M: a valid row whose results are dropped
+            b.emit("mul.lo.u32 \(elem), \(token), \(K);")
+            b.emit("mad.lo.u32 \(elem), \(chunk), 8, \(elem);")
+            return wide(ptr[3], elem, times: 2)
+        }
+        let smem = b.reg("r"), xDest = b.reg("r"), wSlot = b.reg("r")
+        b.emit("mov.u32 \(smem), \(entry)_stage;")
+        b.emit("mad.lo.u32 \(xDest), \(row), 128, \(smem);")
+        b.emit("mad.lo.u32 \(xDest), \(swz), 16, \(xDest);")
+        // The thread's weight slot of a stage (values 8 B, metadata 8 B, scales 4 B): after the
+        // activation buffers, B slots of T · 24 bytes.
+        b.emit("mad.lo.u32 \(wSlot), \(tid), 24, \(smem);")
+        b.emit("add.u32 \(wSlot), \(wSlot), \(B * S);")
+
+        let acc = (0..<16).map { _ in b.regs("f", 4) }
+        for a in acc.joined() { b.emit("mov.f32 \(a), 0f00000000;") }
+        let accList = "{\(acc.joined().joined(separator: ", "))}"
+        let consts = b.int4Constants()
+        let one = b.reg("r"), scaleD = b.reg("p")
+        b.emit("mov.u32 \(one), 1;")
+        b.emit("setp.ne.u32 \(scaleD), \(one), 0;")  // D = A·B + D
+
+        // Copies half h of unit `unit`'s activations into the buffer at byte offset `xBuffer`, and
+        // the weights of the stages given (unit, half, slot offset) into the thread's slots, as one
+        // cp.async group (offsets: registers or immediates).
+        func fetch(activations unit: String, _ h: Int, into xBuffer: String, weights: [(unit: String, half: Int, into: String)]) {
+            let off = b.reg("rd"), dest = b.reg("r")
+            b.emit("mul.wide.u32 \(off), \(unit), 256;")
+            b.emit("add.u32 \(dest), \(xDest), \(xBuffer);")
+            for (q, source) in xSource.enumerated() {
+                let src = b.reg("rd")
+                b.emit("add.s64 \(src), \(source), \(off);")
+                b.emit("cp.async.cg.shared.global [\(dest)+\(q * T * 16)], [\(src)+\(128 * h)], 16;")
+            }
+            for w in weights {
+                let wOff = b.reg("rd"), mOff = b.reg("rd"), sOff = b.reg("rd"), slot = b.reg("r")
+                b.emit("mul.wide.u32 \(wOff), \(w.unit), 512;")
+                b.emit("mul.wide.u32 \(mOff), \(w.unit), 256;")
+                b.emit("mul.wide.u32 \(sOff), \(w.unit), 32;")
+                b.emit("add.s64 \(wOff), \(wOff), \(wBase);")
+                b.emit("add.s64 \(mOff), \(mOff), \(metaBase);")
+                b.emit("add.s64 \(sOff), \(sOff), \(scaleBase);")
+                b.emit("add.u32 \(slot), \(wSlot), \(w.into);")
+                b.emit("cp.async.ca.shared.global [\(slot)], [\(wOff)+\(8 * w.half)], 8;")
+                b.emit("cp.async.ca.shared.global [\(slot)+8], [\(mOff)], 8;")
+                b.emit("cp.async.ca.shared.global [\(slot)+16], [\(sOff)], 4;")
+            }
+            b.emit("cp.async.commit_group;")
+        }
+        // The wgmma operands of a stage from the thread's weight slot at `wBuffer` (written by
+        // this thread's own copies): A of both k32 steps, dequantized, and the metadata words.
+        func operands(_ wBuffer: String, into: (a: [[String]], meta: [String])? = nil) -> (a: [[String]], meta: [String]) {
+            let slot = b.reg("r"), w = b.regs("r", 2), scale = b.reg("r")
+            let meta = into?.meta ?? b.regs("r", 2)
+            b.emit("add.u32 \(slot), \(wSlot), \(wBuffer);")
+            b.emit("ld.shared.v2.u32 {\(w.joined(separator: ", "))}, [\(slot)];")
+            b.emit("ld.shared.v2.u32 {\(meta.joined(separator: ", "))}, [\(slot)+8];")
+            b.emit("ld.shared.u32 \(scale), [\(slot)+16];")
+            let scales = b.scalePairs(scale)
+            let a = (0..<2).map { j -> [String] in
+                let v = b.dequantizeInt4(w[j], constants: consts, scales: scales)
+                guard let target = into?.a[j] else { return v }
+                for (d, x) in zip(target, v) { b.emit("mov.b32 \(d), \(x);") }
+                return target
+            }
+            return (a, meta)
+        }
+        // The descriptor of k32 step j of the stage at `base` (a shared address, 1024-aligned):
+        // 128-byte swizzle, rows of 128 bytes, 8-row groups 1024 bytes apart (stride byte offset);
+        // step j starts 64 bytes into each row.
+        func descriptor(_ base: String, _ j: Int) -> String {
+            let a = b.reg("r"), d = b.reg("rd")
+            b.emit("add.u32 \(a), \(base), \(64 * j);")
+            b.emit("shr.u32 \(a), \(a), 4;")
+            b.emit("and.b32 \(a), \(a), 0x3FFF;")
+            b.emit("cvt.u64.u32 \(d), \(a);")
+            b.emit("or.b64 \(d), \(d), 0x\(String((UInt64(1) << 62) | (UInt64(1024 >> 4) << 32) | (UInt64(1) << 16), radix: 16));")
+            return d
+        }
+        // Stage (half h of a unit) from the activation buffer at `buffer`: both k32 wgmmas as one
+        // group, then a wait for the group before it.
+        func compute(_ ops: (a: [[String]], meta: [String]), _ h: Int, buffer: String) {
+            let base = b.reg("r")
+            b.emit("add.u32 \(base), \(smem), \(buffer);")
+            let d = (0..<2).map { descriptor(base, $0) }
+            b.emit("wgmma.fence.sync.aligned;")
+            for j in 0..<2 {
+                b.emit("wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.f16.f16 \(accList), {\(ops.a[j].joined(separator: ", "))}, \(d[j]), \(ops.meta[j]), \(h), \(scaleD), 1, 1, 0;")
+            }
+            b.emit("wgmma.commit_group.sync.aligned;")
+            b.emit("wgmma.wait_group.sync.aligned 1;")
+        }
+        func advance(_ r: String, stride: Int) {
+            let wrap = b.reg("p")
+            b.emit("add.u32 \(r), \(r), \(stride);")
+            b.emit("setp.ge.u32 \(wrap), \(r), \(B * stride);")
+            b.emit("@\(wrap) sub.u32 \(r), \(r), \(B * stride);")
+        }
+        // This split's units: [z·chunk, min(z·chunk + chunk, U)), chunk = 2·⌈U / 2S⌉.
+        let u = b.reg("r"), p = b.reg("p")
+        let split = b.reg("r"), splits = b.reg("r"), splitChunk = b.reg("r"), uEnd = b.reg("r"), uLast = b.reg("r")
+        b.emit("mov.u32 \(split), %ctaid.z;")
+        b.emit("mov.u32 \(splits), %nctaid.z;")
+        b.emit("add.u32 \(splitChunk), \(splits), \(U / 2 - 1);")
+        b.emit("div.u32 \(splitChunk), \(splitChunk), \(splits);")
+        b.emit("shl.b32 \(splitChunk), \(splitChunk), 1;")
+        b.emit("mul.lo.u32 \(u), \(split), \(splitChunk);")
+        b.emit("add.u32 \(uEnd), \(u), \(splitChunk);")
+        b.emit("min.u32 \(uEnd), \(uEnd), \(U);")
+        b.emit("sub.u32 \(uLast), \(uEnd), 1;")
+        // Stage n + i is half (n + i) % 2 of unit u + ⌊(n + i) / 2⌋ (n even, u its unit); past
+        // the end, a harmless copy of the last unit into a buffer nobody reads.
+        func unitAhead(_ i: Int) -> String {
+            let r = b.reg("r")
+            b.emit("add.u32 \(r), \(u), \(i / 2);")
+            b.emit("min.u32 \(r), \(r), \(uLast);")
+            return r
+        }
+        // Prologue: group i carries stage i's activations and stage i + 1's weights (group 0 stage
+        // 0's too); the loop's group for stage n carries stage n + L's activations and stage
+        // n + L + 1's weights. So when stage n's group is complete (a wait leaving L − 1 groups in
+        // flight), so are stage n + 1's weights. Weights of stage k sit in slot k % B.
+        for i in 0..<L {
+            let weights = (i == 0 ? [0, 1] : [i + 1]).map { (unitAhead($0), $0 % 2, "\(($0 % B) * W)") }
+            fetch(activations: unitAhead(i), i % 2, into: "\(i * S)", weights: weights)
+        }
+        b.emit("cp.async.wait_group \(L - 1);")
+        let carry = operands("0")
+        let current = b.reg("r"), ahead = b.reg("r"), wRead = b.reg("r"), wAhead = b.reg("r")
+        b.emit("mov.u32 \(current), 0;")
+        b.emit("mov.u32 \(ahead), \(L * S);")
+        b.emit("mov.u32 \(wRead), \(W);")
+        b.emit("mov.u32 \(wAhead), \(((L + 1) % B) * W);")
+        let loop = b.label("wgmma_units")
+        b.place(loop)
+        // Four stages (two units) an iteration; each prepares the next stage's operands (fresh
+        // registers, the last into the carried ones) before its own wgmmas, so that no register
+        // an in-flight wgmma reads is written.
+        var ops = carry
+        for i in 0..<4 {
+            b.emit("cp.async.wait_group \(L - 1);")        // stage n has landed (for this thread) …
+            b.emit("fence.proxy.async.shared::cta;")      // … and is visible to the tensor cores …
+            b.emit("bar.sync 0;")                         // … for every thread; stage n − 2's wgmmas are done
+            fetch(activations: unitAhead(i + L), (i + L) % 2, into: ahead, weights: [(unitAhead(i + L + 1), (i + L + 1) % 2, wAhead)])
+            let next = operands(wRead, into: i == 3 ? carry : nil)
+            compute(ops, i % 2, buffer: current)
+            for r in [current, ahead] { advance(r, stride: S) }
+            for r in [wRead, wAhead] { advance(r, stride: W) }
+            ops = next
+        }
+        b.emit("add.u32 \(u), \(u), 2;")
+        b.emit("setp.lt.u32 \(p), \(u), \(uEnd);")
+        b.emit("@\(p) bra \(loop);")
+        b.emit("wgmma.wait_group.sync.aligned 0;")
+        b.emit("cp.async.wait_group 0;")
+        b.emit("bar.sync 0;")
+
+        TiledLinearKernel.reduceSplits(&b, acc: Array(acc.joined()), entry: entry, threads: T, tid: tid, split: split, splits: splits,
+                                       workspace: ptr[5], counters: ptr[6])
+        let row0 = b.reg("r"), tok0 = b.reg("r")
+        b.emit("mad.lo.u32 \(row0), \(tile), 16, \(g);")
+        b.emit("mad.lo.u32 \(tok0), \(t), 2, \(tokenBase);")
+        TiledLinearKernel.storeResults(&b, acc: [acc], row0: row0, tok0: tok0, rows: rows, m: m, yPtr: ptr[4])
+
+        // Two warpgroups: two blocks an SM (at most 128 registers a thread); four fill the SM's
+        // registers alone.
+        let occupancy = warpgroups == 2 ? [".minnctapersm 2"] : []
+        let header: [String] = ["// dynamic shared memory: \(B) activation stages of \(S) bytes, then \(B) weight slots of \(T) x 24 bytes",
+                                 ".extern .shared .align 1024 .b8 \(entry)_stage[];", ".visible .entry \(entry)("]
+        let declaration: [String] = TiledLinearKernel.parameterDeclarations(entry: entry) + [")", ".maxntid \(T), 1, 1"] + occupancy + ["{"]
+        let lines: [String] = header + declaration + b.declarations + b.body + ["\(entry)_EXIT:", "    ret;", "}", ""]
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// A large-M linear kernel: `TiledLinearKernel` (`mma.sync`, sm_80) or `WarpgroupLinearKernel`
+/// (`wgmma`, sm_90a). Parameters: weights, metadata, scales, x, y, workspace, counters, M.
+public protocol PrefillLinearKernel: Sendable {
+    var entry: String { get }
+    var threads: Int { get }
+    /// Dynamic shared memory a launch takes (the function's limit must be raised to it first).
+    var dynamicSharedBytes: Int { get }
+    /// The PTX target its instructions need.
+    var target: String { get }
+    func ptx() -> String
+    func launchShape(tokens: Int, multiprocessors: Int) -> (grid: (Int, Int, Int), block: (Int, Int, Int))
+    func scratch(tokens: Int, multiprocessors: Int) -> (workspaceBytes: Int, counters: Int)
+}
+
+extension TiledLinearKernel: PrefillLinearKernel {
+    public var dynamicSharedBytes: Int { 0 }
+    public var target: String { "sm_80" }
+}
