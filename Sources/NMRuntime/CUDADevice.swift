@@ -1,8 +1,10 @@
-/// A kernel argument as `cuLaunchKernel` takes it: a device pointer or an integer.
+/// A kernel argument as `cuLaunchKernel` takes it: a device pointer, an integer, or an opaque
+/// by-value block (a tensor map: 128 bytes, 64-byte aligned).
 public enum CUDAKernelArgument {
     case pointer(CUDevicePointer)
     case u32(UInt32)
     case u64(UInt64)
+    case bytes([UInt8], alignment: Int)
 }
 
 /// One GPU, its primary context made current on the calling thread, and the operations NMC's
@@ -134,15 +136,24 @@ public final class CUDADevice: @unchecked Sendable {
     /// Launches `function` on the device's stream; the launch error, if any, names the kernel.
     public func launch(_ function: CUDAFunction, grid: (Int, Int, Int), block: (Int, Int, Int),
                        sharedBytes: Int = 0, arguments: [CUDAKernelArgument]) throws {
-        let storage = UnsafeMutableRawPointer.allocate(byteCount: 8 * max(arguments.count, 1), alignment: 8)
+        var offsets: [Int] = [], end = 0
+        for a in arguments {
+            var size = 8, alignment = 8
+            if case .bytes(let b, let align) = a { size = b.count; alignment = max(align, 8) }
+            let offset = (end + alignment - 1) / alignment * alignment
+            offsets.append(offset)
+            end = offset + size
+        }
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(end, 8), alignment: 128)
         defer { storage.deallocate() }
         var params: [UnsafeMutableRawPointer?] = []
-        for (i, a) in arguments.enumerated() {
-            let slot = storage + 8 * i
+        for (a, offset) in zip(arguments, offsets) {
+            let slot = storage + offset
             switch a {
             case .pointer(let p): slot.storeBytes(of: p, as: UInt64.self)
             case .u32(let v): slot.storeBytes(of: v, as: UInt32.self)
             case .u64(let v): slot.storeBytes(of: v, as: UInt64.self)
+            case .bytes(let b, _): b.withUnsafeBytes { slot.copyMemory(from: $0.baseAddress!, byteCount: b.count) }
             }
             params.append(slot)
         }
@@ -150,6 +161,26 @@ public final class CUDADevice: @unchecked Sendable {
                                                UInt32(block.0), UInt32(block.1), UInt32(block.2),
                                                UInt32(sharedBytes), stream, &params, nil),
                          "cuLaunchKernel(\(function.name))")
+    }
+
+    /// A tensor map (`CUtensorMap`, 128 bytes) for the bulk tensor copy engine: a row-major f16
+    /// matrix of `rows` × `columns` at `address`, copied in boxes of `boxRows` × `boxColumns`
+    /// with the 128-byte swizzle (boxColumns · 2 must be 128); rows past the end read as zeros.
+    public func tensorMapF16(_ address: CUDevicePointer, rows: Int, columns: Int, boxRows: Int, boxColumns: Int) throws -> [UInt8] {
+        var map = [UInt8](repeating: 0, count: 128)
+        let dims: [UInt64] = [UInt64(columns), UInt64(rows)], strides: [UInt64] = [UInt64(columns * 2)]
+        let box: [UInt32] = [UInt32(boxColumns), UInt32(boxRows)], elementStrides: [UInt32] = [1, 1]
+        // CU_TENSOR_MAP_DATA_TYPE_FLOAT16 = 6, INTERLEAVE_NONE = 0, SWIZZLE_128B = 3,
+        // L2_PROMOTION_L2_128B = 2, FLOAT_OOB_FILL_NONE = 0 (zeros).
+        guard let encode = driver.cuTensorMapEncodeTiled else {
+            throw CUDAUnavailable(reason: "cuTensorMapEncodeTiled: this driver has no tensor maps (CUDA 12 or later needed)")
+        }
+        let result = map.withUnsafeMutableBytes { m in
+            encode(m.baseAddress!, 6, 2, UnsafeMutableRawPointer(bitPattern: UInt(address)), dims, strides, box,
+                                          elementStrides, 0, 3, 2, 0)
+        }
+        try driver.check(result, "cuTensorMapEncodeTiled(\(rows)x\(columns) f16, box \(boxRows)x\(boxColumns))")
+        return map
     }
 
     // MARK: events and graphs

@@ -42,6 +42,9 @@ public final class CUDADriver: @unchecked Sendable {
     let cuModuleUnload: @convention(c) (CUHandle?) -> Int32
     let cuFuncGetAttribute: @convention(c) (UnsafeMutablePointer<Int32>, Int32, CUHandle?) -> Int32
     let cuFuncSetAttribute: @convention(c) (CUHandle?, Int32, Int32) -> Int32
+    /// Nil with drivers older than CUDA 12 (no bulk tensor copies).
+    let cuTensorMapEncodeTiled: (@convention(c) (UnsafeMutableRawPointer, Int32, UInt32, UnsafeMutableRawPointer?, UnsafePointer<UInt64>,
+                                                UnsafePointer<UInt64>, UnsafePointer<UInt32>, UnsafePointer<UInt32>, Int32, Int32, Int32, Int32) -> Int32)?
     let cuMemAlloc: @convention(c) (UnsafeMutablePointer<CUDevicePointer>, Int) -> Int32
     let cuMemFree: @convention(c) (CUDevicePointer) -> Int32
     let cuMemcpyHtoD: @convention(c) (CUDevicePointer, UnsafeRawPointer, Int) -> Int32
@@ -96,6 +99,7 @@ public final class CUDADriver: @unchecked Sendable {
         cuModuleUnload = try sym("cuModuleUnload")
         cuFuncGetAttribute = try sym("cuFuncGetAttribute")
         cuFuncSetAttribute = try sym("cuFuncSetAttribute")
+        cuTensorMapEncodeTiled = try? sym("cuTensorMapEncodeTiled")
         cuMemAlloc = try sym("cuMemAlloc_v2")
         cuMemFree = try sym("cuMemFree_v2")
         cuMemcpyHtoD = try sym("cuMemcpyHtoD_v2")

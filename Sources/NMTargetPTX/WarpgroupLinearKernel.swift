@@ -11,69 +11,80 @@
 /// block's 128 tokens: 64 f32 accumulators a thread, the `m64n128` accumulator layout (the m16n8
 /// one per warp, 16 n8 tiles).
 ///
-/// Activations arrive by `cp.async` in stages of 64 columns × 128 tokens (16 KB), `lookahead`
-/// stages ahead, in `buffers` = lookahead + 2 rotating buffers of dynamic shared memory: each
-/// stage's `wgmma`s are committed as a group and the warpgroup waits only for the group before
-/// (`wgmma.wait_group 1`), so the tensor cores always have the next stage queued; a buffer is
-/// refilled two stages after it was read, when every warpgroup has passed the barrier that
-/// follows its wait. A stage is laid out in the no-swizzle K-major core-matrix layout the `wgmma`
-/// descriptor describes: core matrix (8 tokens × 8 columns, 128 contiguous bytes) of token group
-/// n/8 and column chunk c at byte 1024·(n/8) + 128·c, token n % 8 at 16·(n % 8) inside it — so
-/// copy i (0…1023) of a stage lands at 16·i and a warp's copies fill whole 128-byte rows.
+/// Activations arrive by the bulk tensor copy engine (`cp.async.bulk.tensor`, one instruction of
+/// thread 0 per stage, completing on the stage buffer's mbarrier) in stages of 64 columns × 128
+/// tokens (16 KB), `lookahead` stages ahead, in `buffers` = lookahead + 2 rotating buffers of
+/// dynamic shared memory, laid out with the 128-byte swizzle the `wgmma` descriptor names (the
+/// tensor map, a by-value parameter made by `CUDADevice.tensorMapF16`, asks the copy engine for
+/// it; tokens past M arrive as zeros). Each stage's `wgmma`s are committed as a group and the
+/// warpgroup waits only for the group before (`wgmma.wait_group 1`), so the tensor cores always
+/// have the next stage queued; a buffer is refilled two stages after it was read, once every
+/// warpgroup has passed the barrier that follows its wait. The weights come by `cp.async` into
+/// per-thread slots one stage further ahead, and each stage's A fragments and metadata words are
+/// made one stage ahead into registers no in-flight `wgmma` reads (ptxas would otherwise
+/// serialize the `wgmma`s, C7513).
 ///
 /// Grid: (rows / 64W, ⌈M / 128⌉, S) with W warpgroups a block; split K as `TiledLinearKernel`.
-/// Requires rows % 64W = 0 and an even number of K units.
+/// Requires rows % 64W = 0 and an even number of K units. Parameters: those of
+/// `TiledLinearKernel`, then the activations' tensor map (128 bytes).
 public struct WarpgroupLinearKernel: PrefillLinearKernel {
     public let rows: Int
     public let columns: Int
     /// Warpgroups a block (2 or 4): more share each activation stage among more rows (fewer
     /// shared-memory copies per `wgmma`), fewer fit two blocks an SM.
     public let warpgroups: Int
-    public static let blockTokens = 128
-    static let stageBytes = 128 * 128
+    /// Tokens a block (the wgmma's N): 128 (64 accumulators a thread, two blocks an SM with two
+    /// warpgroups) or 256 (128 accumulators, one block an SM).
+    public let blockTokens: Int
+    var stageBytes: Int { blockTokens * 128 }
     static let lookahead = 3
     static let buffers = lookahead + 2
     public var blockRows: Int { 64 * warpgroups }
     public var threads: Int { 128 * warpgroups }
-    public var dynamicSharedBytes: Int { Self.buffers * (Self.stageBytes + threads * 24) }
+    public var dynamicSharedBytes: Int { Self.buffers * (stageBytes + threads * 24 + 8) }
     public var target: String { "sm_90a" }
-    public var entry: String { "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)" }
+    public var activationMapTokens: Int? { blockTokens }
+    public var entry: String { "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_t\(blockTokens)" }
     var units: Int { columns / KernelWeightLayout.unitColumns }
 
-    public static func supports(rows: Int, columns: Int, warpgroups: Int = 2) -> Bool {
-        [2, 4].contains(warpgroups) && rows % (64 * warpgroups) == 0 && columns % (2 * KernelWeightLayout.unitColumns) == 0
+    /// Tokens a block for M tokens: 256 where that still makes two token blocks (M = 4096,
+    /// 4096×4096: 156 us against 182 with 128 on an H100; 4096×11008 at M = 512: 60 against 75),
+    /// 128 below (M = 128: 19 us against 27, the grid would have half the blocks).
+    public static func standardBlockTokens(forTokens m: Int) -> Int { m > 256 ? 256 : 128 }
+
+    public static func supports(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128) -> Bool {
+        [2, 4].contains(warpgroups) && [128, 256].contains(blockTokens) && rows % (64 * warpgroups) == 0 && columns % (2 * KernelWeightLayout.unitColumns) == 0
     }
 
-    public init(rows: Int, columns: Int, warpgroups: Int = 2) throws {
-        guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups) else {
-            throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups: needs 2 or 4 warpgroups, rows a multiple of \(64 * warpgroups) and columns a multiple of 256")
+    public init(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128) throws {
+        guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens) else {
+            throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups of \(blockTokens) tokens: needs 2 or 4 warpgroups, 128 or 256 tokens, rows a multiple of \(64 * warpgroups) and columns a multiple of 256")
         }
-        self.rows = rows; self.columns = columns; self.warpgroups = warpgroups
+        self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.blockTokens = blockTokens
     }
 
     public func launchShape(tokens m: Int, multiprocessors: Int = 132) -> (grid: (Int, Int, Int), block: (Int, Int, Int)) {
-        TiledLinearKernel.splitLaunchShape(rowBlocks: rows / blockRows, tokenBlocks: (m + Self.blockTokens - 1) / Self.blockTokens,
+        TiledLinearKernel.splitLaunchShape(rowBlocks: rows / blockRows, tokenBlocks: (m + blockTokens - 1) / blockTokens,
                                            units: units, threads: threads, multiprocessors: multiprocessors)
     }
 
     public func scratch(tokens m: Int, multiprocessors: Int = 132) -> (workspaceBytes: Int, counters: Int) {
-        TiledLinearKernel.splitScratch(grid: launchShape(tokens: m, multiprocessors: multiprocessors).grid, accumulators: 64, threads: threads)
+        TiledLinearKernel.splitScratch(grid: launchShape(tokens: m, multiprocessors: multiprocessors).grid, accumulators: blockTokens / 2, threads: threads)
     }
 
     public func ptx() -> String {
         var b = PTXBuilder()
-        let U = units, K = columns, T = threads, S = Self.stageBytes, L = Self.lookahead, B = Self.buffers, W = threads * 24
+        let U = units, T = threads, S = stageBytes, L = Self.lookahead, B = Self.buffers, W = threads * 24
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r"), t = b.reg("r")
-        let tokenBase = b.reg("r"), mLast = b.reg("r"), tile = b.reg("r")
+        let tokenBase = b.reg("r"), tile = b.reg("r")
         b.emit("mov.u32 \(tid), %tid.x;")
         b.emit("and.b32 \(lane), \(tid), 31;")
         b.emit("shr.u32 \(warp), \(tid), 5;")
         b.emit("shr.u32 \(g), \(lane), 2;")
         b.emit("and.b32 \(t), \(lane), 3;")
         b.emit("mov.u32 \(tokenBase), %ctaid.y;")
-        b.emit("mul.lo.u32 \(tokenBase), \(tokenBase), \(Self.blockTokens);")
-        b.emit("sub.u32 \(mLast), \(m), 1;")
+        b.emit("mul.lo.u32 \(tokenBase), \(tokenBase), \(blockTokens);")
         b.emit("mov.u32 \(tile), %ctaid.x;")
         b.emit("mad.lo.u32 \(tile), \(tile), \(4 * warpgroups), \(warp);")  // this warp's row tile
         func wide(_ base: String, _ r: String, times: Int) -> String {
@@ -90,34 +101,25 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         let metaBase = wide(wide(ptr[1], tileUnits, times: 256), lane, times: 8)
         let scaleBase = wide(wide(ptr[2], tileUnits, times: 32), g, times: 4)
 
-        // Activation staging: copy i = tid + T·q of a stage is token i / 8, 16-byte chunk
-        // c = i % 8 (columns 8c…8c + 7), stored at 128·(i / 8) + 16·(c ⊕ (i / 8) % 8): the
-        // 128-byte swizzle of the wgmma descriptor (T / 8 is a multiple of 8, so q leaves the
-        // swizzle alone).
-        let row = b.reg("r"), chunk = b.reg("r"), swz = b.reg("r")
-        b.emit("shr.u32 \(row), \(tid), 3;")
-        b.emit("and.b32 \(chunk), \(tid), 7;")
-        b.emit("and.b32 \(swz), \(row), 7;")
-        b.emit("xor.b32 \(swz), \(swz), \(chunk);")
-        let xSource: [String] = (0..<(1024 / T)).map { q in
-            let token = b.reg("r"), elem = b.reg("r")
-            b.emit("add.u32 \(token), \(tokenBase), \(row);")
-            b.emit("add.u32 \(token), \(token), \(T / 8 * q);")
-            b.emit("min.u32 \(token), \(token), \(mLast);")  // past M: a valid row whose results are dropped
-            b.emit("mul.lo.u32 \(elem), \(token), \(K);")
-            b.emit("mad.lo.u32 \(elem), \(chunk), 8, \(elem);")
-            return wide(ptr[3], elem, times: 2)
-        }
-        let smem = b.reg("r"), xDest = b.reg("r"), wSlot = b.reg("r")
+        // Activations: thread 0 has the bulk tensor copy engine bring each stage (64 columns ×
+        // 128 tokens, the 128-byte swizzle the wgmma descriptor reads, tokens past M as zeros)
+        // into its buffer, completing on the buffer's mbarrier; the tensor map is a parameter.
+        let smem = b.reg("r"), wSlot = b.reg("r"), bars = b.reg("r"), xmap = b.reg("rd"), first = b.reg("p")
         b.emit("mov.u32 \(smem), \(entry)_stage;")
-        b.emit("mad.lo.u32 \(xDest), \(row), 128, \(smem);")
-        b.emit("mad.lo.u32 \(xDest), \(swz), 16, \(xDest);")
+        b.emit("add.u32 \(bars), \(smem), \(B * (S + W));")
+        b.emit("mov.u64 \(xmap), \(entry)_xmap;")
+        b.emit("cvta.param.u64 \(xmap), \(xmap);")
+        b.emit("setp.eq.u32 \(first), \(tid), 0;")
+        for i in 0..<B { b.emit("@\(first) mbarrier.init.shared::cta.b64 [\(bars)+\(8 * i)], 1;") }
+        b.emit("@\(first) fence.mbarrier_init.release.cluster;")
+        b.emit("bar.sync 0;")
         // The thread's weight slot of a stage (values 8 B, metadata 8 B, scales 4 B): after the
         // activation buffers, B slots of T · 24 bytes.
         b.emit("mad.lo.u32 \(wSlot), \(tid), 24, \(smem);")
         b.emit("add.u32 \(wSlot), \(wSlot), \(B * S);")
 
-        let acc = (0..<16).map { _ in b.regs("f", 4) }
+        let acc = (0..<(blockTokens / 8)).map { _ in b.regs("f", 4) }
+        let barShift = S.trailingZeroBitCount - 3  // buffer offset (a multiple of S) → its mbarrier's byte offset
         for a in acc.joined() { b.emit("mov.f32 \(a), 0f00000000;") }
         let accList = "{\(acc.joined().joined(separator: ", "))}"
         let consts = b.int4Constants()
@@ -125,18 +127,24 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("mov.u32 \(one), 1;")
         b.emit("setp.ne.u32 \(scaleD), \(one), 0;")  // D = A·B + D
 
-        // Copies half h of unit `unit`'s activations into the buffer at byte offset `xBuffer`, and
-        // the weights of the stages given (unit, half, slot offset) into the thread's slots, as one
-        // cp.async group (offsets: registers or immediates).
-        func fetch(activations unit: String, _ h: Int, into xBuffer: String, weights: [(unit: String, half: Int, into: String)]) {
-            let off = b.reg("rd"), dest = b.reg("r")
-            b.emit("mul.wide.u32 \(off), \(unit), 256;")
-            b.emit("add.u32 \(dest), \(xDest), \(xBuffer);")
-            for (q, source) in xSource.enumerated() {
-                let src = b.reg("rd")
-                b.emit("add.s64 \(src), \(source), \(off);")
-                b.emit("cp.async.cg.shared.global [\(dest)+\(q * T * 16)], [\(src)+\(128 * h)], 16;")
-            }
+        // Thread 0 (where `guard` holds, if given) starts the copy of half h of unit `unit`'s
+        // activations into the buffer at byte offset `buffer` (a register or an immediate, a
+        // multiple of S: its mbarrier is at bars + buffer / 2048).
+        func loadActivations(_ unit: String, _ h: Int, into buffer: String, guard inRange: String? = nil) {
+            var p = first
+            if let r = inRange { p = b.reg("p"); b.emit("and.pred \(p), \(first), \(r);") }
+            let dest = b.reg("r"), bar = b.reg("r"), column = b.reg("r"), state = b.reg("rd")
+            b.emit("add.u32 \(dest), \(smem), \(buffer);")
+            b.emit("mov.u32 \(bar), \(buffer);")
+            b.emit("shr.u32 \(bar), \(bar), \(barShift);")
+            b.emit("add.u32 \(bar), \(bar), \(bars);")
+            b.emit("mad.lo.u32 \(column), \(unit), 128, \(64 * h);")
+            b.emit("@\(p) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(bar)], \(S);")
+            b.emit("@\(p) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(dest)], [\(xmap), {\(column), \(tokenBase)}], [\(bar)];")
+        }
+        // Copies the weights of the stages given (unit, half, slot offset) into the thread's
+        // slots, as one cp.async group (offsets: registers or immediates).
+        func fetchWeights(_ weights: [(unit: String, half: Int, into: String)]) {
             for w in weights {
                 let wOff = b.reg("rd"), mOff = b.reg("rd"), sOff = b.reg("rd"), slot = b.reg("r")
                 b.emit("mul.wide.u32 \(wOff), \(w.unit), 512;")
@@ -190,7 +198,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             let d = (0..<2).map { descriptor(base, $0) }
             b.emit("wgmma.fence.sync.aligned;")
             for j in 0..<2 {
-                b.emit("wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.f16.f16 \(accList), {\(ops.a[j].joined(separator: ", "))}, \(d[j]), \(ops.meta[j]), \(h), \(scaleD), 1, 1, 0;")
+                b.emit("wgmma.mma_async.sp.sync.aligned.m64n\(blockTokens)k32.f32.f16.f16 \(accList), {\(ops.a[j].joined(separator: ", "))}, \(d[j]), \(ops.meta[j]), \(h), \(scaleD), 1, 1, 0;")
             }
             b.emit("wgmma.commit_group.sync.aligned;")
             b.emit("wgmma.wait_group.sync.aligned 1;")
@@ -226,8 +234,8 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // n + L + 1's weights. So when stage n's group is complete (a wait leaving L − 1 groups in
         // flight), so are stage n + 1's weights. Weights of stage k sit in slot k % B.
         for i in 0..<L {
-            let weights = (i == 0 ? [0, 1] : [i + 1]).map { (unitAhead($0), $0 % 2, "\(($0 % B) * W)") }
-            fetch(activations: unitAhead(i), i % 2, into: "\(i * S)", weights: weights)
+            loadActivations(unitAhead(i), i % 2, into: "\(i * S)")
+            fetchWeights((i == 0 ? [0, 1] : [i + 1]).map { (unitAhead($0), $0 % 2, "\(($0 % B) * W)") })
         }
         b.emit("cp.async.wait_group \(L - 1);")
         let carry = operands("0")
@@ -236,6 +244,11 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("mov.u32 \(ahead), \(L * S);")
         b.emit("mov.u32 \(wRead), \(W);")
         b.emit("mov.u32 \(wAhead), \(((L + 1) % B) * W);")
+        // n: this split's stage; stages: how many it has (2 a unit).
+        let n = b.reg("r"), stages = b.reg("r")
+        b.emit("mov.u32 \(n), 0;")
+        b.emit("sub.u32 \(stages), \(uEnd), \(u);")
+        b.emit("shl.b32 \(stages), \(stages), 1;")
         let loop = b.label("wgmma_units")
         b.place(loop)
         // Four stages (two units) an iteration; each prepares the next stage's operands (fresh
@@ -243,14 +256,27 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // an in-flight wgmma reads is written.
         var ops = carry
         for i in 0..<4 {
-            b.emit("cp.async.wait_group \(L - 1);")        // stage n has landed (for this thread) …
-            b.emit("fence.proxy.async.shared::cta;")      // … and is visible to the tensor cores …
-            b.emit("bar.sync 0;")                         // … for every thread; stage n − 2's wgmmas are done
-            fetch(activations: unitAhead(i + L), (i + L) % 2, into: ahead, weights: [(unitAhead(i + L + 1), (i + L + 1) % 2, wAhead)])
+            // Stage n's activations have landed (its mbarrier's phase ⌊n / B⌋ is complete) …
+            let parity = b.reg("r"), bar = b.reg("r"), done = b.reg("p"), wait = b.label("stage_wait")
+            b.emit("div.u32 \(parity), \(n), \(B);")
+            b.emit("and.b32 \(parity), \(parity), 1;")
+            b.emit("shr.u32 \(bar), \(current), \(barShift);")
+            b.emit("add.u32 \(bar), \(bar), \(bars);")
+            b.place(wait)
+            b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(done), [\(bar)], \(parity);")
+            b.emit("@!\(done) bra \(wait);")
+            b.emit("cp.async.wait_group \(L - 1);")        // … and stage n + 1's weights (this thread's own copies);
+            b.emit("bar.sync 0;")                         // every warpgroup is done with stage n − 2's buffer
+            let inRange = b.reg("p"), later = b.reg("r")
+            b.emit("add.u32 \(later), \(n), \(L);")
+            b.emit("setp.lt.u32 \(inRange), \(later), \(stages);")
+            loadActivations(unitAhead(i + L), (i + L) % 2, into: ahead, guard: inRange)
+            fetchWeights([(unitAhead(i + L + 1), (i + L + 1) % 2, wAhead)])
             let next = operands(wRead, into: i == 3 ? carry : nil)
             compute(ops, i % 2, buffer: current)
             for r in [current, ahead] { advance(r, stride: S) }
             for r in [wRead, wAhead] { advance(r, stride: W) }
+            b.emit("add.u32 \(n), \(n), 1;")
             ops = next
         }
         b.emit("add.u32 \(u), \(u), 2;")
@@ -269,10 +295,13 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
 
         // Two warpgroups: two blocks an SM (at most 128 registers a thread); four fill the SM's
         // registers alone.
-        let occupancy = warpgroups == 2 ? [".minnctapersm 2"] : []
+        let occupancy = warpgroups == 2 && blockTokens == 128 ? [".minnctapersm 2"] : []
         let header: [String] = ["// dynamic shared memory: \(B) activation stages of \(S) bytes, then \(B) weight slots of \(T) x 24 bytes",
                                  ".extern .shared .align 1024 .b8 \(entry)_stage[];", ".visible .entry \(entry)("]
-        let declaration: [String] = TiledLinearKernel.parameterDeclarations(entry: entry) + [")", ".maxntid \(T), 1, 1"] + occupancy + ["{"]
+        var parameters = TiledLinearKernel.parameterDeclarations(entry: entry)
+        parameters[parameters.count - 1] += ","
+        parameters.append("    .param .align 64 .b8 \(entry)_xmap[128]")
+        let declaration: [String] = parameters + [")", ".maxntid \(T), 1, 1"] + occupancy + ["{"]
         let lines: [String] = header + declaration + b.declarations + b.body + ["\(entry)_EXIT:", "    ret;", "}", ""]
         return lines.joined(separator: "\n")
     }
@@ -287,6 +316,9 @@ public protocol PrefillLinearKernel: Sendable {
     var dynamicSharedBytes: Int { get }
     /// The PTX target its instructions need.
     var target: String { get }
+    /// Tokens of the boxes of the activations' tensor map a launch takes after M
+    /// (`CUDADevice.tensorMapF16`, boxes of that many tokens × 64 columns); nil: none.
+    var activationMapTokens: Int? { get }
     func ptx() -> String
     func launchShape(tokens: Int, multiprocessors: Int) -> (grid: (Int, Int, Int), block: (Int, Int, Int))
     func scratch(tokens: Int, multiprocessors: Int) -> (workspaceBytes: Int, counters: Int)
@@ -295,4 +327,5 @@ public protocol PrefillLinearKernel: Sendable {
 extension TiledLinearKernel: PrefillLinearKernel {
     public var dynamicSharedBytes: Int { 0 }
     public var target: String { "sm_80" }
+    public var activationMapTokens: Int? { nil }
 }

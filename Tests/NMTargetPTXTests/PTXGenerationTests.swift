@@ -61,9 +61,12 @@ import Testing
         #expect(ptx.components(separatedBy: "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.f16.f16").count - 1 == 8)
         #expect(ptx.contains("wgmma.commit_group.sync.aligned;"))
         #expect(ptx.contains("wgmma.wait_group.sync.aligned 1;"))
-        #expect(ptx.contains("fence.proxy.async.shared::cta;"))
+        #expect(ptx.contains("mbarrier.try_wait.parity.shared::cta.b64"))
+        #expect(ptx.contains("mbarrier.arrive.expect_tx.shared::cta.b64"))
         #expect(ptx.contains(".extern .shared .align 1024 .b8 \(k.entry)_stage[];"))
-        #expect(k.dynamicSharedBytes == 5 * (16384 + 256 * 24))
+        #expect(k.dynamicSharedBytes == 5 * (16384 + 256 * 24 + 8))
+        #expect(ptx.contains("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"))
+        #expect(ptx.contains(".param .align 64 .b8 \(k.entry)_xmap[128]"))
         let ascii = ptx.unicodeScalars.allSatisfy { $0.isASCII }
         #expect(ascii)  // ptxas rejects anything else, comments included
         #expect(k.target == "sm_90a")
@@ -72,7 +75,17 @@ import Testing
         #expect(ptx.contains("0x4000004000010000;"))
         #expect(k.launchShape(tokens: 4096).grid == (2, 32, 1))
         #expect(try WarpgroupLinearKernel(rows: 4096, columns: 4096, warpgroups: 4).launchShape(tokens: 128).grid == (16, 1, 4))
+        // 256 tokens a block: m64n256k32, 128 accumulators, 32 KB stages, one block an SM.
+        let wide = try WarpgroupLinearKernel(rows: 4096, columns: 4096, blockTokens: 256)
+        #expect(wide.ptx().contains("wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.f16.f16"))
+        #expect(!wide.ptx().contains(".minnctapersm"))
+        #expect(wide.dynamicSharedBytes == 5 * (32768 + 256 * 24 + 8))
+        #expect(wide.launchShape(tokens: 4096).grid == (32, 16, 1))
+        #expect(wide.scratch(tokens: 4096).workspaceBytes == 0)
+        #expect(WarpgroupLinearKernel.standardBlockTokens(forTokens: 256) == 128)
+        #expect(WarpgroupLinearKernel.standardBlockTokens(forTokens: 512) == 256)
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 128, columns: 768, warpgroups: 4) }
+        #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 128, columns: 768, blockTokens: 192) }
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 256, columns: 768, warpgroups: 3) }
     }
 

@@ -46,6 +46,8 @@ struct MatmulBench {
     var tiledFrom = 128
     /// Warpgroups a block of the Hopper 2:4 prefill kernel (nil: 2; 0: the mma.sync kernel instead).
     var warpgroups: Int? = nil
+    /// Tokens a block of that kernel (nil: 128).
+    var blockTokens: Int? = nil
     var rotateBytes = 512 << 20
     /// Also time each point with the graph method (`graphMicroseconds`).
     var graphTiming = true
@@ -75,10 +77,10 @@ struct MatmulBench {
                 log("\(label) \(kind.rawValue): laying out weights and computing the reference for tokens \(checked)")
                 let (arrays, reference) = try prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: checked)
                 let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns, warps: warps,
-                                          rowTiles: rowTiles, splits: splits, tiledFrom: tiledFrom, warpgroups: warpgroups,
+                                          rowTiles: rowTiles, splits: splits, tiledFrom: tiledFrom, warpgroups: warpgroups, blockTokens: blockTokens,
                                           arrays: arrays, rotateBytes: rotateBytes)
                 defer { variant.free() }
-                if let t = variant.tiled {
+                for t in variant.tiled {
                     let r = try t.function.resources()
                     log("\(label) \(kind.rawValue): prefill kernel \(t.kernel.entry): \(r.registers) registers a thread, \(r.localBytes) local bytes")
                 }
@@ -185,10 +187,12 @@ struct MatmulBench {
 final class Variant {
     let device: CUDADevice
     let rows: Int
+    let columns: Int
     let label: String
     let kernels: [LinearKernel]
     let functions: [CUDAFunction]
-    let tiled: (kernel: any PrefillLinearKernel, function: CUDAFunction)?
+    /// The prefill kernels (Hopper 2:4: 128 and 256 tokens a block, `prefill(tokens:)` picks).
+    let tiled: [(kernel: any PrefillLinearKernel, function: CUDAFunction)]
     let tiledFrom: Int
     /// Split-K workspace and counters of the tiled kernel, by M.
     private var scratch: [Int: (workspace: CUDevicePointer, counters: CUDevicePointer)] = [:]
@@ -196,22 +200,23 @@ final class Variant {
     let bytesPerCopy: Int
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
-         warpgroups: Int?, arrays: [[UInt32]], rotateBytes: Int) throws {
+         warpgroups: Int?, blockTokens: Int?, arrays: [[UInt32]], rotateBytes: Int) throws {
         self.device = device
         self.rows = rows
+        self.columns = columns
         label = "nmc-\(kind.rawValue) \(rows)x\(columns)"
         kernels = try [1, 2].map {
             try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
                                       splits: splits, clusters: device.computeCapability.major >= 9)
         }
-        let tiledKernel = try prefillKernel(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups,
-                                            hopper: device.computeCapability == (9, 0))
-        let entries = kernels.map { $0.ptx() } + (tiledKernel.map { [$0.ptx()] } ?? [])
-        let target = tiledKernel?.target == "sm_90a" ? "sm_90a" : kernels.contains { $0.splits > 1 } ? "sm_90" : "sm_80"
+        let tiledKernels = try prefillKernels(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens,
+                                              hopper: device.computeCapability == (9, 0))
+        let entries = kernels.map { $0.ptx() } + tiledKernels.map { $0.ptx() }
+        let target = tiledKernels.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.splits > 1 } ? "sm_90" : "sm_80"
         let module = try device.loadModule(ptx: PTXModule.text(entries: entries, target: target), label: label)
         functions = try kernels.map { try module.function($0.entry) }
-        tiled = try tiledKernel.map { ($0, try module.function($0.entry)) }
-        if let t = tiled, t.kernel.dynamicSharedBytes > 0 { try t.function.allowDynamicSharedBytes(t.kernel.dynamicSharedBytes) }
+        tiled = try tiledKernels.map { ($0, try module.function($0.entry)) }
+        for t in tiled where t.kernel.dynamicSharedBytes > 0 { try t.function.allowDynamicSharedBytes(t.kernel.dynamicSharedBytes) }
         self.tiledFrom = tiledFrom
         bytesPerCopy = arrays.reduce(0) { $0 + 4 * $1.count }
         let count = max(1, (rotateBytes + bytesPerCopy - 1) / bytesPerCopy)
@@ -231,7 +236,7 @@ final class Variant {
     func launch(m: Int, copy: Int, x: CUDevicePointer, y: CUDevicePointer) throws {
         let c = copies[copy]
         let arguments: [CUDAKernelArgument] = [.pointer(c[0]), .pointer(c[1]), .pointer(c[2]), .pointer(x), .pointer(y), .u32(UInt32(m))]
-        if let t = tiled, m >= tiledFrom {
+        if let t = prefill(tokens: m), m >= tiledFrom {
             let shape = t.kernel.launchShape(tokens: m, multiprocessors: device.multiprocessors)
             if scratch[m] == nil {
                 let need = t.kernel.scratch(tokens: m, multiprocessors: device.multiprocessors)
@@ -240,12 +245,24 @@ final class Variant {
                 scratch[m] = (try device.allocate(need.workspaceBytes), counters)
             }
             let s = scratch[m]!
+            var tiledArguments = Array(arguments[0..<5]) + [.pointer(s.workspace), .pointer(s.counters), .u32(UInt32(m))]
+            if let boxRows = t.kernel.activationMapTokens {
+                let map = try device.tensorMapF16(x, rows: m, columns: columns, boxRows: boxRows, boxColumns: 64)
+                tiledArguments.append(.bytes(map, alignment: 64))
+            }
             return try device.launch(t.function, grid: shape.grid, block: shape.block, sharedBytes: t.kernel.dynamicSharedBytes,
-                                     arguments: Array(arguments[0..<5]) + [.pointer(s.workspace), .pointer(s.counters), .u32(UInt32(m))])
+                                     arguments: tiledArguments)
         }
         let k = m <= 8 ? 0 : 1
         let shape = kernels[k].launchShape(tokens: m)
         try device.launch(functions[k], grid: shape.grid, block: shape.block, arguments: arguments)
+    }
+
+    /// The prefill kernel for M tokens: the only one, or the one with
+    /// `WarpgroupLinearKernel.standardBlockTokens(forTokens:)` tokens a block.
+    func prefill(tokens m: Int) -> (kernel: any PrefillLinearKernel, function: CUDAFunction)? {
+        guard tiled.count > 1 else { return tiled.first }
+        return tiled.first { $0.kernel.activationMapTokens == WarpgroupLinearKernel.standardBlockTokens(forTokens: m) } ?? tiled.first
     }
 
     func free() {
@@ -277,13 +294,16 @@ enum HostReference {
     }
 }
 
-/// The large-M kernel for a weight: on Hopper (sm_90) 2:4 INT4 takes the `wgmma` kernel with
-/// `warpgroups` (default 2; 0 = the `mma.sync` one), everything else the `mma.sync` tiled kernel;
-/// nil where the shape allows neither.
-func prefillKernel(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgroups: Int?, hopper: Bool) throws -> (any PrefillLinearKernel)? {
+/// The large-M kernels for a weight: on Hopper (sm_90) 2:4 INT4 takes the `wgmma` kernels with
+/// `warpgroups` (default 2; 0 = the `mma.sync` one instead) and `blockTokens` (default: both 128
+/// and 256, picked by M), everything else the `mma.sync` tiled kernel; none where the shape
+/// allows neither.
+func prefillKernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgroups: Int?, blockTokens: Int?, hopper: Bool) throws -> [any PrefillLinearKernel] {
     let groups = warpgroups ?? 2
-    if hopper, kind == .int4Sparse24, groups > 0, WarpgroupLinearKernel.supports(rows: rows, columns: columns, warpgroups: groups) {
-        return try WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: groups)
+    let tokens = blockTokens.map { [$0] } ?? (groups == 2 ? [128, 256] : [128])
+    if hopper, kind == .int4Sparse24, groups > 0,
+       tokens.allSatisfy({ WarpgroupLinearKernel.supports(rows: rows, columns: columns, warpgroups: groups, blockTokens: $0) }) {
+        return try tokens.map { try WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: groups, blockTokens: $0) }
     }
-    return TiledLinearKernel.supports(rows: rows, columns: columns) ? try TiledLinearKernel(weights: kind, rows: rows, columns: columns) : nil
+    return TiledLinearKernel.supports(rows: rows, columns: columns) ? [try TiledLinearKernel(weights: kind, rows: rows, columns: columns)] : []
 }

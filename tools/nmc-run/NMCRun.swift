@@ -52,6 +52,7 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Row tiles of 16 per block of the linear kernels (default: LinearKernel.standard's).") var rowTiles: Int?
     @Option(help: "Blocks (a cluster, sm_90) splitting K of the decode linear kernels (default: LinearKernel.standard's).") var splits: Int?
     @Option(help: "Warpgroups a block of the Hopper (sm_90a, wgmma) 2:4 prefill kernel: 2 or 4 (default 2); 0 runs the mma.sync tiled kernel instead.") var warpgroups: Int?
+    @Option(help: "Tokens a block of the Hopper 2:4 prefill kernel: 128 or 256 (default: 256 where M > 256, else 128).") var blockTokens: Int?
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
@@ -150,10 +151,10 @@ struct NMCRun: ParsableCommand {
                     try LinearKernel.standard(weights: kind, rows: shape.rows, columns: shape.columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
                                               splits: splits, clusters: true)
                 }
-                let tiled = try prefillKernel(kind: kind, rows: shape.rows, columns: shape.columns, warpgroups: warpgroups, hopper: true)
+                let tiled = try prefillKernels(kind: kind, rows: shape.rows, columns: shape.columns, warpgroups: warpgroups, blockTokens: blockTokens, hopper: true)
                 let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
-                let target = tiled?.target == "sm_90a" ? "sm_90a" : kernels.contains { $0.splits > 1 } ? "sm_90" : "sm_80"
-                try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() } + (tiled.map { [$0.ptx()] } ?? []), target: target), to: path)
+                let target = tiled.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.splits > 1 } ? "sm_90" : "sm_80"
+                try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() } + tiled.map { $0.ptx() }, target: target), to: path)
                 print(path)
             }
         }
@@ -186,6 +187,7 @@ struct NMCRun: ParsableCommand {
         bench.rotateBytes = rotateMb << 20
         bench.tiledFrom = tiledFrom
         bench.warpgroups = warpgroups
+        bench.blockTokens = blockTokens
         bench.kinds = try parsedKernels()
         let points = try bench.run(shapes: try parsedShapes(), tokens: try parsedTokens(), log: log)
         if let path = json { try write(points, to: path) }
