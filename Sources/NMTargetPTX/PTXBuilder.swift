@@ -29,6 +29,14 @@ struct PTXBuilder {
         return r
     }
 
+    /// A 64-bit address: `base` + `index` (u32) · `times`.
+    mutating func wide(_ base: String, _ index: String, times: Int) -> String {
+        let off = reg("rd"), out = reg("rd")
+        emit("mul.wide.u32 \(off), \(index), \(times);")
+        emit("add.s64 \(out), \(base), \(off);")
+        return out
+    }
+
     func hex(_ v: UInt32) -> String { "0x" + String(v, radix: 16, uppercase: true) }
 
     var declarations: [String] {

@@ -99,22 +99,16 @@ public struct TiledLinearKernel: Sendable {
         b.emit("mov.u32 \(tile0), %ctaid.x;")
         b.emit("shl.b32 \(tile0), \(tile0), 3;")
         b.emit("mad.lo.u32 \(tile0), \(wr), 2, \(tile0);")
-        func wide(_ base: String, _ r: String, times: Int) -> String {
-            let off = b.reg("rd"), out = b.reg("rd")
-            b.emit("mul.wide.u32 \(off), \(r), \(times);")
-            b.emit("add.s64 \(out), \(base), \(off);")
-            return out
-        }
         // Per row tile r: the lane's weight, metadata and scale streams at unit 0.
         var wBase: [String] = [], metaBase: [String] = [], scaleBase: [String] = []
         for r in 0..<2 {
             let tileIndex = b.reg("r")
             b.emit("add.u32 \(tileIndex), \(tile0), \(r);")
             b.emit("mul.lo.u32 \(tileIndex), \(tileIndex), \(U);")  // tile·U
-            let w = wide(ptr[0], tileIndex, times: unitBytes)
-            wBase.append(wide(w, lane, times: 16))
-            if weights == .int4Sparse24 { metaBase.append(wide(wide(ptr[1], tileIndex, times: 256), lane, times: 8)) }
-            if weights != .fp16 { scaleBase.append(wide(wide(ptr[2], tileIndex, times: 32), g, times: 4)) }
+            let w = b.wide(ptr[0], tileIndex, times: unitBytes)
+            wBase.append(b.wide(w, lane, times: 16))
+            if weights == .int4Sparse24 { metaBase.append(b.wide(b.wide(ptr[1], tileIndex, times: 256), lane, times: 8)) }
+            if weights != .fp16 { scaleBase.append(b.wide(b.wide(ptr[2], tileIndex, times: 32), g, times: 4)) }
         }
         // Activation staging: thread tid copies chunks tid + 256q (q = 0…3) of a stage's
         // 128 tokens × 8 chunks of 8 columns: token tid/8 + 32q, chunk c = tid % 8.
@@ -130,7 +124,7 @@ public struct TiledLinearKernel: Sendable {
             let elem = b.reg("r")
             b.emit("mul.lo.u32 \(elem), \(token), \(K);")
             b.emit("mad.lo.u32 \(elem), \(c), 8, \(elem);")
-            xSource.append(wide(ptr[3], elem, times: 2))
+            xSource.append(b.wide(ptr[3], elem, times: 2))
         }
         let smem = b.reg("r"), xDest = b.reg("r")
         b.emit("mov.u32 \(smem), \(entry)_stage;")

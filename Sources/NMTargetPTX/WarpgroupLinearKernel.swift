@@ -87,19 +87,13 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("mul.lo.u32 \(tokenBase), \(tokenBase), \(blockTokens);")
         b.emit("mov.u32 \(tile), %ctaid.x;")
         b.emit("mad.lo.u32 \(tile), \(tile), \(4 * warpgroups), \(warp);")  // this warp's row tile
-        func wide(_ base: String, _ r: String, times: Int) -> String {
-            let off = b.reg("rd"), out = b.reg("rd")
-            b.emit("mul.wide.u32 \(off), \(r), \(times);")
-            b.emit("add.s64 \(out), \(base), \(off);")
-            return out
-        }
         // The lane's weight streams: 8 bytes of values per half unit (k32 steps 2h, 2h + 1), the
         // unit's 8 bytes of metadata, the 4 bytes of its group's scales (rows g, g + 8).
         let tileUnits = b.reg("r")
         b.emit("mul.lo.u32 \(tileUnits), \(tile), \(U);")
-        let wBase = wide(wide(ptr[0], tileUnits, times: 512), lane, times: 16)
-        let metaBase = wide(wide(ptr[1], tileUnits, times: 256), lane, times: 8)
-        let scaleBase = wide(wide(ptr[2], tileUnits, times: 32), g, times: 4)
+        let wBase = b.wide(b.wide(ptr[0], tileUnits, times: 512), lane, times: 16)
+        let metaBase = b.wide(b.wide(ptr[1], tileUnits, times: 256), lane, times: 8)
+        let scaleBase = b.wide(b.wide(ptr[2], tileUnits, times: 32), g, times: 4)
 
         // Activations: thread 0 has the bulk tensor copy engine bring each stage (64 columns ×
         // 128 tokens, the 128-byte swizzle the wgmma descriptor reads, tokens past M as zeros)
