@@ -1,5 +1,5 @@
 /// PTX for `y = x · Wᵀ` at large M (prefill) with 2:4 INT4 weights on Hopper (`sm_90a`):
-/// warpgroup MMA, `wgmma.mma_async.sp.m64n128k32`, the sparse A (the weights) from registers and
+/// warpgroup MMA, `wgmma.mma_async.sp.m64nNk32` (N: the block's tokens), the sparse A (the weights) from registers and
 /// B (the activations) read by the tensor cores straight from shared memory.
 ///
 /// It reads the same weight layout as `LinearKernel` and `TiledLinearKernel`: warp w of a block
@@ -8,12 +8,12 @@
 /// dequantizes them there into the A fragments of `mma.sp.m16n8k32`, which are the per-warp slices
 /// of the warpgroup's 64-row A (the metadata too: its 32-bit word per lane and the sparsity
 /// selector are the same). A warpgroup (4 consecutive warps, 64 rows) multiplies them by the
-/// block's 128 tokens: 64 f32 accumulators a thread, the `m64n128` accumulator layout (the m16n8
-/// one per warp, 16 n8 tiles).
+/// block's N tokens (64, 128, 192 or 256): N / 2 f32 accumulators a thread, the `m64nN`
+/// accumulator layout (the m16n8 one per warp, N / 8 n8 tiles).
 ///
 /// Activations arrive by the bulk tensor copy engine (`cp.async.bulk.tensor`, one instruction of
-/// thread 0 per stage, completing on the stage buffer's mbarrier) in stages of 64 columns × 128
-/// tokens (16 KB), `lookahead` stages ahead, in `buffers` = lookahead + 2 rotating buffers of
+/// thread 0 per stage, completing on the stage buffer's mbarrier) in stages of 64 columns × N
+/// tokens (128·N bytes), `lookahead` stages ahead, in `buffers` = lookahead + 2 rotating buffers of
 /// dynamic shared memory, laid out with the 128-byte swizzle the `wgmma` descriptor names (the
 /// tensor map, a by-value parameter made by `CUDADevice.tensorMapF16`, asks the copy engine for
 /// it; tokens past M arrive as zeros). Each stage's `wgmma`s are committed as a group and the
@@ -24,7 +24,7 @@
 /// made one stage ahead into registers no in-flight `wgmma` reads (ptxas would otherwise
 /// serialize the `wgmma`s, C7513).
 ///
-/// Grid: (rows / 64W, ⌈M / 128⌉, S) with W warpgroups a block; split K as `TiledLinearKernel`.
+/// Grid: (rows / 64W, ⌈M / N⌉, S) with W warpgroups a block; split K as `TiledLinearKernel`.
 /// Requires rows % 64W = 0 and an even number of K units. Parameters: those of
 /// `TiledLinearKernel`, then the activations' tensor map (128 bytes).
 public struct WarpgroupLinearKernel: PrefillLinearKernel {
@@ -33,32 +33,61 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Warpgroups a block (2 or 4): more share each activation stage among more rows (fewer
     /// shared-memory copies per `wgmma`), fewer fit two blocks an SM.
     public let warpgroups: Int
-    /// Tokens a block (the wgmma's N): 128 (64 accumulators a thread, two blocks an SM with two
-    /// warpgroups) or 256 (128 accumulators, one block an SM).
+    /// Tokens a block (the wgmma's N, one of `tokenTiles`): 128 takes 64 accumulators a thread
+    /// (two blocks an SM with two warpgroups), 256 takes 128 (one block an SM).
     public let blockTokens: Int
+    /// The token tiles a block can take: multiples of 64 (a 128-byte-swizzled stage stays
+    /// 1024-byte aligned) up to the bulk copy's 256-row box.
+    public static let tokenTiles = [64, 128, 192, 256]
     var stageBytes: Int { blockTokens * 128 }
     static let lookahead = 3
     static let buffers = lookahead + 2
     public var blockRows: Int { 64 * warpgroups }
     public var threads: Int { 128 * warpgroups }
+    /// Blocks an SM holds at once: two where two warpgroups of at most 128 tokens keep within
+    /// 128 registers a thread, else one.
+    public var blocksPerMultiprocessor: Int { warpgroups == 2 && blockTokens <= 128 ? 2 : 1 }
     public var dynamicSharedBytes: Int { Self.buffers * (stageBytes + threads * 24 + 8) }
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { blockTokens }
     public var entry: String { "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_t\(blockTokens)" }
     var units: Int { columns / KernelWeightLayout.unitColumns }
 
-    /// Tokens a block for M tokens: 256 where that still makes two token blocks (M = 4096,
-    /// 4096×4096: 156 us against 182 with 128 on an H100; 4096×11008 at M = 512: 60 against 75),
-    /// 128 below (M = 128: 19 us against 27, the grid would have half the blocks).
-    public static func standardBlockTokens(forTokens m: Int) -> Int { m > 256 ? 256 : 128 }
+    /// Tokens × units an SM multiplies a microsecond with blocks of each token tile (two
+    /// warpgroups), measured on an H100 at M = 4096 where every SM runs full waves
+    /// (docs/performance-gpu.md, "Token tiles"): wider tiles reuse each dequantized weight
+    /// fragment for more tokens.
+    static let throughput: [Int: Double] = [64: 119, 128: 178, 192: 186, 256: 212]
+
+    /// The estimated time (us, without the launch) of a launch for M tokens: the busiest SM's
+    /// blocks, each `blockTokens` × its split's units, at `throughput`. What it leaves out
+    /// (the ramp, the split reduction) is about the same for every token tile.
+    public func estimatedMicroseconds(tokens m: Int, multiprocessors: Int = 132) -> Double {
+        let grid = launchShape(tokens: m, multiprocessors: multiprocessors).grid
+        let blocks = grid.0 * grid.1 * grid.2, chunk = 2 * ((units / 2 + grid.2 - 1) / grid.2)
+        let busiest = (blocks + multiprocessors - 1) / multiprocessors
+        return Double(busiest * blockTokens * min(chunk, units) * warpgroups / 2) / (Self.throughput[blockTokens] ?? 150)
+    }
+
+    /// The token tile for M tokens on `multiprocessors` SMs: the one `estimatedMicroseconds`
+    /// finds fastest, the wider on a tie. It is wave quantization that decides: 11008 rows at
+    /// M = 512 make 172 blocks of 256 tokens (1.3 waves of one block an SM, so two) but 258 of
+    /// 192 (two full waves of blocks three quarters the size).
+    public static func standardBlockTokens(rows: Int, columns: Int, tokens m: Int, warpgroups: Int = 2, multiprocessors: Int = 132) -> Int {
+        let kernels = tokenTiles.reversed().compactMap { try? WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: $0) }
+        let best = kernels.min { $0.estimatedMicroseconds(tokens: m, multiprocessors: multiprocessors) < $1.estimatedMicroseconds(tokens: m, multiprocessors: multiprocessors) }
+        return best?.blockTokens ?? 128
+    }
 
     public static func supports(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128) -> Bool {
-        [2, 4].contains(warpgroups) && [128, 256].contains(blockTokens) && rows % (64 * warpgroups) == 0 && columns % (2 * KernelWeightLayout.unitColumns) == 0
+        [2, 4].contains(warpgroups) && Self.tokenTiles.contains(blockTokens) && (warpgroups == 2 || blockTokens <= 128)
+            && rows % (64 * warpgroups) == 0
+            && columns % (2 * KernelWeightLayout.unitColumns) == 0
     }
 
     public init(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128) throws {
         guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens) else {
-            throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups of \(blockTokens) tokens: needs 2 or 4 warpgroups, 128 or 256 tokens, rows a multiple of \(64 * warpgroups) and columns a multiple of 256")
+            throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups of \(blockTokens) tokens: needs 2 warpgroups of \(Self.tokenTiles.map(String.init).joined(separator: ", ")) tokens or 4 of at most 128, rows a multiple of \(64 * warpgroups) and columns a multiple of 256")
         }
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.blockTokens = blockTokens
     }
@@ -96,7 +125,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         let scaleBase = b.wide(b.wide(ptr[2], tileUnits, times: 32), g, times: 4)
 
         // Activations: thread 0 has the bulk tensor copy engine bring each stage (64 columns ×
-        // 128 tokens, the 128-byte swizzle the wgmma descriptor reads, tokens past M as zeros)
+        // N tokens, the 128-byte swizzle the wgmma descriptor reads, tokens past M as zeros)
         // into its buffer, completing on the buffer's mbarrier; the tensor map is a parameter.
         let smem = b.reg("r"), wSlot = b.reg("r"), bars = b.reg("r"), xmap = b.reg("rd"), first = b.reg("p")
         b.emit("mov.u32 \(smem), \(entry)_stage;")
@@ -113,7 +142,6 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("add.u32 \(wSlot), \(wSlot), \(B * S);")
 
         let acc = (0..<(blockTokens / 8)).map { _ in b.regs("f", 4) }
-        let barShift = S.trailingZeroBitCount - 3  // buffer offset (a multiple of S) → its mbarrier's byte offset
         for a in acc.joined() { b.emit("mov.f32 \(a), 0f00000000;") }
         let accList = "{\(acc.joined().joined(separator: ", "))}"
         let consts = b.int4Constants()
@@ -121,17 +149,22 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("mov.u32 \(one), 1;")
         b.emit("setp.ne.u32 \(scaleD), \(one), 0;")  // D = A·B + D
 
+        // A buffer's byte offset (a multiple of S, in `r`) → the address of its mbarrier, in place
+        // (a division by a constant, which ptxas makes a multiplication or a shift).
+        func barrier(of r: String) {
+            b.emit("div.u32 \(r), \(r), \(S);")
+            b.emit("mad.lo.u32 \(r), \(r), 8, \(bars);")
+        }
         // Thread 0 (where `guard` holds, if given) starts the copy of half h of unit `unit`'s
         // activations into the buffer at byte offset `buffer` (a register or an immediate, a
-        // multiple of S: its mbarrier is at bars + buffer / 2048).
+        // multiple of S: its mbarrier is at bars + 8 · buffer / S).
         func loadActivations(_ unit: String, _ h: Int, into buffer: String, guard inRange: String? = nil) {
             var p = first
             if let r = inRange { p = b.reg("p"); b.emit("and.pred \(p), \(first), \(r);") }
             let dest = b.reg("r"), bar = b.reg("r"), column = b.reg("r"), state = b.reg("rd")
             b.emit("add.u32 \(dest), \(smem), \(buffer);")
             b.emit("mov.u32 \(bar), \(buffer);")
-            b.emit("shr.u32 \(bar), \(bar), \(barShift);")
-            b.emit("add.u32 \(bar), \(bar), \(bars);")
+            barrier(of: bar)
             b.emit("mad.lo.u32 \(column), \(unit), 128, \(64 * h);")
             b.emit("@\(p) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(bar)], \(S);")
             b.emit("@\(p) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(dest)], [\(xmap), {\(column), \(tokenBase)}], [\(bar)];")
@@ -254,8 +287,8 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             let parity = b.reg("r"), bar = b.reg("r"), done = b.reg("p"), wait = b.label("stage_wait")
             b.emit("div.u32 \(parity), \(n), \(B);")
             b.emit("and.b32 \(parity), \(parity), 1;")
-            b.emit("shr.u32 \(bar), \(current), \(barShift);")
-            b.emit("add.u32 \(bar), \(bar), \(bars);")
+            b.emit("mov.u32 \(bar), \(current);")
+            barrier(of: bar)
             b.place(wait)
             b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(done), [\(bar)], \(parity);")
             b.emit("@!\(done) bra \(wait);")
@@ -289,7 +322,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
 
         // Two warpgroups: two blocks an SM (at most 128 registers a thread); four fill the SM's
         // registers alone.
-        let occupancy = warpgroups == 2 && blockTokens == 128 ? [".minnctapersm 2"] : []
+        let occupancy = blocksPerMultiprocessor > 1 ? [".minnctapersm \(blocksPerMultiprocessor)"] : []
         let header: [String] = ["// dynamic shared memory: \(B) activation stages of \(S) bytes, then \(B) weight slots of \(T) x 24 bytes",
                                  ".extern .shared .align 1024 .b8 \(entry)_stage[];", ".visible .entry \(entry)("]
         var parameters = TiledLinearKernel.parameterDeclarations(entry: entry)

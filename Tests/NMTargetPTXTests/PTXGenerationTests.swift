@@ -82,10 +82,23 @@ import Testing
         #expect(wide.dynamicSharedBytes == 5 * (32768 + 256 * 24 + 8))
         #expect(wide.launchShape(tokens: 4096).grid == (32, 16, 1))
         #expect(wide.scratch(tokens: 4096).workspaceBytes == 0)
-        #expect(WarpgroupLinearKernel.standardBlockTokens(forTokens: 256) == 128)
-        #expect(WarpgroupLinearKernel.standardBlockTokens(forTokens: 512) == 256)
+        // 192 tokens: m64n192k32, 24 KB stages (1024-aligned, so the swizzle holds), each
+        // buffer's mbarrier found by dividing its offset by the stage size.
+        let three = try WarpgroupLinearKernel(rows: 11008, columns: 4096, blockTokens: 192)
+        #expect(three.ptx().contains("wgmma.mma_async.sp.sync.aligned.m64n192k32.f32.f16.f16"))
+        #expect(three.ptx().contains("div.u32"))
+        #expect(three.dynamicSharedBytes == 5 * (24576 + 256 * 24 + 8))
+        #expect(three.launchShape(tokens: 512).grid == (86, 3, 1))
+        #expect(try WarpgroupLinearKernel(rows: 256, columns: 768, blockTokens: 64).ptx().contains(".minnctapersm 2"))
+        // The token tile by waves: 128 at M = 128 (a split grid), 256 at M = 4096, and 192 for
+        // 11008 rows at M = 512, where 256 leaves 172 blocks, 1.3 waves of 132 SMs.
+        #expect(WarpgroupLinearKernel.standardBlockTokens(rows: 4096, columns: 4096, tokens: 128) == 128)
+        #expect(WarpgroupLinearKernel.standardBlockTokens(rows: 4096, columns: 4096, tokens: 4096) == 256)
+        #expect(WarpgroupLinearKernel.standardBlockTokens(rows: 11008, columns: 4096, tokens: 512) == 192)
+        #expect(WarpgroupLinearKernel.standardBlockTokens(rows: 4096, columns: 4096, tokens: 4096, warpgroups: 4) == 128)
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 128, columns: 768, warpgroups: 4) }
-        #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 128, columns: 768, blockTokens: 192) }
+        #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 128, columns: 768, blockTokens: 96) }
+        #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 256, columns: 768, warpgroups: 4, blockTokens: 256) }
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 256, columns: 768, warpgroups: 3) }
     }
 

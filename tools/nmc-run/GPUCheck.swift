@@ -35,18 +35,23 @@ struct GPUCheck {
         }
         // The tiled kernel: partial token blocks, more than one block each way, 6 K units; then
         // split K (4 even splits of 32 units; 2 uneven splits, 12 and 10 of 22 units).
-        // On Hopper the 2:4 one is the wgmma kernel: with 2 warpgroups (128 tokens a block up to
-        // M = 256, 256 beyond) and 4, then the mma.sync kernel it replaces.
+        // On Hopper the 2:4 one is the wgmma kernel: with 2 warpgroups and each token tile (64,
+        // 128, 192, 256 tokens a block), with 4 (64, 128), then the mma.sync kernel it replaces.
         bench.tiledFrom = 1
         for groups in device.computeCapability == (9, 0) ? [2, 4, 0] : [0] {
             bench.warpgroups = groups
             if groups > 0 { bench.kinds = [.int4Sparse24] }
-            log("gpu-check: the prefill kernels\(groups > 0 ? ", 2:4 by wgmma with \(groups) warpgroups" : "")")
-            _ = try bench.run(shapes: [(rows: 256, columns: 768)], tokens: [1, 77, 128, 200, 300], log: log)
-            _ = try bench.run(shapes: [(rows: 256, columns: 4096), (rows: 128 * max(groups / 2, 1), columns: 2816)], tokens: [1, 77, 200, 520], log: log)
+            let tiles: [Int?] = groups > 0 ? WarpgroupLinearKernel.tokenTiles.filter { groups == 2 || $0 <= 128 } : [nil]
+            for t in tiles {
+                bench.blockTokens = t
+                log("gpu-check: the prefill kernels\(groups > 0 ? ", 2:4 by wgmma with \(groups) warpgroups of \(t ?? 0) tokens" : "")")
+                _ = try bench.run(shapes: [(rows: 256, columns: 768)], tokens: [1, 77, 128, 200, 300], log: log)
+                _ = try bench.run(shapes: [(rows: 256, columns: 4096), (rows: 128 * max(groups / 2, 1), columns: 2816)], tokens: [1, 77, 200, 520], log: log)
+            }
             bench.kinds = LinearKernel.Weights.allCases
         }
         bench.warpgroups = nil
+        bench.blockTokens = nil
         log("gpu-check: all kernels match the host reference")
     }
 

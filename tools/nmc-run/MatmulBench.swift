@@ -259,10 +259,12 @@ final class Variant {
     }
 
     /// The prefill kernel for M tokens: the only one, or the one with
-    /// `WarpgroupLinearKernel.standardBlockTokens(forTokens:)` tokens a block.
+    /// `WarpgroupLinearKernel.standardBlockTokens` tokens a block.
     func prefill(tokens m: Int) -> (kernel: any PrefillLinearKernel, function: CUDAFunction)? {
-        guard tiled.count > 1 else { return tiled.first }
-        return tiled.first { $0.kernel.activationMapTokens == WarpgroupLinearKernel.standardBlockTokens(forTokens: m) } ?? tiled.first
+        guard tiled.count > 1, let groups = (tiled.first?.kernel as? WarpgroupLinearKernel)?.warpgroups else { return tiled.first }
+        let best = WarpgroupLinearKernel.standardBlockTokens(rows: rows, columns: columns, tokens: m, warpgroups: groups,
+                                                            multiprocessors: device.multiprocessors)
+        return tiled.first { $0.kernel.activationMapTokens == best } ?? tiled.first
     }
 
     func free() {
@@ -295,12 +297,12 @@ enum HostReference {
 }
 
 /// The large-M kernels for a weight: on Hopper (sm_90) 2:4 INT4 takes the `wgmma` kernels with
-/// `warpgroups` (default 2; 0 = the `mma.sync` one instead) and `blockTokens` (default: both 128
-/// and 256, picked by M), everything else the `mma.sync` tiled kernel; none where the shape
-/// allows neither.
+/// `warpgroups` (default 2; 0 = the `mma.sync` one instead) and `blockTokens` (default: every
+/// token tile the warpgroups allow, picked by M), everything else the `mma.sync` tiled kernel;
+/// none where the shape allows neither.
 func prefillKernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgroups: Int?, blockTokens: Int?, hopper: Bool) throws -> [any PrefillLinearKernel] {
     let groups = warpgroups ?? 2
-    let tokens = blockTokens.map { [$0] } ?? (groups == 2 ? [128, 256] : [128])
+    let tokens = blockTokens.map { [$0] } ?? WarpgroupLinearKernel.tokenTiles.filter { groups == 2 || $0 <= 128 }
     if hopper, kind == .int4Sparse24, groups > 0,
        tokens.allSatisfy({ WarpgroupLinearKernel.supports(rows: rows, columns: columns, warpgroups: groups, blockTokens: $0) }) {
         return try tokens.map { try WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: groups, blockTokens: $0) }

@@ -52,7 +52,7 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Row tiles of 16 per block of the linear kernels (default: LinearKernel.standard's).") var rowTiles: Int?
     @Option(help: "Blocks (a cluster, sm_90) splitting K of the decode linear kernels (default: LinearKernel.standard's).") var splits: Int?
     @Option(help: "Warpgroups a block of the Hopper (sm_90a, wgmma) 2:4 prefill kernel: 2 or 4 (default 2); 0 runs the mma.sync tiled kernel instead.") var warpgroups: Int?
-    @Option(help: "Tokens a block of the Hopper 2:4 prefill kernel: 128 or 256 (default: 256 where M > 256, else 128).") var blockTokens: Int?
+    @Option(help: "Tokens a block of the Hopper 2:4 prefill kernel: 64, 128, 192 or 256 (default: picked by M and the shape, WarpgroupLinearKernel.standardBlockTokens).") var blockTokens: Int?
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
