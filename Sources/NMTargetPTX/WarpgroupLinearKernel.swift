@@ -1,6 +1,7 @@
 /// PTX for `y = x · Wᵀ` at large M (prefill) with 2:4 INT4 weights on Hopper (`sm_90a`):
-/// warpgroup MMA, `wgmma.mma_async.sp.m64nNk32` (N: the block's tokens), the sparse A (the weights) from registers and
-/// B (the activations) read by the tensor cores straight from shared memory.
+/// warpgroup MMA, `wgmma.mma_async.sp.m64nNk32` (N: the block's tokens), the sparse A (the
+/// weights) from registers and B (the activations) read by the tensor cores straight from shared
+/// memory.
 ///
 /// It reads the same weight layout as `LinearKernel` and `TiledLinearKernel`: warp w of a block
 /// owns row tile w (16 rows), loads its lane's 16 bytes of values, 8 of metadata and 4 of scales
@@ -64,9 +65,9 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// (the ramp, the split reduction) is about the same for every token tile.
     public func estimatedMicroseconds(tokens m: Int, multiprocessors: Int = 132) -> Double {
         let grid = launchShape(tokens: m, multiprocessors: multiprocessors).grid
-        let blocks = grid.0 * grid.1 * grid.2, chunk = 2 * ((units / 2 + grid.2 - 1) / grid.2)
+        let blocks = grid.0 * grid.1 * grid.2, chunk = 2 * ((units / 2 + grid.2 - 1) / grid.2)  // the split's units, as in ptx()
         let busiest = (blocks + multiprocessors - 1) / multiprocessors
-        return Double(busiest * blockTokens * min(chunk, units) * warpgroups / 2) / (Self.throughput[blockTokens] ?? 150)
+        return Double(busiest * blockTokens * chunk * warpgroups / 2) / Self.throughput[blockTokens]!  // init checked the tile
     }
 
     /// The token tile for M tokens on `multiprocessors` SMs: the one `estimatedMicroseconds`
