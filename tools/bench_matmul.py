@@ -359,12 +359,13 @@ def main():
             sys.exit("nmc-run --bench-matmul failed")
         for p in json.load(open(args.json)):
             table.setdefault((p["shape"], p["tokens"]), {})[p["impl"]] = (p["medianMicroseconds"], p["maxRelativeError"],
-                                                                          p.get("graphMicroseconds"))
+                                                                          p.get("graphMicroseconds"),
+                                                                          p.get("graphDependentMicroseconds"))
 
     for n, k in shapes:
         log(f"PyTorch {n}x{k}")
         for impl, m, t, err, g in torch_points(n, k, tokens, args.runs, log):
-            table.setdefault((f"{n}x{k}", m), {})[impl] = (t, err, g)
+            table.setdefault((f"{n}x{k}", m), {})[impl] = (t, err, g, None)
             log(f"  {impl} M={m}: {t:.2f} us" + (f", graph {g:.2f} us/launch" if g is not None else "")
                 + (f", rel error vs dense {err:.1e}" if err is not None else ""))
 
@@ -372,15 +373,21 @@ def main():
     texts = []
     for col, title in [(0, "per launch: an event pair around each launch, median of --runs"),
                        (2, "graph: one launch per weight copy (>= 512 MB together) in a CUDA graph, "
-                           "median replay / launches, median of --runs replays")]:
+                           "median replay / launches, median of --runs replays"),
+                       (3, "graph with dependent launches: the same graph, NMC's decode kernels launched as "
+                           "programmatic dependent launches (each one's weight loads start while the one before "
+                           "runs; sm_90); the PyTorch columns are their plain graph (torch.mm has no such launch)")]:
+        rows = [(key, row) for key, row in table.items() if col != 3 or any(v[3] is not None for v in row.values())]
+        if not rows:
+            continue
         head = "| weight (out x in) | M | " + " | ".join(impls) + " |"
         lines = [f"**{title}** (us; x = speed-up over cuBLAS FP16 by the same method)", "", head,
                  "|" + " --- |" * (len(impls) + 2)]
-        for (shape, m), row in table.items():
-            base = row.get("cublas-fp16", (None, None, None))[col]
+        for (shape, m), row in rows:
+            base = row.get("cublas-fp16", (None, None, None, None))[min(col, 2)]
             cells = []
             for impl in impls:
-                t = row[impl][col] if impl in row else None
+                t = row[impl][col if impl.startswith("nmc-") else min(col, 2)] if impl in row else None
                 if t is None:
                     cells.append("—")
                     continue

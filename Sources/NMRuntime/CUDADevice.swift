@@ -133,9 +133,21 @@ public final class CUDADevice: @unchecked Sendable {
         return CUDAModule(device: self, handle: module)
     }
 
+    /// Whether launches can overlap the kernel before them (programmatic dependent launch:
+    /// sm_90 and a driver with `cuLaunchKernelEx`).
+    public var supportsDependentLaunch: Bool { computeCapability.major >= 9 && driver.cuLaunchKernelEx != nil }
+
     /// Launches `function` on the device's stream; the launch error, if any, names the kernel.
+    ///
+    /// `dependent`: a programmatic dependent launch (`CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION`):
+    /// the grid may start before the kernel ahead of it in the stream has finished, as soon as
+    /// every block of that kernel has run `griddepcontrol.launch_dependents`. The function must
+    /// run `griddepcontrol.wait` in every thread before it reads what earlier work wrote or
+    /// writes anything (it waits for the kernel ahead to finish and its writes to be visible);
+    /// only NMC kernels built for it do (`LinearKernel.dependentLaunch`). Captured into a graph,
+    /// the launch becomes a programmatic edge. Needs `supportsDependentLaunch`.
     public func launch(_ function: CUDAFunction, grid: (Int, Int, Int), block: (Int, Int, Int),
-                       sharedBytes: Int = 0, arguments: [CUDAKernelArgument]) throws {
+                       sharedBytes: Int = 0, arguments: [CUDAKernelArgument], dependent: Bool = false) throws {
         var offsets: [Int] = [], end = 0
         for a in arguments {
             var size = 8, alignment = 8
@@ -157,10 +169,33 @@ public final class CUDADevice: @unchecked Sendable {
             }
             params.append(slot)
         }
-        try driver.check(driver.cuLaunchKernel(function.handle, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2),
-                                               UInt32(block.0), UInt32(block.1), UInt32(block.2),
-                                               UInt32(sharedBytes), stream, &params, nil),
-                         "cuLaunchKernel(\(function.name))")
+        guard dependent else {
+            try driver.check(driver.cuLaunchKernel(function.handle, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2),
+                                                   UInt32(block.0), UInt32(block.1), UInt32(block.2),
+                                                   UInt32(sharedBytes), stream, &params, nil),
+                             "cuLaunchKernel(\(function.name))")
+            return
+        }
+        guard supportsDependentLaunch, let launchEx = driver.cuLaunchKernelEx else {
+            throw CUDAUnavailable(reason: "programmatic dependent launch needs sm_90 and cuLaunchKernelEx (\(summary))")
+        }
+        // CUlaunchAttribute: the id (u32) padded to 8 bytes, then a 64-byte value union whose
+        // first int is programmaticStreamSerializationAllowed. CUlaunchConfig: grid and block
+        // dimensions and sharedMemBytes (7 × u32), the stream at 32, attrs at 40, numAttrs at 48.
+        let attribute = UnsafeMutableRawPointer.allocate(byteCount: 72, alignment: 8)
+        let config = UnsafeMutableRawPointer.allocate(byteCount: 56, alignment: 8)
+        defer { attribute.deallocate(); config.deallocate() }
+        attribute.initializeMemory(as: UInt8.self, repeating: 0, count: 72)
+        config.initializeMemory(as: UInt8.self, repeating: 0, count: 56)
+        attribute.storeBytes(of: 6, as: UInt32.self)  // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+        attribute.storeBytes(of: 1, toByteOffset: 8, as: Int32.self)
+        for (i, v) in [grid.0, grid.1, grid.2, block.0, block.1, block.2, sharedBytes].enumerated() {
+            config.storeBytes(of: UInt32(v), toByteOffset: 4 * i, as: UInt32.self)
+        }
+        config.storeBytes(of: stream, toByteOffset: 32, as: CUHandle?.self)
+        config.storeBytes(of: UnsafeRawPointer(attribute), toByteOffset: 40, as: UnsafeRawPointer.self)
+        config.storeBytes(of: 1, toByteOffset: 48, as: UInt32.self)
+        try driver.check(launchEx(config, function.handle, &params, nil), "cuLaunchKernelEx(\(function.name), dependent)")
     }
 
     /// A tensor map (`CUtensorMap`, 128 bytes) for the bulk tensor copy engine: a row-major f16

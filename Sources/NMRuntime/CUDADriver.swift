@@ -53,6 +53,9 @@ public final class CUDADriver: @unchecked Sendable {
     let cuMemcpyDtoDAsync: @convention(c) (CUDevicePointer, CUDevicePointer, Int, CUHandle?) -> Int32
     let cuLaunchKernel: @convention(c) (CUHandle?, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, CUHandle?,
                                         UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32
+    /// Nil with drivers older than CUDA 11.8 (launch attributes, programmatic dependent launch).
+    let cuLaunchKernelEx: (@convention(c) (UnsafeRawPointer, CUHandle?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?,
+                                           UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32)?
     let cuStreamCreate: @convention(c) (UnsafeMutablePointer<CUHandle?>, UInt32) -> Int32
     let cuStreamSynchronize: @convention(c) (CUHandle?) -> Int32
     let cuStreamDestroy: @convention(c) (CUHandle?) -> Int32
@@ -107,6 +110,7 @@ public final class CUDADriver: @unchecked Sendable {
         cuMemcpyDtoDAsync = try sym("cuMemcpyDtoDAsync_v2")
         cuMemsetD8Async = try sym("cuMemsetD8Async")
         cuLaunchKernel = try sym("cuLaunchKernel")
+        cuLaunchKernelEx = try? sym("cuLaunchKernelEx")
         cuStreamCreate = try sym("cuStreamCreate")
         cuStreamSynchronize = try sym("cuStreamSynchronize")
         cuStreamDestroy = try sym("cuStreamDestroy_v2")

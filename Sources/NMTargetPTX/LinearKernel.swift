@@ -16,6 +16,13 @@
 /// (S·W)-th unit), each block sums its warps in shared memory, and block 0 of the cluster adds
 /// the others' sums through distributed shared memory (`mapa`, `ld.shared::cluster`) and stores.
 /// The cluster shape is fixed in the PTX (`.reqnctapercluster`), so an ordinary launch runs it.
+///
+/// Dependent launch (`dependentLaunch`, sm_90): every block first lets the next kernel in the
+/// stream start (`griddepcontrol.launch_dependents`), issues its first batch of weight loads, and
+/// only then waits for the kernel before it to finish (`griddepcontrol.wait`) before it reads an
+/// activation or writes an output. Launched with `CUDADevice.launch(…, dependent: true)`, a
+/// kernel's weights stream in while the kernel ahead of it still runs; launched plainly, the wait
+/// returns at once.
 public struct LinearKernel: Sendable {
     public enum Weights: String, Sendable, CaseIterable { case fp16, int4, int4Sparse24 }
 
@@ -29,15 +36,19 @@ public struct LinearKernel: Sendable {
     public let rowTiles: Int
     /// Blocks (one cluster) that split K for one row tile group; > 1 needs sm_90.
     public let splits: Int
+    /// Weight loads before `griddepcontrol.wait` (sm_90), for programmatic dependent launches.
+    public let dependentLaunch: Bool
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
+            + (dependentLaunch ? "_d" : "")
     }
-    /// The PTX target the entry needs (clusters are sm_90's).
-    public var target: String { splits > 1 ? "sm_90" : "sm_80" }
+    /// The PTX target the entry needs (clusters and grid dependency control are sm_90's).
+    public var target: String { splits > 1 || dependentLaunch ? "sm_90" : "sm_80" }
     public var threads: Int { 32 * warps }
     var units: Int { columns / KernelWeightLayout.unitColumns }
 
-    public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1) throws {
+    public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
+                dependentLaunch: Bool = false) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
         guard tokenTiles == 1 || tokenTiles == 2, [1, 2, 4].contains(rowTiles), [2, 4, 8, 16].contains(warps),
               [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0 else {
@@ -45,6 +56,7 @@ public struct LinearKernel: Sendable {
         }
         self.weights = weights; self.rows = rows; self.columns = columns
         self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles; self.splits = splits
+        self.dependentLaunch = dependentLaunch
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
@@ -55,15 +67,23 @@ public struct LinearKernel: Sendable {
     /// at M = 16 (graph method): 4096×11008 10.7 us with 16 warps, 13.6 with 8, 13.9 with 4;
     /// 11008×4096 10.7 with 4, 12.2 with 8, 14.1 with 16 (docs/bench/linear-cluster-splitk-sweep.txt).
     /// `splits` (K over a cluster's blocks) stays 1: every split measured slower there.
+    ///
+    /// `dependentLaunch` (asked for by a caller that launches on sm_90) is granted to 16-warp
+    /// blocks only. Measured in graphs of launches (docs/performance-gpu.md, "Dependent
+    /// launches"): with 16 warps few blocks of the next launch fit beside the running one, and
+    /// its weight loads fill the running one's tail (4096×11008 M = 16: 10.3 → 9.8 us); with 8
+    /// or 4 warps many fit at once, and their loads slow the running kernel by more than they
+    /// gain (4096×4096 M = 1 with 8 warps: 5.1 → 5.9 us).
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
-                                clusters: Bool = false) throws -> LinearKernel {
+                                clusters: Bool = false, dependentLaunch: Bool = false) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
         let oneWave = rows / (KernelWeightLayout.tileRows * r) <= 132
+        let w = warps ?? (sparse16 && !oneWave ? 4 : 16)
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
-                                warps: warps ?? (sparse16 && !oneWave ? 4 : 16), rowTiles: r, splits: splits ?? 1)
+                                warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependentLaunch && w == 16)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -100,6 +120,7 @@ public struct LinearKernel: Sendable {
             ptr.append(g)
         }
         let (wPtr, metaPtr, scalePtr, xPtr, yPtr) = (ptr[0], ptr[1], ptr[2], ptr[3], ptr[4])
+        if dependentLaunch { b.emit("griddepcontrol.launch_dependents;") }
         let m = b.reg("r")
         b.emit("ld.param.u32 \(m), [\(entry)_m];")
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r"), t = b.reg("r")
@@ -197,19 +218,21 @@ public struct LinearKernel: Sendable {
             var guards: [Int: String] = [:]
             var activations: [Int: [[String]]] = [:]
             for j in js {
-                var pred = ""
                 if (j + 1) * SW > U {  // the last round: only warps w < U − j·SW have a unit
                     let p = b.reg("p")
                     b.emit("setp.lt.u32 \(p), \(vwarp), \(U - j * SW);")
                     guards[j] = p
-                    pred = "@\(p) "
                 }
                 loaded[j] = (0..<R).map { r in
-                    loadUnit(&b, unitOffset: j * SW + r * U, pred: pred, wLane: wLane, metaLane: metaLane, scaleLane: scaleLane)
+                    loadUnit(&b, unitOffset: j * SW + r * U, pred: guards[j].map { "@\($0) " } ?? "", wLane: wLane, metaLane: metaLane, scaleLane: scaleLane)
                 }
-                // With one token tile the activations fit in registers beside the weights: load
-                // them now too, so that no load waits behind the weights' arithmetic.
-                if T == 1 || staged { activations[j] = loadActivations(&b, j: j, pred: pred, xLane: xLane) }
+            }
+            // The weights never change: only activations (and the output) wait for the kernel ahead.
+            if dependentLaunch && j0 == 0 { b.emit("griddepcontrol.wait;") }
+            // With one token tile the activations fit in registers beside the weights: load them
+            // now too, so that no load waits behind the weights' arithmetic.
+            for j in js where T == 1 || staged {
+                activations[j] = loadActivations(&b, j: j, pred: guards[j].map { "@\($0) " } ?? "", xLane: xLane)
             }
             for j in js {
                 let skip = b.label("skip")

@@ -37,6 +37,36 @@ import Testing
         #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 32, columns: 256, tokenTiles: 1, splits: 3) }
     }
 
+    @Test func dependentLaunchLoadsWeightsBeforeTheGridDependencyWait() throws {
+        for (kind, tiles) in [(LinearKernel.Weights.int4Sparse24, 1), (.int4Sparse24, 2), (.int4, 1), (.fp16, 2)] {
+            let k = try LinearKernel.standard(weights: kind, rows: 64, columns: 1152, tokenTiles: tiles, dependentLaunch: true)
+            #expect(k.dependentLaunch && k.target == "sm_90" && k.entry.hasSuffix("_d"))
+            let lines = k.ptx().split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            let trigger = try #require(lines.firstIndex(of: "griddepcontrol.launch_dependents;"))
+            let wait = try #require(lines.firstIndex(of: "griddepcontrol.wait;"))
+            #expect(lines.filter { $0 == "griddepcontrol.wait;" }.count == 1)
+            // The trigger comes before any load, the weight loads before the wait, and nothing
+            // is stored before it.
+            let firstLoad = try #require(lines.firstIndex { $0.contains("ld.global") })
+            #expect(trigger < firstLoad && firstLoad < wait)
+            #expect(lines[..<wait].filter { $0.contains("ld.global.nc.v4.u32") }.count >= (kind == .fp16 ? 8 : 1))
+            #expect(!lines[..<wait].contains { $0.hasPrefix("st.") })
+            if kind == .int4Sparse24 && tiles == 1 {
+                // 9 units over 16 warps, one round: a unit's values, metadata and scales before
+                // the wait; its 16 four-byte activation loads after it.
+                #expect(lines[..<wait].filter { $0.contains("ld.global") }.count == 3)
+                #expect(lines[wait...].filter { $0.contains("ld.global.nc.u32") }.count == 16)
+            }
+            let lastStore = try #require(lines.lastIndex { $0.hasPrefix("st.global") })
+            #expect(wait < lastStore)
+        }
+        // Asked for with fewer than 16 warps, standard does not grant it (measured slower).
+        let four = try LinearKernel.standard(weights: .int4, rows: 64, columns: 1152, tokenTiles: 1, warps: 4, dependentLaunch: true)
+        #expect(!four.dependentLaunch && four.target == "sm_80" && !four.ptx().contains("griddepcontrol"))
+        let plain = try LinearKernel.standard(weights: .int4, rows: 64, columns: 1152, tokenTiles: 1)
+        #expect(!plain.ptx().contains("griddepcontrol") && !plain.entry.hasSuffix("_d"))
+    }
+
     @Test func aUnitCountTheWarpsDoNotDivideIsGuarded() throws {
         // 9 units over 16 warps: only warps 0…8 have one; the rest skip it.
         let ptx = try LinearKernel(weights: .int4, rows: 16, columns: 1152, tokenTiles: 1, warps: 16).ptx()

@@ -52,7 +52,78 @@ struct GPUCheck {
         }
         bench.warpgroups = nil
         bench.blockTokens = nil
+        if device.supportsDependentLaunch {
+            try dependentLaunches(log: log)
+        } else {
+            log("gpu-check: dependent launches not checked (they need sm_90 and cuLaunchKernelEx)")
+        }
         log("gpu-check: all kernels match the host reference")
+    }
+
+    /// Programmatic dependent launches keep their order: a chain x → y1 → … → y4 of the same
+    /// square linear, each launch reading the one before's output, launched dependent on the
+    /// stream and replayed twice from a graph, must give the plain chain's outputs bit for bit
+    /// (the outputs are poisoned with NaN first, so a launch that read its input early shows),
+    /// and y4 must match the host reference computed from the plain chain's y3.
+    func dependentLaunches(log: (String) -> Void) throws {
+        var points = 0
+        for n in [1152, 4096] {
+            var rng = SplitMix64(seed: seed &+ 99)
+            let dense = try PackedINT4Weight.random(rows: n, columns: n, group: 128, sparse24: false, using: &rng)
+            let sparse = try PackedINT4Weight.random(rows: n, columns: n, group: 128, sparse24: true, using: &rng)
+            let maxTokens = 24
+            let xBits = (0..<(maxTokens * n)).map { _ in Float16(Float.random(in: -1...1, using: &rng)).bitPattern }
+            let x = try device.buffer(xBits)
+            let ys = try (0..<4).map { _ in try device.allocate(maxTokens * n * 2) }
+            defer { device.free(x); ys.forEach(device.free) }
+            for kind in LinearKernel.Weights.allCases {
+                let w = kind == .int4Sparse24 ? sparse : dense
+                var layout = MatmulBench(device: device, runs: 1, seed: seed)
+                layout.metadataOrder = metadataOrder
+                let arrays = try layout.prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: []).0
+                let variant = try Variant(device: device, kind: kind, rows: n, columns: n, warps: nil, rowTiles: nil, tiledFrom: Int.max,
+                                          warpgroups: nil, blockTokens: nil, dependentLaunch: true, arrays: arrays, rotateBytes: 0)
+                defer { variant.free() }
+                for m in [1, 5, 16, 24] {
+                    func chain(dependent: Bool) throws {
+                        for y in ys { try device.fill(y, byte: 0xFF, bytes: m * n * 2) }
+                        for (i, y) in ys.enumerated() {
+                            try variant.launch(m: m, copy: 0, x: i == 0 ? x : ys[i - 1], y: y, dependent: dependent)
+                        }
+                    }
+                    func outputs() throws -> [[UInt16]] { try ys.map { try device.download($0, count: m * n, as: UInt16.self) } }
+                    try chain(dependent: false)
+                    let plain = try outputs()
+                    try chain(dependent: true)
+                    let streamed = try outputs()
+                    let graph = try device.captureGraph { try chain(dependent: true) }
+                    try graph.launch()
+                    try graph.launch()
+                    let graphed = try outputs()
+                    for (how, got) in [("stream", streamed), ("graph", graphed)] where got != plain {
+                        let step = got.indices.first { got[$0] != plain[$0] }!
+                        throw BenchFailure("gpu-check: \(variant.label) M=\(m): dependent launches on the \(how) differ from plain ones at y\(step + 1)")
+                    }
+                    if let bad = plain[3].firstIndex(where: { Float16(bitPattern: $0).isNaN }) {
+                        throw BenchFailure("gpu-check: \(variant.label) M=\(m): y4[\(bad)] was not written or is NaN")
+                    }
+                    let tokens = [0, m - 1]
+                    let reference = w.referenceLinear(x: plain[2], tokens: tokens)
+                    var maxErr = 0.0, maxRef = 0.0
+                    for (i, token) in tokens.enumerated() {
+                        for r in 0..<n {
+                            maxErr = max(maxErr, abs(Double(Float(Float16(bitPattern: plain[3][token * n + r]))) - reference[i][r]))
+                            maxRef = max(maxRef, abs(reference[i][r]))
+                        }
+                    }
+                    guard maxErr / max(maxRef, 1e-30) <= 1e-2 else {
+                        throw BenchFailure("gpu-check: \(variant.label) M=\(m): y4 is \(maxErr / maxRef) off the host reference")
+                    }
+                    points += 1
+                }
+            }
+        }
+        log("gpu-check: dependent launches (a 4-launch chain on the stream and in a graph) match plain launches bit for bit; \(points) points")
     }
 
     /// Every synthetic-weight generator against the host's layout of the host's weights (the same

@@ -18,6 +18,9 @@ struct MatmulPoint: Codable {
     /// `runs` replays. No per-launch event floor: how a decode step's graph runs the kernel.
     var graphMicroseconds: Double? = nil
     var graphLaunches: Int? = nil
+    /// The graph method with programmatic dependent launches (sm_90, the decode kernels only):
+    /// each launch's weight loads start while the launch before it still runs.
+    var graphDependentMicroseconds: Double? = nil
     var runs: Int
     var copies: Int
     var weightBytes: Int
@@ -51,6 +54,9 @@ struct MatmulBench {
     var rotateBytes = 512 << 20
     /// Also time each point with the graph method (`graphMicroseconds`).
     var graphTiming = true
+    /// Build the decode kernels for dependent launches where the GPU has them, and time them
+    /// that way too (`graphDependentMicroseconds`).
+    var dependentLaunch = true
 
     func run(shapes: [(rows: Int, columns: Int)], tokens: [Int], log: (String) -> Void) throws -> [MatmulPoint] {
         let maxTokens = tokens.max() ?? 1
@@ -78,7 +84,7 @@ struct MatmulBench {
                 let (arrays, reference) = try prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: checked)
                 let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns, warps: warps,
                                           rowTiles: rowTiles, splits: splits, tiledFrom: tiledFrom, warpgroups: warpgroups, blockTokens: blockTokens,
-                                          arrays: arrays, rotateBytes: rotateBytes)
+                                          dependentLaunch: dependentLaunch && device.supportsDependentLaunch, arrays: arrays, rotateBytes: rotateBytes)
                 defer { variant.free() }
                 for t in variant.tiled {
                     let r = try t.function.resources()
@@ -96,12 +102,17 @@ struct MatmulBench {
                     let graphed = graphTiming ? try graphMedian(launches: launches) { i in
                         try variant.launch(m: m, copy: i % variant.copies.count, x: x, y: y)
                     } : nil
+                    let dependent = graphTiming && variant.dependentLaunch(m: m) ? try graphMedian(launches: launches) { i in
+                        try variant.launch(m: m, copy: i % variant.copies.count, x: x, y: y, dependent: true)
+                    } : nil
                     log("  \(kind.rawValue) M=\(m): \(String(format: "%.2f", median)) us"
                         + (graphed.map { String(format: ", graph %.2f us/launch", $0) } ?? "")
+                        + (dependent.map { String(format: ", graph with dependent launches %.2f us/launch", $0) } ?? "")
                         + ", max rel error \(String(format: "%.2e", error))")
                     points.append(MatmulPoint(shape: label, rows: shape.rows, columns: shape.columns, tokens: m,
                                               impl: "nmc-\(kind.rawValue)", medianMicroseconds: median,
-                                              graphMicroseconds: graphed, graphLaunches: graphed == nil ? nil : launches, runs: runs,
+                                              graphMicroseconds: graphed, graphLaunches: graphed == nil ? nil : launches,
+                                              graphDependentMicroseconds: dependent, runs: runs,
                                               copies: variant.copies.count, weightBytes: variant.bytesPerCopy,
                                               maxRelativeError: error))
                 }
@@ -111,7 +122,7 @@ struct MatmulBench {
     }
 
     /// The kernel's weight arrays (weights, metadata, scales) and the host reference outputs.
-    private func prepare(_ kind: LinearKernel.Weights, dense: PackedINT4Weight, sparse: PackedINT4Weight,
+    func prepare(_ kind: LinearKernel.Weights, dense: PackedINT4Weight, sparse: PackedINT4Weight,
                          xBits: [UInt16], tokens: [Int]) throws -> ([[UInt32]], [[Double]]) {
         switch kind {
         case .fp16:
@@ -200,19 +211,20 @@ final class Variant {
     let bytesPerCopy: Int
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
-         warpgroups: Int?, blockTokens: Int?, arrays: [[UInt32]], rotateBytes: Int) throws {
+         warpgroups: Int?, blockTokens: Int?, dependentLaunch: Bool = false, arrays: [[UInt32]], rotateBytes: Int) throws {
         self.device = device
         self.rows = rows
         self.columns = columns
         label = "nmc-\(kind.rawValue) \(rows)x\(columns)"
         kernels = try [1, 2].map {
             try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
-                                      splits: splits, clusters: device.computeCapability.major >= 9)
+                                      splits: splits, clusters: device.computeCapability.major >= 9,
+                                      dependentLaunch: dependentLaunch)
         }
         let tiledKernels = try prefillKernels(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens,
                                               hopper: device.computeCapability == (9, 0))
         let entries = kernels.map { $0.ptx() } + tiledKernels.map { $0.ptx() }
-        let target = tiledKernels.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.splits > 1 } ? "sm_90" : "sm_80"
+        let target = tiledKernels.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
         let module = try device.loadModule(ptx: PTXModule.text(entries: entries, target: target), label: label)
         functions = try kernels.map { try module.function($0.entry) }
         tiled = try tiledKernels.map { ($0, try module.function($0.entry)) }
@@ -233,7 +245,14 @@ final class Variant {
         copies = all
     }
 
-    func launch(m: Int, copy: Int, x: CUDevicePointer, y: CUDevicePointer) throws {
+    /// Whether M runs a decode kernel built for dependent launches.
+    func dependentLaunch(m: Int) -> Bool {
+        (prefill(tokens: m) == nil || m < tiledFrom) && kernels[m <= 8 ? 0 : 1].dependentLaunch
+    }
+
+    /// One launch for M tokens on weight copy `copy`; `dependent` (decode kernels built for it):
+    /// a programmatic dependent launch.
+    func launch(m: Int, copy: Int, x: CUDevicePointer, y: CUDevicePointer, dependent: Bool = false) throws {
         let c = copies[copy]
         let arguments: [CUDAKernelArgument] = [.pointer(c[0]), .pointer(c[1]), .pointer(c[2]), .pointer(x), .pointer(y), .u32(UInt32(m))]
         if let t = prefill(tokens: m), m >= tiledFrom {
@@ -254,8 +273,11 @@ final class Variant {
                                      arguments: tiledArguments)
         }
         let k = m <= 8 ? 0 : 1
+        guard !dependent || kernels[k].dependentLaunch else {
+            throw BenchFailure("\(label) M=\(m): \(kernels[k].entry) is not built for dependent launches")
+        }
         let shape = kernels[k].launchShape(tokens: m)
-        try device.launch(functions[k], grid: shape.grid, block: shape.block, arguments: arguments)
+        try device.launch(functions[k], grid: shape.grid, block: shape.block, arguments: arguments, dependent: dependent)
     }
 
     /// The prefill kernel for M tokens: the only one, or the one with

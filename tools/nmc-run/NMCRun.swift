@@ -53,6 +53,8 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Blocks (a cluster, sm_90) splitting K of the decode linear kernels (default: LinearKernel.standard's).") var splits: Int?
     @Option(help: "Warpgroups a block of the Hopper (sm_90a, wgmma) 2:4 prefill kernel: 2 or 4 (default 2); 0 runs the mma.sync tiled kernel instead.") var warpgroups: Int?
     @Option(help: "Tokens a block of the Hopper 2:4 prefill kernel: 64, 128, 192 or 256 (default: picked by M and the shape, WarpgroupLinearKernel.standardBlockTokens).") var blockTokens: Int?
+    @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
+    var dependentLaunch = true
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
@@ -149,11 +151,11 @@ struct NMCRun: ParsableCommand {
             for kind in LinearKernel.Weights.allCases {
                 let kernels = try [1, 2].map {
                     try LinearKernel.standard(weights: kind, rows: shape.rows, columns: shape.columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
-                                              splits: splits, clusters: true)
+                                              splits: splits, clusters: true, dependentLaunch: dependentLaunch)
                 }
                 let tiled = try prefillKernels(kind: kind, rows: shape.rows, columns: shape.columns, warpgroups: warpgroups, blockTokens: blockTokens, hopper: true)
                 let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
-                let target = tiled.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.splits > 1 } ? "sm_90" : "sm_80"
+                let target = tiled.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
                 try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() } + tiled.map { $0.ptx() }, target: target), to: path)
                 print(path)
             }
@@ -189,6 +191,7 @@ struct NMCRun: ParsableCommand {
         bench.warpgroups = warpgroups
         bench.blockTokens = blockTokens
         bench.kinds = try parsedKernels()
+        bench.dependentLaunch = dependentLaunch
         let points = try bench.run(shapes: try parsedShapes(), tokens: try parsedTokens(), log: log)
         if let path = json { try write(points, to: path) }
     }
