@@ -13,7 +13,7 @@ extension ModelCommands {
     /// `DIR/manifest.json`, into a temporary sibling renamed into place when complete.
     public static func compile(path: String, target: String, options rawOptions: CompressionOptions, output rawOutput: String,
                                report: Bool, contextLength: Int?, hls: HLSFlags = HLSFlags(), emitLLVM: Bool = false,
-                               reference: ReferenceOptions? = nil, console: Console) throws {
+                               reference: ReferenceOptions? = nil, gpu: PTXArtifact.GPU = .sm80, console: Console) throws {
         guard targets.contains(target) else {
             throw ToolError("unknown target '\(target)' (known: \(targets.joined(separator: ", ")))")
         }
@@ -38,7 +38,7 @@ extension ModelCommands {
             }
             var ptxFiles: [String] = []
             if target == "ptx" {
-                ptxFiles = try PTXArtifact.write(module: compressed.module, to: staging, syntheticSeed: nil, console: console)
+                ptxFiles = try PTXArtifact.write(module: compressed.module, to: staging, syntheticSeed: nil, gpu: gpu, console: console)
                 if let reference {
                     ptxFiles += try PTXArtifact.writeReference(module: compressed.module, to: staging, steps: reference.steps,
                                                                startToken: reference.startToken, backend: reference.backend, console: console)
@@ -55,6 +55,7 @@ extension ModelCommands {
             let manifest: [String: Any] = [
                 "format": "nmc-artifact", "nmc": NMCVersion.number, "target": target, "source": path,
                 "pipeline": try options.pipeline(),
+                "gpu": target == "ptx" ? gpu.rawValue : NSNull(),
                 "linear_weights": ["matrices": storage.rows.count, "weights": storage.totalParameters,
                                    "bytes_before": storage.totalBefore, "bytes_after": storage.totalAfter,
                                    "bits_per_weight": storage.bitsPerWeight],
@@ -82,7 +83,7 @@ extension ModelCommands {
     /// from the seed. With `reference`, the weights are also made here (same functions) and the
     /// CPU backend's greedy steps written beside.
     public static func compileSynthetic(configPath: String, seed: UInt64, target: String, options: CompressionOptions, output rawOutput: String,
-                                        contextLength: Int?, reference: ReferenceOptions?, console: Console) throws {
+                                        contextLength: Int?, reference: ReferenceOptions?, gpu: PTXArtifact.GPU = .sm80, console: Console) throws {
         guard target == "ptx" || target == "nmir" else {
             throw ToolError("--synthetic-weights compiles for --target ptx or nmir (the GPU makes the weights from the seed), not \(target)")
         }
@@ -93,7 +94,7 @@ extension ModelCommands {
             try ModuleIO.write(module, to: staging + "/model.nmir", sourceDirectory: staging)
             var files = ["model.nmir"]
             if target == "ptx" {
-                files += try PTXArtifact.write(module: module, to: staging, syntheticSeed: seed, console: console)
+                files += try PTXArtifact.write(module: module, to: staging, syntheticSeed: seed, gpu: gpu, console: console)
                 if let reference {
                     let full = try SyntheticModel.materialized(module, seed: seed)
                     files += try PTXArtifact.writeReference(module: full, to: staging, steps: reference.steps, startToken: reference.startToken,
@@ -107,6 +108,7 @@ extension ModelCommands {
                            "kv_heads": config.numKeyValueHeads, "head_dim": config.headDim, "intermediate_size": config.intermediateSize,
                            "vocab_size": config.vocabSize],
                 "compression": ["quant": options.quant ?? "none", "sparsity": options.sparsity ?? "none"],
+                "gpu": target == "ptx" ? gpu.rawValue : NSNull(),
                 "files": files,
             ]
             try AtomicFile.write(try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys]),

@@ -10,10 +10,17 @@ import NMTargetPTX
 /// weights, `weights.bin` (the linear weights re-laid for the kernels, docs/ptx-weight-layout.md;
 /// norms and the embedding table as f32). `nmc-run DIR` runs it on the GPU.
 public enum PTXArtifact {
+    /// The oldest GPU architecture the artifact runs on (`nmc compile --gpu`): sm_80 (Ampere and
+    /// later), or sm_90 (Hopper and later), whose decode step launches each kernel as a
+    /// programmatic dependent launch of the one before (DecodeLowering's `dependentLaunch`).
+    public enum GPU: String, CaseIterable, Sendable {
+        case sm80 = "sm_80", sm90 = "sm_90"
+    }
+
     /// Writes the PTX artifact's files into `directory`; returns their names.
-    public static func write(module: Module, to directory: String, syntheticSeed: UInt64?, console: Console) throws -> [String] {
+    public static func write(module: Module, to directory: String, syntheticSeed: UInt64?, gpu: GPU = .sm80, console: Console) throws -> [String] {
         let started = Date()
-        let out = try DecodeLowering.lower(module, syntheticSeed: syntheticSeed)
+        let out = try DecodeLowering.lower(module, syntheticSeed: syntheticSeed, dependentLaunch: gpu == .sm90)
         try AtomicFile.write(out.ptx, to: directory + "/model.ptx")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -24,8 +31,9 @@ public enum PTXArtifact {
             files.append("weights.bin")
         }
         let kernels = Set(out.plan.launches.map(\.kernel)).count
-        console.writeErr(String(format: "ptx: %d kernels, %d launches a decode step (one CUDA graph), %@, lowered in %.1f s\n",
-                                kernels, out.plan.launches.count,
+        let dependent = out.plan.launches.filter { $0.dependent == true }.count
+        console.writeErr(String(format: "ptx: %@, %d kernels, %d launches a decode step (one CUDA graph%@), %@, lowered in %.1f s\n",
+                                gpu.rawValue, kernels, out.plan.launches.count, dependent > 0 ? ", \(dependent) of them dependent launches" : "",
                                 syntheticSeed.map { "weights synthetic (seed \($0)), made on the GPU" } ?? "\(out.weights.count >> 20) MiB of re-laid weights",
                                 Date().timeIntervalSince(started)))
         return files

@@ -27,6 +27,8 @@ public struct DecodeLowering {
     let module: Module
     let function: Function
     let seed: UInt64?
+    /// Kernels built for programmatic dependent launches (an sm_90 module).
+    let dependentLaunch: Bool
     var buffers: [DecodePlan.Buffer] = []
     var fills: [DecodePlan.Fill] = []
     var launches: [DecodePlan.Launch] = []
@@ -43,9 +45,14 @@ public struct DecodeLowering {
 
     /// Lowers `module`'s @decode. With `syntheticSeed`, weight buffers are filled on the GPU by
     /// the seeded generators (SyntheticWeights) and `weights` stays empty.
-    public static func lower(_ module: Module, syntheticSeed: UInt64?) throws -> Output {
+    /// With `dependentLaunch` the module is sm_90 and every launch after the first is a
+    /// programmatic dependent one: each kernel lets the next start at once and waits for the one
+    /// before (`griddepcontrol`) before it reads anything that one wrote; the linear kernels
+    /// issue their weight loads first (LinearKernel.dependentLaunch), so that a layer's weights
+    /// stream in while the kernels before it finish.
+    public static func lower(_ module: Module, syntheticSeed: UInt64?, dependentLaunch: Bool = false) throws -> Output {
         guard let f = module.function(named: "decode") else { throw PTXError("the module has no @decode function") }
-        var l = DecodeLowering(module: module, function: f, seed: syntheticSeed)
+        var l = DecodeLowering(module: module, function: f, seed: syntheticSeed, dependentLaunch: dependentLaunch)
         return try l.run()
     }
 
@@ -57,7 +64,10 @@ public struct DecodeLowering {
     }
 
     mutating func kernel(_ k: (entry: String, ptx: String)) -> String {
-        if entries[k.entry] == nil { entries[k.entry] = k.ptx; entryOrder.append(k.entry) }
+        if entries[k.entry] == nil {
+            entries[k.entry] = dependentLaunch ? PTXModule.waitingForGridDependency(k.ptx) : k.ptx
+            entryOrder.append(k.entry)
+        }
         return k.entry
     }
 
@@ -157,7 +167,10 @@ public struct DecodeLowering {
             throw PTXError("@decode's first result must be the logits of a linear layer")
         }
         guard let vocab = logitsValue.type.tensor?.shape.last?.value else { throw PTXError("the logits' vocabulary size is not static") }
-        let ptx = PTXModule.text(entries: entryOrder.compactMap { entries[$0] })
+        if dependentLaunch {
+            for i in launches.indices.dropFirst() { launches[i].dependent = entries[launches[i].kernel]!.contains("griddepcontrol.wait;") }
+        }
+        let ptx = PTXModule.text(entries: entryOrder.compactMap { entries[$0] }, target: dependentLaunch ? "sm_90" : "sm_80")
         let plan = DecodePlan(linearKinds: linearKinds.sorted(), vocab: vocab, hidden: module.attributes["hidden_size"]?.intValue ?? 0,
                               layers: module.attributes["layers"]?.intValue ?? 0, capacity: capacity, syntheticSeed: seed,
                               buffers: buffers, fills: fills, launches: launches, state: state, logits: logits.buffer,
@@ -342,7 +355,7 @@ public struct DecodeLowering {
             row += tileRows(w)
         }
         let y = buffer("y.\(label)", bytes: 2 * rows)
-        let k = try LinearKernel.standard(weights: kind, rows: rows, columns: padded, tokenTiles: 1)
+        let k = try LinearKernel.standard(weights: kind, rows: rows, columns: padded, tokenTiles: 1, dependentLaunch: dependentLaunch)
         let entry = kernel((k.entry, k.ptx()))
         let shape = k.launchShape(tokens: 1)
         launches.append(.init(kernel: entry, grid: [shape.grid.0, shape.grid.1, shape.grid.2], block: [shape.block.0, 1, 1],

@@ -68,5 +68,9 @@ public struct DecodePlan: Codable, Sendable, Equatable {
         public var arguments: [Argument]
         /// The NMIR results it computes (for reading the plan).
         public var computes: [String]
+        /// A programmatic dependent launch (`nmc compile --gpu sm_90`): the kernel waits for the
+        /// one before it with `griddepcontrol.wait`, so it may be started before that one ends.
+        /// Absent (older plans) means false.
+        public var dependent: Bool? = nil
     }
 }

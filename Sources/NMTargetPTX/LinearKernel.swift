@@ -493,4 +493,18 @@ public enum PTXModule {
             "",
         ] + entries).joined(separator: "\n")
     }
+
+    /// An entry (as the kernels write them: the `{` line, then register and shared declarations,
+    /// then the body) that first lets the next kernel in the stream start and then waits for the
+    /// kernel before it to finish (`griddepcontrol`, sm_90), before its first instruction: for
+    /// programmatic dependent launches of kernels with nothing to do before their inputs are
+    /// ready. An entry that already has the instructions is returned as it is.
+    public static func waitingForGridDependency(_ entry: String) -> String {
+        var lines = entry.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard !entry.contains("griddepcontrol."), let open = lines.firstIndex(of: "{") else { return entry }
+        var at = open + 1
+        while at < lines.count, lines[at].hasPrefix("    .reg ") || lines[at].hasPrefix("    .shared ") || lines[at].hasPrefix("    .local ") { at += 1 }
+        lines.insert(contentsOf: ["    griddepcontrol.launch_dependents;", "    griddepcontrol.wait;"], at: at)
+        return lines.joined(separator: "\n")
+    }
 }

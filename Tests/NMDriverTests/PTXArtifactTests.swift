@@ -88,6 +88,37 @@ import NMTargetPTX
         #expect(out.ptx.contains(".target sm_80") && out.ptx.contains(".visible .entry nm_attention_hq4_hkv2_d32_c32_s8("))
     }
 
+    @Test func sm90PlansLaunchEveryKernelAfterTheFirstAsADependentLaunch() throws {
+        let (module, _) = try SyntheticModel.module(configPath: try configPath(), options: options(int4: true, sparse: true), contextLength: 32)
+        let plain = try DecodeLowering.lower(module, syntheticSeed: 7)
+        let out = try DecodeLowering.lower(module, syntheticSeed: 7, dependentLaunch: true)
+        #expect(out.ptx.contains(".target sm_90") && !plain.ptx.contains("griddepcontrol"))
+        #expect(out.plan.launches.count == plain.plan.launches.count)
+        #expect(out.plan.launches[0].dependent == nil && out.plan.launches.dropFirst().allSatisfy { $0.dependent == true })
+        #expect(plain.plan.launches.allSatisfy { $0.dependent == nil })
+        // Every entry waits exactly once; the linear kernels after their weight loads (entry
+        // "_d"), every other kernel before its first instruction.
+        let entries = out.ptx.components(separatedBy: ".visible .entry ").dropFirst()
+        #expect(entries.count == Set(out.plan.launches.map(\.kernel)).count)
+        for e in entries {
+            #expect(e.components(separatedBy: "griddepcontrol.wait;").count == 2)
+            #expect(e.components(separatedBy: "griddepcontrol.launch_dependents;").count == 2)
+            let name = String(e.prefix { $0 != "(" })
+            if name.hasPrefix("nm_linear_") {
+                #expect(name.hasSuffix("_d"))
+            } else {
+                let lines = e.split(separator: "\n").map(String.init)
+                let open = try #require(lines.firstIndex(of: "{"))
+                let first = try #require(lines[(open + 1)...].firstIndex { !$0.hasPrefix("    .reg ") && !$0.hasPrefix("    .shared ") })
+                #expect(lines[first] == "    griddepcontrol.launch_dependents;" && lines[first + 1] == "    griddepcontrol.wait;")
+            }
+        }
+        // An older plan (no "dependent" key) still reads.
+        let data = try JSONEncoder().encode(plain.plan)
+        #expect(!String(decoding: data, as: UTF8.self).contains("dependent"))
+        #expect(try JSONDecoder().decode(DecodePlan.self, from: data) == plain.plan)
+    }
+
     @Test func compileWritesTheArtifact() throws {
         let dir = NSTemporaryDirectory() + "nmc-ptx-artifact-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }

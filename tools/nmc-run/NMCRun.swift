@@ -106,7 +106,9 @@ struct NMCRun: ParsableCommand {
                        us, runs, position, step.plan.launches.count))
             if let path = json {
                 try write([MatmulPoint(shape: "decode-step", rows: step.plan.layers, columns: step.plan.hidden, tokens: 1,
-                                       impl: "nmc-" + step.plan.linearKinds.joined(separator: "+"), medianMicroseconds: us, runs: runs,
+                                       impl: "nmc-" + step.plan.linearKinds.joined(separator: "+")
+                                           + (step.plan.launches.contains { $0.dependent == true } ? " (sm_90, dependent launches)" : ""),
+                                       medianMicroseconds: us, runs: runs,
                                        copies: 1, weightBytes: 0, maxRelativeError: 0)], to: path)
             }
         }

@@ -18,7 +18,7 @@ final class PTXDecodeStep {
     let modules: [CUDAModule]
     let fillSeconds: Double
     /// The step's launches, as captured into `graph`.
-    let calls: [(function: CUDAFunction, grid: (Int, Int, Int), block: (Int, Int, Int), arguments: [CUDAKernelArgument])]
+    let calls: [(function: CUDAFunction, grid: (Int, Int, Int), block: (Int, Int, Int), arguments: [CUDAKernelArgument], dependent: Bool)]
 
     init(directory: String, device: CUDADevice, log: (String) -> Void) throws {
         self.device = device
@@ -28,6 +28,9 @@ final class PTXDecodeStep {
         }
         plan = try JSONDecoder().decode(DecodePlan.self, from: planData)
         guard plan.format == "nmc-ptx-decode-plan", plan.version == 1 else { throw BenchFailure("plan.json: unknown format \(plan.format) v\(plan.version)") }
+        if plan.launches.contains(where: { $0.dependent == true }) && !device.supportsDependentLaunch {
+            throw BenchFailure("\(directory) was compiled with --gpu sm_90 (dependent launches); this GPU is \(device.summary): compile it with --gpu sm_80")
+        }
         let model = try device.loadModule(ptx: String(decoding: ptxData, as: UTF8.self), label: "model.ptx")
         let generators = try device.loadModule(ptx: PTXModule.text(entries: SyntheticWeightKernels.allEntries), label: "synthetic weights")
         modules = [model, generators]
@@ -81,11 +84,11 @@ final class PTXDecodeStep {
                 if let v = a.f32 { return .u32(v.bitPattern) }
                 return .u64(0)
             }
-            return (functions[l.kernel]!, (l.grid[0], l.grid[1], l.grid[2]), (l.block[0], l.block[1], l.block[2]), args)
+            return (functions[l.kernel]!, (l.grid[0], l.grid[1], l.grid[2]), (l.block[0], l.block[1], l.block[2]), args, l.dependent ?? false)
         }
         self.calls = calls
         graph = try device.captureGraph {
-            for c in calls { try device.launch(c.0, grid: c.1, block: c.2, arguments: c.3) }
+            for c in calls { try device.launch(c.0, grid: c.1, block: c.2, arguments: c.3, dependent: c.4) }
         }
     }
 

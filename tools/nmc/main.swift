@@ -106,6 +106,8 @@ struct Compile: ParsableCommand {
     @OptionGroup var compression: CompressionFlags
     @Flag(help: "Print the storage of every linear weight before and after.") var report = false
     @Option(help: "Positions the KV caches hold (default: the model's, at most 2048).") var ctx: Int?
+    @Option(help: "--target ptx: the oldest NVIDIA GPU the artifact runs on: sm_80 (Ampere and later) or sm_90 (Hopper and later: each kernel of the decode step is a programmatic dependent launch of the one before, so that the next layer's weights stream in while the step's small kernels run).")
+    var gpu: String = "sm_80"
     @Option(help: "--target hls: the FPGA board the array is sized for: u280, vck190 or zcu102.") var fpga: String = "u280"
     @Option(help: "--target hls: the systolic array, ROWSxCOLS processing elements.") var array: String = "32x32"
     @Option(help: "--target hls: clock, MHz, for the report.") var clock: Double = 300
@@ -127,13 +129,18 @@ struct Compile: ParsableCommand {
                 }
                 reference = ModelCommands.ReferenceOptions(steps: steps, backend: backend)
             }
+            guard let arch = PTXArtifact.GPU(rawValue: gpu) else {
+                throw ToolError("--gpu: sm_80 or sm_90, not '\(gpu)'")
+            }
+            guard arch == .sm80 || target == "ptx" else { throw ToolError("--gpu goes with --target ptx") }
             switch (model, config, syntheticWeights) {
             case (nil, let config?, let seed?):
                 try ModelCommands.compileSynthetic(configPath: config, seed: seed, target: target, options: compression.options, output: output,
-                                                   contextLength: ctx, reference: reference, console: .standard)
+                                                   contextLength: ctx, reference: reference, gpu: arch, console: .standard)
             case (let model?, nil, nil):
                 try ModelCommands.compile(path: model, target: target, options: compression.options, output: output,
-                                          report: report, contextLength: ctx, hls: hls, emitLLVM: emitLLVM, reference: reference, console: .standard)
+                                          report: report, contextLength: ctx, hls: hls, emitLLVM: emitLLVM, reference: reference, gpu: arch,
+                                          console: .standard)
             default:
                 throw ToolError("give MODEL, or --config FILE with --synthetic-weights SEED (not both)")
             }
