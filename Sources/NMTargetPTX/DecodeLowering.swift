@@ -167,8 +167,8 @@ public struct DecodeLowering {
             throw PTXError("@decode's first result must be the logits of a linear layer")
         }
         guard let vocab = logitsValue.type.tensor?.shape.last?.value else { throw PTXError("the logits' vocabulary size is not static") }
-        if dependentLaunch {
-            for i in launches.indices.dropFirst() { launches[i].dependent = entries[launches[i].kernel]!.contains("griddepcontrol.wait;") }
+        if dependentLaunch {  // every entry waits (`kernel(_:)`), so every launch after the first may overlap the one before
+            for i in launches.indices.dropFirst() { launches[i].dependent = true }
         }
         let ptx = PTXModule.text(entries: entryOrder.compactMap { entries[$0] }, target: dependentLaunch ? "sm_90" : "sm_80")
         let plan = DecodePlan(linearKinds: linearKinds.sorted(), vocab: vocab, hidden: module.attributes["hidden_size"]?.intValue ?? 0,

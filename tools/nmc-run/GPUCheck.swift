@@ -67,6 +67,8 @@ struct GPUCheck {
     /// and y4 must match the host reference computed from the plain chain's y3.
     func dependentLaunches(log: (String) -> Void) throws {
         var points = 0
+        var layout = MatmulBench(device: device, runs: 1, seed: seed)
+        layout.metadataOrder = metadataOrder
         for n in [1152, 4096] {
             var rng = SplitMix64(seed: seed &+ 99)
             let dense = try PackedINT4Weight.random(rows: n, columns: n, group: 128, sparse24: false, using: &rng)
@@ -78,8 +80,6 @@ struct GPUCheck {
             defer { device.free(x); ys.forEach(device.free) }
             for kind in LinearKernel.Weights.allCases {
                 let w = kind == .int4Sparse24 ? sparse : dense
-                var layout = MatmulBench(device: device, runs: 1, seed: seed)
-                layout.metadataOrder = metadataOrder
                 let arrays = try layout.prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: []).0
                 let variant = try Variant(device: device, kind: kind, rows: n, columns: n, warps: nil, rowTiles: nil, tiledFrom: Int.max,
                                           warpgroups: nil, blockTokens: nil, dependentLaunch: true, arrays: arrays, rotateBytes: 0)
