@@ -125,11 +125,29 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         let metaBase = b.wide(b.wide(ptr[1], tileUnits, times: 256), lane, times: 8)
         let scaleBase = b.wide(b.wide(ptr[2], tileUnits, times: 32), g, times: 4)
 
+        // This split's units: [z·chunk, min(z·chunk + chunk, U)), chunk = 2·⌈U / 2S⌉.
+        let u = b.reg("r"), p = b.reg("p")
+        let split = b.reg("r"), splits = b.reg("r"), splitChunk = b.reg("r"), uEnd = b.reg("r")
+        b.emit("mov.u32 \(split), %ctaid.z;")
+        b.emit("mov.u32 \(splits), %nctaid.z;")
+        b.emit("add.u32 \(splitChunk), \(splits), \(U / 2 - 1);")
+        b.emit("div.u32 \(splitChunk), \(splitChunk), \(splits);")
+        b.emit("shl.b32 \(splitChunk), \(splitChunk), 1;")
+        b.emit("mul.lo.u32 \(u), \(split), \(splitChunk);")
+        b.emit("add.u32 \(uEnd), \(u), \(splitChunk);")
+        b.emit("min.u32 \(uEnd), \(uEnd), \(U);")
+        // The lane's weight streams from unit u on, advanced two units an iteration of the loop
+        // (whose stages then address them with immediate offsets).
+        let wNext = b.wide(wBase, u, times: 512), metaNext = b.wide(metaBase, u, times: 256), scaleNext = b.wide(scaleBase, u, times: 32)
+
         // Activations: thread 0 has the bulk tensor copy engine bring each stage (64 columns ×
         // N tokens, the 128-byte swizzle the wgmma descriptor reads, tokens past M as zeros)
         // into its buffer, completing on the buffer's mbarrier; the tensor map is a parameter.
         let smem = b.reg("r"), wSlot = b.reg("r"), bars = b.reg("r"), xmap = b.reg("rd"), first = b.reg("p")
         b.emit("mov.u32 \(smem), \(entry)_stage;")
+        let descLow = b.reg("r")   // the first buffer's wgmma descriptor, low word: address / 16, leading byte offset 1
+        b.emit("shr.u32 \(descLow), \(smem), 4;")
+        b.emit("or.b32 \(descLow), \(descLow), 0x10000;")
         b.emit("add.u32 \(bars), \(smem), \(B * (S + W));")
         b.emit("mov.u64 \(xmap), \(entry)_xmap;")
         b.emit("cvta.param.u64 \(xmap), \(xmap);")
@@ -156,37 +174,32 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.emit("div.u32 \(r), \(r), \(S);")
             b.emit("mad.lo.u32 \(r), \(r), 8, \(bars);")
         }
-        // Thread 0 (where `guard` holds, if given) starts the copy of half h of unit `unit`'s
-        // activations into the buffer at byte offset `buffer` (a register or an immediate, a
-        // multiple of S: its mbarrier is at bars + 8 · buffer / S).
-        func loadActivations(_ unit: String, _ h: Int, into buffer: String, guard inRange: String? = nil) {
+        // Thread 0 (where `guard` holds, if given) starts the copy of stage `stage`'s activations
+        // (counted from the iteration's unit u: columns 64 · stage on from unit u's first) into the
+        // buffer at byte offset `buffer` (a register or an immediate, a multiple of S: its mbarrier
+        // is at bars + 8 · buffer / S).
+        func loadActivations(_ stage: Int, into buffer: String, guard inRange: String? = nil) {
             var p = first
             if let r = inRange { p = b.reg("p"); b.emit("and.pred \(p), \(first), \(r);") }
             let dest = b.reg("r"), bar = b.reg("r"), column = b.reg("r"), state = b.reg("rd")
             b.emit("add.u32 \(dest), \(smem), \(buffer);")
             b.emit("mov.u32 \(bar), \(buffer);")
             barrier(of: bar)
-            b.emit("mad.lo.u32 \(column), \(unit), 128, \(64 * h);")
+            b.emit("mad.lo.u32 \(column), \(u), 128, \(64 * stage);")   // unit u + ⌊stage / 2⌋, half stage % 2
             b.emit("@\(p) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(bar)], \(S);")
             b.emit("@\(p) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(dest)], [\(xmap), {\(column), \(tokenBase)}], [\(bar)];")
         }
-        // Copies the weights of the stages given (unit, half, slot offset) into the thread's
-        // slots, as one cp.async group (offsets: registers or immediates).
-        func fetchWeights(_ weights: [(unit: String, half: Int, into: String)]) {
-            for w in weights {
-                let wOff = b.reg("rd"), mOff = b.reg("rd"), sOff = b.reg("rd"), slot = b.reg("r")
-                b.emit("mul.wide.u32 \(wOff), \(w.unit), 512;")
-                b.emit("mul.wide.u32 \(mOff), \(w.unit), 256;")
-                b.emit("mul.wide.u32 \(sOff), \(w.unit), 32;")
-                b.emit("add.s64 \(wOff), \(wOff), \(wBase);")
-                b.emit("add.s64 \(mOff), \(mOff), \(metaBase);")
-                b.emit("add.s64 \(sOff), \(sOff), \(scaleBase);")
-                b.emit("add.u32 \(slot), \(wSlot), \(w.into);")
-                b.emit("cp.async.ca.shared.global [\(slot)], [\(wOff)+\(8 * w.half)], 8;")
-                b.emit("cp.async.ca.shared.global [\(slot)+8], [\(mOff)], 8;")
-                b.emit("cp.async.ca.shared.global [\(slot)+16], [\(sOff)], 4;")
-            }
-            b.emit("cp.async.commit_group;")
+        // Copies the weights of stage `stage` (counted from the iteration's unit u: half stage % 2
+        // of unit u + ⌊stage / 2⌋, at immediate offsets from the moving pointers) into the
+        // thread's slot at `into` (a register or an immediate), where `inRange` holds, and commits
+        // them as one cp.async group (empty past the split's end).
+        func fetchWeights(_ stage: Int, into: String, guard inRange: String? = nil, group: Bool = true) {
+            let slot = b.reg("r"), unit = stage / 2, on = inRange.map { "@\($0) " } ?? ""
+            b.emit("add.u32 \(slot), \(wSlot), \(into);")
+            b.emit("\(on)cp.async.ca.shared.global [\(slot)], [\(wNext)+\(512 * unit + 8 * (stage % 2))], 8;")
+            b.emit("\(on)cp.async.ca.shared.global [\(slot)+8], [\(metaNext)+\(256 * unit)], 8;")
+            b.emit("\(on)cp.async.ca.shared.global [\(slot)+16], [\(scaleNext)+\(32 * unit)], 4;")
+            if group { b.emit("cp.async.commit_group;") }
         }
         // The wgmma operands of a stage from the thread's weight slot at `wBuffer` (written by
         // this thread's own copies): A of both k32 steps, dequantized, and the metadata words.
@@ -206,24 +219,27 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             }
             return (a, meta)
         }
-        // The descriptor of k32 step j of the stage at `base` (a shared address, 1024-aligned):
+        // The descriptors of both k32 steps of the stage in the buffer at byte offset `buffer`:
         // 128-byte swizzle, rows of 128 bytes, 8-row groups 1024 bytes apart (stride byte offset);
-        // step j starts 64 bytes into each row.
-        func descriptor(_ base: String, _ j: Int) -> String {
-            let a = b.reg("r"), d = b.reg("rd")
-            b.emit("add.u32 \(a), \(base), \(64 * j);")
-            b.emit("shr.u32 \(a), \(a), 4;")
-            b.emit("and.b32 \(a), \(a), 0x3FFF;")
-            b.emit("cvt.u64.u32 \(d), \(a);")
-            b.emit("or.b64 \(d), \(d), 0x\(String((UInt64(1) << 62) | (UInt64(1024 >> 4) << 32) | (UInt64(1) << 16), radix: 16));")
-            return d
+        // step j starts 64 bytes into each row. The low word is the start address / 16 (the
+        // buffers are 1024-aligned and below 256 KB, so no field overflows) with the leading
+        // byte offset 1, made from `descLow` (the first buffer's) by one shift and one add.
+        func descriptors(_ buffer: String) -> [String] {
+            let low = b.reg("r")
+            b.emit("shr.u32 \(low), \(buffer), 4;")
+            b.emit("add.u32 \(low), \(low), \(descLow);")
+            return (0..<2).map { j in
+                let d = b.reg("rd"), l = b.reg("r")
+                b.emit("add.u32 \(l), \(low), \(4 * j);")
+                b.emit("cvt.u64.u32 \(d), \(l);")
+                b.emit("or.b64 \(d), \(d), 0x\(String((UInt64(1) << 62) | (UInt64(1024 >> 4) << 32), radix: 16));")
+                return d
+            }
         }
         // Stage (half h of a unit) from the activation buffer at `buffer`: both k32 wgmmas as one
         // group, then a wait for the group before it.
         func compute(_ ops: (a: [[String]], meta: [String]), _ h: Int, buffer: String) {
-            let base = b.reg("r")
-            b.emit("add.u32 \(base), \(smem), \(buffer);")
-            let d = (0..<2).map { descriptor(base, $0) }
+            let d = descriptors(buffer)
             b.emit("wgmma.fence.sync.aligned;")
             for j in 0..<2 {
                 b.emit("wgmma.mma_async.sp.sync.aligned.m64n\(blockTokens)k32.f32.f16.f16 \(accList), {\(ops.a[j].joined(separator: ", "))}, \(d[j]), \(ops.meta[j]), \(h), \(scaleD), 1, 1, 0;")
@@ -237,33 +253,14 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.emit("setp.ge.u32 \(wrap), \(r), \(B * stride);")
             b.emit("@\(wrap) sub.u32 \(r), \(r), \(B * stride);")
         }
-        // This split's units: [z·chunk, min(z·chunk + chunk, U)), chunk = 2·⌈U / 2S⌉.
-        let u = b.reg("r"), p = b.reg("p")
-        let split = b.reg("r"), splits = b.reg("r"), splitChunk = b.reg("r"), uEnd = b.reg("r"), uLast = b.reg("r")
-        b.emit("mov.u32 \(split), %ctaid.z;")
-        b.emit("mov.u32 \(splits), %nctaid.z;")
-        b.emit("add.u32 \(splitChunk), \(splits), \(U / 2 - 1);")
-        b.emit("div.u32 \(splitChunk), \(splitChunk), \(splits);")
-        b.emit("shl.b32 \(splitChunk), \(splitChunk), 1;")
-        b.emit("mul.lo.u32 \(u), \(split), \(splitChunk);")
-        b.emit("add.u32 \(uEnd), \(u), \(splitChunk);")
-        b.emit("min.u32 \(uEnd), \(uEnd), \(U);")
-        b.emit("sub.u32 \(uLast), \(uEnd), 1;")
-        // Stage n + i is half (n + i) % 2 of unit u + ⌊(n + i) / 2⌋ (n even, u its unit); past
-        // the end, a harmless copy of the last unit into a buffer nobody reads.
-        func unitAhead(_ i: Int) -> String {
-            let r = b.reg("r")
-            b.emit("add.u32 \(r), \(u), \(i / 2);")
-            b.emit("min.u32 \(r), \(r), \(uLast);")
-            return r
-        }
         // Prologue: group i carries stage i's activations and stage i + 1's weights (group 0 stage
         // 0's too); the loop's group for stage n carries stage n + L's activations and stage
         // n + L + 1's weights. So when stage n's group is complete (a wait leaving L − 1 groups in
         // flight), so are stage n + 1's weights. Weights of stage k sit in slot k % B.
         for i in 0..<L {
-            loadActivations(unitAhead(i), i % 2, into: "\(i * S)")
-            fetchWeights((i == 0 ? [0, 1] : [i + 1]).map { (unitAhead($0), $0 % 2, "\(($0 % B) * W)") })
+            loadActivations(i, into: "\(i * S)")
+            if i == 0 { fetchWeights(0, into: "0", group: false) }
+            fetchWeights(i + 1, into: "\(((i + 1) % B) * W)")
         }
         b.emit("cp.async.wait_group \(L - 1);")
         let carry = operands("0")
@@ -298,8 +295,11 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             let inRange = b.reg("p"), later = b.reg("r")
             b.emit("add.u32 \(later), \(n), \(L);")
             b.emit("setp.lt.u32 \(inRange), \(later), \(stages);")
-            loadActivations(unitAhead(i + L), (i + L) % 2, into: ahead, guard: inRange)
-            fetchWeights([(unitAhead(i + L + 1), (i + L + 1) % 2, wAhead)])
+            loadActivations(i + L, into: ahead, guard: inRange)
+            let weightsInRange = b.reg("p"), weightStage = b.reg("r")
+            b.emit("add.u32 \(weightStage), \(later), 1;")
+            b.emit("setp.lt.u32 \(weightsInRange), \(weightStage), \(stages);")
+            fetchWeights(i + L + 1, into: wAhead, guard: weightsInRange)
             let next = operands(wRead, into: i == 3 ? carry : nil)
             compute(ops, i % 2, buffer: current)
             for r in [current, ahead] { advance(r, stride: S) }
@@ -308,6 +308,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             ops = next
         }
         b.emit("add.u32 \(u), \(u), 2;")
+        for (r, bytes) in [(wNext, 1024), (metaNext, 512), (scaleNext, 64)] { b.emit("add.s64 \(r), \(r), \(bytes);") }
         b.emit("setp.lt.u32 \(p), \(u), \(uEnd);")
         b.emit("@\(p) bra \(loop);")
         b.emit("wgmma.wait_group.sync.aligned 0;")

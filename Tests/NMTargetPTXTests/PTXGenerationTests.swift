@@ -101,8 +101,12 @@ import Testing
         #expect(ascii)  // ptxas rejects anything else, comments included
         #expect(k.target == "sm_90a")
         #expect(PTXModule.text(entries: [ptx], target: k.target).contains(".version 8.3\n.target sm_90a"))
-        // The descriptor: 128-byte swizzle, 8-row groups 1024 bytes apart.
-        #expect(ptx.contains("0x4000004000010000;"))
+        // The descriptor: 128-byte swizzle, 8-row groups 1024 bytes apart (the high bits), leading
+        // byte offset 1 (in the low word, with the address / 16); weights copied at immediate
+        // offsets from pointers that move two units an iteration.
+        #expect(ptx.contains("0x4000004000000000;"))
+        #expect(ptx.contains(", 0x10000;"))
+        #expect(ptx.contains("+520], 8;"))  // unit u + 1's second half
         #expect(k.launchShape(tokens: 4096).grid == (2, 32, 1))
         #expect(try WarpgroupLinearKernel(rows: 4096, columns: 4096, warpgroups: 4).launchShape(tokens: 128).grid == (16, 1, 4))
         // 256 tokens a block: m64n256k32, 128 accumulators, 32 KB stages, one block an SM.
