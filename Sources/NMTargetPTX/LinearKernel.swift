@@ -42,6 +42,13 @@ public struct LinearKernel: Sendable {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
             + (dependentLaunch ? "_d" : "")
     }
+    /// Blocks an SM must hold at once (`.minnctapersm`). A one-token-tile kernel launched
+    /// dependently takes 2, which lets ptxas use 64 registers instead of 40 and leaves no room on
+    /// an SM for a third 16-warp block: measured in graphs of dependent launches (session 7,
+    /// docs/performance-gpu.md), 4096×4096 M = 1 4.41 → 4.25 us, 11008×4096 8.39 → 8.26,
+    /// 4096×11008 unchanged; 3 (40 registers) and 4 (32, the next launch's whole grid resident
+    /// beside the running one) were slower, 4.70 and 5.08 us.
+    public var minBlocks: Int { dependentLaunch && tokenTiles == 1 && warps == 16 ? 2 : 1 }
     /// The PTX target the entry needs (clusters and grid dependency control are sm_90's).
     public var target: String { splits > 1 || dependentLaunch ? "sm_90" : "sm_80" }
     public var threads: Int { 32 * warps }
@@ -251,7 +258,7 @@ public struct LinearKernel: Sendable {
 
         let params = prm.map { "    .param .u64 \($0)," } + ["    .param .u32 \(entry)_m"]
         let cluster = S > 1 ? [".reqnctapercluster \(S), 1, 1"] : []
-        return ([".visible .entry \(entry)("] + params + [")", ".maxntid \(threads), 1, 1"] + cluster + ["{"]
+        return ([".visible .entry \(entry)("] + params + [")", ".maxntid \(threads), 1, 1"] + (minBlocks > 1 ? [".minnctapersm \(minBlocks)"] : []) + cluster + ["{"]
                 + b.declarations + ["    .shared .align 16 .b8 \(entry)_red[\(reduceBytes)];"]
                 + b.body + ["    ret;", "}", ""]).joined(separator: "\n")
     }

@@ -59,12 +59,15 @@ import Testing
             }
             let lastStore = try #require(lines.lastIndex { $0.hasPrefix("st.global") })
             #expect(wait < lastStore)
+            // One token tile: two blocks an SM at most (measured faster in graphs of dependent launches).
+            #expect(k.minBlocks == (tiles == 1 ? 2 : 1) && lines.contains(".minnctapersm 2") == (tiles == 1))
         }
         // Asked for with fewer than 16 warps, standard does not grant it (measured slower).
         let four = try LinearKernel.standard(weights: .int4, rows: 64, columns: 1152, tokenTiles: 1, warps: 4, dependentLaunch: true)
         #expect(!four.dependentLaunch && four.target == "sm_80" && !four.ptx().contains("griddepcontrol"))
         let plain = try LinearKernel.standard(weights: .int4, rows: 64, columns: 1152, tokenTiles: 1)
         #expect(!plain.ptx().contains("griddepcontrol") && !plain.entry.hasSuffix("_d"))
+        #expect(plain.minBlocks == 1 && !plain.ptx().contains(".minnctapersm"))
     }
 
     @Test func aUnitCountTheWarpsDoNotDivideIsGuarded() throws {
