@@ -43,11 +43,10 @@ public struct LinearKernel: Sendable {
             + (dependentLaunch ? "_d" : "")
     }
     /// Blocks an SM must hold at once (`.minnctapersm`). A one-token-tile kernel launched
-    /// dependently takes 2, which lets ptxas use 64 registers instead of 40 and leaves no room on
-    /// an SM for a third 16-warp block: measured in graphs of dependent launches (session 7,
-    /// docs/performance-gpu.md), 4096×4096 M = 1 4.41 → 4.25 us, 11008×4096 8.39 → 8.26,
-    /// 4096×11008 unchanged; 3 (40 registers) and 4 (32, the next launch's whole grid resident
-    /// beside the running one) were slower, 4.70 and 5.08 us.
+    /// dependently takes 2 (ptxas then uses 64 registers instead of 40; no third 16-warp block
+    /// fits an SM): measured in graphs of dependent launches (session 7, docs/performance-gpu.md),
+    /// 4096×4096 M = 1 4.41 → 4.25 us, 11008×4096 8.39 → 8.26, 4096×11008 unchanged; 3 (still 40
+    /// registers) and 4 (32) were slower, 4.70 and 5.08 us, so the gain is not occupancy alone.
     public var minBlocks: Int { dependentLaunch && tokenTiles == 1 && warps == 16 ? 2 : 1 }
     /// The PTX target the entry needs (clusters and grid dependency control are sm_90's).
     public var target: String { splits > 1 || dependentLaunch ? "sm_90" : "sm_80" }
