@@ -117,13 +117,6 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("mul.lo.u32 \(tokenBase), \(tokenBase), \(blockTokens);")
         b.emit("mov.u32 \(tile), %ctaid.x;")
         b.emit("mad.lo.u32 \(tile), \(tile), \(4 * warpgroups), \(warp);")  // this warp's row tile
-        // The lane's weight streams: 8 bytes of values per half unit (k32 steps 2h, 2h + 1), the
-        // unit's 8 bytes of metadata, the 4 bytes of its group's scales (rows g, g + 8).
-        let tileUnits = b.reg("r")
-        b.emit("mul.lo.u32 \(tileUnits), \(tile), \(U);")
-        let wBase = b.wide(b.wide(ptr[0], tileUnits, times: 512), lane, times: 16)
-        let metaBase = b.wide(b.wide(ptr[1], tileUnits, times: 256), lane, times: 8)
-        let scaleBase = b.wide(b.wide(ptr[2], tileUnits, times: 32), g, times: 4)
 
         // This split's units: [z·chunk, min(z·chunk + chunk, U)), chunk = 2·⌈U / 2S⌉.
         let u = b.reg("r"), p = b.reg("p")
@@ -136,9 +129,15 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("mul.lo.u32 \(u), \(split), \(splitChunk);")
         b.emit("add.u32 \(uEnd), \(u), \(splitChunk);")
         b.emit("min.u32 \(uEnd), \(uEnd), \(U);")
-        // The lane's weight streams from unit u on, advanced two units an iteration of the loop
-        // (whose stages then address them with immediate offsets).
-        let wNext = b.wide(wBase, u, times: 512), metaNext = b.wide(metaBase, u, times: 256), scaleNext = b.wide(scaleBase, u, times: 32)
+        // The lane's weight streams from its row tile's unit u on: 8 bytes of values per half unit
+        // (k32 steps 2h, 2h + 1), the unit's 8 bytes of metadata, the 4 bytes of its group's
+        // scales (rows g, g + 8); advanced two units an iteration of the loop, whose stages then
+        // address them with immediate offsets.
+        let firstUnit = b.reg("r")
+        b.emit("mad.lo.u32 \(firstUnit), \(tile), \(U), \(u);")
+        let wNext = b.wide(b.wide(ptr[0], firstUnit, times: 512), lane, times: 16)
+        let metaNext = b.wide(b.wide(ptr[1], firstUnit, times: 256), lane, times: 8)
+        let scaleNext = b.wide(b.wide(ptr[2], firstUnit, times: 32), g, times: 4)
 
         // Activations: thread 0 has the bulk tensor copy engine bring each stage (64 columns ×
         // N tokens, the 128-byte swizzle the wgmma descriptor reads, tokens past M as zeros)
