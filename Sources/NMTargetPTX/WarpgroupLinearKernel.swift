@@ -41,7 +41,9 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// 1024-byte aligned) up to the bulk copy's 256-row box.
     public static let tokenTiles = [64, 128, 192, 256]
     var stageBytes: Int { blockTokens * 128 }
-    static let lookahead = 3
+    static let lookahead = 2
+    /// lookahead + 2 = 4: the loop's four stages an iteration then use buffers 0…3 in turn, so
+    /// every buffer, slot and mbarrier address is an immediate.
     static let buffers = lookahead + 2
     public var blockRows: Int { 64 * warpgroups }
     public var threads: Int { 128 * warpgroups }
@@ -167,48 +169,37 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("mov.u32 \(one), 1;")
         b.emit("setp.ne.u32 \(scaleD), \(one), 0;")  // D = A·B + D
 
-        // A buffer's byte offset (a multiple of S, in `r`) → the address of its mbarrier, in place
-        // (a division by a constant, which ptxas makes a multiplication or a shift).
-        func barrier(of r: String) {
-            b.emit("div.u32 \(r), \(r), \(S);")
-            b.emit("mad.lo.u32 \(r), \(r), 8, \(bars);")
-        }
         // Thread 0 (where `guard` holds, if given) starts the copy of stage `stage`'s activations
         // (counted from the iteration's unit u: columns 64 · stage on from unit u's first) into the
         // buffer at byte offset `buffer` (a register or an immediate, a multiple of S: its mbarrier
         // is at bars + 8 · buffer / S).
-        func loadActivations(_ stage: Int, into buffer: String, guard inRange: String? = nil) {
+        func loadActivations(_ stage: Int, into buffer: Int, guard inRange: String? = nil) {
             var p = first
             if let r = inRange { p = b.reg("p"); b.emit("and.pred \(p), \(first), \(r);") }
-            let dest = b.reg("r"), bar = b.reg("r"), column = b.reg("r"), state = b.reg("rd")
-            b.emit("add.u32 \(dest), \(smem), \(buffer);")
-            b.emit("mov.u32 \(bar), \(buffer);")
-            barrier(of: bar)
+            let column = b.reg("r"), state = b.reg("rd")
             b.emit("mad.lo.u32 \(column), \(u), 128, \(64 * stage);")   // unit u + ⌊stage / 2⌋, half stage % 2
-            b.emit("@\(p) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(bar)], \(S);")
-            b.emit("@\(p) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(dest)], [\(xmap), {\(column), \(tokenBase)}], [\(bar)];")
+            b.emit("@\(p) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(bars)+\(8 * (buffer / S))], \(S);")
+            b.emit("@\(p) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(smem)+\(buffer)], [\(xmap), {\(column), \(tokenBase)}], [\(bars)+\(8 * (buffer / S))];")
         }
         // Copies the weights of stage `stage` (counted from the iteration's unit u: half stage % 2
         // of unit u + ⌊stage / 2⌋, at immediate offsets from the moving pointers) into the
-        // thread's slot at `into` (a register or an immediate), where `inRange` holds, and commits
+        // thread's slot at byte offset `into`, where `inRange` holds, and commits
         // them as one cp.async group (empty past the split's end).
-        func fetchWeights(_ stage: Int, into: String, guard inRange: String? = nil, group: Bool = true) {
-            let slot = b.reg("r"), unit = stage / 2, on = inRange.map { "@\($0) " } ?? ""
-            b.emit("add.u32 \(slot), \(wSlot), \(into);")
-            b.emit("\(on)cp.async.ca.shared.global [\(slot)], [\(wNext)+\(512 * unit + 8 * (stage % 2))], 8;")
-            b.emit("\(on)cp.async.ca.shared.global [\(slot)+8], [\(metaNext)+\(256 * unit)], 8;")
-            b.emit("\(on)cp.async.ca.shared.global [\(slot)+16], [\(scaleNext)+\(32 * unit)], 4;")
+        func fetchWeights(_ stage: Int, into: Int, guard inRange: String? = nil, group: Bool = true) {
+            let unit = stage / 2, on = inRange.map { "@\($0) " } ?? ""
+            b.emit("\(on)cp.async.ca.shared.global [\(wSlot)+\(into)], [\(wNext)+\(512 * unit + 8 * (stage % 2))], 8;")
+            b.emit("\(on)cp.async.ca.shared.global [\(wSlot)+\(into + 8)], [\(metaNext)+\(256 * unit)], 8;")
+            b.emit("\(on)cp.async.ca.shared.global [\(wSlot)+\(into + 16)], [\(scaleNext)+\(32 * unit)], 4;")
             if group { b.emit("cp.async.commit_group;") }
         }
         // The wgmma operands of a stage from the thread's weight slot at `wBuffer` (written by
         // this thread's own copies): A of both k32 steps, dequantized, and the metadata words.
-        func operands(_ wBuffer: String, into: (a: [[String]], meta: [String])? = nil) -> (a: [[String]], meta: [String]) {
-            let slot = b.reg("r"), w = b.regs("r", 2), scale = b.reg("r")
+        func operands(_ wBuffer: Int, into: (a: [[String]], meta: [String])? = nil) -> (a: [[String]], meta: [String]) {
+            let w = b.regs("r", 2), scale = b.reg("r")
             let meta = into?.meta ?? b.regs("r", 2)
-            b.emit("add.u32 \(slot), \(wSlot), \(wBuffer);")
-            b.emit("ld.shared.v2.u32 {\(w.joined(separator: ", "))}, [\(slot)];")
-            b.emit("ld.shared.v2.u32 {\(meta.joined(separator: ", "))}, [\(slot)+8];")
-            b.emit("ld.shared.u32 \(scale), [\(slot)+16];")
+            b.emit("ld.shared.v2.u32 {\(w.joined(separator: ", "))}, [\(wSlot)+\(wBuffer)];")
+            b.emit("ld.shared.v2.u32 {\(meta.joined(separator: ", "))}, [\(wSlot)+\(wBuffer + 8)];")
+            b.emit("ld.shared.u32 \(scale), [\(wSlot)+\(wBuffer + 16)];")
             let scales = b.scalePairs(scale)
             let a = (0..<2).map { j -> [String] in
                 let v = b.dequantizeInt4(w[j], constants: consts, scales: scales)
@@ -223,10 +214,9 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // step j starts 64 bytes into each row. The low word is the start address / 16 (the
         // buffers are 1024-aligned and below 256 KB, so no field overflows) with the leading
         // byte offset 1, made from `descLow` (the first buffer's) by one shift and one add.
-        func descriptors(_ buffer: String) -> [String] {
+        func descriptors(_ buffer: Int) -> [String] {
             let low = b.reg("r")
-            b.emit("shr.u32 \(low), \(buffer), 4;")
-            b.emit("add.u32 \(low), \(low), \(descLow);")
+            b.emit("add.u32 \(low), \(descLow), \(buffer >> 4);")
             return (0..<2).map { j in
                 let d = b.reg("rd"), l = b.reg("r")
                 b.emit("add.u32 \(l), \(low), \(4 * j);")
@@ -237,7 +227,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         }
         // Stage (half h of a unit) from the activation buffer at `buffer`: both k32 wgmmas as one
         // group, then a wait for the group before it.
-        func compute(_ ops: (a: [[String]], meta: [String]), _ h: Int, buffer: String) {
+        func compute(_ ops: (a: [[String]], meta: [String]), _ h: Int, buffer: Int) {
             let d = descriptors(buffer)
             b.emit("wgmma.fence.sync.aligned;")
             for j in 0..<2 {
@@ -246,66 +236,53 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.emit("wgmma.commit_group.sync.aligned;")
             b.emit("wgmma.wait_group.sync.aligned 1;")
         }
-        func advance(_ r: String, stride: Int) {
-            let wrap = b.reg("p")
-            b.emit("add.u32 \(r), \(r), \(stride);")
-            b.emit("setp.ge.u32 \(wrap), \(r), \(B * stride);")
-            b.emit("@\(wrap) sub.u32 \(r), \(r), \(B * stride);")
-        }
         // Prologue: group i carries stage i's activations and stage i + 1's weights (group 0 stage
         // 0's too); the loop's group for stage n carries stage n + L's activations and stage
         // n + L + 1's weights. So when stage n's group is complete (a wait leaving L − 1 groups in
         // flight), so are stage n + 1's weights. Weights of stage k sit in slot k % B.
         for i in 0..<L {
-            loadActivations(i, into: "\(i * S)")
-            if i == 0 { fetchWeights(0, into: "0", group: false) }
-            fetchWeights(i + 1, into: "\(((i + 1) % B) * W)")
+            loadActivations(i, into: i * S)
+            if i == 0 { fetchWeights(0, into: 0, group: false) }
+            fetchWeights(i + 1, into: ((i + 1) % B) * W)
         }
         b.emit("cp.async.wait_group \(L - 1);")
-        let carry = operands("0")
-        let current = b.reg("r"), ahead = b.reg("r"), wRead = b.reg("r"), wAhead = b.reg("r")
-        b.emit("mov.u32 \(current), 0;")
-        b.emit("mov.u32 \(ahead), \(L * S);")
-        b.emit("mov.u32 \(wRead), \(W);")
-        b.emit("mov.u32 \(wAhead), \(((L + 1) % B) * W);")
-        // n: this split's stage; stages: how many it has (2 a unit).
-        let n = b.reg("r"), stages = b.reg("r")
+        let carry = operands(0)
+        // n: this split's stage; stages: how many it has (2 a unit); phase: the parity of the
+        // mbarriers' phase this iteration waits for (each buffer's is used once an iteration).
+        let n = b.reg("r"), stages = b.reg("r"), phase = b.reg("r")
         b.emit("mov.u32 \(n), 0;")
+        b.emit("mov.u32 \(phase), 0;")
         b.emit("sub.u32 \(stages), \(uEnd), \(u);")
         b.emit("shl.b32 \(stages), \(stages), 1;")
         let loop = b.label("wgmma_units")
         b.place(loop)
-        // Four stages (two units) an iteration; each prepares the next stage's operands (fresh
-        // registers, the last into the carried ones) before its own wgmmas, so that no register
-        // an in-flight wgmma reads is written.
+        // Four stages (two units) an iteration, stage i in buffer i; each prepares the next
+        // stage's operands (fresh registers, the last into the carried ones) before its own
+        // wgmmas, so that no register an in-flight wgmma reads is written.
         var ops = carry
         for i in 0..<4 {
-            // Stage n's activations have landed (its mbarrier's phase ⌊n / B⌋ is complete) …
-            let parity = b.reg("r"), bar = b.reg("r"), done = b.reg("p"), wait = b.label("stage_wait")
-            b.emit("div.u32 \(parity), \(n), \(B);")
-            b.emit("and.b32 \(parity), \(parity), 1;")
-            b.emit("mov.u32 \(bar), \(current);")
-            barrier(of: bar)
+            // Stage n's activations have landed (its mbarrier's phase is complete) …
+            let done = b.reg("p"), wait = b.label("stage_wait")
             b.place(wait)
-            b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(done), [\(bar)], \(parity);")
+            b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(done), [\(bars)+\(8 * i)], \(phase);")
             b.emit("@!\(done) bra \(wait);")
             b.emit("cp.async.wait_group \(L - 1);")        // … and stage n + 1's weights (this thread's own copies);
             b.emit("bar.sync 0;")                         // every warpgroup is done with stage n − 2's buffer
             let inRange = b.reg("p"), later = b.reg("r")
-            b.emit("add.u32 \(later), \(n), \(L);")
+            b.emit("add.u32 \(later), \(n), \(L + i);")
             b.emit("setp.lt.u32 \(inRange), \(later), \(stages);")
-            loadActivations(i + L, into: ahead, guard: inRange)
-            let weightsInRange = b.reg("p"), weightStage = b.reg("r")
+            loadActivations(i + L, into: ((i + L) % B) * S, guard: inRange)
+            let weightsInRange = b.reg("p")
+            let weightStage = b.reg("r")
             b.emit("add.u32 \(weightStage), \(later), 1;")
             b.emit("setp.lt.u32 \(weightsInRange), \(weightStage), \(stages);")
-            fetchWeights(i + L + 1, into: wAhead, guard: weightsInRange)
-            let next = operands(wRead, into: i == 3 ? carry : nil)
-            compute(ops, i % 2, buffer: current)
-            for r in [current, ahead] { advance(r, stride: S) }
-            for r in [wRead, wAhead] { advance(r, stride: W) }
-            b.emit("add.u32 \(n), \(n), 1;")
+            fetchWeights(i + L + 1, into: ((i + L + 1) % B) * W, guard: weightsInRange)
+            let next = operands(((i + 1) % B) * W, into: i == 3 ? carry : nil)
+            compute(ops, i % 2, buffer: i * S)
             ops = next
         }
+        b.emit("add.u32 \(n), \(n), 4;")
+        b.emit("xor.b32 \(phase), \(phase), 1;")
         b.emit("add.u32 \(u), \(u), 2;")
         for (r, bytes) in [(wNext, 1024), (metaNext, 512), (scaleNext, 64)] { b.emit("add.s64 \(r), \(r), \(bytes);") }
         b.emit("setp.lt.u32 \(p), \(u), \(uEnd);")

@@ -97,7 +97,7 @@ import Testing
         #expect(ptx.contains("mbarrier.try_wait.parity.shared::cta.b64"))
         #expect(ptx.contains("mbarrier.arrive.expect_tx.shared::cta.b64"))
         #expect(ptx.contains(".extern .shared .align 1024 .b8 \(k.entry)_stage[];"))
-        #expect(k.dynamicSharedBytes == 5 * (16384 + 256 * 24 + 8))
+        #expect(k.dynamicSharedBytes == 4 * (16384 + 256 * 24 + 8))
         #expect(ptx.contains("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"))
         #expect(ptx.contains(".param .align 64 .b8 \(k.entry)_xmap[128]"))
         let ascii = ptx.unicodeScalars.allSatisfy { $0.isASCII }
@@ -116,15 +116,23 @@ import Testing
         let wide = try WarpgroupLinearKernel(rows: 4096, columns: 4096, blockTokens: 256)
         #expect(wide.ptx().contains("wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.f16.f16"))
         #expect(!wide.ptx().contains(".minnctapersm"))
-        #expect(wide.dynamicSharedBytes == 5 * (32768 + 256 * 24 + 8))
+        #expect(wide.dynamicSharedBytes == 4 * (32768 + 256 * 24 + 8))
         #expect(wide.launchShape(tokens: 4096).grid == (32, 16, 1))
         #expect(wide.scratch(tokens: 4096).workspaceBytes == 0)
-        // 192 tokens: m64n192k32, 24 KB stages (1024-aligned, so the swizzle holds), each
-        // buffer's mbarrier found by dividing its offset by the stage size.
+        // 192 tokens: m64n192k32, 24 KB stages (1024-aligned, so the swizzle holds). The loop's
+        // four stages an iteration use the four buffers in turn: each stage waits on its own
+        // buffer's mbarrier at an immediate offset, for the iteration's phase (flipped once an
+        // iteration), and the copies and descriptors take immediate offsets too (no division).
         let three = try WarpgroupLinearKernel(rows: 11008, columns: 4096, blockTokens: 192)
-        #expect(three.ptx().contains("wgmma.mma_async.sp.sync.aligned.m64n192k32.f32.f16.f16"))
-        #expect(three.ptx().contains("div.u32"))
-        #expect(three.dynamicSharedBytes == 5 * (24576 + 256 * 24 + 8))
+        let threePTX = three.ptx()
+        #expect(threePTX.contains("wgmma.mma_async.sp.sync.aligned.m64n192k32.f32.f16.f16"))
+        #expect(threePTX.components(separatedBy: "div.u32").count - 1 == 1)  // the split's chunk only
+        let waits = threePTX.split(separator: "\n").filter { $0.contains("mbarrier.try_wait.parity") }
+        #expect(waits.count == 4)
+        for (i, wait) in waits.enumerated() { #expect(wait.contains("+\(8 * i)], %r")) }
+        #expect(threePTX.contains("xor.b32"))
+        #expect(threePTX.contains("+\(2 * 24576)], [%rd"))   // stage i + 2's activations into buffer 2
+        #expect(three.dynamicSharedBytes == 4 * (24576 + 256 * 24 + 8))
         #expect(three.launchShape(tokens: 512).grid == (86, 3, 1))
         #expect(try WarpgroupLinearKernel(rows: 256, columns: 768, blockTokens: 64).ptx().contains(".minnctapersm 2"))
         // The token tile by waves: 128 at M = 128 (a split grid), 256 at M = 4096, and 192 for
