@@ -107,6 +107,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     public func ptx() -> String {
         var b = PTXBuilder()
         let U = units, T = threads, S = stageBytes, L = Self.lookahead, B = Self.buffers, W = threads * 24
+        precondition(B == 4, "the stage loop takes buffer i for its stage i of four")
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r"), t = b.reg("r")
         let tokenBase = b.reg("r"), tile = b.reg("r")
@@ -171,8 +172,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
 
         // Thread 0 (where `guard` holds, if given) starts the copy of stage `stage`'s activations
         // (counted from the iteration's unit u: columns 64 · stage on from unit u's first) into the
-        // buffer at byte offset `buffer` (a register or an immediate, a multiple of S: its mbarrier
-        // is at bars + 8 · buffer / S).
+        // buffer at byte offset `buffer` (a multiple of S: its mbarrier is at bars + 8 · buffer / S).
         func loadActivations(_ stage: Int, into buffer: Int, guard inRange: String? = nil) {
             var p = first
             if let r = inRange { p = b.reg("p"); b.emit("and.pred \(p), \(first), \(r);") }
@@ -213,7 +213,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // 128-byte swizzle, rows of 128 bytes, 8-row groups 1024 bytes apart (stride byte offset);
         // step j starts 64 bytes into each row. The low word is the start address / 16 (the
         // buffers are 1024-aligned and below 256 KB, so no field overflows) with the leading
-        // byte offset 1, made from `descLow` (the first buffer's) by one shift and one add.
+        // byte offset 1: `descLow` (the first buffer's) plus the buffer's offset / 16.
         func descriptors(_ buffer: Int) -> [String] {
             let low = b.reg("r")
             b.emit("add.u32 \(low), \(descLow), \(buffer >> 4);")
@@ -272,8 +272,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.emit("add.u32 \(later), \(n), \(L + i);")
             b.emit("setp.lt.u32 \(inRange), \(later), \(stages);")
             loadActivations(i + L, into: ((i + L) % B) * S, guard: inRange)
-            let weightsInRange = b.reg("p")
-            let weightStage = b.reg("r")
+            let weightsInRange = b.reg("p"), weightStage = b.reg("r")
             b.emit("add.u32 \(weightStage), \(later), 1;")
             b.emit("setp.lt.u32 \(weightsInRange), \(weightStage), \(stages);")
             fetchWeights(i + L + 1, into: ((i + L + 1) % B) * W, guard: weightsInRange)
