@@ -58,9 +58,10 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
 
     /// Tokens × units an SM multiplies a microsecond with blocks of each token tile (two
     /// warpgroups), measured on an H100 at M = 4096 where every SM runs full waves
-    /// (docs/performance-gpu.md, "Token tiles"): wider tiles reuse each dequantized weight
+    /// (docs/performance-gpu.md, "Token tiles"; remeasured with four buffers in session 8,
+    /// docs/bench/wgmma-token-tiles-sweep-s8.txt): wider tiles reuse each dequantized weight
     /// fragment for more tokens.
-    static let throughput: [Int: Double] = [64: 119, 128: 178, 192: 186, 256: 212]
+    static let throughput: [Int: Double] = [64: 132, 128: 180, 192: 189, 256: 228]
 
     /// The estimated time (us, without the launch) of a launch for M tokens: the busiest SM's
     /// blocks, each `blockTokens` × its split's units, at `throughput`. What it leaves out
