@@ -146,8 +146,12 @@ public final class CUDADevice: @unchecked Sendable {
     /// writes anything (it waits for the kernel ahead to finish and its writes to be visible);
     /// only NMC kernels built for it do (`LinearKernel.dependentLaunch`). Captured into a graph,
     /// the launch becomes a programmatic edge. Needs `supportsDependentLaunch`.
+    ///
+    /// `cluster`: the thread-block cluster shape (sm_90; `CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION`),
+    /// for kernels whose PTX does not fix it; each dimension must divide the grid's.
     public func launch(_ function: CUDAFunction, grid: (Int, Int, Int), block: (Int, Int, Int),
-                       sharedBytes: Int = 0, arguments: [CUDAKernelArgument], dependent: Bool = false) throws {
+                       sharedBytes: Int = 0, arguments: [CUDAKernelArgument], dependent: Bool = false,
+                       cluster: (Int, Int, Int)? = nil) throws {
         var offsets: [Int] = [], end = 0
         for a in arguments {
             var size = 8, alignment = 8
@@ -169,33 +173,43 @@ public final class CUDADevice: @unchecked Sendable {
             }
             params.append(slot)
         }
-        guard dependent else {
+        guard dependent || cluster != nil else {
             try driver.check(driver.cuLaunchKernel(function.handle, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2),
                                                    UInt32(block.0), UInt32(block.1), UInt32(block.2),
                                                    UInt32(sharedBytes), stream, &params, nil),
                              "cuLaunchKernel(\(function.name))")
             return
         }
-        guard supportsDependentLaunch, let launchEx = driver.cuLaunchKernelEx else {
+        if dependent && !supportsDependentLaunch {
             throw CUDAUnavailable(reason: "programmatic dependent launch needs sm_90 and cuLaunchKernelEx (\(summary))")
         }
-        // CUlaunchAttribute: the id (u32) padded to 8 bytes, then a 64-byte value union whose
-        // first int is programmaticStreamSerializationAllowed. CUlaunchConfig: grid and block
-        // dimensions and sharedMemBytes (7 × u32), the stream at 32, attrs at 40, numAttrs at 48.
-        let attribute = UnsafeMutableRawPointer.allocate(byteCount: 72, alignment: 8)
+        guard computeCapability.major >= 9, let launchEx = driver.cuLaunchKernelEx else {
+            throw CUDAUnavailable(reason: "thread-block clusters at launch need sm_90 and cuLaunchKernelEx (\(summary))")
+        }
+        // CUlaunchAttribute (72 bytes): the id (u32) padded to 8 bytes, then a 64-byte value
+        // union (programmaticStreamSerializationAllowed: an int; clusterDim: three u32).
+        // CUlaunchConfig: grid and block dimensions and sharedMemBytes (7 × u32), the stream at
+        // 32, attrs at 40, numAttrs at 48.
+        var attributes: [(id: UInt32, values: [UInt32])] = []
+        if dependent { attributes.append((6, [1])) }  // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+        if let c = cluster { attributes.append((4, [UInt32(c.0), UInt32(c.1), UInt32(c.2)])) }  // CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION
+        let attribute = UnsafeMutableRawPointer.allocate(byteCount: 72 * attributes.count, alignment: 8)
         let config = UnsafeMutableRawPointer.allocate(byteCount: 56, alignment: 8)
         defer { attribute.deallocate(); config.deallocate() }
-        attribute.initializeMemory(as: UInt8.self, repeating: 0, count: 72)
+        attribute.initializeMemory(as: UInt8.self, repeating: 0, count: 72 * attributes.count)
         config.initializeMemory(as: UInt8.self, repeating: 0, count: 56)
-        attribute.storeBytes(of: 6, as: UInt32.self)  // CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
-        attribute.storeBytes(of: 1, toByteOffset: 8, as: Int32.self)
+        for (i, a) in attributes.enumerated() {
+            attribute.storeBytes(of: a.id, toByteOffset: 72 * i, as: UInt32.self)
+            for (j, v) in a.values.enumerated() { attribute.storeBytes(of: v, toByteOffset: 72 * i + 8 + 4 * j, as: UInt32.self) }
+        }
         for (i, v) in [grid.0, grid.1, grid.2, block.0, block.1, block.2, sharedBytes].enumerated() {
             config.storeBytes(of: UInt32(v), toByteOffset: 4 * i, as: UInt32.self)
         }
         config.storeBytes(of: stream, toByteOffset: 32, as: CUHandle?.self)
         config.storeBytes(of: UnsafeRawPointer(attribute), toByteOffset: 40, as: UnsafeRawPointer.self)
-        config.storeBytes(of: 1, toByteOffset: 48, as: UInt32.self)
-        try driver.check(launchEx(config, function.handle, &params, nil), "cuLaunchKernelEx(\(function.name), dependent)")
+        config.storeBytes(of: UInt32(attributes.count), toByteOffset: 48, as: UInt32.self)
+        let how = [dependent ? "dependent" : nil, cluster.map { "cluster \($0.0)x\($0.1)x\($0.2)" }].compactMap { $0 }.joined(separator: ", ")
+        try driver.check(launchEx(config, function.handle, &params, nil), "cuLaunchKernelEx(\(function.name), \(how))")
     }
 
     /// A tensor map (`CUtensorMap`, 128 bytes) for the bulk tensor copy engine: a row-major f16

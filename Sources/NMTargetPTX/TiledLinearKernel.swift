@@ -67,9 +67,8 @@ public struct TiledLinearKernel: Sendable {
         return ((rowBlocks, tokenBlocks, splits), (threads, 1, 1))
     }
 
-    /// Workspace bytes and counters (u32, zeroed once) that a launch for M tokens needs.
-    public func scratch(tokens m: Int, multiprocessors: Int = 132) -> (workspaceBytes: Int, counters: Int) {
-        Self.splitScratch(grid: launchShape(tokens: m, multiprocessors: multiprocessors).grid, accumulators: 64, threads: threads)
+    public func scratch(grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int) {
+        Self.splitScratch(grid: grid, accumulators: 64, threads: threads)
     }
 
     /// Split K's workspace: every split of every tile keeps each thread's f32 accumulators.

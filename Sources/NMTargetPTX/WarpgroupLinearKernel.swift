@@ -96,13 +96,31 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.blockTokens = blockTokens
     }
 
+    /// (grid, block) for M tokens: `TiledLinearKernel`'s splits (doubling while the grid would
+    /// leave more than half the SMs idle), and where that leaves K whole, two splits when they
+    /// cut the waves of full-K blocks by at least a fifth (11008×4096 at M = 512 with 256 tokens:
+    /// 172 blocks, two waves of one block an SM, become 344 half blocks, three waves of half
+    /// the length: 79.5 → 71.7 us on an H100).
     public func launchShape(tokens m: Int, multiprocessors: Int = 132) -> (grid: (Int, Int, Int), block: (Int, Int, Int)) {
-        TiledLinearKernel.splitLaunchShape(rowBlocks: rows / blockRows, tokenBlocks: (m + blockTokens - 1) / blockTokens,
-                                           units: units, threads: threads, multiprocessors: multiprocessors)
+        var shape = TiledLinearKernel.splitLaunchShape(rowBlocks: rows / blockRows, tokenBlocks: (m + blockTokens - 1) / blockTokens,
+                                                       units: units, threads: threads, multiprocessors: multiprocessors)
+        let blocks = shape.grid.0 * shape.grid.1, slots = multiprocessors * blocksPerMultiprocessor
+        let whole = (blocks + slots - 1) / slots, halves = (2 * blocks + slots - 1) / slots
+        if shape.grid.2 == 1, warpgroups == 2, 2 * ((units / 2 + 1) / 2) >= 8, Double(halves) / 2 <= 0.8 * Double(whole) {
+            shape.grid.2 = 2
+        }
+        return shape
     }
 
-    public func scratch(tokens m: Int, multiprocessors: Int = 132) -> (workspaceBytes: Int, counters: Int) {
-        TiledLinearKernel.splitScratch(grid: launchShape(tokens: m, multiprocessors: multiprocessors).grid, accumulators: blockTokens / 2, threads: threads)
+    /// Split K over two blocks reduces in their cluster (`reduceInCluster`, two warpgroups);
+    /// any other split through the global workspace (`TiledLinearKernel.reduceSplits`), which
+    /// measured faster than clusters of 3 or more, whose blocks the scheduler packs two an SM.
+    public func clusterShape(grid: (Int, Int, Int)) -> (Int, Int, Int)? {
+        warpgroups == 2 && grid.2 == 2 ? (1, 1, 2) : nil
+    }
+
+    public func scratch(grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int) {
+        clusterShape(grid: grid) != nil ? (0, 0) : TiledLinearKernel.splitScratch(grid: grid, accumulators: blockTokens / 2, threads: threads)
     }
 
     public func ptx() -> String {
@@ -291,12 +309,36 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("cp.async.wait_group 0;")
         b.emit("bar.sync 0;")
 
-        TiledLinearKernel.reduceSplits(&b, acc: Array(acc.joined()), entry: entry, threads: T, tid: tid, split: split, splits: splits,
-                                       workspace: ptr[5], counters: ptr[6])
         let row0 = b.reg("r"), tok0 = b.reg("r")
         b.emit("mad.lo.u32 \(row0), \(tile), 16, \(g);")
         b.emit("mad.lo.u32 \(tok0), \(t), 2, \(tokenBase);")
-        TiledLinearKernel.storeResults(&b, acc: [acc], row0: row0, tok0: tok0, rows: rows, m: m, yPtr: ptr[4])
+        if warpgroups == 2 {
+            // Launched as a cluster (two splits, `clusterShape`): the blocks reduce through
+            // distributed shared memory and each stores the chunks of the tile it reduced.
+            let clusterSize = b.reg("r"), clustered = b.reg("p"), inCluster = b.label("cluster_reduction")
+            b.emit("mov.u32 \(clusterSize), %cluster_nctarank;")
+            b.emit("setp.gt.u32 \(clustered), \(clusterSize), 1;")
+            b.emit("@\(clustered) bra \(inCluster);")
+            TiledLinearKernel.reduceSplits(&b, acc: Array(acc.joined()), entry: entry, threads: T, tid: tid, split: split, splits: splits,
+                                           workspace: ptr[5], counters: ptr[6])
+            TiledLinearKernel.storeResults(&b, acc: [acc], row0: row0, tok0: tok0, rows: rows, m: m, yPtr: ptr[4])
+            b.emit("bra.uni \(entry)_EXIT;")
+            b.place(inCluster)
+            let owned = reduceInCluster(&b, acc: acc, tid: tid, splits: splits, smem: smem)
+            let tilesPerChunk = acc.count / Self.reductionChunks
+            for (c, owns) in owned.enumerated() {
+                let skip = b.label("chunk_stored"), chunkTok0 = b.reg("r")
+                b.emit("@!\(owns) bra \(skip);")
+                b.emit("add.u32 \(chunkTok0), \(tok0), \(8 * tilesPerChunk * c);")
+                TiledLinearKernel.storeResults(&b, acc: [Array(acc[(tilesPerChunk * c)..<(tilesPerChunk * (c + 1))])], row0: row0,
+                                               tok0: chunkTok0, rows: rows, m: m, yPtr: ptr[4])
+                b.place(skip)
+            }
+        } else {
+            TiledLinearKernel.reduceSplits(&b, acc: Array(acc.joined()), entry: entry, threads: T, tid: tid, split: split, splits: splits,
+                                           workspace: ptr[5], counters: ptr[6])
+            TiledLinearKernel.storeResults(&b, acc: [acc], row0: row0, tok0: tok0, rows: rows, m: m, yPtr: ptr[4])
+        }
 
         // Two warpgroups: two blocks an SM (at most 128 registers a thread); four fill the SM's
         // registers alone.
@@ -309,6 +351,95 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         let declaration: [String] = parameters + [")", ".maxntid \(T), 1, 1"] + occupancy + ["{"]
         let lines: [String] = header + declaration + b.declarations + b.body + ["\(entry)_EXIT:", "    ret;", "}", ""]
         return lines.joined(separator: "\n")
+    }
+}
+
+extension WarpgroupLinearKernel {
+    /// Chunks of a warpgroup's accumulators that split K hands out to the cluster's blocks: 4
+    /// (2 warpgroups: 8 chunks a tile, so up to 8 splits each reduce and store an equal share).
+    static let reductionChunks = 4
+
+    /// Split K's reduction in the cluster of the tile's S splits (`clusterShape`), through
+    /// distributed shared memory instead of a global workspace. The tile's accumulators (each
+    /// warpgroup's N / 2 a thread) are cut into `reductionChunks` chunks a warpgroup; chunk
+    /// g = 4 · warpgroup + c belongs to block o = g mod S of the cluster, as its k = ⌊g / S⌋-th.
+    /// Once the cluster has met (every block is done with its activation buffers), each block
+    /// stores the chunks it does not own into their owners' buffers (`mapa`,
+    /// `st.shared::cluster.v4`; sender q's copy of an owner's k-th chunk in slot
+    /// j = (q − o − 1) mod S, at (j · ⌈8 / S⌉ + k) chunk sizes: at most 7/8 of the tile's f32
+    /// accumulators, 512 · N bytes, which is exactly the four buffers), the cluster meets again,
+    /// and each block adds the S − 1 copies of its own chunks from its own shared memory to its
+    /// registers. Returns, per chunk c, the predicate "this block stores chunk c" (every chunk
+    /// when S = 1, which skips the exchange).
+    func reduceInCluster(_ b: inout PTXBuilder, acc: [[String]], tid: String, splits: String, smem: String) -> [String] {
+        let P = Self.reductionChunks, tilesPerChunk = acc.count / P, perChunk = 4 * tilesPerChunk
+        let chunkBytes = perChunk * 128 * 4, slotChunks = b.reg("r")
+        precondition(warpgroups == 2 && acc.count % P == 0 && 2 * P * chunkBytes <= Self.buffers * stageBytes,
+                     "the tile's accumulators fit the activation buffers")
+        let rank = b.reg("r"), firstChunk = b.reg("r"), base = b.reg("r"), lane128 = b.reg("r")
+        b.emit("mov.u32 \(rank), %cluster_ctarank;")
+        b.emit("shr.u32 \(firstChunk), \(tid), 7;")                               // the warpgroup
+        b.emit("shl.b32 \(firstChunk), \(firstChunk), \(P.trailingZeroBitCount);")  // its first chunk, 4 · warpgroup
+        b.emit("and.b32 \(lane128), \(tid), 127;")
+        b.emit("mad.lo.u32 \(base), \(lane128), 16, \(smem);")  // accumulators 4i … 4i + 3 of a chunk at base + 2048 · i
+        b.emit("add.u32 \(slotChunks), \(splits), \(2 * P - 1);")
+        b.emit("div.u32 \(slotChunks), \(slotChunks), \(splits);")                // ⌈8 / S⌉
+        let chunks = (0..<P).map { c -> (owns: String, owner: String, index: String) in
+            let g = b.reg("r"), owner = b.reg("r"), index = b.reg("r"), p = b.reg("p")
+            b.emit("add.u32 \(g), \(firstChunk), \(c);")
+            b.emit("rem.u32 \(owner), \(g), \(splits);")
+            b.emit("div.u32 \(index), \(g), \(splits);")
+            b.emit("setp.eq.u32 \(p), \(owner), \(rank);")
+            return (p, owner, index)
+        }
+        let single = b.reg("p"), done = b.label("reduced")
+        b.emit("setp.eq.u32 \(single), \(splits), 1;")
+        b.emit("@\(single) bra \(done);")
+        b.emit("barrier.cluster.arrive;")
+        b.emit("barrier.cluster.wait;")
+        let flat = Array(acc.joined())
+        // The address of slot j's copy of chunk `index` (this thread's part) in this block.
+        func slotAddress(_ j: String, _ index: String) -> String {
+            let at = b.reg("r")
+            b.emit("mad.lo.u32 \(at), \(j), \(slotChunks), \(index);")
+            b.emit("mad.lo.u32 \(at), \(at), \(chunkBytes), \(base);")
+            return at
+        }
+        for (c, chunk) in chunks.enumerated() {
+            let skip = b.label("chunk_sent"), j = b.reg("r"), remote = b.reg("r")
+            b.emit("@\(chunk.owns) bra \(skip);")
+            b.emit("add.u32 \(j), \(rank), \(splits);")
+            b.emit("sub.u32 \(j), \(j), \(chunk.owner);")
+            b.emit("sub.u32 \(j), \(j), 1;")
+            b.emit("rem.u32 \(j), \(j), \(splits);")
+            b.emit("mapa.shared::cluster.u32 \(remote), \(slotAddress(j, chunk.index)), \(chunk.owner);")
+            for i in stride(from: 0, to: perChunk, by: 4) {
+                let v = flat[(perChunk * c + i)..<(perChunk * c + i + 4)].joined(separator: ", ")
+                b.emit("st.shared::cluster.v4.f32 [\(remote)+\(2048 * (i / 4))], {\(v)};")
+            }
+            b.place(skip)
+        }
+        b.emit("barrier.cluster.arrive;")
+        b.emit("barrier.cluster.wait;")
+        for (c, chunk) in chunks.enumerated() {
+            let skip = b.label("chunk_reduced"), loop = b.label("chunk_partials"), j = b.reg("r"), more = b.reg("p"), last = b.reg("r")
+            b.emit("@!\(chunk.owns) bra \(skip);")
+            b.emit("mov.u32 \(j), 0;")
+            b.emit("sub.u32 \(last), \(splits), 1;")
+            b.place(loop)
+            let at = slotAddress(j, chunk.index)
+            for i in stride(from: 0, to: perChunk, by: 4) {
+                let v = b.regs("f", 4)
+                b.emit("ld.shared.v4.f32 {\(v.joined(separator: ", "))}, [\(at)+\(2048 * (i / 4))];")
+                for (x, a) in zip(v, flat[(perChunk * c + i)..<(perChunk * c + i + 4)]) { b.emit("add.f32 \(a), \(a), \(x);") }
+            }
+            b.emit("add.u32 \(j), \(j), 1;")
+            b.emit("setp.lt.u32 \(more), \(j), \(last);")
+            b.emit("@\(more) bra \(loop);")
+            b.place(skip)
+        }
+        b.place(done)
+        return chunks.map(\.owns)
     }
 }
 
@@ -326,11 +457,22 @@ public protocol PrefillLinearKernel: Sendable {
     var activationMapTokens: Int? { get }
     func ptx() -> String
     func launchShape(tokens: Int, multiprocessors: Int) -> (grid: (Int, Int, Int), block: (Int, Int, Int))
-    func scratch(tokens: Int, multiprocessors: Int) -> (workspaceBytes: Int, counters: Int)
+    /// The thread-block cluster a launch with this grid needs (`CUDADevice.launch`'s `cluster`); nil: none.
+    func clusterShape(grid: (Int, Int, Int)) -> (Int, Int, Int)?
+    /// Workspace bytes and counters (u32, zeroed once) that a launch with this grid needs.
+    func scratch(grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int)
 }
 
 extension TiledLinearKernel: PrefillLinearKernel {
     public var dynamicSharedBytes: Int { 0 }
     public var target: String { "sm_80" }
     public var activationMapTokens: Int? { nil }
+    public func clusterShape(grid: (Int, Int, Int)) -> (Int, Int, Int)? { nil }
+}
+
+extension PrefillLinearKernel {
+    /// Workspace bytes and counters that a launch for M tokens needs.
+    public func scratch(tokens m: Int, multiprocessors: Int = 132) -> (workspaceBytes: Int, counters: Int) {
+        scratch(grid: launchShape(tokens: m, multiprocessors: multiprocessors).grid)
+    }
 }

@@ -119,6 +119,23 @@ import Testing
         #expect(wide.dynamicSharedBytes == 4 * (32768 + 256 * 24 + 8))
         #expect(wide.launchShape(tokens: 4096).grid == (32, 16, 1))
         #expect(wide.scratch(tokens: 4096).workspaceBytes == 0)
+        // Split K: two splits reduce in a cluster of two (no workspace), four through the workspace.
+        #expect(wide.launchShape(tokens: 512).grid == (32, 2, 2))
+        #expect(wide.clusterShape(grid: (32, 2, 2))! == (1, 1, 2))
+        #expect(wide.scratch(tokens: 512) == (0, 0))
+        let narrow = try WarpgroupLinearKernel(rows: 4096, columns: 4096, blockTokens: 128)
+        #expect(narrow.launchShape(tokens: 128).grid == (32, 1, 4))
+        #expect(narrow.clusterShape(grid: (32, 1, 4)) == nil)
+        #expect(narrow.scratch(tokens: 128) == (32 * 4 * 64 * 256 * 4, 32))
+        #expect(try WarpgroupLinearKernel(rows: 11008, columns: 4096, blockTokens: 128).launchShape(tokens: 128).grid == (86, 1, 2))
+        let widePTX = wide.ptx()
+        for piece in ["%cluster_nctarank;", "%cluster_ctarank;", "mapa.shared::cluster.u32",
+                      "st.shared::cluster.v4.f32", "ld.shared.v4.f32", "atom.global.add.u32"] {
+            #expect(widePTX.contains(piece), "\(piece)")
+        }
+        #expect(widePTX.components(separatedBy: "barrier.cluster.wait;").count - 1 == 2)
+        // 32 KB chunks' worth of remote stores: 8 chunks of 16 accumulators a thread, v4 each.
+        #expect(widePTX.components(separatedBy: "st.shared::cluster.v4.f32").count - 1 == 4 * 32 / 4)
         // 192 tokens: m64n192k32, 24 KB stages (1024-aligned, so the swizzle holds). The loop's
         // four stages an iteration use the four buffers in turn: each stage waits on its own
         // buffer's mbarrier at an immediate offset, for the iteration's phase (flipped once an
@@ -126,7 +143,9 @@ import Testing
         let three = try WarpgroupLinearKernel(rows: 11008, columns: 4096, blockTokens: 192)
         let threePTX = three.ptx()
         #expect(threePTX.contains("wgmma.mma_async.sp.sync.aligned.m64n192k32.f32.f16.f16"))
-        #expect(threePTX.components(separatedBy: "div.u32").count - 1 == 1)  // the split's chunk only
+        let loopStart = try #require(threePTX.range(of: "WGMMA_UNITS"))
+        let loopEnd = try #require(threePTX.range(of: "bra WGMMA_UNITS", range: loopStart.upperBound..<threePTX.endIndex))
+        #expect(!threePTX[loopStart.lowerBound..<loopEnd.upperBound].contains("div."))  // no division in the stage loop
         let waits = threePTX.split(separator: "\n").filter { $0.contains("mbarrier.try_wait.parity") }
         #expect(waits.count == 4)
         for (i, wait) in waits.enumerated() { #expect(wait.contains("+\(8 * i)], %r")) }
@@ -135,11 +154,15 @@ import Testing
         #expect(three.dynamicSharedBytes == 4 * (24576 + 256 * 24 + 8))
         #expect(three.launchShape(tokens: 512).grid == (86, 3, 1))
         #expect(try WarpgroupLinearKernel(rows: 256, columns: 768, blockTokens: 64).ptx().contains(".minnctapersm 2"))
-        // The token tile by waves: 128 at M = 128 (a split grid), 256 at M = 4096, and 192 for
-        // 11008 rows at M = 512, where 256 leaves 172 blocks, 1.3 waves of 132 SMs.
+        // The token tile by waves: 128 at M = 128 (a split grid), 256 at M = 4096, and 256 for
+        // 11008 rows at M = 512 too, split in two: 172 blocks, 1.3 waves of 132 SMs, become 344
+        // half blocks (2.6 waves of half the length), reduced in clusters of two.
         #expect(WarpgroupLinearKernel.standardBlockTokens(rows: 4096, columns: 4096, tokens: 128) == 128)
         #expect(WarpgroupLinearKernel.standardBlockTokens(rows: 4096, columns: 4096, tokens: 4096) == 256)
-        #expect(WarpgroupLinearKernel.standardBlockTokens(rows: 11008, columns: 4096, tokens: 512) == 192)
+        #expect(WarpgroupLinearKernel.standardBlockTokens(rows: 11008, columns: 4096, tokens: 512) == 256)
+        let tall = try WarpgroupLinearKernel(rows: 11008, columns: 4096, blockTokens: 256)
+        #expect(tall.launchShape(tokens: 512).grid == (86, 2, 2))
+        #expect(tall.launchShape(tokens: 4096).grid == (86, 16, 1))  // 10.4 waves: halving saves too little
         #expect(WarpgroupLinearKernel.standardBlockTokens(rows: 4096, columns: 4096, tokens: 4096, warpgroups: 4) == 128)
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 128, columns: 768, warpgroups: 4) }
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 128, columns: 768, blockTokens: 96) }

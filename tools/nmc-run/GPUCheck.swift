@@ -48,6 +48,17 @@ struct GPUCheck {
                 _ = try bench.run(shapes: [(rows: 256, columns: 768)], tokens: [1, 77, 128, 200, 300], log: log)
                 _ = try bench.run(shapes: [(rows: 256, columns: 4096), (rows: 128 * max(groups / 2, 1), columns: 2816)], tokens: [1, 77, 200, 520], log: log)
             }
+            if groups == 2 {
+                // Split K reduced in a cluster, each count forced (2 and 8 even, 3 uneven: 12, 12
+                // and 8 of 32 units), with one token tile and two, the last partial.
+                for (s, t) in [(2, 256), (3, 128), (8, 64)] {
+                    bench.prefillSplits = s
+                    bench.blockTokens = t
+                    log("gpu-check: the wgmma kernel of \(t) tokens with K split over a cluster of \(s)")
+                    _ = try bench.run(shapes: [(rows: 256, columns: 4096)], tokens: [1, 77, 300], log: log)
+                }
+                bench.prefillSplits = nil
+            }
             bench.kinds = LinearKernel.Weights.allCases
         }
         bench.warpgroups = nil

@@ -51,6 +51,8 @@ struct MatmulBench {
     var warpgroups: Int? = nil
     /// Tokens a block of that kernel (nil: 128).
     var blockTokens: Int? = nil
+    /// Blocks splitting K of the prefill kernels (nil: their launch shape's, by M).
+    var prefillSplits: Int? = nil
     var rotateBytes = 512 << 20
     /// Also time each point with the graph method (`graphMicroseconds`).
     var graphTiming = true
@@ -84,6 +86,7 @@ struct MatmulBench {
                 let (arrays, reference) = try prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: checked)
                 let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns, warps: warps,
                                           rowTiles: rowTiles, splits: splits, tiledFrom: tiledFrom, warpgroups: warpgroups, blockTokens: blockTokens,
+                                          prefillSplits: prefillSplits,
                                           dependentLaunch: dependentLaunch && device.supportsDependentLaunch, arrays: arrays, rotateBytes: rotateBytes)
                 defer { variant.free() }
                 for t in variant.tiled {
@@ -205,14 +208,17 @@ final class Variant {
     /// The prefill kernels (Hopper 2:4: 128 and 256 tokens a block, `prefill(tokens:)` picks).
     let tiled: [(kernel: any PrefillLinearKernel, function: CUDAFunction)]
     let tiledFrom: Int
+    let prefillSplits: Int?
     /// Split-K workspace and counters of the tiled kernel, by M.
     private var scratch: [Int: (workspace: CUDevicePointer, counters: CUDevicePointer)] = [:]
     let copies: [[CUDevicePointer]]
     let bytesPerCopy: Int
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
-         warpgroups: Int?, blockTokens: Int?, dependentLaunch: Bool = false, arrays: [[UInt32]], rotateBytes: Int) throws {
+         warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, dependentLaunch: Bool = false, arrays: [[UInt32]],
+         rotateBytes: Int) throws {
         self.device = device
+        self.prefillSplits = prefillSplits
         self.rows = rows
         self.columns = columns
         label = "nmc-\(kind.rawValue) \(rows)x\(columns)"
@@ -256,9 +262,10 @@ final class Variant {
         let c = copies[copy]
         let arguments: [CUDAKernelArgument] = [.pointer(c[0]), .pointer(c[1]), .pointer(c[2]), .pointer(x), .pointer(y), .u32(UInt32(m))]
         if let t = prefill(tokens: m), m >= tiledFrom {
-            let shape = t.kernel.launchShape(tokens: m, multiprocessors: device.multiprocessors)
+            var shape = t.kernel.launchShape(tokens: m, multiprocessors: device.multiprocessors)
+            if let s = prefillSplits { shape.grid.2 = try forcedSplits(s) }
             if scratch[m] == nil {
-                let need = t.kernel.scratch(tokens: m, multiprocessors: device.multiprocessors)
+                let need = t.kernel.scratch(grid: shape.grid)
                 let counters = try device.allocate(4 * need.counters)
                 try device.fill(counters, byte: 0, bytes: 4 * need.counters)
                 scratch[m] = (try device.allocate(need.workspaceBytes), counters)
@@ -270,7 +277,7 @@ final class Variant {
                 tiledArguments.append(.bytes(map, alignment: 64))
             }
             return try device.launch(t.function, grid: shape.grid, block: shape.block, sharedBytes: t.kernel.dynamicSharedBytes,
-                                     arguments: tiledArguments)
+                                     arguments: tiledArguments, cluster: t.kernel.clusterShape(grid: shape.grid))
         }
         let k = m <= 8 ? 0 : 1
         guard !dependent || kernels[k].dependentLaunch else {
@@ -278,6 +285,15 @@ final class Variant {
         }
         let shape = kernels[k].launchShape(tokens: m)
         try device.launch(functions[k], grid: shape.grid, block: shape.block, arguments: arguments, dependent: dependent)
+    }
+
+    /// `--prefill-splits S` checked against the shape: no split may be left without units.
+    func forcedSplits(_ s: Int) throws -> Int {
+        let units = columns / KernelWeightLayout.unitColumns, chunk = 2 * ((units / 2 + s - 1) / s)
+        guard s >= 1, (s - 1) * chunk < units else {
+            throw BenchFailure("--prefill-splits \(s): \(columns) columns (\(units) units of \(KernelWeightLayout.unitColumns)) cannot be split \(s) ways with none left empty")
+        }
+        return s
     }
 
     /// The prefill kernel for M tokens: the only one, or the one with

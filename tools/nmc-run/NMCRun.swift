@@ -51,6 +51,7 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Warps per block of the linear kernels (default: LinearKernel.standard's).") var warps: Int?
     @Option(help: "Row tiles of 16 per block of the linear kernels (default: LinearKernel.standard's).") var rowTiles: Int?
     @Option(help: "Blocks (a cluster, sm_90) splitting K of the decode linear kernels (default: LinearKernel.standard's).") var splits: Int?
+    @Option(help: "Blocks splitting K of the prefill kernel (default: by M and the shape; two splits of the Hopper 2:4 kernel reduce in a cluster).") var prefillSplits: Int?
     @Option(help: "Warpgroups a block of the Hopper (sm_90a, wgmma) 2:4 prefill kernel: 2 or 4 (default 2); 0 runs the mma.sync tiled kernel instead.") var warpgroups: Int?
     @Option(help: "Tokens a block of the Hopper 2:4 prefill kernel: 64, 128, 192 or 256 (default: picked by M and the shape, WarpgroupLinearKernel.standardBlockTokens).") var blockTokens: Int?
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
@@ -188,6 +189,7 @@ struct NMCRun: ParsableCommand {
         bench.warps = warps
         bench.rowTiles = rowTiles
         bench.splits = splits
+        bench.prefillSplits = prefillSplits
         bench.rotateBytes = rotateMb << 20
         bench.tiledFrom = tiledFrom
         bench.warpgroups = warpgroups
