@@ -25,6 +25,9 @@
 /// made one stage ahead into registers no in-flight `wgmma` reads (ptxas would otherwise
 /// serialize the `wgmma`s, C7513).
 ///
+/// The finished tile leaves through shared memory (`storeTile`: `stmatrix.trans` into token rows,
+/// then 16-byte stores), not as 2-byte stores from the accumulators.
+///
 /// Grid: (rows / 64W, ⌈M / N⌉, S) with W warpgroups a block; split K as `TiledLinearKernel`.
 /// Requires rows % 64W = 0 and an even number of K units. Parameters: those of
 /// `TiledLinearKernel`, then the activations' tensor map (128 bytes).
@@ -128,13 +131,12 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         let U = units, T = threads, S = stageBytes, L = Self.lookahead, B = Self.buffers, W = threads * 24
         precondition(B == 4, "the stage loop takes buffer i for its stage i of four")
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
-        let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r"), t = b.reg("r")
+        let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r")
         let tokenBase = b.reg("r"), tile = b.reg("r")
         b.emit("mov.u32 \(tid), %tid.x;")
         b.emit("and.b32 \(lane), \(tid), 31;")
         b.emit("shr.u32 \(warp), \(tid), 5;")
         b.emit("shr.u32 \(g), \(lane), 2;")
-        b.emit("and.b32 \(t), \(lane), 3;")
         b.emit("mov.u32 \(tokenBase), %ctaid.y;")
         b.emit("mul.lo.u32 \(tokenBase), \(tokenBase), \(blockTokens);")
         b.emit("mov.u32 \(tile), %ctaid.x;")
@@ -309,9 +311,9 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("cp.async.wait_group 0;")
         b.emit("bar.sync 0;")
 
-        let row0 = b.reg("r"), tok0 = b.reg("r")
-        b.emit("mad.lo.u32 \(row0), \(tile), 16, \(g);")
-        b.emit("mad.lo.u32 \(tok0), \(t), 2, \(tokenBase);")
+        let store = { (b: inout PTXBuilder, owned: [String]?) in
+            storeTile(&b, acc: acc, tid: tid, warp: warp, lane: lane, smem: smem, tokenBase: tokenBase, m: m, yPtr: ptr[4], owned: owned)
+        }
         if warpgroups == 2 {
             // Launched as a cluster (two splits, `clusterShape`): the blocks reduce through
             // distributed shared memory and each stores the chunks of the tile it reduced.
@@ -321,23 +323,14 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.emit("@\(clustered) bra \(inCluster);")
             TiledLinearKernel.reduceSplits(&b, acc: Array(acc.joined()), entry: entry, threads: T, tid: tid, split: split, splits: splits,
                                            workspace: ptr[5], counters: ptr[6])
-            TiledLinearKernel.storeResults(&b, acc: [acc], row0: row0, tok0: tok0, rows: rows, m: m, yPtr: ptr[4])
+            store(&b, nil)
             b.emit("bra.uni \(entry)_EXIT;")
             b.place(inCluster)
-            let owned = reduceInCluster(&b, acc: acc, tid: tid, splits: splits, smem: smem)
-            let tilesPerChunk = acc.count / Self.reductionChunks
-            for (c, owns) in owned.enumerated() {
-                let skip = b.label("chunk_stored"), chunkTok0 = b.reg("r")
-                b.emit("@!\(owns) bra \(skip);")
-                b.emit("add.u32 \(chunkTok0), \(tok0), \(8 * tilesPerChunk * c);")
-                TiledLinearKernel.storeResults(&b, acc: [Array(acc[(tilesPerChunk * c)..<(tilesPerChunk * (c + 1))])], row0: row0,
-                                               tok0: chunkTok0, rows: rows, m: m, yPtr: ptr[4])
-                b.place(skip)
-            }
+            store(&b, reduceInCluster(&b, acc: acc, tid: tid, splits: splits, smem: smem, barrier: bars, phase: phase))
         } else {
             TiledLinearKernel.reduceSplits(&b, acc: Array(acc.joined()), entry: entry, threads: T, tid: tid, split: split, splits: splits,
                                            workspace: ptr[5], counters: ptr[6])
-            TiledLinearKernel.storeResults(&b, acc: [acc], row0: row0, tok0: tok0, rows: rows, m: m, yPtr: ptr[4])
+            store(&b, nil)
         }
 
         // Two warpgroups: two blocks an SM (at most 128 registers a thread); four fill the SM's
@@ -363,15 +356,18 @@ extension WarpgroupLinearKernel {
     /// distributed shared memory instead of a global workspace. The tile's accumulators (each
     /// warpgroup's N / 2 a thread) are cut into `reductionChunks` chunks a warpgroup; chunk
     /// g = 4 · warpgroup + c belongs to block o = g mod S of the cluster, as its k = ⌊g / S⌋-th.
-    /// Once the cluster has met (every block is done with its activation buffers), each block
-    /// stores the chunks it does not own into their owners' buffers (`mapa`,
-    /// `st.shared::cluster.v4`; sender q's copy of an owner's k-th chunk in slot
-    /// j = (q − o − 1) mod S, at (j · ⌈8 / S⌉ + k) chunk sizes: at most 7/8 of the tile's f32
-    /// accumulators, 512 · N bytes, which is exactly the four buffers), the cluster meets again,
-    /// and each block adds the S − 1 copies of its own chunks from its own shared memory to its
-    /// registers. Returns, per chunk c, the predicate "this block stores chunk c" (every chunk
-    /// when S = 1, which skips the exchange).
-    func reduceInCluster(_ b: inout PTXBuilder, acc: [[String]], tid: String, splits: String, smem: String) -> [String] {
+    /// Each block arms its first buffer's mbarrier (`barrier`, whose next phase has parity
+    /// `phase`) for the bytes it will receive, the cluster meets (every block is done with its
+    /// activation buffers; a relaxed arrive, no fence), and each block sends the chunks it does
+    /// not own into their owners' buffers with `st.async` (`mapa`; sender q's copy of an owner's
+    /// k-th chunk in slot j = (q − o − 1) mod S, at (j · ⌈8 / S⌉ + k) chunk sizes: at most 7/8 of
+    /// the tile's f32 accumulators, 512 · N bytes, which is exactly the four buffers), each
+    /// completing its bytes on the owner's mbarrier. A block waits on its own mbarrier only, then
+    /// adds the S − 1 copies of its chunks from its own shared memory. No second cluster barrier
+    /// and no memory fence: the mbarrier counts the bytes. Returns, per chunk c, the predicate
+    /// "this block stores chunk c" (every chunk when S = 1, which skips the exchange).
+    func reduceInCluster(_ b: inout PTXBuilder, acc: [[String]], tid: String, splits: String, smem: String,
+                         barrier bars: String, phase: String) -> [String] {
         let P = Self.reductionChunks, tilesPerChunk = acc.count / P, perChunk = 4 * tilesPerChunk
         let chunkBytes = perChunk * 128 * 4, slotChunks = b.reg("r")
         precondition(warpgroups == 2 && acc.count % P == 0 && 2 * P * chunkBytes <= Self.buffers * stageBytes,
@@ -395,8 +391,17 @@ extension WarpgroupLinearKernel {
         let single = b.reg("p"), done = b.label("reduced")
         b.emit("setp.eq.u32 \(single), \(splits), 1;")
         b.emit("@\(single) bra \(done);")
-        b.emit("barrier.cluster.arrive;")
-        b.emit("barrier.cluster.wait;")
+        // Bytes this block receives: S − 1 copies of its ⌊(7 − rank) / S⌋ + 1 chunks.
+        let incoming = b.reg("r"), last = b.reg("r"), first = b.reg("p"), state = b.reg("rd")
+        b.emit("sub.u32 \(last), \(splits), 1;")
+        b.emit("sub.u32 \(incoming), \(2 * P - 1), \(rank);")
+        b.emit("div.u32 \(incoming), \(incoming), \(splits);")
+        b.emit("mad.lo.u32 \(incoming), \(incoming), \(last), \(last);")
+        b.emit("mul.lo.u32 \(incoming), \(incoming), \(chunkBytes);")
+        b.emit("setp.eq.u32 \(first), \(tid), 0;")
+        b.emit("@\(first) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(bars)], \(incoming);")
+        b.emit("barrier.cluster.arrive.relaxed.aligned;")
+        b.emit("barrier.cluster.wait.aligned;")
         let flat = Array(acc.joined())
         // The address of slot j's copy of chunk `index` (this thread's part) in this block.
         func slotAddress(_ j: String, _ index: String) -> String {
@@ -406,26 +411,27 @@ extension WarpgroupLinearKernel {
             return at
         }
         for (c, chunk) in chunks.enumerated() {
-            let skip = b.label("chunk_sent"), j = b.reg("r"), remote = b.reg("r")
+            let skip = b.label("chunk_sent"), j = b.reg("r"), remote = b.reg("r"), remoteBarrier = b.reg("r")
             b.emit("@\(chunk.owns) bra \(skip);")
-            b.emit("add.u32 \(j), \(rank), \(splits);")
+            b.emit("add.u32 \(j), \(rank), \(last);")
             b.emit("sub.u32 \(j), \(j), \(chunk.owner);")
-            b.emit("sub.u32 \(j), \(j), 1;")
             b.emit("rem.u32 \(j), \(j), \(splits);")
             b.emit("mapa.shared::cluster.u32 \(remote), \(slotAddress(j, chunk.index)), \(chunk.owner);")
+            b.emit("mapa.shared::cluster.u32 \(remoteBarrier), \(bars), \(chunk.owner);")
             for i in stride(from: 0, to: perChunk, by: 4) {
                 let v = flat[(perChunk * c + i)..<(perChunk * c + i + 4)].joined(separator: ", ")
-                b.emit("st.shared::cluster.v4.f32 [\(remote)+\(2048 * (i / 4))], {\(v)};")
+                b.emit("st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.f32 [\(remote)+\(2048 * (i / 4))], {\(v)}, [\(remoteBarrier)];")
             }
             b.place(skip)
         }
-        b.emit("barrier.cluster.arrive;")
-        b.emit("barrier.cluster.wait;")
+        let arrived = b.reg("p"), wait = b.label("copies_wait")
+        b.place(wait)
+        b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(arrived), [\(bars)], \(phase);")
+        b.emit("@!\(arrived) bra \(wait);")
         for (c, chunk) in chunks.enumerated() {
-            let skip = b.label("chunk_reduced"), loop = b.label("chunk_partials"), j = b.reg("r"), more = b.reg("p"), last = b.reg("r")
+            let skip = b.label("chunk_reduced"), loop = b.label("chunk_partials"), j = b.reg("r"), more = b.reg("p")
             b.emit("@!\(chunk.owns) bra \(skip);")
             b.emit("mov.u32 \(j), 0;")
-            b.emit("sub.u32 \(last), \(splits), 1;")
             b.place(loop)
             let at = slotAddress(j, chunk.index)
             for i in stride(from: 0, to: perChunk, by: 4) {

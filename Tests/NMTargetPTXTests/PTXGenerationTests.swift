@@ -129,13 +129,16 @@ import Testing
         #expect(narrow.scratch(tokens: 128) == (32 * 4 * 64 * 256 * 4, 32))
         #expect(try WarpgroupLinearKernel(rows: 11008, columns: 4096, blockTokens: 128).launchShape(tokens: 128).grid == (86, 1, 2))
         let widePTX = wide.ptx()
-        for piece in ["%cluster_nctarank;", "%cluster_ctarank;", "mapa.shared::cluster.u32",
-                      "st.shared::cluster.v4.f32", "ld.shared.v4.f32", "atom.global.add.u32"] {
+        for piece in ["%cluster_nctarank;", "%cluster_ctarank;", "mapa.shared::cluster.u32", "ld.shared.v4.f32",
+                      "atom.global.add.u32", "mbarrier.arrive.expect_tx.shared::cta.b64"] {
             #expect(widePTX.contains(piece), "\(piece)")
         }
-        #expect(widePTX.components(separatedBy: "barrier.cluster.wait;").count - 1 == 2)
-        // 32 KB chunks' worth of remote stores: 8 chunks of 16 accumulators a thread, v4 each.
-        #expect(widePTX.components(separatedBy: "st.shared::cluster.v4.f32").count - 1 == 4 * 32 / 4)
+        // One relaxed cluster barrier (no fence), then byte-counted remote stores: each of a
+        // warpgroup's 4 chunks (32 accumulators a thread with 256 tokens) as 8 v4 stores.
+        #expect(widePTX.components(separatedBy: "barrier.cluster.arrive.relaxed.aligned;").count - 1 == 1)
+        #expect(widePTX.components(separatedBy: "barrier.cluster.wait.aligned;").count - 1 == 1)
+        #expect(!widePTX.contains("barrier.cluster.arrive;"))
+        #expect(widePTX.components(separatedBy: "st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.f32").count - 1 == 4 * 32 / 4)
         // 192 tokens: m64n192k32, 24 KB stages (1024-aligned, so the swizzle holds). The loop's
         // four stages an iteration use the four buffers in turn: each stage waits on its own
         // buffer's mbarrier at an immediate offset, for the iteration's phase (flipped once an
@@ -147,8 +150,8 @@ import Testing
         let loopEnd = try #require(threePTX.range(of: "bra WGMMA_UNITS", range: loopStart.upperBound..<threePTX.endIndex))
         #expect(!threePTX[loopStart.lowerBound..<loopEnd.upperBound].contains("div."))  // no division in the stage loop
         let waits = threePTX.split(separator: "\n").filter { $0.contains("mbarrier.try_wait.parity") }
-        #expect(waits.count == 4)
-        for (i, wait) in waits.enumerated() { #expect(wait.contains("+\(8 * i)], %r")) }
+        #expect(waits.count == 5)  // the loop's four stages, then the cluster reduction's copies on buffer 0's mbarrier
+        for (i, wait) in waits.prefix(4).enumerated() { #expect(wait.contains("+\(8 * i)], %r")) }
         #expect(threePTX.contains("xor.b32"))
         #expect(threePTX.contains("+\(2 * 24576)], [%rd"))   // stage i + 2's activations into buffer 2
         #expect(three.dynamicSharedBytes == 4 * (24576 + 256 * 24 + 8))
@@ -168,6 +171,40 @@ import Testing
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 128, columns: 768, blockTokens: 96) }
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 256, columns: 768, warpgroups: 4, blockTokens: 256) }
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 256, columns: 768, warpgroups: 3) }
+    }
+
+    @Test func warpgroupKernelStoresItsTileThroughSharedMemory() throws {
+        // The epilogue: each warp transposes pairs of n8 tiles into shared memory with one
+        // stmatrix.x4.trans, then every thread copies 16-byte pieces of token rows to y, a pass
+        // of 16 tokens at a time. Two warpgroups emit it twice (the workspace path and the
+        // cluster path), four once; no 2-byte stores are left.
+        for (groups, tokens) in [(2, 64), (2, 128), (2, 192), (2, 256), (4, 64), (4, 128)] {
+            let k = try WarpgroupLinearKernel(rows: 512, columns: 1024, warpgroups: groups, blockTokens: tokens)
+            let ptx = k.ptx()
+            let paths = groups == 2 ? 2 : 1
+            #expect(ptx.components(separatedBy: "stmatrix.sync.aligned.m8n8.x4.trans.shared.b16").count - 1 == paths * tokens / 16,
+                    "\(groups) warpgroups, \(tokens) tokens")
+            #expect(ptx.components(separatedBy: "st.global.v4.b32").count - 1 == paths * tokens / 16)
+            #expect(!ptx.contains("st.global.b16"))
+            // Token rows 16 bytes longer than the block's rows (the 8 rows of a stored matrix in
+            // different banks), and the tile below the mbarriers, in the free buffers and slots.
+            #expect(k.tileRowStride == 2 * k.blockRows + 16)
+            #expect(k.stagedTileBytes == tokens * (2 * 64 * groups + 16))
+            #expect(k.stagedTileBytes <= k.dynamicSharedBytes - 4 * 8)
+            // Pass q reads its tokens 16 · q · stride bytes on and writes them 16 · q token rows on.
+            let last = tokens / 16 - 1
+            #expect(ptx.contains("+\(16 * last * k.tileRowStride)];"))
+            #expect(ptx.contains("+\(16 * last * 512 * 2)], {"))
+        }
+        // With split K in a cluster a block stores only the chunks it owns: the stmatrix of a
+        // chunk's tile pairs is skipped, and each pass's stores are predicated on the owner.
+        let wide = try WarpgroupLinearKernel(rows: 4096, columns: 4096, blockTokens: 256).ptx()
+        let lines = wide.split(separator: "\n")
+        let cluster = try #require(lines.firstIndex { $0.hasPrefix("CLUSTER_REDUCTION") && $0.hasSuffix(":") })
+        let afterReduction = lines[cluster...]
+        #expect(afterReduction.filter { $0.contains("bra TILE_STAGED") }.count == 16)
+        #expect(afterReduction.filter { $0.contains("and.pred") }.count == 16)
+        #expect(lines[..<cluster].filter { $0.contains("bra TILE_STAGED") || $0.contains("and.pred") }.count == 4)  // the loop's copy guards
     }
 
     @Test func smallMSplitsK() throws {
