@@ -1,0 +1,61 @@
+#!/bin/bash
+# A/B of nmc-run builds on the GPU machine, in one call: every build's --gpu-check, then the
+# same nmc-run --bench-matmul command for each build in turn, repeated (alternated, so that
+# drift of the card shows as spread rather than as a difference).
+#
+# Here (no GPU needed), one folder per build under device-out/ (git-ignored, carried):
+#   bash tools/gpu_ab.sh --pack device-out/ab/new        # builds a static nmc-run, xz-compressed
+#   git stash; bash tools/gpu_ab.sh --pack device-out/ab/main; git stash pop
+# A stripped static nmc-run is about 58 MB, nearly the device tool's 64 MiB carry; compressed it
+# is about 15 MB, so three or four builds travel in one call.
+# There (device run, carry device-out):
+#   bash tools/gpu_ab.sh device-out/ab/main device-out/ab/new -- --kernels int4Sparse24 --tokens 128,512,4096 --runs 50
+# Options: REPEATS (default 2) rounds of the builds; CHECK=0 skips the --gpu-check runs.
+# Logs go to $OUT (or /tmp/out): gpu-check-NAME.log each, ab.log, and the table at the end.
+set -uo pipefail
+
+if [ "${1:-}" = "--pack" ]; then
+  dir=${2:?usage: tools/gpu_ab.sh --pack DIR}
+  cd "$(dirname "$0")/.." || exit 1
+  swift build -c release --static-swift-stdlib --product nmc-run || exit 1
+  mkdir -p "$dir"
+  strip -o "$dir/nmc-run.tmp" .build/release/nmc-run && xz -T0 -6 -c "$dir/nmc-run.tmp" > "$dir/nmc-run.xz.tmp" \
+    && mv "$dir/nmc-run.xz.tmp" "$dir/nmc-run.xz" && rm -f "$dir/nmc-run.tmp" || exit 1
+  echo "$dir/nmc-run.xz ($(du -h "$dir/nmc-run.xz" | cut -f1), $(git rev-parse --short HEAD)$(git diff --quiet || echo ' + uncommitted changes'))"
+  exit 0
+fi
+
+builds=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do builds+=("$1"); shift; done
+[ "${1:-}" = "--" ] && shift
+if [ ${#builds[@]} -eq 0 ] || [ $# -eq 0 ]; then
+  echo "usage: tools/gpu_ab.sh BUILD_DIR... -- NMC_RUN_BENCH_ARGUMENTS   (or --pack DIR)" >&2
+  exit 1
+fi
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+status=0
+for d in "${builds[@]}"; do
+  name=$(basename "$d")
+  mkdir -p "/tmp/ab/$name"
+  if [ -f "$d/nmc-run.xz" ]; then xz -dc "$d/nmc-run.xz" > "/tmp/ab/$name/nmc-run"; else cp "$d/nmc-run" "/tmp/ab/$name/nmc-run"; fi || exit 1
+  chmod +x "/tmp/ab/$name/nmc-run"
+done
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,temperature.gpu --format=csv | tee "$OUT/machine.txt"
+if [ "${CHECK:-1}" != 0 ]; then
+  for d in "${builds[@]}"; do
+    name=$(basename "$d")
+    "/tmp/ab/$name/nmc-run" --gpu-check > "$OUT/gpu-check-$name.log" 2>&1 || { echo "gpu-check $name FAILED"; status=1; }
+    echo "gpu-check $name: $(tail -1 "$OUT/gpu-check-$name.log")"
+  done
+fi
+echo "# nmc-run --bench-matmul $*; builds: ${builds[*]}; ${REPEATS:-2} rounds" > "$OUT/ab.log"
+for r in $(seq "${REPEATS:-2}"); do
+  for d in "${builds[@]}"; do
+    name=$(basename "$d")
+    echo "== $name round $r" >> "$OUT/ab.log"
+    "/tmp/ab/$name/nmc-run" --bench-matmul "$@" 2>&1 | grep -E " M=[0-9]+:|laying out|error|fail" >> "$OUT/ab.log" || status=1
+  done
+done
+cat "$OUT/ab.log"
+exit $status
