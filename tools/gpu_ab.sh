@@ -10,6 +10,8 @@
 # is about 15 MB, so three or four builds travel in one call.
 # There (device run, carry device-out):
 #   bash tools/gpu_ab.sh device-out/ab/main device-out/ab/new -- --kernels int4Sparse24 --tokens 128,512,4096 --runs 50
+# A build may carry nmc-run flags of its own after commas, to compare options of one build:
+#   bash tools/gpu_ab.sh device-out/ab/now device-out/ab/now,--stream-k -- --kernels int4Sparse24 --tokens 512,4096
 # Options: REPEATS (default 2) rounds of the builds; CHECK=0 skips the --gpu-check runs.
 # Logs go to $OUT (or /tmp/out): gpu-check-NAME.log each, ab.log, and the table at the end.
 set -uo pipefail
@@ -29,32 +31,38 @@ builds=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do builds+=("$1"); shift; done
 [ "${1:-}" = "--" ] && shift
 if [ ${#builds[@]} -eq 0 ] || [ $# -eq 0 ]; then
-  echo "usage: tools/gpu_ab.sh BUILD_DIR... -- NMC_RUN_BENCH_ARGUMENTS   (or --pack DIR)" >&2
+  echo "usage: tools/gpu_ab.sh BUILD_DIR[,FLAG...]... -- NMC_RUN_BENCH_ARGUMENTS   (or --pack DIR)" >&2
   exit 1
 fi
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 status=0
-for d in "${builds[@]}"; do
-  name=$(basename "$d")
+dir_of() { echo "${1%%,*}"; }                                            # the build's folder
+flags_of() { [[ "$1" == *,* ]] && echo "${1#*,}" | tr ',' ' '; }         # its own flags, if any
+name_of() { echo "$(basename "$(dir_of "$1")")$(flags_of "$1" | tr -d ' ')"; }
+for b in "${builds[@]}"; do
+  d=$(dir_of "$b"); name=$(basename "$d")
+  [ -x "/tmp/ab/$name/nmc-run" ] && continue
   mkdir -p "/tmp/ab/$name"
   if [ -f "$d/nmc-run.xz" ]; then xz -dc "$d/nmc-run.xz" > "/tmp/ab/$name/nmc-run"; else cp "$d/nmc-run" "/tmp/ab/$name/nmc-run"; fi || exit 1
   chmod +x "/tmp/ab/$name/nmc-run"
 done
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,temperature.gpu --format=csv | tee "$OUT/machine.txt"
 if [ "${CHECK:-1}" != 0 ]; then
-  for d in "${builds[@]}"; do
-    name=$(basename "$d")
+  for b in "${builds[@]}"; do
+    name=$(basename "$(dir_of "$b")")
+    [ -f "$OUT/gpu-check-$name.log" ] && continue                      # one check a build
     "/tmp/ab/$name/nmc-run" --gpu-check > "$OUT/gpu-check-$name.log" 2>&1 || { echo "gpu-check $name FAILED"; status=1; }
     echo "gpu-check $name: $(tail -1 "$OUT/gpu-check-$name.log")"
   done
 fi
 echo "# nmc-run --bench-matmul $*; builds: ${builds[*]}; ${REPEATS:-2} rounds" > "$OUT/ab.log"
 for r in $(seq "${REPEATS:-2}"); do
-  for d in "${builds[@]}"; do
-    name=$(basename "$d")
-    echo "== $name round $r" >> "$OUT/ab.log"
-    "/tmp/ab/$name/nmc-run" --bench-matmul "$@" 2>&1 | grep -E " M=[0-9]+:|laying out|error|fail" >> "$OUT/ab.log" || status=1
+  for b in "${builds[@]}"; do
+    name=$(basename "$(dir_of "$b")")
+    echo "== $(name_of "$b") round $r" >> "$OUT/ab.log"
+    # shellcheck disable=SC2046 # the build's own flags split into words on purpose
+    "/tmp/ab/$name/nmc-run" --bench-matmul $(flags_of "$b") "$@" 2>&1 | grep -E " M=[0-9]+:|laying out|error|fail" >> "$OUT/ab.log" || status=1
   done
 done
 cat "$OUT/ab.log"

@@ -430,7 +430,8 @@ public struct TiledLinearKernel: Sendable {
         b.emit("mov.u32 \(gx), %nctaid.x;")
         b.emit("mov.u32 \(cx), %ctaid.x;")
         b.emit("mad.lo.u32 \(tileIndex), \(tileIndex), \(gx), \(cx);")
-        func slot(_ z: String) -> String {  // address of this thread's first accumulator for split z
+        // The address of this thread's first accumulator for split z.
+        let slot = { (b: inout PTXBuilder, z: String) -> String in
             let index = b.reg("r"), addr = b.reg("rd")
             b.emit("mad.lo.u32 \(index), \(tileIndex), \(splits), \(z);")
             b.emit("mul.lo.u32 \(index), \(index), \(flat.count * threads);")
@@ -439,32 +440,55 @@ public struct TiledLinearKernel: Sendable {
             b.emit("add.s64 \(addr), \(addr), \(workspace);")
             return addr
         }
-        let mine = slot(split)
+        sumPartialsInLastBlock(&b, acc: flat, threads: threads, tid: tid, me: split, from: "0", to: splits, tileIndex: tileIndex,
+                               counters: counters, notLast: "\(entry)_EXIT", slot: slot,
+                               flag: { b in
+                                   let flag = b.reg("r")
+                                   b.emit("mov.u32 \(flag), \(entry)_stage;")  // the stage buffer is free now: it carries the count
+                                   return flag
+                               },
+                               lastArrival: { b in
+                                   let last = b.reg("r")
+                                   b.emit("sub.u32 \(last), \(splits), 1;")
+                                   return last
+                               })
+        b.place(done)
+    }
+
+    /// The reduction split K and stream-K share: blocks `from` … `to` − 1 each hold a partial
+    /// of one tile (counter `counters[tileIndex]`). This block (`me`) stores its accumulators at
+    /// `slot(me)` (coalesced: accumulator a at + a · threads · 4), fences, and thread 0 counts
+    /// it in, handing the count to the block through the shared word at `flag`; every block but
+    /// the last (count `lastArrival`) leaves for `notLast`; the last resets the counter and
+    /// adds the others' partials into `acc`.
+    static func sumPartialsInLastBlock(_ b: inout PTXBuilder, acc flat: [String], threads: Int, tid: String, me: String,
+                                       from: String, to: String, tileIndex: String, counters: String, notLast leave: String,
+                                       slot: (inout PTXBuilder, String) -> String, flag: (inout PTXBuilder) -> String,
+                                       lastArrival: (inout PTXBuilder) -> String) {
+        let mine = slot(&b, me)
         for (a, v) in flat.enumerated() { b.emit("st.global.f32 [\(mine)+\(a * threads * 4)], \(v);") }
         b.emit("membar.gl;")
         b.emit("bar.sync 0;")
         let counter = b.reg("rd"), arrived = b.reg("r"), isFirstThread = b.reg("p")
         b.emit("mul.wide.u32 \(counter), \(tileIndex), 4;")
         b.emit("add.s64 \(counter), \(counter), \(counters);")
-        let flag = b.reg("r")
-        b.emit("mov.u32 \(flag), \(entry)_stage;")  // the stage buffer is free now: it carries the count
+        let shared = flag(&b)
         b.emit("setp.eq.u32 \(isFirstThread), \(tid), 0;")
         b.emit("@\(isFirstThread) atom.global.add.u32 \(arrived), [\(counter)], 1;")
-        b.emit("@\(isFirstThread) st.shared.u32 [\(flag)], \(arrived);")
+        b.emit("@\(isFirstThread) st.shared.u32 [\(shared)], \(arrived);")
         b.emit("bar.sync 0;")
-        b.emit("ld.shared.u32 \(arrived), [\(flag)];")
-        let last = b.reg("r"), notLast = b.reg("p")
-        b.emit("sub.u32 \(last), \(splits), 1;")
+        b.emit("ld.shared.u32 \(arrived), [\(shared)];")
+        let last = lastArrival(&b), notLast = b.reg("p")
         b.emit("setp.ne.u32 \(notLast), \(arrived), \(last);")
-        b.emit("@\(notLast) bra \(entry)_EXIT;")
+        b.emit("@\(notLast) bra \(leave);")
         b.emit("membar.gl;")
         b.emit("@\(isFirstThread) st.global.u32 [\(counter)], 0;")  // ready for the next launch
         let z = b.reg("r"), loop = b.label("partials"), next = b.label("partial_next"), more = b.reg("p"), same = b.reg("p")
-        b.emit("mov.u32 \(z), 0;")
+        b.emit("mov.u32 \(z), \(from);")
         b.place(loop)
-        b.emit("setp.eq.u32 \(same), \(z), \(split);")
+        b.emit("setp.eq.u32 \(same), \(z), \(me);")
         b.emit("@\(same) bra \(next);")
-        let other = slot(z)
+        let other = slot(&b, z)
         for (a, v) in flat.enumerated() {
             let p = b.reg("f")
             b.emit("ld.global.cg.f32 \(p), [\(other)+\(a * threads * 4)];")
@@ -472,9 +496,8 @@ public struct TiledLinearKernel: Sendable {
         }
         b.place(next)
         b.emit("add.u32 \(z), \(z), 1;")
-        b.emit("setp.lt.u32 \(more), \(z), \(splits);")
+        b.emit("setp.lt.u32 \(more), \(z), \(to);")
         b.emit("@\(more) bra \(loop);")
-        b.place(done)
     }
 
     /// Accumulator c of (r, nt) (the m16n8 accumulator layout): row row0 + 16r + 8·(c/2), token

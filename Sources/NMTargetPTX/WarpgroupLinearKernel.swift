@@ -28,7 +28,8 @@
 /// The finished tile leaves through shared memory (`storeTile`: `stmatrix.trans` into token rows,
 /// then 16-byte stores), not as 2-byte stores from the accumulators.
 ///
-/// Grid: (rows / 64W, ⌈M / N⌉, S) with W warpgroups a block; split K as `TiledLinearKernel`.
+/// Grid: (rows / 64W, ⌈M / N⌉, S) with W warpgroups a block; split K as `TiledLinearKernel`
+/// (or, with `streamK`, one block a slot of the SMs: `WarpgroupStreamK.swift`).
 /// Requires rows % 64W = 0 and an even number of K units. Parameters: those of
 /// `TiledLinearKernel`, then the activations' tensor map (128 bytes).
 public struct WarpgroupLinearKernel: PrefillLinearKernel {
@@ -40,6 +41,10 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Tokens a block (the wgmma's N, one of `tokenTiles`): 128 takes 64 accumulators a thread
     /// (two blocks an SM with two warpgroups), 256 takes 128 (one block an SM).
     public let blockTokens: Int
+    /// Stream-K (`WarpgroupStreamK.swift`): a persistent grid, one block a slot of the SMs, each
+    /// taking an equal run of the (tile, unit pair) space, partial tiles summed through the
+    /// workspace. Off by default: written in session 10, not yet run on a GPU.
+    public let streamK: Bool
     /// The token tiles a block can take: multiples of 64 (a 128-byte-swizzled stage stays
     /// 1024-byte aligned) up to the bulk copy's 256-row box.
     public static let tokenTiles = [64, 128, 192, 256]
@@ -56,7 +61,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     public var dynamicSharedBytes: Int { Self.buffers * (stageBytes + threads * 24 + 8) }
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { blockTokens }
-    public var entry: String { "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_t\(blockTokens)" }
+    public var entry: String { "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_t\(blockTokens)" + (streamK ? "_sk" : "") }
     var units: Int { columns / KernelWeightLayout.unitColumns }
 
     /// Tokens × units an SM multiplies a microsecond with blocks of each token tile (two
@@ -70,6 +75,10 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// blocks, each `blockTokens` × its split's units, at `throughput`. What it leaves out
     /// (the ramp, the split reduction) is about the same for every token tile.
     public func estimatedMicroseconds(tokens m: Int, multiprocessors: Int = 132) -> Double {
+        if streamK {  // the busiest slot's pairs (every SM's blocks alike), without the partial tiles' sums
+            let slots = multiprocessors * blocksPerMultiprocessor, pairs = (streamKPairs(tokens: m) + slots - 1) / slots
+            return Double(blocksPerMultiprocessor * pairs * 2 * blockTokens * warpgroups / 2) / Self.throughput[blockTokens]!
+        }
         let grid = launchShape(tokens: m, multiprocessors: multiprocessors).grid
         let blocks = grid.0 * grid.1 * grid.2, chunk = 2 * ((units / 2 + grid.2 - 1) / grid.2)  // the split's units, as in ptx()
         let busiest = (blocks + multiprocessors - 1) / multiprocessors
@@ -92,11 +101,12 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             && columns % (2 * KernelWeightLayout.unitColumns) == 0
     }
 
-    public init(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128) throws {
+    public init(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, streamK: Bool = false) throws {
         guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens) else {
             throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups of \(blockTokens) tokens: needs 2 warpgroups of \(Self.tokenTiles.map(String.init).joined(separator: ", ")) tokens or 4 of at most 128, rows a multiple of \(64 * warpgroups) and columns a multiple of 256")
         }
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.blockTokens = blockTokens
+        self.streamK = streamK
     }
 
     /// (grid, block) for M tokens: `TiledLinearKernel`'s splits (doubling while the grid would
@@ -105,6 +115,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// 172 blocks, two waves of one block an SM, become 344 half blocks, three waves of half
     /// the length: 79.5 → 71.7 us on an H100).
     public func launchShape(tokens m: Int, multiprocessors: Int = 132) -> (grid: (Int, Int, Int), block: (Int, Int, Int)) {
+        if streamK { return ((min(multiprocessors * blocksPerMultiprocessor, streamKPairs(tokens: m)), 1, 1), (threads, 1, 1)) }
         var shape = TiledLinearKernel.splitLaunchShape(rowBlocks: rows / blockRows, tokenBlocks: (m + blockTokens - 1) / blockTokens,
                                                        units: units, threads: threads, multiprocessors: multiprocessors)
         let blocks = shape.grid.0 * shape.grid.1, slots = multiprocessors * blocksPerMultiprocessor
@@ -119,11 +130,18 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// any other split through the global workspace (`TiledLinearKernel.reduceSplits`), which
     /// measured faster than clusters of 3 or more, whose blocks the scheduler packs two an SM.
     public func clusterShape(grid: (Int, Int, Int)) -> (Int, Int, Int)? {
-        warpgroups == 2 && grid.2 == 2 ? (1, 1, 2) : nil
+        warpgroups == 2 && grid.2 == 2 && !streamK ? (1, 1, 2) : nil
     }
 
     public func scratch(grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int) {
         clusterShape(grid: grid) != nil ? (0, 0) : TiledLinearKernel.splitScratch(grid: grid, accumulators: blockTokens / 2, threads: threads)
+    }
+
+    /// Stream-K's grid is one block a slot whatever M, so its scratch depends on M: two partial
+    /// tiles a block (its first and its last run may each cover part of a tile), a counter a tile.
+    public func scratch(tokens m: Int, grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int) {
+        guard streamK else { return scratch(grid: grid) }
+        return (2 * grid.0 * (blockTokens / 2) * threads * 4, (rows / blockRows) * ((m + blockTokens - 1) / blockTokens))
     }
 
     public func ptx() -> String {
@@ -132,36 +150,43 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         precondition(B == 4, "the stage loop takes buffer i for its stage i of four")
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r")
-        let tokenBase = b.reg("r"), tile = b.reg("r")
         b.emit("mov.u32 \(tid), %tid.x;")
         b.emit("and.b32 \(lane), \(tid), 31;")
         b.emit("shr.u32 \(warp), \(tid), 5;")
         b.emit("shr.u32 \(g), \(lane), 2;")
-        b.emit("mov.u32 \(tokenBase), %ctaid.y;")
-        b.emit("mul.lo.u32 \(tokenBase), \(tokenBase), \(blockTokens);")
-        b.emit("mov.u32 \(tile), %ctaid.x;")
-        b.emit("mad.lo.u32 \(tile), \(tile), \(4 * warpgroups), \(warp);")  // this warp's row tile
-
-        // This split's units: [z·chunk, min(z·chunk + chunk, U)), chunk = 2·⌈U / 2S⌉.
+        // The block's tile (first token, the warp's row tile) and its units [u, uEnd): from the
+        // grid and the split (ctaid.z), or, with stream-K, a segment of the block's run, set
+        // after the shared memory below (the segments loop back to there).
+        let tokenBase = b.reg("r"), tile = b.reg("r")
         let u = b.reg("r"), p = b.reg("p")
         let split = b.reg("r"), splits = b.reg("r"), splitChunk = b.reg("r"), uEnd = b.reg("r")
-        b.emit("mov.u32 \(split), %ctaid.z;")
-        b.emit("mov.u32 \(splits), %nctaid.z;")
-        b.emit("add.u32 \(splitChunk), \(splits), \(U / 2 - 1);")
-        b.emit("div.u32 \(splitChunk), \(splitChunk), \(splits);")
-        b.emit("shl.b32 \(splitChunk), \(splitChunk), 1;")
-        b.emit("mul.lo.u32 \(u), \(split), \(splitChunk);")
-        b.emit("add.u32 \(uEnd), \(u), \(splitChunk);")
-        b.emit("min.u32 \(uEnd), \(uEnd), \(U);")
+        if !streamK {
+            b.emit("mov.u32 \(tokenBase), %ctaid.y;")
+            b.emit("mul.lo.u32 \(tokenBase), \(tokenBase), \(blockTokens);")
+            b.emit("mov.u32 \(tile), %ctaid.x;")
+            b.emit("mad.lo.u32 \(tile), \(tile), \(4 * warpgroups), \(warp);")  // this warp's row tile
+            // This split's units: [z·chunk, min(z·chunk + chunk, U)), chunk = 2·⌈U / 2S⌉.
+            b.emit("mov.u32 \(split), %ctaid.z;")
+            b.emit("mov.u32 \(splits), %nctaid.z;")
+            b.emit("add.u32 \(splitChunk), \(splits), \(U / 2 - 1);")
+            b.emit("div.u32 \(splitChunk), \(splitChunk), \(splits);")
+            b.emit("shl.b32 \(splitChunk), \(splitChunk), 1;")
+            b.emit("mul.lo.u32 \(u), \(split), \(splitChunk);")
+            b.emit("add.u32 \(uEnd), \(u), \(splitChunk);")
+            b.emit("min.u32 \(uEnd), \(uEnd), \(U);")
+        }
         // The lane's weight streams from its row tile's unit u on: 8 bytes of values per half unit
         // (k32 steps 2h, 2h + 1), the unit's 8 bytes of metadata, the 4 bytes of its group's
         // scales (rows g, g + 8); advanced two units an iteration of the loop, whose stages then
         // address them with immediate offsets.
-        let firstUnit = b.reg("r")
-        b.emit("mad.lo.u32 \(firstUnit), \(tile), \(U), \(u);")
-        let wNext = b.wide(b.wide(ptr[0], firstUnit, times: 512), lane, times: 16)
-        let metaNext = b.wide(b.wide(ptr[1], firstUnit, times: 256), lane, times: 8)
-        let scaleNext = b.wide(b.wide(ptr[2], firstUnit, times: 32), g, times: 4)
+        func weightStreams() -> (String, String, String) {
+            let firstUnit = b.reg("r")
+            b.emit("mad.lo.u32 \(firstUnit), \(tile), \(U), \(u);")
+            return (b.wide(b.wide(ptr[0], firstUnit, times: 512), lane, times: 16),
+                    b.wide(b.wide(ptr[1], firstUnit, times: 256), lane, times: 8),
+                    b.wide(b.wide(ptr[2], firstUnit, times: 32), g, times: 4))
+        }
+        var streams = streamK ? nil : weightStreams()
 
         // Activations: thread 0 has the bulk tensor copy engine bring each stage (64 columns ×
         // N tokens, the 128-byte swizzle the wgmma descriptor reads, tokens past M as zeros)
@@ -184,12 +209,26 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("add.u32 \(wSlot), \(wSlot), \(B * S);")
 
         let acc = (0..<(blockTokens / 8)).map { _ in b.regs("f", 4) }
-        for a in acc.joined() { b.emit("mov.f32 \(a), 0f00000000;") }
+        if !streamK { for a in acc.joined() { b.emit("mov.f32 \(a), 0f00000000;") } }
         let accList = "{\(acc.joined().joined(separator: ", "))}"
         let consts = b.int4Constants()
         let one = b.reg("r"), scaleD = b.reg("p")
         b.emit("mov.u32 \(one), 1;")
         b.emit("setp.ne.u32 \(scaleD), \(one), 0;")  // D = A·B + D
+        // Stream-K: each segment of the run takes its tile and units here, then its weight streams
+        // and zeroed accumulators. The mbarriers' phase parity carries from segment to segment
+        // (each buffer's mbarrier completes one phase an iteration).
+        var run: StreamKRun? = nil, rowBlock: String? = nil, runPhase: String? = nil
+        if streamK {
+            let r = b.reg("r"), ph = b.reg("r")
+            b.emit("mov.u32 \(ph), 0;")
+            run = beginStreamK(&b, m: m, rowBlock: r, tokenBase: tokenBase, u: u, uEnd: uEnd)
+            b.emit("mad.lo.u32 \(tile), \(r), \(4 * warpgroups), \(warp);")  // this warp's row tile
+            streams = weightStreams()
+            for a in acc.joined() { b.emit("mov.f32 \(a), 0f00000000;") }
+            rowBlock = r; runPhase = ph
+        }
+        let (wNext, metaNext, scaleNext) = streams!  // set on both paths above
 
         // Thread 0 (where `guard` holds, if given) starts the copy of stage `stage`'s activations
         // (counted from the iteration's unit u: columns 64 · stage on from unit u's first) into the
@@ -270,9 +309,10 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         let carry = operands(0)
         // n: this split's stage; stages: how many it has (2 a unit); phase: the parity of the
         // mbarriers' phase this iteration waits for (each buffer's is used once an iteration).
-        let n = b.reg("r"), stages = b.reg("r"), phase = b.reg("r")
+        let n = b.reg("r"), stages = b.reg("r")
+        let phase = runPhase ?? b.reg("r")
         b.emit("mov.u32 \(n), 0;")
-        b.emit("mov.u32 \(phase), 0;")
+        if !streamK { b.emit("mov.u32 \(phase), 0;") }
         b.emit("sub.u32 \(stages), \(uEnd), \(u);")
         b.emit("shl.b32 \(stages), \(stages), 1;")
         let loop = b.label("wgmma_units")
@@ -312,9 +352,12 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("bar.sync 0;")
 
         let store = { (b: inout PTXBuilder, owned: [String]?) in
-            storeTile(&b, acc: acc, tid: tid, warp: warp, lane: lane, smem: smem, tokenBase: tokenBase, m: m, yPtr: ptr[4], owned: owned)
+            storeTile(&b, acc: acc, tid: tid, warp: warp, lane: lane, smem: smem, rowBlock: rowBlock, tokenBase: tokenBase, m: m,
+                      yPtr: ptr[4], owned: owned)
         }
-        if warpgroups == 2 {
+        if let run {
+            endStreamK(&b, run, acc: Array(acc.joined()), tid: tid, smem: smem, workspace: ptr[5], counters: ptr[6]) { store(&$0, nil) }
+        } else if warpgroups == 2 {
             // Launched as a cluster (two splits, `clusterShape`): the blocks reduce through
             // distributed shared memory and each stores the chunks of the tile it reduced.
             let clusterSize = b.reg("r"), clustered = b.reg("p"), inCluster = b.label("cluster_reduction")
@@ -467,6 +510,8 @@ public protocol PrefillLinearKernel: Sendable {
     func clusterShape(grid: (Int, Int, Int)) -> (Int, Int, Int)?
     /// Workspace bytes and counters (u32, zeroed once) that a launch with this grid needs.
     func scratch(grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int)
+    /// The same for a launch of this grid for M tokens (where the grid alone does not say).
+    func scratch(tokens: Int, grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int)
 }
 
 extension TiledLinearKernel: PrefillLinearKernel {
@@ -479,6 +524,8 @@ extension TiledLinearKernel: PrefillLinearKernel {
 extension PrefillLinearKernel {
     /// Workspace bytes and counters that a launch for M tokens needs.
     public func scratch(tokens m: Int, multiprocessors: Int = 132) -> (workspaceBytes: Int, counters: Int) {
-        scratch(grid: launchShape(tokens: m, multiprocessors: multiprocessors).grid)
+        scratch(tokens: m, grid: launchShape(tokens: m, multiprocessors: multiprocessors).grid)
     }
+
+    public func scratch(tokens m: Int, grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int) { scratch(grid: grid) }
 }

@@ -16,11 +16,13 @@ extension WarpgroupLinearKernel {
     /// Bytes the staged tile takes: it must fit below the mbarriers (the buffers and the slots).
     var stagedTileBytes: Int { blockTokens * tileRowStride }
 
-    /// Emits the epilogue. `smem`: the dynamic shared memory's start; `owned`: per chunk of a
+    /// Emits the epilogue for the tile of row block `rowBlock` (nil: %ctaid.x) and tokens from
+    /// `tokenBase` on.
+    /// `smem`: the dynamic shared memory's start; `owned`: per chunk of a
     /// warpgroup's accumulators (`reductionChunks` token ranges), the predicate "this block
     /// stores it" (split K in a cluster), or nil for every chunk. Every thread of the block runs it.
     func storeTile(_ b: inout PTXBuilder, acc: [[String]], tid: String, warp: String, lane: String, smem: String,
-                   tokenBase: String, m: String, yPtr: String, owned: [String]? = nil) {
+                   rowBlock: String?, tokenBase: String, m: String, yPtr: String, owned: [String]? = nil) {
         precondition(stagedTileBytes <= Self.buffers * (stageBytes + threads * 24) && acc.count % 2 == 0,
                      "the staged tile fits below the mbarriers; n8 tiles come in pairs")
         let R = tileRowStride, tilesPerChunk = acc.count / Self.reductionChunks
@@ -63,8 +65,12 @@ extension WarpgroupLinearKernel {
         let tokensLeft = b.reg("r"), element = b.reg("r"), to = b.reg("rd")
         b.emit("sub.u32 \(tokensLeft), \(m), \(tokenBase);")
         b.emit("add.u32 \(element), \(tokenBase), \(tok);")
-        b.emit("mov.u32 \(row), %ctaid.x;")
-        b.emit("mul.lo.u32 \(row), \(row), \(blockRows);")
+        if let rowBlock {
+            b.emit("mul.lo.u32 \(row), \(rowBlock), \(blockRows);")
+        } else {
+            b.emit("mov.u32 \(row), %ctaid.x;")
+            b.emit("mul.lo.u32 \(row), \(row), \(blockRows);")
+        }
         b.emit("mad.lo.u32 \(row), \(rowPiece), 8, \(row);")
         b.emit("mad.lo.u32 \(element), \(element), \(rows), \(row);")
         b.emit("mul.wide.u32 \(to), \(element), 2;")

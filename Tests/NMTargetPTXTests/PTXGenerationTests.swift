@@ -173,6 +173,74 @@ import Testing
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 256, columns: 768, warpgroups: 3) }
     }
 
+    @Test func streamKKernelRunsSegmentsOnAPersistentGrid() throws {
+        // 11008×4096 at M = 4096 with 256 tokens: 1376 tiles of 16 unit pairs on 132 blocks.
+        let k = try WarpgroupLinearKernel(rows: 11008, columns: 4096, blockTokens: 256, streamK: true)
+        #expect(k.entry.hasSuffix("_t256_sk"))
+        #expect(k.streamKPairs(tokens: 4096) == 86 * 16 * 16)
+        #expect(k.launchShape(tokens: 4096).grid == (132, 1, 1))
+        #expect(k.clusterShape(grid: (132, 1, 1)) == nil)
+        // Two partial tiles a block in the workspace, a counter a tile.
+        #expect(k.scratch(tokens: 4096) == (2 * 132 * 128 * 256 * 4, 86 * 16))
+        // Fewer pairs than slots: one block a pair (256×768 at M = 1: 2 tiles of 3 pairs).
+        let small = try WarpgroupLinearKernel(rows: 256, columns: 768, blockTokens: 256, streamK: true)
+        #expect(small.launchShape(tokens: 1).grid == (6, 1, 1))
+        // 128 tokens: two blocks an SM, so 264 slots.
+        #expect(try WarpgroupLinearKernel(rows: 11008, columns: 4096, blockTokens: 128, streamK: true).launchShape(tokens: 4096).grid == (264, 1, 1))
+        // The estimate: the busiest slot's pairs, ⌈22016 / 132⌉ = 167, at 256 tokens' rate.
+        #expect(abs(k.estimatedMicroseconds(tokens: 4096) - Double(167 * 2 * 256) / 228) < 1e-9)
+        let ptx = k.ptx()
+        for piece in ["STREAM_K_SEGMENT", "fence.proxy.async.shared::cta;", "div.u64", "atom.global.add.u32", "ld.global.cg.f32", "membar.gl;"] {
+            #expect(ptx.contains(piece), "\(piece)")
+        }
+        for absent in ["barrier.cluster", "mapa.", "%ctaid.y", "%ctaid.z"] { #expect(!ptx.contains(absent), "\(absent)") }
+        // A whole tile and the last of a partial tile's blocks each store it.
+        #expect(ptx.components(separatedBy: "stmatrix.sync.aligned.m8n8.x4.trans.shared.b16").count - 1 == 2 * 256 / 16)
+        // One loop of stages (the segment's), inside the loop over segments; the mbarriers set up once.
+        #expect(ptx.components(separatedBy: "bra WGMMA_UNITS").count - 1 == 1)
+        let lines = ptx.split(separator: "\n")
+        let segment = try #require(lines.firstIndex { $0.hasPrefix("STREAM_K_SEGMENT") && $0.hasSuffix(":") })
+        #expect(lines[segment...].contains { $0.contains("bra STREAM_K_SEGMENT") })
+        #expect(lines[segment...].filter { $0.contains("mbarrier.init") }.isEmpty)  // set up once, before the segments
+        // The default kernel is untouched by the option: no stream-K code in it.
+        #expect(!(try WarpgroupLinearKernel(rows: 11008, columns: 4096, blockTokens: 256).ptx().contains("STREAM_K")))
+    }
+
+    @Test func streamKRunsCoverEveryPairOnceAndNameTheirTilesBlocks() {
+        // The partition the stream-K kernel computes on the GPU: block b takes pairs
+        // [⌊bP/G⌋, ⌊(b+1)P/G⌋); tile t's blocks are owner(tQ) … owner((t+1)Q − 1) with
+        // owner(q) = ⌊((q+1)G − 1)/P⌋; a block's partial of tile t sits in slot 2b, or 2b + 1
+        // unless t is its first tile. Checked here for shapes whose runs are shorter than a tile,
+        // about one, and longer.
+        for (pairs, blocks, perTile) in [(22016, 132, 16), (2752, 132, 16), (480, 132, 3), (32, 32, 16), (960, 264, 3), (5, 5, 1)] {
+            let start = { (b: Int) in b * pairs / blocks }
+            let owner = { (q: Int) in ((q + 1) * blocks - 1) / pairs }
+            var covered = [Int](repeating: 0, count: pairs)
+            var slots: [Int: Int] = [:]  // slot → tile
+            for b in 0..<blocks {
+                var q = start(b)
+                let end = start(b + 1)
+                #expect(end > q, "block \(b) of \(blocks) has pairs")
+                while q < end {
+                    let t = q / perTile, segmentEnd = min(end, (t + 1) * perTile)
+                    for i in q..<segmentEnd { covered[i] += 1; #expect(owner(i) == b) }
+                    let first = owner(t * perTile), last = owner((t + 1) * perTile - 1)
+                    #expect((first...last).contains(b))
+                    if first != last {  // partial: its slot is this block's first or last segment's
+                        let slot = 2 * b + (start(b) / perTile == t ? 0 : 1)
+                        #expect(slots[slot] == nil, "slot \(slot) taken twice")
+                        slots[slot] = t
+                        #expect(q == start(b) || segmentEnd == end, "a partial segment is the run's first or last")
+                    } else {
+                        #expect(q == t * perTile && segmentEnd == (t + 1) * perTile)
+                    }
+                    q = segmentEnd
+                }
+            }
+            #expect(covered.allSatisfy { $0 == 1 }, "P = \(pairs), G = \(blocks)")
+        }
+    }
+
     @Test func warpgroupKernelStoresItsTileThroughSharedMemory() throws {
         // The epilogue: each warp transposes pairs of n8 tiles into shared memory with one
         // stmatrix.x4.trans, then every thread copies 16-byte pieces of token rows to y, a pass

@@ -53,6 +53,8 @@ struct MatmulBench {
     var blockTokens: Int? = nil
     /// Blocks splitting K of the prefill kernels (nil: their launch shape's, by M).
     var prefillSplits: Int? = nil
+    /// The Hopper 2:4 prefill kernel as stream-K (`WarpgroupLinearKernel.streamK`).
+    var streamK = false
     var rotateBytes = 512 << 20
     /// Also time each point with the graph method (`graphMicroseconds`).
     var graphTiming = true
@@ -86,7 +88,7 @@ struct MatmulBench {
                 let (arrays, reference) = try prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: checked)
                 let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns, warps: warps,
                                           rowTiles: rowTiles, splits: splits, tiledFrom: tiledFrom, warpgroups: warpgroups, blockTokens: blockTokens,
-                                          prefillSplits: prefillSplits,
+                                          prefillSplits: prefillSplits, streamK: streamK,
                                           dependentLaunch: dependentLaunch && device.supportsDependentLaunch, arrays: arrays, rotateBytes: rotateBytes)
                 defer { variant.free() }
                 for t in variant.tiled {
@@ -215,7 +217,7 @@ final class Variant {
     let bytesPerCopy: Int
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
-         warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, dependentLaunch: Bool = false, arrays: [[UInt32]],
+         warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, streamK: Bool = false, dependentLaunch: Bool = false, arrays: [[UInt32]],
          rotateBytes: Int) throws {
         self.device = device
         self.prefillSplits = prefillSplits
@@ -228,7 +230,7 @@ final class Variant {
                                       dependentLaunch: dependentLaunch)
         }
         let tiledKernels = try prefillKernels(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens,
-                                              hopper: device.computeCapability == (9, 0))
+                                              streamK: streamK, hopper: device.computeCapability == (9, 0))
         let entries = kernels.map { $0.ptx() } + tiledKernels.map { $0.ptx() }
         let target = tiledKernels.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
         let module = try device.loadModule(ptx: PTXModule.text(entries: entries, target: target), label: label)
@@ -263,9 +265,12 @@ final class Variant {
         let arguments: [CUDAKernelArgument] = [.pointer(c[0]), .pointer(c[1]), .pointer(c[2]), .pointer(x), .pointer(y), .u32(UInt32(m))]
         if let t = prefill(tokens: m), m >= tiledFrom {
             var shape = t.kernel.launchShape(tokens: m, multiprocessors: device.multiprocessors)
-            if let s = prefillSplits { shape.grid.2 = try forcedSplits(s) }
+            if let s = prefillSplits {
+                guard (t.kernel as? WarpgroupLinearKernel)?.streamK != true else { throw BenchFailure("--prefill-splits: a stream-K kernel splits K by itself") }
+                shape.grid.2 = try forcedSplits(s)
+            }
             if scratch[m] == nil {
-                let need = t.kernel.scratch(grid: shape.grid)
+                let need = t.kernel.scratch(tokens: m, grid: shape.grid)
                 let counters = try device.allocate(4 * need.counters)
                 try device.fill(counters, byte: 0, bytes: 4 * need.counters)
                 scratch[m] = (try device.allocate(need.workspaceBytes), counters)
@@ -336,14 +341,15 @@ enum HostReference {
 
 /// The large-M kernels for a weight: on Hopper (sm_90) 2:4 INT4 takes the `wgmma` kernels with
 /// `warpgroups` (default 2; 0 = the `mma.sync` one instead) and `blockTokens` (default: every
-/// token tile the warpgroups allow, picked by M), everything else the `mma.sync` tiled kernel;
-/// none where the shape allows neither.
-func prefillKernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgroups: Int?, blockTokens: Int?, hopper: Bool) throws -> [any PrefillLinearKernel] {
+/// token tile the warpgroups allow, picked by M; `streamK`: those as stream-K), everything else
+/// the `mma.sync` tiled kernel; none where the shape allows neither.
+func prefillKernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgroups: Int?, blockTokens: Int?, streamK: Bool = false,
+                    hopper: Bool) throws -> [any PrefillLinearKernel] {
     let groups = warpgroups ?? 2
     let tokens = blockTokens.map { [$0] } ?? WarpgroupLinearKernel.tokenTiles.filter { groups == 2 || $0 <= 128 }
     if hopper, kind == .int4Sparse24, groups > 0,
        tokens.allSatisfy({ WarpgroupLinearKernel.supports(rows: rows, columns: columns, warpgroups: groups, blockTokens: $0) }) {
-        return try tokens.map { try WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: groups, blockTokens: $0) }
+        return try tokens.map { try WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: groups, blockTokens: $0, streamK: streamK) }
     }
     return TiledLinearKernel.supports(rows: rows, columns: columns) ? [try TiledLinearKernel(weights: kind, rows: rows, columns: columns)] : []
 }

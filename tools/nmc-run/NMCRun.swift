@@ -54,6 +54,7 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Blocks splitting K of the prefill kernel (default: by M and the shape; two splits of the Hopper 2:4 kernel reduce in a cluster).") var prefillSplits: Int?
     @Option(help: "Warpgroups a block of the Hopper (sm_90a, wgmma) 2:4 prefill kernel: 2 or 4 (default 2); 0 runs the mma.sync tiled kernel instead.") var warpgroups: Int?
     @Option(help: "Tokens a block of the Hopper 2:4 prefill kernel: 64, 128, 192 or 256 (default: picked by M and the shape, WarpgroupLinearKernel.standardBlockTokens).") var blockTokens: Int?
+    @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (a persistent grid, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
     var dependentLaunch = true
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
@@ -156,7 +157,8 @@ struct NMCRun: ParsableCommand {
                     try LinearKernel.standard(weights: kind, rows: shape.rows, columns: shape.columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
                                               splits: splits, clusters: true, dependentLaunch: dependentLaunch)
                 }
-                let tiled = try prefillKernels(kind: kind, rows: shape.rows, columns: shape.columns, warpgroups: warpgroups, blockTokens: blockTokens, hopper: true)
+                let tiled = try prefillKernels(kind: kind, rows: shape.rows, columns: shape.columns, warpgroups: warpgroups, blockTokens: blockTokens,
+                                               streamK: streamK, hopper: true)
                 let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
                 let target = tiled.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
                 try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() } + tiled.map { $0.ptx() }, target: target), to: path)
@@ -194,6 +196,7 @@ struct NMCRun: ParsableCommand {
         bench.tiledFrom = tiledFrom
         bench.warpgroups = warpgroups
         bench.blockTokens = blockTokens
+        bench.streamK = streamK
         bench.kinds = try parsedKernels()
         bench.dependentLaunch = dependentLaunch
         let points = try bench.run(shapes: try parsedShapes(), tokens: try parsedTokens(), log: log)
