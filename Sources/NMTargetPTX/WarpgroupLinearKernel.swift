@@ -89,8 +89,11 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// finds fastest, the wider on a tie. It is wave quantization that decides: 11008 rows at
     /// M = 512 make 172 blocks of 256 tokens (1.3 waves of one block an SM, so two) but 258 of
     /// 192 (two full waves of blocks three quarters the size).
-    public static func standardBlockTokens(rows: Int, columns: Int, tokens m: Int, warpgroups: Int = 2, multiprocessors: Int = 132) -> Int {
-        let kernels = tokenTiles.reversed().compactMap { try? WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: $0) }
+    public static func standardBlockTokens(rows: Int, columns: Int, tokens m: Int, warpgroups: Int = 2, multiprocessors: Int = 132,
+                                           streamK: Bool = false) -> Int {
+        let kernels = tokenTiles.reversed().compactMap {
+            try? WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: $0, streamK: streamK)
+        }
         let best = kernels.min { $0.estimatedMicroseconds(tokens: m, multiprocessors: multiprocessors) < $1.estimatedMicroseconds(tokens: m, multiprocessors: multiprocessors) }
         return best?.blockTokens ?? 128
     }

@@ -187,8 +187,12 @@ import Testing
         #expect(small.launchShape(tokens: 1).grid == (6, 1, 1))
         // 128 tokens: two blocks an SM, so 264 slots.
         #expect(try WarpgroupLinearKernel(rows: 11008, columns: 4096, blockTokens: 128, streamK: true).launchShape(tokens: 4096).grid == (264, 1, 1))
-        // The estimate: the busiest slot's pairs, ⌈22016 / 132⌉ = 167, at 256 tokens' rate.
+        // The estimate: the busiest slot's pairs, ⌈22016 / 132⌉ = 167, at 256 tokens' rate; by it
+        // stream-K takes 256 tokens at M = 512 and 4096 and 128 at M = 128 (half of a 256 tile idle).
         #expect(abs(k.estimatedMicroseconds(tokens: 4096) - Double(167 * 2 * 256) / 228) < 1e-9)
+        #expect(WarpgroupLinearKernel.standardBlockTokens(rows: 11008, columns: 4096, tokens: 512, streamK: true) == 256)
+        #expect(WarpgroupLinearKernel.standardBlockTokens(rows: 11008, columns: 4096, tokens: 4096, streamK: true) == 256)
+        #expect(WarpgroupLinearKernel.standardBlockTokens(rows: 11008, columns: 4096, tokens: 128, streamK: true) == 128)
         let ptx = k.ptx()
         for piece in ["STREAM_K_SEGMENT", "fence.proxy.async.shared::cta;", "div.u64", "atom.global.add.u32", "ld.global.cg.f32", "membar.gl;"] {
             #expect(ptx.contains(piece), "\(piece)")

@@ -304,9 +304,9 @@ final class Variant {
     /// The prefill kernel for M tokens: the only one, or the one with
     /// `WarpgroupLinearKernel.standardBlockTokens` tokens a block.
     func prefill(tokens m: Int) -> (kernel: any PrefillLinearKernel, function: CUDAFunction)? {
-        guard tiled.count > 1, let groups = (tiled.first?.kernel as? WarpgroupLinearKernel)?.warpgroups else { return tiled.first }
-        let best = WarpgroupLinearKernel.standardBlockTokens(rows: rows, columns: columns, tokens: m, warpgroups: groups,
-                                                            multiprocessors: device.multiprocessors)
+        guard tiled.count > 1, let first = tiled.first?.kernel as? WarpgroupLinearKernel else { return tiled.first }
+        let best = WarpgroupLinearKernel.standardBlockTokens(rows: rows, columns: columns, tokens: m, warpgroups: first.warpgroups,
+                                                            multiprocessors: device.multiprocessors, streamK: first.streamK)
         return tiled.first { $0.kernel.activationMapTokens == best } ?? tiled.first
     }
 
