@@ -64,6 +64,11 @@ struct NMCRun: ParsableCommand {
     @Flag(help: "PTX DIR, with --bench-step: also time each launch alone and sum by kernel.") var profile = false
     @Option(help: "Write the PTX of the linear kernels for --shapes into this directory (no GPU needed).") var emitPtx: String?
 
+    func validate() throws {
+        if streamK && warpgroups == 0 { throw ValidationError("--stream-k is a mode of the wgmma kernel; --warpgroups 0 asks for the mma.sync one") }
+        if streamK && prefillSplits != nil { throw ValidationError("--stream-k splits K by itself; drop --prefill-splits") }
+    }
+
     func run() throws {
         do {
             if let dir = emitPtx { return try emit(into: dir) }
