@@ -21,6 +21,18 @@ extension WarpgroupLinearKernel {
         (rows / blockRows) * ((m + blockTokens - 1) / blockTokens) * (units / 2)
     }
 
+    /// ⌊(a · x − minus) / y⌋ in 64 bits (a, x, y: u32 registers or immediates), into a new u32
+    /// register: the run bounds, owners and first tiles below are all of this form.
+    static func mulDiv(_ b: inout PTXBuilder, _ a: String, times x: String, minus: Int = 0, over y: String) -> String {
+        let wide = b.reg("rd"), divisor = b.reg("rd"), r = b.reg("r")
+        b.emit("mul.wide.u32 \(wide), \(a), \(x);")
+        if minus != 0 { b.emit("sub.u64 \(wide), \(wide), \(minus);") }
+        b.emit("cvt.u64.u32 \(divisor), \(y);")
+        b.emit("div.u64 \(wide), \(wide), \(divisor);")
+        b.emit("cvt.u32.u64 \(r), \(wide);")
+        return r
+    }
+
     /// The registers a block's run lives in, across its segments.
     struct StreamKRun {
         let segment: String, block: String, blocks: String, pairs: String, runEnd: String
@@ -31,23 +43,16 @@ extension WarpgroupLinearKernel {
     /// and first token, and its units [u, uEnd).
     func beginStreamK(_ b: inout PTXBuilder, m: String, rowBlock: String, tokenBase: String, u: String, uEnd: String) -> StreamKRun {
         let Q = units / 2, rowBlocks = rows / blockRows
-        let block = b.reg("r"), blocks = b.reg("r"), pairs = b.reg("r"), start = b.reg("r"), end = b.reg("r")
+        let block = b.reg("r"), blocks = b.reg("r"), pairs = b.reg("r")
         b.emit("mov.u32 \(block), %ctaid.x;")
         b.emit("mov.u32 \(blocks), %nctaid.x;")
         b.emit("add.u32 \(pairs), \(m), \(blockTokens - 1);")
         b.emit("div.u32 \(pairs), \(pairs), \(blockTokens);")
         b.emit("mul.lo.u32 \(pairs), \(pairs), \(rowBlocks * Q);")
-        func runStart(_ of: String, into r: String) {  // ⌊of · P / G⌋ in 64 bits
-            let wide = b.reg("rd"), g = b.reg("rd")
-            b.emit("mul.wide.u32 \(wide), \(of), \(pairs);")
-            b.emit("cvt.u64.u32 \(g), \(blocks);")
-            b.emit("div.u64 \(wide), \(wide), \(g);")
-            b.emit("cvt.u32.u64 \(r), \(wide);")
-        }
-        runStart(block, into: start)
-        let next = b.reg("r")
+        // The run: pairs [⌊b · P / G⌋, ⌊(b + 1) · P / G⌋).
+        let start = Self.mulDiv(&b, block, times: pairs, over: blocks), next = b.reg("r")
         b.emit("add.u32 \(next), \(block), 1;")
-        runStart(next, into: end)
+        let end = Self.mulDiv(&b, next, times: pairs, over: blocks)
         let segment = b.label("stream_k_segment")
         b.place(segment)
         // Every thread is done with shared memory (the last segment's staged tile, the arrival
@@ -77,21 +82,14 @@ extension WarpgroupLinearKernel {
     func endStreamK(_ b: inout PTXBuilder, _ run: StreamKRun, acc flat: [String], tid: String, smem: String,
                     workspace: String, counters: String, store: (inout PTXBuilder) -> Void) {
         let Q = units / 2, T = threads
-        // owner(q) = ⌊((q + 1)·G − 1) / P⌋ for the tile's first and last pair.
-        func owner(ofPairAfter q: String, into r: String) {  // q: the pair after the one asked about
-            let wide = b.reg("rd"), p = b.reg("rd")
-            b.emit("mul.wide.u32 \(wide), \(q), \(run.blocks);")
-            b.emit("sub.u64 \(wide), \(wide), 1;")
-            b.emit("cvt.u64.u32 \(p), \(run.pairs);")
-            b.emit("div.u64 \(wide), \(wide), \(p);")
-            b.emit("cvt.u32.u64 \(r), \(wide);")
-        }
-        let firstPair = b.reg("r"), after = b.reg("r"), firstBlock = b.reg("r"), lastBlock = b.reg("r")
+        // owner(q) = ⌊((q + 1)·G − 1) / P⌋ for the tile's first and last pair, q + 1 given.
+        let owner = { (b: inout PTXBuilder, qPlusOne: String) in Self.mulDiv(&b, qPlusOne, times: run.blocks, minus: 1, over: run.pairs) }
+        let firstPair = b.reg("r"), after = b.reg("r")
         b.emit("mul.lo.u32 \(firstPair), \(run.tile), \(Q);")
         b.emit("add.u32 \(after), \(firstPair), 1;")
-        owner(ofPairAfter: after, into: firstBlock)
+        let firstBlock = owner(&b, after)
         b.emit("add.u32 \(after), \(firstPair), \(Q);")
-        owner(ofPairAfter: after, into: lastBlock)
+        let lastBlock = owner(&b, after)
         let whole = b.reg("p"), partial = b.label("stream_k_partial"), next = b.label("stream_k_next")
         b.emit("setp.ne.u32 \(whole), \(firstBlock), \(lastBlock);")
         b.emit("@\(whole) bra \(partial);")
@@ -100,12 +98,9 @@ extension WarpgroupLinearKernel {
         b.place(partial)
         // Slot of block `blk`'s partial of this tile: 2·blk, + 1 unless the tile is its first.
         let slot = { (b: inout PTXBuilder, blk: String) -> String in
-            let index = b.reg("r"), firstTile = b.reg("r"), wide = b.reg("rd"), later = b.reg("p"), addr = b.reg("rd"), g = b.reg("rd")
-            b.emit("mul.wide.u32 \(wide), \(blk), \(run.pairs);")
-            b.emit("cvt.u64.u32 \(g), \(run.blocks);")
-            b.emit("div.u64 \(wide), \(wide), \(g);")
-            b.emit("cvt.u32.u64 \(firstTile), \(wide);")
-            b.emit("div.u32 \(firstTile), \(firstTile), \(Q);")
+            let index = b.reg("r"), later = b.reg("p"), addr = b.reg("rd")
+            let firstTile = Self.mulDiv(&b, blk, times: run.pairs, over: run.blocks)  // the block's run start …
+            b.emit("div.u32 \(firstTile), \(firstTile), \(Q);")                    // … and its tile
             b.emit("setp.ne.u32 \(later), \(firstTile), \(run.tile);")
             b.emit("selp.u32 \(index), 1, 0, \(later);")
             b.emit("mad.lo.u32 \(index), \(blk), 2, \(index);")

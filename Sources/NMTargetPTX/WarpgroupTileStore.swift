@@ -8,7 +8,7 @@
 /// `stmatrix.m8n8.x4.trans` (four 8×8 f16 matrices: a row of the stored matrix is one token's 8
 /// rows, 16 bytes), and then every thread copies 16-byte pieces of token rows to y, so a warp
 /// writes whole 128-byte lines. The tile sits in the (then free) activation buffers and weight
-/// slots, token rows `rowStride` bytes apart: 16 bytes more than the rows take, so the 8 rows
+/// slots, token rows `tileRowStride` bytes apart: 16 bytes more than the rows take, so the 8 rows
 /// of a stored matrix fall in different banks.
 extension WarpgroupLinearKernel {
     /// Bytes between two tokens' rows in the staged tile.
@@ -17,8 +17,7 @@ extension WarpgroupLinearKernel {
     var stagedTileBytes: Int { blockTokens * tileRowStride }
 
     /// Emits the epilogue for the tile of row block `rowBlock` (nil: %ctaid.x) and tokens from
-    /// `tokenBase` on.
-    /// `smem`: the dynamic shared memory's start; `owned`: per chunk of a
+    /// `tokenBase` on. `smem`: the dynamic shared memory's start; `owned`: per chunk of a
     /// warpgroup's accumulators (`reductionChunks` token ranges), the predicate "this block
     /// stores it" (split K in a cluster), or nil for every chunk. Every thread of the block runs it.
     func storeTile(_ b: inout PTXBuilder, acc: [[String]], tid: String, warp: String, lane: String, smem: String,

@@ -265,10 +265,7 @@ final class Variant {
         let arguments: [CUDAKernelArgument] = [.pointer(c[0]), .pointer(c[1]), .pointer(c[2]), .pointer(x), .pointer(y), .u32(UInt32(m))]
         if let t = prefill(tokens: m), m >= tiledFrom {
             var shape = t.kernel.launchShape(tokens: m, multiprocessors: device.multiprocessors)
-            if let s = prefillSplits {
-                guard (t.kernel as? WarpgroupLinearKernel)?.streamK != true else { throw BenchFailure("--prefill-splits: a stream-K kernel splits K by itself") }
-                shape.grid.2 = try forcedSplits(s)
-            }
+            if let s = prefillSplits { shape.grid.2 = try forcedSplits(s) }  // not with stream-K: nmc-run refuses the pair
             if scratch[m] == nil {
                 let need = t.kernel.scratch(tokens: m, grid: shape.grid)
                 let counters = try device.allocate(4 * need.counters)
