@@ -358,8 +358,15 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             storeTile(&b, acc: acc, tid: tid, warp: warp, lane: lane, smem: smem, rowBlock: rowBlock, tokenBase: tokenBase, m: m,
                       yPtr: ptr[4], owned: owned)
         }
+        // Split K and stream-K add other blocks' partials through the (then free) buffers and slots.
+        let staging = { (b: inout PTXBuilder) -> TiledLinearKernel.PartialStaging in
+            let thread = b.reg("r")
+            b.emit("mad.lo.u32 \(thread), \(tid), 16, \(smem);")
+            return TiledLinearKernel.PartialStaging(thread: thread, bytes: B * (S + W))
+        }
         if let run {
-            endStreamK(&b, run, acc: Array(acc.joined()), tid: tid, smem: smem, workspace: ptr[5], counters: ptr[6]) { store(&$0, nil) }
+            endStreamK(&b, run, acc: Array(acc.joined()), tid: tid, smem: smem, workspace: ptr[5], counters: ptr[6],
+                       staging: staging(&b)) { store(&$0, nil) }
         } else if warpgroups == 2 {
             // Launched as a cluster (two splits, `clusterShape`): the blocks reduce through
             // distributed shared memory and each stores the chunks of the tile it reduced.
@@ -368,14 +375,14 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.emit("setp.gt.u32 \(clustered), \(clusterSize), 1;")
             b.emit("@\(clustered) bra \(inCluster);")
             TiledLinearKernel.reduceSplits(&b, acc: Array(acc.joined()), entry: entry, threads: T, tid: tid, split: split, splits: splits,
-                                           workspace: ptr[5], counters: ptr[6])
+                                           workspace: ptr[5], counters: ptr[6], staging: staging(&b))
             store(&b, nil)
             b.emit("bra.uni \(entry)_EXIT;")
             b.place(inCluster)
             store(&b, reduceInCluster(&b, acc: acc, tid: tid, splits: splits, smem: smem, barrier: bars, phase: phase))
         } else {
             TiledLinearKernel.reduceSplits(&b, acc: Array(acc.joined()), entry: entry, threads: T, tid: tid, split: split, splits: splits,
-                                           workspace: ptr[5], counters: ptr[6])
+                                           workspace: ptr[5], counters: ptr[6], staging: staging(&b))
             store(&b, nil)
         }
 

@@ -33,26 +33,54 @@ extension WarpgroupLinearKernel {
         return r
     }
 
-    /// The registers a block's run lives in, across its segments.
+    /// The registers a block's work lives in, across its segments: the current run [start, end)
+    /// of pairs, whether it is a data-parallel tile (`dataParallel`, 1 or 0), the stream-K
+    /// region (tiles from `dpTiles` on, its first pair `skBase`, `skPairs` pairs) and this
+    /// block's run of it [`skStart`, `skEnd`).
     struct StreamKRun {
-        let segment: String, block: String, blocks: String, pairs: String, runEnd: String
+        let segment: String, block: String, blocks: String, runEnd: String
         let tile: String, segmentStart: String, segmentEnd: String
+        let dataParallel: String, dpTiles: String, skBase: String, skPairs: String, skStart: String, skEnd: String
     }
 
-    /// Emits the run's bounds and the top of the segment loop: the segment's tile, its row block
-    /// and first token, and its units [u, uEnd).
+    /// Emits the split of the tiles (data-parallel waves, then the stream-K region), this
+    /// block's first run and the top of the segment loop: the segment's tile, its row block and
+    /// first token, and its units [u, uEnd).
     func beginStreamK(_ b: inout PTXBuilder, m: String, rowBlock: String, tokenBase: String, u: String, uEnd: String) -> StreamKRun {
         let Q = units / 2, rowBlocks = rows / blockRows
-        let block = b.reg("r"), blocks = b.reg("r"), pairs = b.reg("r")
+        let block = b.reg("r"), blocks = b.reg("r"), tiles = b.reg("r")
         b.emit("mov.u32 \(block), %ctaid.x;")
         b.emit("mov.u32 \(blocks), %nctaid.x;")
-        b.emit("add.u32 \(pairs), \(m), \(blockTokens - 1);")
-        b.emit("div.u32 \(pairs), \(pairs), \(blockTokens);")
-        b.emit("mul.lo.u32 \(pairs), \(pairs), \(rowBlocks * Q);")
-        // The run: pairs [⌊b · P / G⌋, ⌊(b + 1) · P / G⌋).
-        let start = Self.mulDiv(&b, block, times: pairs, over: blocks), next = b.reg("r")
+        b.emit("add.u32 \(tiles), \(m), \(blockTokens - 1);")
+        b.emit("div.u32 \(tiles), \(tiles), \(blockTokens);")
+        b.emit("mul.lo.u32 \(tiles), \(tiles), \(rowBlocks);")
+        // D = G·(⌊T / G⌋ − 1) data-parallel tiles (none below two waves; all T when G divides T).
+        let waves = b.reg("r"), dpTiles = b.reg("r"), even = b.reg("p")
+        b.emit("div.u32 \(waves), \(tiles), \(blocks);")
+        b.emit("max.u32 \(waves), \(waves), 1;")
+        b.emit("sub.u32 \(waves), \(waves), 1;")
+        b.emit("mul.lo.u32 \(dpTiles), \(waves), \(blocks);")
+        b.emit("rem.u32 \(waves), \(tiles), \(blocks);")
+        b.emit("setp.eq.u32 \(even), \(waves), 0;")
+        b.emit("@\(even) mov.u32 \(dpTiles), \(tiles);")
+        let skBase = b.reg("r"), skPairs = b.reg("r")
+        b.emit("mul.lo.u32 \(skBase), \(dpTiles), \(Q);")
+        b.emit("sub.u32 \(skPairs), \(tiles), \(dpTiles);")
+        b.emit("mul.lo.u32 \(skPairs), \(skPairs), \(Q);")
+        // This block's stream-K run: pairs base + [⌊b · P / G⌋, ⌊(b + 1) · P / G⌋).
+        let skStart = Self.mulDiv(&b, block, times: skPairs, over: blocks), next = b.reg("r")
+        b.emit("add.u32 \(skStart), \(skStart), \(skBase);")
         b.emit("add.u32 \(next), \(block), 1;")
-        let end = Self.mulDiv(&b, next, times: pairs, over: blocks)
+        let skEnd = Self.mulDiv(&b, next, times: skPairs, over: blocks)
+        b.emit("add.u32 \(skEnd), \(skEnd), \(skBase);")
+        // The first run: data-parallel tile b (a run of one tile), or, without any, the stream-K run.
+        let start = b.reg("r"), end = b.reg("r"), dataParallel = b.reg("r"), hasTile = b.reg("p")
+        b.emit("setp.lt.u32 \(hasTile), \(block), \(dpTiles);")
+        b.emit("selp.u32 \(dataParallel), 1, 0, \(hasTile);")
+        b.emit("mul.lo.u32 \(start), \(block), \(Q);")
+        b.emit("add.u32 \(end), \(start), \(Q);")
+        b.emit("@!\(hasTile) mov.u32 \(start), \(skStart);")
+        b.emit("@!\(hasTile) mov.u32 \(end), \(skEnd);")
         let segment = b.label("stream_k_segment")
         b.place(segment)
         // Every thread is done with shared memory (the last segment's staged tile, the arrival
@@ -72,59 +100,80 @@ extension WarpgroupLinearKernel {
         b.emit("rem.u32 \(rowBlock), \(tile), \(rowBlocks);")
         b.emit("div.u32 \(tokenBase), \(tile), \(rowBlocks);")
         b.emit("mul.lo.u32 \(tokenBase), \(tokenBase), \(blockTokens);")
-        return StreamKRun(segment: segment, block: block, blocks: blocks, pairs: pairs, runEnd: end,
-                          tile: tile, segmentStart: start, segmentEnd: segmentEnd)
+        return StreamKRun(segment: segment, block: block, blocks: blocks, runEnd: end, tile: tile, segmentStart: start,
+                          segmentEnd: segmentEnd, dataParallel: dataParallel, dpTiles: dpTiles, skBase: skBase,
+                          skPairs: skPairs, skStart: skStart, skEnd: skEnd)
     }
 
     /// Emits the end of a segment: a whole tile is stored (`store`); a partial one goes to the
     /// workspace, and the tile's last block to arrive adds the others' and stores. Then the
-    /// next segment of the run, if any.
+    /// next segment: the run's next tile, the block's next data-parallel tile, or its stream-K run.
     func endStreamK(_ b: inout PTXBuilder, _ run: StreamKRun, acc flat: [String], tid: String, smem: String,
-                    workspace: String, counters: String, store: (inout PTXBuilder) -> Void) {
+                    workspace: String, counters: String, staging: TiledLinearKernel.PartialStaging,
+                    store: (inout PTXBuilder) -> Void) {
         let Q = units / 2, T = threads
-        // owner(q) = ⌊((q + 1)·G − 1) / P⌋ for the tile's first and last pair, q + 1 given.
-        let owner = { (b: inout PTXBuilder, qPlusOne: String) in Self.mulDiv(&b, qPlusOne, times: run.blocks, minus: 1, over: run.pairs) }
+        // In the stream-K region, owner(q) = ⌊((q + 1)·G − 1) / P⌋ for the tile's first and last
+        // pair q (counted from the region's start), q + 1 given.
+        let owner = { (b: inout PTXBuilder, qPlusOne: String) in Self.mulDiv(&b, qPlusOne, times: run.blocks, minus: 1, over: run.skPairs) }
+        let whole = b.reg("p"), partial = b.label("stream_k_partial"), stored = b.label("stream_k_stored")
+        let next = b.label("stream_k_next"), wholeTile = b.label("stream_k_whole")
+        b.emit("setp.lt.u32 \(whole), \(run.tile), \(run.dpTiles);")
+        b.emit("@\(whole) bra \(wholeTile);")
         let firstPair = b.reg("r"), after = b.reg("r")
         b.emit("mul.lo.u32 \(firstPair), \(run.tile), \(Q);")
+        b.emit("sub.u32 \(firstPair), \(firstPair), \(run.skBase);")
         b.emit("add.u32 \(after), \(firstPair), 1;")
         let firstBlock = owner(&b, after)
         b.emit("add.u32 \(after), \(firstPair), \(Q);")
         let lastBlock = owner(&b, after)
-        let whole = b.reg("p"), partial = b.label("stream_k_partial"), next = b.label("stream_k_next")
         b.emit("setp.ne.u32 \(whole), \(firstBlock), \(lastBlock);")
         b.emit("@\(whole) bra \(partial);")
+        b.place(wholeTile)
         store(&b)
-        b.emit("bra.uni \(next);")
+        b.emit("bra.uni \(stored);")
         b.place(partial)
-        // Slot of block `blk`'s partial of this tile: 2·blk, + 1 unless the tile is its first.
+        // Slot of block `blk`'s partial of this tile: 2·blk, + 1 unless the tile is the first of its run.
         let slot = { (b: inout PTXBuilder, blk: String) -> String in
-            let index = b.reg("r"), later = b.reg("p"), addr = b.reg("rd")
-            let firstTile = Self.mulDiv(&b, blk, times: run.pairs, over: run.blocks)  // the block's run start …
+            let index = b.reg("r"), later = b.reg("p")
+            let firstTile = Self.mulDiv(&b, blk, times: run.skPairs, over: run.blocks)  // the block's run start …
+            b.emit("add.u32 \(firstTile), \(firstTile), \(run.skBase);")
             b.emit("div.u32 \(firstTile), \(firstTile), \(Q);")                    // … and its tile
             b.emit("setp.ne.u32 \(later), \(firstTile), \(run.tile);")
             b.emit("selp.u32 \(index), 1, 0, \(later);")
             b.emit("mad.lo.u32 \(index), \(blk), 2, \(index);")
-            b.emit("mul.lo.u32 \(index), \(index), \(flat.count * T);")
-            b.emit("add.u32 \(index), \(index), \(tid);")
-            b.emit("mul.wide.u32 \(addr), \(index), 4;")
-            b.emit("add.s64 \(addr), \(addr), \(workspace);")
-            return addr
+            return TiledLinearKernel.partialAddress(&b, slot: index, accumulators: flat.count, threads: T, tid: tid, workspace: workspace)
         }
         let afterLast = b.reg("r")
         b.emit("add.u32 \(afterLast), \(lastBlock), 1;")
         TiledLinearKernel.sumPartialsInLastBlock(&b, acc: flat, threads: T, tid: tid, me: run.block, from: firstBlock, to: afterLast,
-                                                 tileIndex: run.tile, counters: counters, notLast: next, slot: slot,
+                                                 tileIndex: run.tile, counters: counters, notLast: stored, slot: slot,
                                                  flag: { _ in smem },  // the buffers are free: the first word carries the count
                                                  lastArrival: { b in
                                                      let others = b.reg("r")
                                                      b.emit("sub.u32 \(others), \(lastBlock), \(firstBlock);")
                                                      return others
-                                                 })
+                                                 }, staging: staging)
         store(&b)
-        b.place(next)
+        b.place(stored)
+        // The run's next tile, if any …
         let again = b.reg("p")
         b.emit("mov.u32 \(run.segmentStart), \(run.segmentEnd);")
         b.emit("setp.lt.u32 \(again), \(run.segmentStart), \(run.runEnd);")
         b.emit("@\(again) bra \(run.segment);")
+        // … else after a data-parallel tile the block's next one, G tiles on, or its stream-K run.
+        b.emit("setp.eq.u32 \(again), \(run.dataParallel), 0;")
+        b.emit("@\(again) bra \(next);")
+        let tileAfter = b.reg("r")
+        b.emit("add.u32 \(tileAfter), \(run.tile), \(run.blocks);")
+        b.emit("setp.lt.u32 \(again), \(tileAfter), \(run.dpTiles);")
+        b.emit("mul.lo.u32 \(run.segmentStart), \(tileAfter), \(Q);")
+        b.emit("add.u32 \(run.runEnd), \(run.segmentStart), \(Q);")
+        b.emit("@\(again) bra \(run.segment);")
+        b.emit("mov.u32 \(run.dataParallel), 0;")
+        b.emit("mov.u32 \(run.segmentStart), \(run.skStart);")
+        b.emit("mov.u32 \(run.runEnd), \(run.skEnd);")
+        b.emit("setp.lt.u32 \(again), \(run.segmentStart), \(run.runEnd);")
+        b.emit("@\(again) bra \(run.segment);")
+        b.place(next)
     }
 }

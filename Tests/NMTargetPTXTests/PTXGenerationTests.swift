@@ -194,7 +194,7 @@ import Testing
         #expect(WarpgroupLinearKernel.standardBlockTokens(rows: 11008, columns: 4096, tokens: 4096, streamK: true) == 256)
         #expect(WarpgroupLinearKernel.standardBlockTokens(rows: 11008, columns: 4096, tokens: 128, streamK: true) == 128)
         let ptx = k.ptx()
-        for piece in ["STREAM_K_SEGMENT", "fence.proxy.async.shared::cta;", "div.u64", "atom.global.add.u32", "ld.global.cg.f32", "membar.gl;"] {
+        for piece in ["STREAM_K_SEGMENT", "fence.proxy.async.shared::cta;", "div.u64", "atom.global.add.u32", "st.global.v4.f32", "cp.async.cg.shared.global", "ld.shared.v4.f32", "membar.gl;"] {
             #expect(ptx.contains(piece), "\(piece)")
         }
         for absent in ["barrier.cluster", "mapa.", "%ctaid.y", "%ctaid.z"] { #expect(!ptx.contains(absent), "\(absent)") }
@@ -211,22 +211,32 @@ import Testing
     }
 
     @Test func streamKRunsCoverEveryPairOnceAndNameTheirTilesBlocks() {
-        // The partition the stream-K kernel computes on the GPU: block b takes pairs
-        // [⌊bP/G⌋, ⌊(b+1)P/G⌋); tile t's blocks are owner(tQ) … owner((t+1)Q − 1) with
-        // owner(q) = ⌊((q+1)G − 1)/P⌋; a block's partial of tile t sits in slot 2b, or 2b + 1
-        // unless t is its first tile. Checked here for shapes whose runs are shorter than a tile,
-        // about one, and longer.
-        for (pairs, blocks, perTile) in [(22016, 132, 16), (2752, 132, 16), (480, 132, 3), (32, 32, 16), (960, 264, 3), (5, 5, 1)] {
-            let start = { (b: Int) in b * pairs / blocks }
-            let owner = { (q: Int) in ((q + 1) * blocks - 1) / pairs }
-            var covered = [Int](repeating: 0, count: pairs)
+        // The partition the stream-K kernel computes on the GPU: with T tiles on G blocks, the
+        // first D = G·(⌊T/G⌋ − 1) tiles (all T when G divides T) are data-parallel, block b taking
+        // tiles b, b + G, …; the P pairs of the rest are stream-K, block b taking pairs
+        // D·Q + [⌊bP/G⌋, ⌊(b+1)P/G⌋); such a tile t's blocks are owner(tQ − DQ) …
+        // owner((t+1)Q − DQ − 1) with owner(q) = ⌊((q+1)G − 1)/P⌋; a block's partial of tile t
+        // sits in slot 2b, or 2b + 1 unless t is its run's first tile. Checked for shapes with
+        // no data-parallel tiles, some, and only those, and runs shorter than a tile, about one,
+        // and longer.
+        for (tiles, blocks, perTile) in [(1376, 132, 16), (172, 132, 16), (160, 132, 3), (2, 32, 16), (320, 264, 3), (5, 5, 1),
+                                         (264, 132, 16), (400, 132, 2), (512, 132, 86)] {
+            let dataParallel = tiles % blocks == 0 ? tiles : max(tiles / blocks - 1, 0) * blocks
+            let base = dataParallel * perTile, pairs = (tiles - dataParallel) * perTile
+            let start = { (b: Int) in base + b * pairs / blocks }
+            let owner = { (q: Int) in ((q - base + 1) * blocks - 1) / pairs }
+            var covered = [Int](repeating: 0, count: tiles * perTile)
             var slots: [Int: Int] = [:]  // slot → tile
             for b in 0..<blocks {
+                for t in stride(from: b, to: dataParallel, by: blocks) {
+                    for i in t * perTile ..< (t + 1) * perTile { covered[i] += 1 }
+                }
                 var q = start(b)
                 let end = start(b + 1)
-                #expect(end > q, "block \(b) of \(blocks) has pairs")
+                #expect(end > q || pairs == 0, "block \(b) of \(blocks) has pairs")
                 while q < end {
                     let t = q / perTile, segmentEnd = min(end, (t + 1) * perTile)
+                    #expect(t >= dataParallel)
                     for i in q..<segmentEnd { covered[i] += 1; #expect(owner(i) == b) }
                     let first = owner(t * perTile), last = owner((t + 1) * perTile - 1)
                     #expect((first...last).contains(b))
@@ -241,7 +251,7 @@ import Testing
                     q = segmentEnd
                 }
             }
-            #expect(covered.allSatisfy { $0 == 1 }, "P = \(pairs), G = \(blocks)")
+            #expect(covered.allSatisfy { $0 == 1 }, "T = \(tiles), G = \(blocks)")
         }
     }
 
