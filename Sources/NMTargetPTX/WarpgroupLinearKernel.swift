@@ -118,7 +118,10 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// 172 blocks, two waves of one block an SM, become 344 half blocks, three waves of half
     /// the length: 79.5 → 71.7 us on an H100).
     public func launchShape(tokens m: Int, multiprocessors: Int = 132) -> (grid: (Int, Int, Int), block: (Int, Int, Int)) {
-        if streamK { return ((min(multiprocessors * blocksPerMultiprocessor, streamKPairs(tokens: m)), 1, 1), (threads, 1, 1)) }
+        if streamK {  // G stream-K blocks (row 0), then a row of G data-parallel tiles a whole wave (WarpgroupStreamK.swift)
+            let slots = min(multiprocessors * blocksPerMultiprocessor, streamKPairs(tokens: m))
+            return ((slots, 1 + streamKDataParallelTiles(tokens: m, slots: slots) / slots, 1), (threads, 1, 1))
+        }
         var shape = TiledLinearKernel.splitLaunchShape(rowBlocks: rows / blockRows, tokenBlocks: (m + blockTokens - 1) / blockTokens,
                                                        units: units, threads: threads, multiprocessors: multiprocessors)
         let blocks = shape.grid.0 * shape.grid.1, slots = multiprocessors * blocksPerMultiprocessor

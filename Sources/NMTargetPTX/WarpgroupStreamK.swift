@@ -1,24 +1,41 @@
-/// Stream-K for the `wgmma` kernel (`WarpgroupLinearKernel(streamK: true)`).
+/// Stream-K for the `wgmma` kernel (`WarpgroupLinearKernel(streamK: true)`), as data-parallel
+/// waves plus a stream-K tail.
 ///
 /// The grid's tiles leave the SMs unevenly loaded whenever the blocks are not a whole number of
 /// waves (11008×4096 at M = 4096: 1376 tiles of 128 rows × 256 tokens on 132 SMs are 10.4
-/// waves, run as 11; at M = 512, 172 tiles are 1.3). Stream-K launches one block a slot instead
-/// (G = SMs × blocks an SM) and cuts the space of all (tile, unit pair) steps, tile-major, into
-/// G equal runs: block b takes pairs [⌊b·P / G⌋, ⌊(b + 1)·P / G⌋), P = tiles × U / 2. A run
-/// crosses tiles, so a block works through it as segments, one a tile, each the ordinary
-/// pipelined loop over its units. A segment that is a whole tile is stored at once; a partial
-/// one is written to the workspace, and the last of the tile's blocks to arrive (a counter a
-/// tile, as `TiledLinearKernel.reduceSplits`) adds the others' partials and stores the tile.
-/// No block waits for another, so any order of blocks is safe.
+/// waves, run as 11; at M = 512, 172 tiles are 1.3). With G slots (SMs × blocks an SM) and T
+/// tiles, the first D = G·(⌊T / G⌋ − 1) tiles (none below two waves, all T when G divides T)
+/// run as an ordinary grid, a block a tile; the last T − D (between one and two waves) are cut
+/// into G equal runs of their (tile, unit pair) steps, tile-major: stream-K block b takes pairs
+/// D·Q + [⌊b·P / G⌋, ⌊(b + 1)·P / G⌋), Q = U / 2 pairs a tile, P = (T − D)·Q. A run crosses
+/// tiles, so a block works through it as segments, one a tile, each the ordinary pipelined loop
+/// over its units. A segment that is a whole tile is stored at once; a partial one is written
+/// to the workspace, and the last of the tile's blocks to arrive (a counter a tile, as
+/// `TiledLinearKernel.reduceSplits`) adds the others' partials and stores the tile. No block
+/// waits for another, so any order of blocks is safe.
 ///
-/// The blocks of tile t are owner(t·Q) … owner((t + 1)·Q − 1), Q = U / 2 pairs a tile, where
-/// owner(q) = ⌊((q + 1)·G − 1) / P⌋ is the block whose run holds pair q. A block has at most
-/// two partial segments, its first and its last, kept in workspace slots 2b and 2b + 1 (slot
-/// 2b where the tile is the block's first).
+/// The stream-K blocks of tile t are owner(t·Q − D·Q) … owner((t + 1)·Q − D·Q − 1), where
+/// owner(q) = ⌊((q + 1)·G − 1) / P⌋ is the block whose run holds pair q of the tail. A block
+/// has at most two partial segments, its first and its last, kept in workspace slots 2b and
+/// 2b + 1 (slot 2b where the tile is the block's first).
+///
+/// Why the data-parallel tiles are blocks of their own rather than more segments of persistent
+/// blocks: so persistent, every tile ran about 12% slower than in the plain grid (8448×4096 at
+/// M = 4096, all whole waves: 308.8 against 274.1 us on an H100). Nsight Compute put it on
+/// ptxas's spills around the segment loop's store (255 registers, 296 bytes of stack): 76 KB of
+/// local stores a tile a block reach L2, whose hit rate fell from 96% to 89%
+/// (docs/bench/ncu-stream-k-dp-*.txt).
 extension WarpgroupLinearKernel {
     /// Unit pairs (one iteration of the stage loop, the smallest piece of a run) of all tiles.
     func streamKPairs(tokens m: Int) -> Int {
         (rows / blockRows) * ((m + blockTokens - 1) / blockTokens) * (units / 2)
+    }
+
+    /// D, the tiles that run as data-parallel blocks on `slots` slots: G·(⌊T / G⌋ − 1), none
+    /// below two waves, all T when G divides T.
+    func streamKDataParallelTiles(tokens m: Int, slots: Int) -> Int {
+        let tiles = streamKPairs(tokens: m) / (units / 2)
+        return tiles % slots == 0 ? tiles : max(tiles / slots - 1, 0) * slots
     }
 
     /// ⌊(a · x − minus) / y⌋ in 64 bits (a, x, y: u32 registers or immediates), into a new u32
@@ -34,53 +51,56 @@ extension WarpgroupLinearKernel {
     }
 
     /// The registers a block's work lives in, across its segments: the current run [start, end)
-    /// of pairs, whether it is a data-parallel tile (`dataParallel`, 1 or 0), the stream-K
-    /// region (tiles from `dpTiles` on, its first pair `skBase`, `skPairs` pairs) and this
-    /// block's run of it [`skStart`, `skEnd`).
+    /// of pairs and, for stream-K's blocks, the stream-K region (tiles from `dpTiles` on, its
+    /// first pair `skBase`, `skPairs` pairs); `dataParallel`: the block is one of the grid's
+    /// data-parallel tiles (y > 0).
     struct StreamKRun {
         let segment: String, block: String, blocks: String, runEnd: String
         let tile: String, segmentStart: String, segmentEnd: String
-        let dataParallel: String, dpTiles: String, skBase: String, skPairs: String, skStart: String, skEnd: String
+        let dataParallel: String, dpTiles: String, skBase: String, skPairs: String
     }
 
-    /// Emits the split of the tiles (data-parallel waves, then the stream-K region), this
-    /// block's first run and the top of the segment loop: the segment's tile, its row block and
-    /// first token, and its units [u, uEnd).
+    /// Emits the block's work and the top of the segment loop: the segment's tile, its row
+    /// block and first token, and its units [u, uEnd). The grid is G × (1 + D/G): row y = 0 the
+    /// G stream-K blocks, rows y > 0 one data-parallel tile each, tile (y − 1)·G + x, so that
+    /// the scheduler starts the stream-K blocks first and fills the SMs with the others as it
+    /// does for any grid.
     func beginStreamK(_ b: inout PTXBuilder, m: String, rowBlock: String, tokenBase: String, u: String, uEnd: String) -> StreamKRun {
         let Q = units / 2, rowBlocks = rows / blockRows
-        let block = b.reg("r"), blocks = b.reg("r"), tiles = b.reg("r")
+        let block = b.reg("r"), blocks = b.reg("r"), tiles = b.reg("r"), row = b.reg("r"), dpTiles = b.reg("r")
         b.emit("mov.u32 \(block), %ctaid.x;")
         b.emit("mov.u32 \(blocks), %nctaid.x;")
+        b.emit("mov.u32 \(row), %nctaid.y;")
+        b.emit("sub.u32 \(row), \(row), 1;")
+        b.emit("mul.lo.u32 \(dpTiles), \(row), \(blocks);")
         b.emit("add.u32 \(tiles), \(m), \(blockTokens - 1);")
         b.emit("div.u32 \(tiles), \(tiles), \(blockTokens);")
         b.emit("mul.lo.u32 \(tiles), \(tiles), \(rowBlocks);")
-        // D = G·(⌊T / G⌋ − 1) data-parallel tiles (none below two waves; all T when G divides T).
-        let waves = b.reg("r"), dpTiles = b.reg("r"), even = b.reg("p")
-        b.emit("div.u32 \(waves), \(tiles), \(blocks);")
-        b.emit("max.u32 \(waves), \(waves), 1;")
-        b.emit("sub.u32 \(waves), \(waves), 1;")
-        b.emit("mul.lo.u32 \(dpTiles), \(waves), \(blocks);")
-        b.emit("rem.u32 \(waves), \(tiles), \(blocks);")
-        b.emit("setp.eq.u32 \(even), \(waves), 0;")
-        b.emit("@\(even) mov.u32 \(dpTiles), \(tiles);")
         let skBase = b.reg("r"), skPairs = b.reg("r")
         b.emit("mul.lo.u32 \(skBase), \(dpTiles), \(Q);")
         b.emit("sub.u32 \(skPairs), \(tiles), \(dpTiles);")
         b.emit("mul.lo.u32 \(skPairs), \(skPairs), \(Q);")
-        // This block's stream-K run: pairs base + [⌊b · P / G⌋, ⌊(b + 1) · P / G⌋).
-        let skStart = Self.mulDiv(&b, block, times: skPairs, over: blocks), next = b.reg("r")
-        b.emit("add.u32 \(skStart), \(skStart), \(skBase);")
-        b.emit("add.u32 \(next), \(block), 1;")
-        let skEnd = Self.mulDiv(&b, next, times: skPairs, over: blocks)
-        b.emit("add.u32 \(skEnd), \(skEnd), \(skBase);")
-        // The first run: data-parallel tile b (a run of one tile), or, without any, the stream-K run.
-        let start = b.reg("r"), end = b.reg("r"), dataParallel = b.reg("r"), hasTile = b.reg("p")
-        b.emit("setp.lt.u32 \(hasTile), \(block), \(dpTiles);")
-        b.emit("selp.u32 \(dataParallel), 1, 0, \(hasTile);")
-        b.emit("mul.lo.u32 \(start), \(block), \(Q);")
+        // A data-parallel block's run is its tile; a stream-K block's is pairs
+        // D·Q + [⌊x · P / G⌋, ⌊(x + 1) · P / G⌋) (none: it leaves).
+        let start = b.reg("r"), end = b.reg("r"), dataParallel = b.reg("p"), streamK = b.label("stream_k_run"), go = b.label("stream_k_go")
+        b.emit("mov.u32 \(row), %ctaid.y;")
+        b.emit("setp.ne.u32 \(dataParallel), \(row), 0;")
+        b.emit("@!\(dataParallel) bra \(streamK);")
+        b.emit("sub.u32 \(start), \(row), 1;")
+        b.emit("mad.lo.u32 \(start), \(start), \(blocks), \(block);")
+        b.emit("mul.lo.u32 \(start), \(start), \(Q);")
         b.emit("add.u32 \(end), \(start), \(Q);")
-        b.emit("@!\(hasTile) mov.u32 \(start), \(skStart);")
-        b.emit("@!\(hasTile) mov.u32 \(end), \(skEnd);")
+        b.emit("bra.uni \(go);")
+        b.place(streamK)
+        let runStart = Self.mulDiv(&b, block, times: skPairs, over: blocks), next = b.reg("r")
+        b.emit("add.u32 \(start), \(runStart), \(skBase);")
+        b.emit("add.u32 \(next), \(block), 1;")
+        let runEnd = Self.mulDiv(&b, next, times: skPairs, over: blocks)
+        b.emit("add.u32 \(end), \(runEnd), \(skBase);")
+        let none = b.reg("p")
+        b.emit("setp.ge.u32 \(none), \(start), \(end);")
+        b.emit("@\(none) bra \(entry)_EXIT;")
+        b.place(go)
         let segment = b.label("stream_k_segment")
         b.place(segment)
         // Every thread is done with shared memory (the last segment's staged tile, the arrival
@@ -101,13 +121,12 @@ extension WarpgroupLinearKernel {
         b.emit("div.u32 \(tokenBase), \(tile), \(rowBlocks);")
         b.emit("mul.lo.u32 \(tokenBase), \(tokenBase), \(blockTokens);")
         return StreamKRun(segment: segment, block: block, blocks: blocks, runEnd: end, tile: tile, segmentStart: start,
-                          segmentEnd: segmentEnd, dataParallel: dataParallel, dpTiles: dpTiles, skBase: skBase,
-                          skPairs: skPairs, skStart: skStart, skEnd: skEnd)
+                          segmentEnd: segmentEnd, dataParallel: dataParallel, dpTiles: dpTiles, skBase: skBase, skPairs: skPairs)
     }
 
-    /// Emits the end of a segment: a whole tile is stored (`store`); a partial one goes to the
-    /// workspace, and the tile's last block to arrive adds the others' and stores. Then the
-    /// next segment: the run's next tile, the block's next data-parallel tile, or its stream-K run.
+    /// Emits the end of a segment: a data-parallel block stores its tile and leaves; in a
+    /// stream-K run a whole tile is stored (`store`), a partial one goes to the workspace and
+    /// the tile's last block to arrive adds the others' and stores; then the run's next tile.
     func endStreamK(_ b: inout PTXBuilder, _ run: StreamKRun, acc flat: [String], tid: String, smem: String,
                     workspace: String, counters: String, staging: TiledLinearKernel.PartialStaging,
                     store: (inout PTXBuilder) -> Void) {
@@ -116,9 +135,13 @@ extension WarpgroupLinearKernel {
         // pair q (counted from the region's start), q + 1 given.
         let owner = { (b: inout PTXBuilder, qPlusOne: String) in Self.mulDiv(&b, qPlusOne, times: run.blocks, minus: 1, over: run.skPairs) }
         let whole = b.reg("p"), partial = b.label("stream_k_partial"), stored = b.label("stream_k_stored")
-        let next = b.label("stream_k_next"), wholeTile = b.label("stream_k_whole")
-        b.emit("setp.lt.u32 \(whole), \(run.tile), \(run.dpTiles);")
-        b.emit("@\(whole) bra \(wholeTile);")
+        let streamKTile = b.label("stream_k_tile")
+        // A data-parallel block stores its tile and leaves: its own copy of the store, after
+        // which nothing is live, so that ptxas keeps nothing across it.
+        b.emit("@!\(run.dataParallel) bra \(streamKTile);")
+        store(&b)
+        b.emit("bra.uni \(entry)_EXIT;")
+        b.place(streamKTile)
         let firstPair = b.reg("r"), after = b.reg("r")
         b.emit("mul.lo.u32 \(firstPair), \(run.tile), \(Q);")
         b.emit("sub.u32 \(firstPair), \(firstPair), \(run.skBase);")
@@ -128,7 +151,6 @@ extension WarpgroupLinearKernel {
         let lastBlock = owner(&b, after)
         b.emit("setp.ne.u32 \(whole), \(firstBlock), \(lastBlock);")
         b.emit("@\(whole) bra \(partial);")
-        b.place(wholeTile)
         store(&b)
         b.emit("bra.uni \(stored);")
         b.place(partial)
@@ -155,25 +177,10 @@ extension WarpgroupLinearKernel {
                                                  }, staging: staging)
         store(&b)
         b.place(stored)
-        // The run's next tile, if any …
+        // The run's next tile, if any.
         let again = b.reg("p")
         b.emit("mov.u32 \(run.segmentStart), \(run.segmentEnd);")
         b.emit("setp.lt.u32 \(again), \(run.segmentStart), \(run.runEnd);")
         b.emit("@\(again) bra \(run.segment);")
-        // … else after a data-parallel tile the block's next one, G tiles on, or its stream-K run.
-        b.emit("setp.eq.u32 \(again), \(run.dataParallel), 0;")
-        b.emit("@\(again) bra \(next);")
-        let tileAfter = b.reg("r")
-        b.emit("add.u32 \(tileAfter), \(run.tile), \(run.blocks);")
-        b.emit("setp.lt.u32 \(again), \(tileAfter), \(run.dpTiles);")
-        b.emit("mul.lo.u32 \(run.segmentStart), \(tileAfter), \(Q);")
-        b.emit("add.u32 \(run.runEnd), \(run.segmentStart), \(Q);")
-        b.emit("@\(again) bra \(run.segment);")
-        b.emit("mov.u32 \(run.dataParallel), 0;")
-        b.emit("mov.u32 \(run.segmentStart), \(run.skStart);")
-        b.emit("mov.u32 \(run.runEnd), \(run.skEnd);")
-        b.emit("setp.lt.u32 \(again), \(run.segmentStart), \(run.runEnd);")
-        b.emit("@\(again) bra \(run.segment);")
-        b.place(next)
     }
 }

@@ -79,7 +79,11 @@ extension WarpgroupLinearKernel {
             b.emit("add.u32 \(t), \(tok), \(16 * q);")
             b.emit("setp.lt.u32 \(valid), \(t), \(tokensLeft);")
             if let owned { b.emit("and.pred \(valid), \(valid), \(owned[chunk]);") }
-            b.emit("@\(valid) ld.shared.v4.b32 {\(v.joined(separator: ", "))}, [\(from)+\(16 * q * R)];")
+            // Stream-K's loads are not predicated: a predicated load leaves its registers' old
+            // values live where it is off, and in the loop over segments ptxas then kept all 64
+            // of them across the loop, through local memory (WarpgroupStreamK.swift). The
+            // staged tile is always there to read.
+            b.emit("\(streamK ? "" : "@\(valid) ")ld.shared.v4.b32 {\(v.joined(separator: ", "))}, [\(from)+\(16 * q * R)];")
             b.emit("@\(valid) st.global.v4.b32 [\(to)+\(16 * q * rows * 2)], {\(v.joined(separator: ", "))};")
         }
     }

@@ -173,20 +173,26 @@ import Testing
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 256, columns: 768, warpgroups: 3) }
     }
 
-    @Test func streamKKernelRunsSegmentsOnAPersistentGrid() throws {
+    @Test func streamKKernelRunsDataParallelTilesThenATailOfSegments() throws {
         // 11008×4096 at M = 4096 with 256 tokens: 1376 tiles of 16 unit pairs on 132 blocks.
         let k = try WarpgroupLinearKernel(rows: 11008, columns: 4096, blockTokens: 256, streamK: true)
         #expect(k.entry.hasSuffix("_t256_sk"))
         #expect(k.streamKPairs(tokens: 4096) == 86 * 16 * 16)
-        #expect(k.launchShape(tokens: 4096).grid == (132, 1, 1))
-        #expect(k.clusterShape(grid: (132, 1, 1)) == nil)
+        // 10.4 waves: G = 132 stream-K blocks (row 0) for the last 1.4 waves' tiles, then 9 rows
+        // of 132 data-parallel tiles.
+        #expect(k.streamKDataParallelTiles(tokens: 4096, slots: 132) == 9 * 132)
+        #expect(k.launchShape(tokens: 4096).grid == (132, 10, 1))
+        #expect(k.clusterShape(grid: (132, 10, 1)) == nil)
+        // Below two waves all tiles are stream-K's; whole waves all data-parallel.
+        #expect(k.launchShape(tokens: 512).grid == (132, 1, 1))
+        #expect(try WarpgroupLinearKernel(rows: 8448, columns: 4096, blockTokens: 256, streamK: true).launchShape(tokens: 4096).grid == (132, 9, 1))
         // Two partial tiles a block in the workspace, a counter a tile.
         #expect(k.scratch(tokens: 4096) == (2 * 132 * 128 * 256 * 4, 86 * 16))
         // Fewer pairs than slots: one block a pair (256×768 at M = 1: 2 tiles of 3 pairs).
         let small = try WarpgroupLinearKernel(rows: 256, columns: 768, blockTokens: 256, streamK: true)
         #expect(small.launchShape(tokens: 1).grid == (6, 1, 1))
         // 128 tokens: two blocks an SM, so 264 slots.
-        #expect(try WarpgroupLinearKernel(rows: 11008, columns: 4096, blockTokens: 128, streamK: true).launchShape(tokens: 4096).grid == (264, 1, 1))
+        #expect(try WarpgroupLinearKernel(rows: 11008, columns: 4096, blockTokens: 128, streamK: true).launchShape(tokens: 4096).grid == (264, 10, 1))
         // The estimate: the busiest slot's pairs, ⌈22016 / 132⌉ = 167, at 256 tokens' rate; by it
         // stream-K takes 256 tokens at M = 512 and 4096 and 128 at M = 128 (half of a 256 tile idle).
         #expect(abs(k.estimatedMicroseconds(tokens: 4096) - Double(167 * 2 * 256) / 228) < 1e-9)
@@ -197,9 +203,13 @@ import Testing
         for piece in ["STREAM_K_SEGMENT", "fence.proxy.async.shared::cta;", "div.u64", "atom.global.add.u32", "st.global.v4.f32", "cp.async.cg.shared.global", "ld.shared.v4.f32", "membar.gl;"] {
             #expect(ptx.contains(piece), "\(piece)")
         }
-        for absent in ["barrier.cluster", "mapa.", "%ctaid.y", "%ctaid.z"] { #expect(!ptx.contains(absent), "\(absent)") }
-        // A whole tile and the last of a partial tile's blocks each store it.
-        #expect(ptx.components(separatedBy: "stmatrix.sync.aligned.m8n8.x4.trans.shared.b16").count - 1 == 2 * 256 / 16)
+        for absent in ["barrier.cluster", "mapa.", "%ctaid.z"] { #expect(!ptx.contains(absent), "\(absent)") }
+        // A data-parallel block, a whole tile of a run and the last of a partial tile's blocks
+        // each store it; the staged tile's loads are never predicated (a predicated load kept
+        // its registers live across the segment loop, through local memory).
+        #expect(ptx.components(separatedBy: "stmatrix.sync.aligned.m8n8.x4.trans.shared.b16").count - 1 == 3 * 256 / 16)
+        #expect(!ptx.contains("ld.shared.v4.b32") || !ptx.split(separator: "\n").contains { $0.contains("@") && $0.contains("ld.shared.v4.b32") })
+        #expect(ptx.contains("%ctaid.y") && ptx.contains("%nctaid.y"))
         // One loop of stages (the segment's), inside the loop over segments; the mbarriers set up once.
         #expect(ptx.components(separatedBy: "bra WGMMA_UNITS").count - 1 == 1)
         let lines = ptx.split(separator: "\n")
@@ -212,8 +222,9 @@ import Testing
 
     @Test func streamKRunsCoverEveryPairOnceAndNameTheirTilesBlocks() {
         // The partition the stream-K kernel computes on the GPU: with T tiles on G blocks, the
-        // first D = G·(⌊T/G⌋ − 1) tiles (all T when G divides T) are data-parallel, block b taking
-        // tiles b, b + G, …; the P pairs of the rest are stream-K, block b taking pairs
+        // first D = G·(⌊T/G⌋ − 1) tiles (all T when G divides T) are data-parallel, block (x, y)
+        // of the grid's rows y > 0 taking tile (y − 1)·G + x; the P pairs of the rest are
+        // stream-K, row 0's block b taking pairs
         // D·Q + [⌊bP/G⌋, ⌊(b+1)P/G⌋); such a tile t's blocks are owner(tQ − DQ) …
         // owner((t+1)Q − DQ − 1) with owner(q) = ⌊((q+1)G − 1)/P⌋; a block's partial of tile t
         // sits in slot 2b, or 2b + 1 unless t is its run's first tile. Checked for shapes with
@@ -227,10 +238,13 @@ import Testing
             let owner = { (q: Int) in ((q - base + 1) * blocks - 1) / pairs }
             var covered = [Int](repeating: 0, count: tiles * perTile)
             var slots: [Int: Int] = [:]  // slot → tile
-            for b in 0..<blocks {
-                for t in stride(from: b, to: dataParallel, by: blocks) {
+            for y in 1 ..< 1 + dataParallel / blocks {
+                for x in 0..<blocks {
+                    let t = (y - 1) * blocks + x
                     for i in t * perTile ..< (t + 1) * perTile { covered[i] += 1 }
                 }
+            }
+            for b in 0..<blocks {
                 var q = start(b)
                 let end = start(b + 1)
                 #expect(end > q || pairs == 0, "block \(b) of \(blocks) has pairs")

@@ -69,9 +69,10 @@ struct GPUCheck {
             log("gpu-check: dependent launches not checked (they need sm_90 and cuLaunchKernelEx)")
         }
         // Last, as it is not the default: the wgmma kernel as stream-K, with runs of one pair
-        // (P ≤ G: every tile summed from many blocks) and runs longer than a tile (2048×768 at
+        // (P ≤ G: every tile summed from many blocks), runs longer than a tile (2048×768 at
         // M = 2560: 160 or 320 tiles of 3 pairs over 132 or 264 blocks, so whole tiles, partial
-        // ones and runs across tiles).
+        // ones and runs across tiles) and data-parallel rows before the tail (4224×768 at
+        // M = 2560: 330 or 660 tiles, of which 132 or 264 data-parallel).
         if device.computeCapability == (9, 0) {
             bench.warpgroups = 2
             bench.kinds = [.int4Sparse24]
@@ -79,7 +80,8 @@ struct GPUCheck {
             for t in [128, 256] {
                 bench.blockTokens = t
                 log("gpu-check: the wgmma kernel of \(t) tokens as stream-K")
-                _ = try bench.run(shapes: [(rows: 256, columns: 4096), (rows: 2048, columns: 768)], tokens: [1, 77, 520, 2560], log: log)
+                _ = try bench.run(shapes: [(rows: 256, columns: 4096), (rows: 2048, columns: 768), (rows: 4224, columns: 768)],
+                                  tokens: [1, 77, 520, 2560], log: log)
             }
         }
         log("gpu-check: all kernels match the host reference")

@@ -54,7 +54,7 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Blocks splitting K of the prefill kernel (default: by M and the shape; two splits of the Hopper 2:4 kernel reduce in a cluster).") var prefillSplits: Int?
     @Option(help: "Warpgroups a block of the Hopper (sm_90a, wgmma) 2:4 prefill kernel: 2 or 4 (default 2); 0 runs the mma.sync tiled kernel instead.") var warpgroups: Int?
     @Option(help: "Tokens a block of the Hopper 2:4 prefill kernel: 64, 128, 192 or 256 (default: picked by M and the shape, WarpgroupLinearKernel.standardBlockTokens).") var blockTokens: Int?
-    @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (a persistent grid, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
+    @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (whole waves of tiles as a plain grid, the last one to two waves cut into equal runs over the SMs, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
     var dependentLaunch = true
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
