@@ -51,13 +51,12 @@ extension WarpgroupLinearKernel {
     }
 
     /// The registers a block's work lives in, across its segments: the current run [start, end)
-    /// of pairs and, for stream-K's blocks, the stream-K region (tiles from `dpTiles` on, its
-    /// first pair `skBase`, `skPairs` pairs); `dataParallel`: the block is one of the grid's
-    /// data-parallel tiles (y > 0).
+    /// of pairs and the stream-K region (its first pair `skBase`, `skPairs` pairs);
+    /// `dataParallel`: the block is one of the grid's data-parallel tiles (y > 0).
     struct StreamKRun {
         let segment: String, block: String, blocks: String, runEnd: String
         let tile: String, segmentStart: String, segmentEnd: String
-        let dataParallel: String, dpTiles: String, skBase: String, skPairs: String
+        let dataParallel: String, skBase: String, skPairs: String
     }
 
     /// Emits the block's work and the top of the segment loop: the segment's tile, its row
@@ -121,7 +120,7 @@ extension WarpgroupLinearKernel {
         b.emit("div.u32 \(tokenBase), \(tile), \(rowBlocks);")
         b.emit("mul.lo.u32 \(tokenBase), \(tokenBase), \(blockTokens);")
         return StreamKRun(segment: segment, block: block, blocks: blocks, runEnd: end, tile: tile, segmentStart: start,
-                          segmentEnd: segmentEnd, dataParallel: dataParallel, dpTiles: dpTiles, skBase: skBase, skPairs: skPairs)
+                          segmentEnd: segmentEnd, dataParallel: dataParallel, skBase: skBase, skPairs: skPairs)
     }
 
     /// Emits the end of a segment: a data-parallel block stores its tile and leaves; in a
