@@ -29,7 +29,7 @@
 /// then 16-byte stores), not as 2-byte stores from the accumulators.
 ///
 /// Grid: (rows / 64W, ⌈M / N⌉, S) with W warpgroups a block; split K as `TiledLinearKernel`
-/// (or, with `streamK`, one block a slot of the SMs: `WarpgroupStreamK.swift`).
+/// (or, with `streamK`, whole waves of tiles then a stream-K tail: `WarpgroupStreamK.swift`).
 /// Requires rows % 64W = 0 and an even number of K units. Parameters: those of
 /// `TiledLinearKernel`, then the activations' tensor map (128 bytes).
 public struct WarpgroupLinearKernel: PrefillLinearKernel {
@@ -41,9 +41,10 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Tokens a block (the wgmma's N, one of `tokenTiles`): 128 takes 64 accumulators a thread
     /// (two blocks an SM with two warpgroups), 256 takes 128 (one block an SM).
     public let blockTokens: Int
-    /// Stream-K (`WarpgroupStreamK.swift`): a persistent grid, one block a slot of the SMs, each
-    /// taking an equal run of the (tile, unit pair) space, partial tiles summed through the
-    /// workspace. Off by default: written in session 10, not yet run on a GPU.
+    /// Stream-K (`WarpgroupStreamK.swift`): whole waves of tiles as a plain grid, the last one to
+    /// two waves cut into equal runs of (tile, unit pair) steps, one a slot of the SMs, partial
+    /// tiles summed through the workspace. Off by default: slower than the grid as measured in
+    /// session 11 (docs/performance-gpu.md); the spill fix since is not yet measured.
     public let streamK: Bool
     /// The token tiles a block can take: multiples of 64 (a 128-byte-swizzled stage stays
     /// 1024-byte aligned) up to the bulk copy's 256-row box.
@@ -143,8 +144,9 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         clusterShape(grid: grid) != nil ? (0, 0) : TiledLinearKernel.splitScratch(grid: grid, accumulators: blockTokens / 2, threads: threads)
     }
 
-    /// Stream-K's grid is one block a slot whatever M, so its scratch depends on M: two partial
-    /// tiles a block (its first and its last run may each cover part of a tile), a counter a tile.
+    /// Stream-K's grid does not say M, so its scratch depends on M: two partial tiles a stream-K
+    /// block (grid.0 of them; its run's first and last segments may each cover part of a tile),
+    /// a counter a tile.
     public func scratch(tokens m: Int, grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int) {
         guard streamK else { return scratch(grid: grid) }
         return (2 * grid.0 * (blockTokens / 2) * threads * 4, (rows / blockRows) * ((m + blockTokens - 1) / blockTokens))
