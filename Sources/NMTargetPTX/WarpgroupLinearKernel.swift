@@ -59,7 +59,17 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Blocks an SM holds at once: two where two warpgroups of at most 128 tokens keep within
     /// 128 registers a thread, else one.
     public var blocksPerMultiprocessor: Int { warpgroups == 2 && blockTokens <= 128 ? 2 : 1 }
-    public var dynamicSharedBytes: Int { Self.buffers * (stageBytes + threads * 24 + 8) }
+    /// Whether the weights come straight into registers (`ld.global`, two units ahead of their
+    /// use) instead of by `cp.async` through per-thread shared-memory slots. With one block an SM
+    /// (two warpgroups of 192 or 256 tokens) the registers are there, and the slots' 40 bytes a
+    /// thread a stage (written, then read) come off the shared-memory bandwidth that the sparse
+    /// `wgmma` is bound by ("What bounds the sparse wgmma", docs/performance-gpu.md). Two blocks
+    /// an SM (at most 128 registers a thread) keep the slots.
+    public var weightsInRegisters: Bool { warpgroups == 2 && blockTokens > 128 }
+    /// Bytes of a weight slot a buffer: a thread's 8 bytes of values, 8 of metadata and 4 of
+    /// scales (24 with padding), or none with the weights in registers.
+    var weightSlotBytes: Int { weightsInRegisters ? 0 : threads * 24 }
+    public var dynamicSharedBytes: Int { Self.buffers * (stageBytes + weightSlotBytes + 8) }
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { blockTokens }
     public var entry: String { "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_t\(blockTokens)" + (streamK ? "_sk" : "") }
@@ -154,7 +164,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
 
     public func ptx() -> String {
         var b = PTXBuilder()
-        let U = units, T = threads, S = stageBytes, L = Self.lookahead, B = Self.buffers, W = threads * 24
+        let U = units, T = threads, S = stageBytes, L = Self.lookahead, B = Self.buffers, W = weightSlotBytes, R = weightsInRegisters
         precondition(B == 4, "the stage loop takes buffer i for its stage i of four")
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r")
@@ -213,8 +223,10 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("bar.sync 0;")
         // The thread's weight slot of a stage (values 8 B, metadata 8 B, scales 4 B): after the
         // activation buffers, B slots of T · 24 bytes.
-        b.emit("mad.lo.u32 \(wSlot), \(tid), 24, \(smem);")
-        b.emit("add.u32 \(wSlot), \(wSlot), \(B * S);")
+        if !R {
+            b.emit("mad.lo.u32 \(wSlot), \(tid), 24, \(smem);")
+            b.emit("add.u32 \(wSlot), \(wSlot), \(B * S);")
+        }
 
         let acc = (0..<(blockTokens / 8)).map { _ in b.regs("f", 4) }
         if !streamK { for a in acc.joined() { b.emit("mov.f32 \(a), 0f00000000;") } }
@@ -260,14 +272,35 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.emit("\(on)cp.async.ca.shared.global [\(wSlot)+\(into + 16)], [\(scaleNext)+\(32 * unit)], 4;")
             if group { b.emit("cp.async.commit_group;") }
         }
-        // The wgmma operands of a stage from the thread's weight slot at `wBuffer` (written by
-        // this thread's own copies): A of both k32 steps, dequantized, and the metadata words.
-        func operands(_ wBuffer: Int, into: (a: [[String]], meta: [String])? = nil) -> (a: [[String]], meta: [String]) {
-            let w = b.regs("r", 2), scale = b.reg("r")
-            let meta = into?.meta ?? b.regs("r", 2)
-            b.emit("ld.shared.v2.u32 {\(w.joined(separator: ", "))}, [\(wSlot)+\(wBuffer)];")
-            b.emit("ld.shared.v2.u32 {\(meta.joined(separator: ", "))}, [\(wSlot)+\(wBuffer + 8)];")
-            b.emit("ld.shared.u32 \(scale), [\(wSlot)+\(wBuffer + 16)];")
+        // With the weights in registers: two units' worth (16 bytes of values, 8 of metadata, 4
+        // of scales), unit u + 2i in set 0 and u + 2i + 1 in set 1 at iteration i. `loadUnit`
+        // loads unit `unit` (counted from the iteration's unit u, at immediate offsets from the
+        // moving pointers) into its set, where `inRange` holds.
+        let unitSets = R ? (0..<2).map { _ in (values: b.regs("r", 4), meta: b.regs("r", 2), scale: b.reg("r")) } : []
+        func loadUnit(_ unit: Int, guard inRange: String? = nil) {
+            let set = unitSets[unit % 2], on = inRange.map { "@\($0) " } ?? ""
+            b.emit("\(on)ld.global.nc.v4.u32 {\(set.values.joined(separator: ", "))}, [\(wNext)+\(512 * unit)];")
+            b.emit("\(on)ld.global.nc.v2.u32 {\(set.meta.joined(separator: ", "))}, [\(metaNext)+\(256 * unit)];")
+            b.emit("\(on)ld.global.nc.u32 \(set.scale), [\(scaleNext)+\(32 * unit)];")
+        }
+        // The wgmma operands of stage `stage` (counted from the iteration's unit u): A of both k32
+        // steps, dequantized, and the metadata words, from the thread's weight slot at `wBuffer`
+        // (written by this thread's own copies) or from its unit's register set. The metadata
+        // words are copied out of the set, whose registers the next load overwrites while this
+        // stage's wgmmas may still be reading them.
+        func operands(_ wBuffer: Int, stage: Int, into: (a: [[String]], meta: [String])? = nil) -> (a: [[String]], meta: [String]) {
+            let w: [String], scale: String, meta: [String]
+            if R {
+                let set = unitSets[(stage / 2) % 2]
+                w = Array(set.values[(2 * (stage % 2))...].prefix(2)); scale = set.scale
+                meta = into?.meta ?? b.regs("r", 2)
+                for (d, x) in zip(meta, set.meta) { b.emit("mov.b32 \(d), \(x);") }
+            } else {
+                w = b.regs("r", 2); scale = b.reg("r"); meta = into?.meta ?? b.regs("r", 2)
+                b.emit("ld.shared.v2.u32 {\(w.joined(separator: ", "))}, [\(wSlot)+\(wBuffer)];")
+                b.emit("ld.shared.v2.u32 {\(meta.joined(separator: ", "))}, [\(wSlot)+\(wBuffer + 8)];")
+                b.emit("ld.shared.u32 \(scale), [\(wSlot)+\(wBuffer + 16)];")
+            }
             let scales = b.scalePairs(scale)
             let a = (0..<2).map { j -> [String] in
                 let v = b.dequantizeInt4(w[j], constants: consts, scales: scales)
@@ -307,14 +340,17 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // Prologue: group i carries stage i's activations and stage i + 1's weights (group 0 stage
         // 0's too); the loop's group for stage n carries stage n + L's activations and stage
         // n + L + 1's weights. So when stage n's group is complete (a wait leaving L − 1 groups in
-        // flight), so are stage n + 1's weights. Weights of stage k sit in slot k % B.
+        // flight), so are stage n + 1's weights. Weights of stage k sit in slot k % B. With the
+        // weights in registers, units u and u + 1 are loaded first.
+        if R { loadUnit(0); loadUnit(1) }
         for i in 0..<L {
             loadActivations(i, into: i * S)
+            if R { continue }
             if i == 0 { fetchWeights(0, into: 0, group: false) }
             fetchWeights(i + 1, into: ((i + 1) % B) * W)
         }
-        b.emit("cp.async.wait_group \(L - 1);")
-        let carry = operands(0)
+        if !R { b.emit("cp.async.wait_group \(L - 1);") }
+        let carry = operands(0, stage: 0)
         // n: this split's stage; stages: how many it has (2 a unit); phase: the parity of the
         // mbarriers' phase this iteration waits for (each buffer's is used once an iteration).
         let n = b.reg("r"), stages = b.reg("r")
@@ -325,6 +361,13 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("shl.b32 \(stages), \(stages), 1;")
         let loop = b.label("wgmma_units")
         b.place(loop)
+        // With the weights in registers: units u + 2 and u + 3 exist (the split's units come in pairs).
+        var unitsAhead = ""
+        if R {
+            let ahead = b.reg("r"); unitsAhead = b.reg("p")
+            b.emit("add.u32 \(ahead), \(u), 2;")
+            b.emit("setp.lt.u32 \(unitsAhead), \(ahead), \(uEnd);")
+        }
         // Four stages (two units) an iteration, stage i in buffer i; each prepares the next
         // stage's operands (fresh registers, the last into the carried ones) before its own
         // wgmmas, so that no register an in-flight wgmma reads is written.
@@ -335,17 +378,22 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.place(wait)
             b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(done), [\(bars)+\(8 * i)], \(phase);")
             b.emit("@!\(done) bra \(wait);")
-            b.emit("cp.async.wait_group \(L - 1);")        // … and stage n + 1's weights (this thread's own copies);
+            if !R { b.emit("cp.async.wait_group \(L - 1);") }  // … and stage n + 1's weights (this thread's own copies);
             b.emit("bar.sync 0;")                         // every warpgroup is done with stage n − 2's buffer
             let inRange = b.reg("p"), later = b.reg("r")
             b.emit("add.u32 \(later), \(n), \(L + i);")
             b.emit("setp.lt.u32 \(inRange), \(later), \(stages);")
             loadActivations(i + L, into: ((i + L) % B) * S, guard: inRange)
-            let weightsInRange = b.reg("p"), weightStage = b.reg("r")
-            b.emit("add.u32 \(weightStage), \(later), 1;")
-            b.emit("setp.lt.u32 \(weightsInRange), \(weightStage), \(stages);")
-            fetchWeights(i + L + 1, into: ((i + L + 1) % B) * W, guard: weightsInRange)
-            let next = operands(((i + 1) % B) * W, into: i == 3 ? carry : nil)
+            if !R {
+                let weightsInRange = b.reg("p"), weightStage = b.reg("r")
+                b.emit("add.u32 \(weightStage), \(later), 1;")
+                b.emit("setp.lt.u32 \(weightsInRange), \(weightStage), \(stages);")
+                fetchWeights(i + L + 1, into: ((i + L + 1) % B) * W, guard: weightsInRange)
+            }
+            let next = operands(((i + 1) % B) * W, stage: i + 1, into: i == 3 ? carry : nil)
+            // A register set is free once its unit's second stage has its operands: unit u's
+            // after stage 0, unit u + 1's after stage 2; the next units' loads go into them.
+            if R && i % 2 == 0 { loadUnit(i / 2 + 2, guard: unitsAhead) }
             compute(ops, i % 2, buffer: i * S)
             ops = next
         }
@@ -356,7 +404,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("setp.lt.u32 \(p), \(u), \(uEnd);")
         b.emit("@\(p) bra \(loop);")
         b.emit("wgmma.wait_group.sync.aligned 0;")
-        b.emit("cp.async.wait_group 0;")
+        if !R { b.emit("cp.async.wait_group 0;") }
         b.emit("bar.sync 0;")
 
         let store = { (b: inout PTXBuilder, owned: [String]?) in

@@ -22,7 +22,7 @@ extension WarpgroupLinearKernel {
     /// stores it" (split K in a cluster), or nil for every chunk. Every thread of the block runs it.
     func storeTile(_ b: inout PTXBuilder, acc: [[String]], tid: String, warp: String, lane: String, smem: String,
                    rowBlock: String?, tokenBase: String, m: String, yPtr: String, owned: [String]? = nil) {
-        precondition(stagedTileBytes <= Self.buffers * (stageBytes + threads * 24) && acc.count % 2 == 0,
+        precondition(stagedTileBytes <= Self.buffers * (stageBytes + weightSlotBytes) && acc.count % 2 == 0,
                      "the staged tile fits below the mbarriers; n8 tiles come in pairs")
         let R = tileRowStride, tilesPerChunk = acc.count / Self.reductionChunks
         b.emit("bar.sync 0;")  // every thread is done with the buffers (wgmma reads, reduction slots, the split flag)

@@ -116,7 +116,18 @@ import Testing
         let wide = try WarpgroupLinearKernel(rows: 4096, columns: 4096, blockTokens: 256)
         #expect(wide.ptx().contains("wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.f16.f16"))
         #expect(!wide.ptx().contains(".minnctapersm"))
-        #expect(wide.dynamicSharedBytes == 4 * (32768 + 256 * 24 + 8))
+        // One block an SM: the weights come straight into registers (two units ahead, 16-byte
+        // loads at immediate offsets), so no weight slots in shared memory and no cp.async in the
+        // stage loop; 128 tokens keep the slots.
+        #expect(wide.weightsInRegisters && !k.weightsInRegisters)
+        #expect(wide.dynamicSharedBytes == 4 * (32768 + 8))
+        let wideText = wide.ptx(), wideStart = try #require(wideText.range(of: "WGMMA_UNITS"))
+        let wideEnd = try #require(wideText.range(of: "bra WGMMA_UNITS", range: wideStart.upperBound..<wideText.endIndex))
+        let wideLoop = wideText[wideStart.lowerBound..<wideEnd.upperBound]
+        #expect(!wideLoop.contains("cp.async.ca") && !wideLoop.contains("cp.async.wait_group"))
+        #expect(wideLoop.contains("ld.global.nc.v4.u32") && wideLoop.contains("+1024];"))  // unit u + 2's values
+        #expect(wideLoop.contains("+1536];"))                                            // unit u + 3's values
+        #expect(k.ptx().contains("cp.async.wait_group 1;"))
         #expect(wide.launchShape(tokens: 4096).grid == (32, 16, 1))
         #expect(wide.scratch(tokens: 4096).workspaceBytes == 0)
         // Split K: two splits reduce in a cluster of two (no workspace), four through the workspace.
@@ -154,7 +165,7 @@ import Testing
         for (i, wait) in waits.prefix(4).enumerated() { #expect(wait.contains("+\(8 * i)], %r")) }
         #expect(threePTX.contains("xor.b32"))
         #expect(threePTX.contains("+\(2 * 24576)], [%rd"))   // stage i + 2's activations into buffer 2
-        #expect(three.dynamicSharedBytes == 4 * (24576 + 256 * 24 + 8))
+        #expect(three.dynamicSharedBytes == 4 * (24576 + 8))
         #expect(three.launchShape(tokens: 512).grid == (86, 3, 1))
         #expect(try WarpgroupLinearKernel(rows: 256, columns: 768, blockTokens: 64).ptx().contains(".minnctapersm 2"))
         // The token tile by waves: 128 at M = 128 (a split grid), 256 at M = 4096, and 256 for
