@@ -60,12 +60,13 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// 128 registers a thread, else one.
     public var blocksPerMultiprocessor: Int { warpgroups == 2 && blockTokens <= 128 ? 2 : 1 }
     /// Whether the weights come straight into registers (`ld.global`, two units ahead of their
-    /// use) instead of by `cp.async` through per-thread shared-memory slots. With one block an SM
-    /// (two warpgroups of 192 or 256 tokens) the registers are there, and the slots' 40 bytes a
-    /// thread a stage (written, then read) come off the shared-memory bandwidth that the sparse
-    /// `wgmma` is bound by ("What bounds the sparse wgmma", docs/performance-gpu.md). Two blocks
-    /// an SM (at most 128 registers a thread) keep the slots.
-    public var weightsInRegisters: Bool { warpgroups == 2 && blockTokens > 128 }
+    /// use) instead of by `cp.async` through per-thread shared-memory slots: the slots' 40 bytes
+    /// a thread a stage (written, then read) come off the shared-memory bandwidth that the sparse
+    /// `wgmma` is bound by ("What bounds the sparse wgmma", docs/performance-gpu.md), and ptxas
+    /// finds the registers (64 tokens: 107, 128 tokens: 128 within two blocks an SM, 256 tokens:
+    /// 204; no spills). Two warpgroups do; four keep the slots, whose room their 256-row staged
+    /// tile needs.
+    public var weightsInRegisters: Bool { warpgroups == 2 }
     /// Bytes of a weight slot a buffer: a thread's 8 bytes of values, 8 of metadata and 4 of
     /// scales (24 with padding), or none with the weights in registers.
     var weightSlotBytes: Int { weightsInRegisters ? 0 : threads * 24 }

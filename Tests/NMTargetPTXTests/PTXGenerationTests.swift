@@ -97,7 +97,7 @@ import Testing
         #expect(ptx.contains("mbarrier.try_wait.parity.shared::cta.b64"))
         #expect(ptx.contains("mbarrier.arrive.expect_tx.shared::cta.b64"))
         #expect(ptx.contains(".extern .shared .align 1024 .b8 \(k.entry)_stage[];"))
-        #expect(k.dynamicSharedBytes == 4 * (16384 + 256 * 24 + 8))
+        #expect(k.dynamicSharedBytes == 4 * (16384 + 8))
         #expect(ptx.contains("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"))
         #expect(ptx.contains(".param .align 64 .b8 \(k.entry)_xmap[128]"))
         let ascii = ptx.unicodeScalars.allSatisfy { $0.isASCII }
@@ -105,21 +105,23 @@ import Testing
         #expect(k.target == "sm_90a")
         #expect(PTXModule.text(entries: [ptx], target: k.target).contains(".version 8.3\n.target sm_90a"))
         // The descriptor: 128-byte swizzle, 8-row groups 1024 bytes apart (the high bits), leading
-        // byte offset 1 (in the low word, with the address / 16); weights copied at immediate
+        // byte offset 1 (in the low word, with the address / 16); weights loaded at immediate
         // offsets from pointers that move two units an iteration.
         #expect(ptx.contains("0x4000004000000000;"))
         #expect(ptx.contains(", 0x10000;"))
-        #expect(ptx.contains("+520], 8;"))  // unit u + 1's second half
+        #expect(ptx.contains("+512];"))  // unit u + 1's values
         #expect(k.launchShape(tokens: 4096).grid == (2, 32, 1))
         #expect(try WarpgroupLinearKernel(rows: 4096, columns: 4096, warpgroups: 4).launchShape(tokens: 128).grid == (16, 1, 4))
         // 256 tokens a block: m64n256k32, 128 accumulators, 32 KB stages, one block an SM.
         let wide = try WarpgroupLinearKernel(rows: 4096, columns: 4096, blockTokens: 256)
         #expect(wide.ptx().contains("wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.f16.f16"))
         #expect(!wide.ptx().contains(".minnctapersm"))
-        // One block an SM: the weights come straight into registers (two units ahead, 16-byte
-        // loads at immediate offsets), so no weight slots in shared memory and no cp.async in the
-        // stage loop; 128 tokens keep the slots.
-        #expect(wide.weightsInRegisters && !k.weightsInRegisters)
+        // The weights come straight into registers (two units ahead, 16-byte loads at immediate
+        // offsets), so no weight slots in shared memory and no cp.async in the stage loop; four
+        // warpgroups keep the slots (cp.async at immediate offsets: unit u + 1's second half).
+        let four = try WarpgroupLinearKernel(rows: 256, columns: 768, warpgroups: 4)
+        #expect(wide.weightsInRegisters && k.weightsInRegisters && !four.weightsInRegisters)
+        #expect(four.dynamicSharedBytes == 4 * (16384 + 512 * 24 + 8))
         #expect(wide.dynamicSharedBytes == 4 * (32768 + 8))
         let wideText = wide.ptx(), wideStart = try #require(wideText.range(of: "WGMMA_UNITS"))
         let wideEnd = try #require(wideText.range(of: "bra WGMMA_UNITS", range: wideStart.upperBound..<wideText.endIndex))
@@ -127,7 +129,7 @@ import Testing
         #expect(!wideLoop.contains("cp.async.ca") && !wideLoop.contains("cp.async.wait_group"))
         #expect(wideLoop.contains("ld.global.nc.v4.u32") && wideLoop.contains("+1024];"))  // unit u + 2's values
         #expect(wideLoop.contains("+1536];"))                                            // unit u + 3's values
-        #expect(k.ptx().contains("cp.async.wait_group 1;"))
+        #expect(four.ptx().contains("cp.async.wait_group 1;") && four.ptx().contains("+520], 8;"))
         #expect(wide.launchShape(tokens: 4096).grid == (32, 16, 1))
         #expect(wide.scratch(tokens: 4096).workspaceBytes == 0)
         // Split K: two splits reduce in a cluster of two (no workspace), four through the workspace.
