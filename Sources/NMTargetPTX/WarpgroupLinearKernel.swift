@@ -5,7 +5,7 @@
 ///
 /// It reads the same weight layout as `LinearKernel` and `TiledLinearKernel`: warp w of a block
 /// owns row tile w (16 rows), loads its lane's 16 bytes of values, 8 of metadata and 4 of scales
-/// per 128-column unit straight into registers (the next unit's while it computes) and
+/// per 128-column unit straight into registers (two units ahead of their use) and
 /// dequantizes them there into the A fragments of `mma.sp.m16n8k32`, which are the per-warp slices
 /// of the warpgroup's 64-row A (the metadata too: its 32-bit word per lane and the sparsity
 /// selector are the same). A warpgroup (4 consecutive warps, 64 rows) multiplies them by the
@@ -20,10 +20,11 @@
 /// it; tokens past M arrive as zeros). Each stage's `wgmma`s are committed as a group and the
 /// warpgroup waits only for the group before (`wgmma.wait_group 1`), so the tensor cores always
 /// have the next stage queued; a buffer is refilled two stages after it was read, once every
-/// warpgroup has passed the barrier that follows its wait. The weights come by `cp.async` into
-/// per-thread slots one stage further ahead, and each stage's A fragments and metadata words are
-/// made one stage ahead into registers no in-flight `wgmma` reads (ptxas would otherwise
-/// serialize the `wgmma`s, C7513).
+/// warpgroup has passed the barrier that follows its wait. The weights come by `ld.global` into
+/// two register sets, two units ahead (`weightsInRegisters`; four warpgroups instead by
+/// `cp.async` into per-thread shared-memory slots one stage further ahead), and each stage's A
+/// fragments and metadata words are made one stage ahead into registers no in-flight `wgmma`
+/// reads (ptxas would otherwise serialize the `wgmma`s, C7513).
 ///
 /// The finished tile leaves through shared memory (`storeTile`: `stmatrix.trans` into token rows,
 /// then 16-byte stores), not as 2-byte stores from the accumulators.
@@ -44,7 +45,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Stream-K (`WarpgroupStreamK.swift`): whole waves of tiles as a plain grid, the last one to
     /// two waves cut into equal runs of (tile, unit pair) steps, one a slot of the SMs, partial
     /// tiles summed through the workspace. Off by default: slower than the grid as measured in
-    /// session 11 (docs/performance-gpu.md); the spill fix since is not yet measured.
+    /// sessions 11 and 12, also after its spill fix (docs/performance-gpu.md).
     public let streamK: Bool
     /// The token tiles a block can take: multiples of 64 (a 128-byte-swizzled stage stays
     /// 1024-byte aligned) up to the bulk copy's 256-row box.
