@@ -4,12 +4,13 @@
 /// memory.
 ///
 /// It reads the same weight layout as `LinearKernel` and `TiledLinearKernel`: warp w of a block
-/// owns row tile w (16 rows), loads its lane's 16 bytes of values, 8 of metadata and 4 of scales
-/// per 128-column unit straight into registers (two units ahead of their use) and
+/// owns row tile w (16 rows; with `rowTiles` 2 also row tile w + 4W), loads its lane's 16 bytes
+/// of values, 8 of metadata and 4 of scales per 128-column unit straight into registers (two units ahead of their use) and
 /// dequantizes them there into the A fragments of `mma.sp.m16n8k32`, which are the per-warp slices
 /// of the warpgroup's 64-row A (the metadata too: its 32-bit word per lane and the sparsity
-/// selector are the same). A warpgroup (4 consecutive warps, 64 rows) multiplies them by the
-/// block's N tokens (64, 128, 192 or 256): N / 2 f32 accumulators a thread, the `m64nN`
+/// selector are the same). A warpgroup (4 consecutive warps, 64 rows; two such row tiles with
+/// `rowTiles` 2, each its own `wgmma` on the same activations) multiplies them by the block's N
+/// tokens (64, 128, 192 or 256): N / 2 f32 accumulators a thread a row tile, the `m64nN`
 /// accumulator layout (the m16n8 one per warp, N / 8 n8 tiles).
 ///
 /// Activations arrive by the bulk tensor copy engine (`cp.async.bulk.tensor`, one instruction of
@@ -20,18 +21,18 @@
 /// it; tokens past M arrive as zeros). Each stage's `wgmma`s are committed as a group and the
 /// warpgroup waits only for the group before (`wgmma.wait_group 1`), so the tensor cores always
 /// have the next stage queued; a buffer is refilled two stages after it was read, once every
-/// warpgroup has passed the barrier that follows its wait. The weights come by `ld.global` into
-/// two register sets, two units ahead (`weightsInRegisters`; four warpgroups instead by
-/// `cp.async` into per-thread shared-memory slots one stage further ahead), and each stage's A
-/// fragments and metadata words are made one stage ahead into registers no in-flight `wgmma`
-/// reads (ptxas would otherwise serialize the `wgmma`s, C7513).
+/// warpgroup has passed the barrier that follows its wait. The weights come by `ld.global.nc`
+/// into two register sets a row tile, two units ahead (no shared memory: the sparse `wgmma`'s B
+/// reads and the bulk copies' writes already take all of it), and each stage's A fragments and
+/// metadata words are made one stage ahead into registers no in-flight `wgmma` reads (ptxas
+/// would otherwise serialize the `wgmma`s, C7513).
 ///
 /// The finished tile leaves through shared memory (`storeTile`: `stmatrix.trans` into token rows,
 /// then 16-byte stores), not as 2-byte stores from the accumulators.
 ///
-/// Grid: (rows / 64W, ⌈M / N⌉, S) with W warpgroups a block; split K as `TiledLinearKernel`
-/// (or, with `streamK`, whole waves of tiles then a stream-K tail: `WarpgroupStreamK.swift`).
-/// Requires rows % 64W = 0 and an even number of K units. Parameters: those of
+/// Grid: (rows / 64WR, ⌈M / N⌉, S) with W warpgroups of R row tiles a block; split K as
+/// `TiledLinearKernel` (or, with `streamK`, whole waves of tiles then a stream-K tail:
+/// `WarpgroupStreamK.swift`). Requires rows % 64WR = 0 and an even number of K units. Parameters: those of
 /// `TiledLinearKernel`, then the activations' tensor map (128 bytes).
 public struct WarpgroupLinearKernel: PrefillLinearKernel {
     public let rows: Int
@@ -42,6 +43,12 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Tokens a block (the wgmma's N, one of `tokenTiles`): 128 takes 64 accumulators a thread
     /// (two blocks an SM with two warpgroups), 256 takes 128 (one block an SM).
     public let blockTokens: Int
+    /// Row tiles of 64 a warpgroup (1 or 2; 2 with two warpgroups of at most 128 tokens): two
+    /// make a block of 256 rows from two warpgroups, each `wgmma` pair sharing one activation
+    /// descriptor, so the bulk copies write half the shared-memory bytes a multiply-add that they
+    /// write for 128 rows (what binds the kernel: "Session 13", docs/performance-gpu.md). Their
+    /// 128 accumulators a thread leave one block an SM.
+    public let rowTiles: Int
     /// Stream-K (`WarpgroupStreamK.swift`): whole waves of tiles as a plain grid, the last one to
     /// two waves cut into equal runs of (tile, unit pair) steps, one a slot of the SMs, partial
     /// tiles summed through the workspace. Off by default: slower than the grid as measured in
@@ -53,28 +60,22 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     var stageBytes: Int { blockTokens * 128 }
     static let lookahead = 2
     /// lookahead + 2 = 4: the loop's four stages an iteration then use buffers 0…3 in turn, so
-    /// every buffer, slot and mbarrier address is an immediate.
+    /// every buffer and mbarrier address is an immediate.
     static let buffers = lookahead + 2
-    public var blockRows: Int { 64 * warpgroups }
+    public var blockRows: Int { 64 * warpgroups * rowTiles }
     public var threads: Int { 128 * warpgroups }
-    /// Blocks an SM holds at once: two where two warpgroups of at most 128 tokens keep within
-    /// 128 registers a thread, else one.
-    public var blocksPerMultiprocessor: Int { warpgroups == 2 && blockTokens <= 128 ? 2 : 1 }
-    /// Whether the weights come straight into registers (`ld.global`, two units ahead of their
-    /// use) instead of by `cp.async` through per-thread shared-memory slots: the slots' 40 bytes
-    /// a thread a stage (written, then read) come off the shared-memory bandwidth that the sparse
-    /// `wgmma` is bound by ("What bounds the sparse wgmma", docs/performance-gpu.md), and ptxas
-    /// finds the registers (64 tokens: 107, 128 tokens: 128 within two blocks an SM, 256 tokens:
-    /// 204; no spills). Two warpgroups do; four keep the slots, whose room their 256-row staged
-    /// tile needs.
-    public var weightsInRegisters: Bool { warpgroups == 2 }
-    /// Bytes of a weight slot a buffer: a thread's 8 bytes of values, 8 of metadata and 4 of
-    /// scales (24 with padding), or none with the weights in registers.
-    var weightSlotBytes: Int { weightsInRegisters ? 0 : threads * 24 }
-    public var dynamicSharedBytes: Int { Self.buffers * (stageBytes + weightSlotBytes + 8) }
+    /// Blocks an SM holds at once: two where two warpgroups of one row tile and at most 128
+    /// tokens keep within 128 registers a thread, else one.
+    public var blocksPerMultiprocessor: Int { warpgroups == 2 && rowTiles == 1 && blockTokens <= 128 ? 2 : 1 }
+    /// Bytes below the mbarriers: the activation buffers, or the staged output tile where that is
+    /// larger (256 rows of 128 tokens: 67.6 KB against the buffers' 64 KB).
+    var bytesBelowBarriers: Int { max(Self.buffers * stageBytes, stagedTileBytes) }
+    public var dynamicSharedBytes: Int { bytesBelowBarriers + 8 * Self.buffers }
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { blockTokens }
-    public var entry: String { "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_t\(blockTokens)" + (streamK ? "_sk" : "") }
+    public var entry: String {
+        "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_t\(blockTokens)" + (rowTiles > 1 ? "_r\(rowTiles)" : "") + (streamK ? "_sk" : "")
+    }
     var units: Int { columns / KernelWeightLayout.unitColumns }
 
     /// Tokens × units an SM multiplies a microsecond with blocks of each token tile (two
@@ -95,34 +96,36 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         let grid = launchShape(tokens: m, multiprocessors: multiprocessors).grid
         let blocks = grid.0 * grid.1 * grid.2, chunk = 2 * ((units / 2 + grid.2 - 1) / grid.2)  // the split's units, as in ptx()
         let busiest = (blocks + multiprocessors - 1) / multiprocessors
-        return Double(busiest * blockTokens * chunk * warpgroups / 2) / Self.throughput[blockTokens]!  // init checked the tile
+        return Double(busiest * blockTokens * chunk * warpgroups * rowTiles / 2) / Self.throughput[blockTokens]!  // init checked the tile
     }
 
     /// The token tile for M tokens on `multiprocessors` SMs: the one `estimatedMicroseconds`
     /// finds fastest, the wider on a tie. It is wave quantization that decides: 11008 rows at
     /// M = 512 make 172 blocks of 256 tokens (1.3 waves of one block an SM, so two) but 258 of
     /// 192 (two full waves of blocks three quarters the size).
-    public static func standardBlockTokens(rows: Int, columns: Int, tokens m: Int, warpgroups: Int = 2, multiprocessors: Int = 132,
-                                           streamK: Bool = false) -> Int {
+    public static func standardBlockTokens(rows: Int, columns: Int, tokens m: Int, warpgroups: Int = 2, rowTiles: Int = 1,
+                                           multiprocessors: Int = 132, streamK: Bool = false) -> Int {
         let kernels = tokenTiles.reversed().compactMap {
-            try? WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: $0, streamK: streamK)
+            try? WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: $0, rowTiles: rowTiles, streamK: streamK)
         }
         let best = kernels.min { $0.estimatedMicroseconds(tokens: m, multiprocessors: multiprocessors) < $1.estimatedMicroseconds(tokens: m, multiprocessors: multiprocessors) }
         return best?.blockTokens ?? 128
     }
 
-    public static func supports(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128) -> Bool {
+    public static func supports(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1) -> Bool {
         [2, 4].contains(warpgroups) && Self.tokenTiles.contains(blockTokens) && (warpgroups == 2 || blockTokens <= 128)
-            && rows % (64 * warpgroups) == 0
+            && (rowTiles == 1 || (rowTiles == 2 && warpgroups == 2 && blockTokens <= 128))
+            && rows % (64 * warpgroups * rowTiles) == 0
             && columns % (2 * KernelWeightLayout.unitColumns) == 0
     }
 
-    public init(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, streamK: Bool = false) throws {
-        guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens) else {
-            throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups of \(blockTokens) tokens: needs 2 warpgroups of \(Self.tokenTiles.map(String.init).joined(separator: ", ")) tokens or 4 of at most 128, rows a multiple of \(64 * warpgroups) and columns a multiple of 256")
+    public init(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1, streamK: Bool = false) throws {
+        guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens, rowTiles: rowTiles) else {
+            throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups of \(rowTiles) row tiles and \(blockTokens) tokens: needs 2 warpgroups of \(Self.tokenTiles.map(String.init).joined(separator: ", ")) tokens or 4 of at most 128, 2 row tiles only with 2 warpgroups of at most 128 tokens, rows a multiple of \(64 * warpgroups * rowTiles) and columns a multiple of 256")
         }
+        guard !(streamK && rowTiles > 1) else { throw PTXError("warpgroup linear kernel: stream-K takes one row tile a warpgroup") }
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.blockTokens = blockTokens
-        self.streamK = streamK
+        self.rowTiles = rowTiles; self.streamK = streamK
     }
 
     /// (grid, block) for M tokens: `TiledLinearKernel`'s splits (doubling while the grid would
@@ -139,21 +142,22 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
                                                        units: units, threads: threads, multiprocessors: multiprocessors)
         let blocks = shape.grid.0 * shape.grid.1, slots = multiprocessors * blocksPerMultiprocessor
         let whole = (blocks + slots - 1) / slots, halves = (2 * blocks + slots - 1) / slots
-        if shape.grid.2 == 1, warpgroups == 2, 2 * ((units / 2 + 1) / 2) >= 8, Double(halves) / 2 <= 0.8 * Double(whole) {
+        if shape.grid.2 == 1, clusterReduces, 2 * ((units / 2 + 1) / 2) >= 8, Double(halves) / 2 <= 0.8 * Double(whole) {
             shape.grid.2 = 2
         }
         return shape
     }
 
-    /// Split K over two blocks reduces in their cluster (`reduceInCluster`, two warpgroups);
-    /// any other split through the global workspace (`TiledLinearKernel.reduceSplits`), which
-    /// measured faster than clusters of 3 or more, whose blocks the scheduler packs two an SM.
+    /// Split K over two blocks reduces in their cluster (`reduceInCluster`, two warpgroups of one
+    /// row tile); any other split through the global workspace (`TiledLinearKernel.reduceSplits`),
+    /// which measured faster than clusters of 3 or more, whose blocks the scheduler packs two an SM.
     public func clusterShape(grid: (Int, Int, Int)) -> (Int, Int, Int)? {
-        warpgroups == 2 && grid.2 == 2 && !streamK ? (1, 1, 2) : nil
+        clusterReduces && grid.2 == 2 ? (1, 1, 2) : nil
     }
+    var clusterReduces: Bool { warpgroups == 2 && rowTiles == 1 && !streamK }
 
     public func scratch(grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int) {
-        clusterShape(grid: grid) != nil ? (0, 0) : TiledLinearKernel.splitScratch(grid: grid, accumulators: blockTokens / 2, threads: threads)
+        clusterShape(grid: grid) != nil ? (0, 0) : TiledLinearKernel.splitScratch(grid: grid, accumulators: rowTiles * blockTokens / 2, threads: threads)
     }
 
     /// Stream-K's grid does not say M, so its scratch depends on M: two partial tiles a stream-K
@@ -166,7 +170,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
 
     public func ptx() -> String {
         var b = PTXBuilder()
-        let U = units, T = threads, S = stageBytes, L = Self.lookahead, B = Self.buffers, W = weightSlotBytes, R = weightsInRegisters
+        let U = units, T = threads, S = stageBytes, L = Self.lookahead, B = Self.buffers
         precondition(B == 4, "the stage loop takes buffer i for its stage i of four")
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r")
@@ -184,7 +188,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.emit("mov.u32 \(tokenBase), %ctaid.y;")
             b.emit("mul.lo.u32 \(tokenBase), \(tokenBase), \(blockTokens);")
             b.emit("mov.u32 \(tile), %ctaid.x;")
-            b.emit("mad.lo.u32 \(tile), \(tile), \(4 * warpgroups), \(warp);")  // this warp's row tile
+            b.emit("mad.lo.u32 \(tile), \(tile), \(4 * warpgroups * rowTiles), \(warp);")  // this warp's (first) row tile
             // This split's units: [z·chunk, min(z·chunk + chunk, U)), chunk = 2·⌈U / 2S⌉.
             b.emit("mov.u32 \(split), %ctaid.z;")
             b.emit("mov.u32 \(splits), %nctaid.z;")
@@ -198,7 +202,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // The lane's weight streams from its row tile's unit u on: 8 bytes of values per half unit
         // (k32 steps 2h, 2h + 1), the unit's 8 bytes of metadata, the 4 bytes of its group's
         // scales (rows g, g + 8); advanced two units an iteration of the loop, whose stages then
-        // address them with immediate offsets.
+        // address them with immediate offsets (also the warp's second row tile's, 4W tiles on).
         func weightStreams() -> (String, String, String) {
             let firstUnit = b.reg("r")
             b.emit("mad.lo.u32 \(firstUnit), \(tile), \(U), \(u);")
@@ -211,28 +215,24 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // Activations: thread 0 has the bulk tensor copy engine bring each stage (64 columns ×
         // N tokens, the 128-byte swizzle the wgmma descriptor reads, tokens past M as zeros)
         // into its buffer, completing on the buffer's mbarrier; the tensor map is a parameter.
-        let smem = b.reg("r"), wSlot = b.reg("r"), bars = b.reg("r"), xmap = b.reg("rd"), first = b.reg("p")
+        let smem = b.reg("r"), bars = b.reg("r"), xmap = b.reg("rd"), first = b.reg("p")
         b.emit("mov.u32 \(smem), \(entry)_stage;")
         let descLow = b.reg("r")   // the first buffer's wgmma descriptor, low word: address / 16, leading byte offset 1
         b.emit("shr.u32 \(descLow), \(smem), 4;")
         b.emit("or.b32 \(descLow), \(descLow), 0x10000;")
-        b.emit("add.u32 \(bars), \(smem), \(B * (S + W));")
+        b.emit("add.u32 \(bars), \(smem), \(bytesBelowBarriers);")
         b.emit("mov.u64 \(xmap), \(entry)_xmap;")
         b.emit("cvta.param.u64 \(xmap), \(xmap);")
         b.emit("setp.eq.u32 \(first), \(tid), 0;")
         for i in 0..<B { b.emit("@\(first) mbarrier.init.shared::cta.b64 [\(bars)+\(8 * i)], 1;") }
         b.emit("@\(first) fence.mbarrier_init.release.cluster;")
         b.emit("bar.sync 0;")
-        // The thread's weight slot of a stage (values 8 B, metadata 8 B, scales 4 B): after the
-        // activation buffers, B slots of T · 24 bytes.
-        if !R {
-            b.emit("mad.lo.u32 \(wSlot), \(tid), 24, \(smem);")
-            b.emit("add.u32 \(wSlot), \(wSlot), \(B * S);")
-        }
 
-        let acc = (0..<(blockTokens / 8)).map { _ in b.regs("f", 4) }
+        // The accumulators: N / 8 n8 tiles of 4 a row tile (`acc` lists them all, row tile by row tile).
+        let accTiles = (0..<rowTiles).map { _ in (0..<(blockTokens / 8)).map { _ in b.regs("f", 4) } }
+        let acc = Array(accTiles.joined())
         if !streamK { for a in acc.joined() { b.emit("mov.f32 \(a), 0f00000000;") } }
-        let accList = "{\(acc.joined().joined(separator: ", "))}"
+        let accLists = accTiles.map { "{\($0.joined().joined(separator: ", "))}" }
         let consts = b.int4Constants()
         let one = b.reg("r"), scaleD = b.reg("p")
         b.emit("mov.u32 \(one), 1;")
@@ -245,7 +245,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             let r = b.reg("r"), ph = b.reg("r")
             b.emit("mov.u32 \(ph), 0;")
             run = beginStreamK(&b, m: m, rowBlock: r, tokenBase: tokenBase, u: u, uEnd: uEnd)
-            b.emit("mad.lo.u32 \(tile), \(r), \(4 * warpgroups), \(warp);")  // this warp's row tile
+            b.emit("mad.lo.u32 \(tile), \(r), \(4 * warpgroups * rowTiles), \(warp);")  // this warp's (first) row tile
             streams = weightStreams()
             for a in acc.joined() { b.emit("mov.f32 \(a), 0f00000000;") }
             rowBlock = r; runPhase = ph
@@ -263,54 +263,41 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.emit("@\(p) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(bars)+\(8 * (buffer / S))], \(S);")
             b.emit("@\(p) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(smem)+\(buffer)], [\(xmap), {\(column), \(tokenBase)}], [\(bars)+\(8 * (buffer / S))];")
         }
-        // Copies the weights of stage `stage` (counted from the iteration's unit u: half stage % 2
-        // of unit u + ⌊stage / 2⌋, at immediate offsets from the moving pointers) into the
-        // thread's slot at byte offset `into`, where `inRange` holds, and commits
-        // them as one cp.async group (empty past the split's end).
-        func fetchWeights(_ stage: Int, into: Int, guard inRange: String? = nil, group: Bool = true) {
-            let unit = stage / 2, on = inRange.map { "@\($0) " } ?? ""
-            b.emit("\(on)cp.async.ca.shared.global [\(wSlot)+\(into)], [\(wNext)+\(512 * unit + 8 * (stage % 2))], 8;")
-            b.emit("\(on)cp.async.ca.shared.global [\(wSlot)+\(into + 8)], [\(metaNext)+\(256 * unit)], 8;")
-            b.emit("\(on)cp.async.ca.shared.global [\(wSlot)+\(into + 16)], [\(scaleNext)+\(32 * unit)], 4;")
-            if group { b.emit("cp.async.commit_group;") }
-        }
-        // With the weights in registers: two units' worth (16 bytes of values, 8 of metadata, 4
-        // of scales), unit u + 2i in set 0 and u + 2i + 1 in set 1 at iteration i. `loadUnit`
-        // loads unit `unit` (counted from the iteration's unit u, at immediate offsets from the
-        // moving pointers) into its set, where `inRange` holds.
-        let unitSets = R ? (0..<2).map { _ in (values: b.regs("r", 4), meta: b.regs("r", 2), scale: b.reg("r")) } : []
+        // The weights in registers: two units' worth a row tile (16 bytes of values, 8 of
+        // metadata, 4 of scales), unit u + 2i in set 0 and u + 2i + 1 in set 1 at iteration i.
+        // `loadUnit` loads unit `unit` (counted from the iteration's unit u, at immediate offsets
+        // from the moving pointers; row tile r's 4W · r tiles further on) into its sets, where
+        // `inRange` holds.
+        let unitSets = (0..<rowTiles).map { _ in (0..<2).map { _ in (values: b.regs("r", 4), meta: b.regs("r", 2), scale: b.reg("r")) } }
         func loadUnit(_ unit: Int, guard inRange: String? = nil) {
-            let set = unitSets[unit % 2], on = inRange.map { "@\($0) " } ?? ""
-            b.emit("\(on)ld.global.nc.v4.u32 {\(set.values.joined(separator: ", "))}, [\(wNext)+\(512 * unit)];")
-            b.emit("\(on)ld.global.nc.v2.u32 {\(set.meta.joined(separator: ", "))}, [\(metaNext)+\(256 * unit)];")
-            b.emit("\(on)ld.global.nc.u32 \(set.scale), [\(scaleNext)+\(32 * unit)];")
+            let on = inRange.map { "@\($0) " } ?? ""
+            for (r, sets) in unitSets.enumerated() {
+                let set = sets[unit % 2], tiles = 4 * warpgroups * r * U   // units between the row tiles' streams
+                b.emit("\(on)ld.global.nc.v4.u32 {\(set.values.joined(separator: ", "))}, [\(wNext)+\(512 * (unit + tiles))];")
+                b.emit("\(on)ld.global.nc.v2.u32 {\(set.meta.joined(separator: ", "))}, [\(metaNext)+\(256 * (unit + tiles))];")
+                b.emit("\(on)ld.global.nc.u32 \(set.scale), [\(scaleNext)+\(32 * (unit + tiles))];")
+            }
         }
-        // The wgmma operands of stage `stage` (counted from the iteration's unit u): A of both k32
-        // steps, dequantized, and the metadata words, from the thread's weight slot at `wBuffer`
-        // (written by this thread's own copies) or from its unit's register set. The metadata
-        // words are copied out of the set, whose registers the next load overwrites while this
-        // stage's wgmmas may still be reading them.
-        func operands(_ wBuffer: Int, stage: Int, into: (a: [[String]], meta: [String])? = nil) -> (a: [[String]], meta: [String]) {
-            let w: [String], scale: String, meta: [String]
-            if R {
-                let set = unitSets[(stage / 2) % 2]
-                w = Array(set.values[(2 * (stage % 2))...].prefix(2)); scale = set.scale
-                meta = into?.meta ?? b.regs("r", 2)
+        // The wgmma operands of stage `stage` (counted from the iteration's unit u), a row tile
+        // each: A of both k32 steps, dequantized, and the metadata words, from its unit's register
+        // set. The metadata words are copied out of the set, whose registers the next load
+        // overwrites while this stage's wgmmas may still be reading them.
+        typealias Operands = (a: [[String]], meta: [String])
+        func operands(stage: Int, into: [Operands]? = nil) -> [Operands] {
+            unitSets.enumerated().map { r, sets in
+                let set = sets[(stage / 2) % 2]
+                let w = Array(set.values[(2 * (stage % 2))...].prefix(2))
+                let meta = into?[r].meta ?? b.regs("r", 2)
                 for (d, x) in zip(meta, set.meta) { b.emit("mov.b32 \(d), \(x);") }
-            } else {
-                w = b.regs("r", 2); scale = b.reg("r"); meta = into?.meta ?? b.regs("r", 2)
-                b.emit("ld.shared.v2.u32 {\(w.joined(separator: ", "))}, [\(wSlot)+\(wBuffer)];")
-                b.emit("ld.shared.v2.u32 {\(meta.joined(separator: ", "))}, [\(wSlot)+\(wBuffer + 8)];")
-                b.emit("ld.shared.u32 \(scale), [\(wSlot)+\(wBuffer + 16)];")
+                let scales = b.scalePairs(set.scale)
+                let a = (0..<2).map { j -> [String] in
+                    let v = b.dequantizeInt4(w[j], constants: consts, scales: scales)
+                    guard let target = into?[r].a[j] else { return v }
+                    for (d, x) in zip(target, v) { b.emit("mov.b32 \(d), \(x);") }
+                    return target
+                }
+                return (a, meta)
             }
-            let scales = b.scalePairs(scale)
-            let a = (0..<2).map { j -> [String] in
-                let v = b.dequantizeInt4(w[j], constants: consts, scales: scales)
-                guard let target = into?.a[j] else { return v }
-                for (d, x) in zip(target, v) { b.emit("mov.b32 \(d), \(x);") }
-                return target
-            }
-            return (a, meta)
         }
         // The descriptors of both k32 steps of the stage in the buffer at byte offset `buffer`:
         // 128-byte swizzle, rows of 128 bytes, 8-row groups 1024 bytes apart (stride byte offset);
@@ -328,31 +315,24 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
                 return d
             }
         }
-        // Stage (half h of a unit) from the activation buffer at `buffer`: both k32 wgmmas as one
-        // group, then a wait for the group before it.
-        func compute(_ ops: (a: [[String]], meta: [String]), _ h: Int, buffer: Int) {
+        // Stage (half h of a unit) from the activation buffer at `buffer`: both k32 wgmmas of each
+        // row tile (the row tiles' on one descriptor side by side) as one group, then a wait for
+        // the group before it.
+        func compute(_ ops: [Operands], _ h: Int, buffer: Int) {
             let d = descriptors(buffer)
             b.emit("wgmma.fence.sync.aligned;")
             for j in 0..<2 {
-                b.emit("wgmma.mma_async.sp.sync.aligned.m64n\(blockTokens)k32.f32.f16.f16 \(accList), {\(ops.a[j].joined(separator: ", "))}, \(d[j]), \(ops.meta[j]), \(h), \(scaleD), 1, 1, 0;")
+                for (r, o) in ops.enumerated() {
+                    b.emit("wgmma.mma_async.sp.sync.aligned.m64n\(blockTokens)k32.f32.f16.f16 \(accLists[r]), {\(o.a[j].joined(separator: ", "))}, \(d[j]), \(o.meta[j]), \(h), \(scaleD), 1, 1, 0;")
+                }
             }
             b.emit("wgmma.commit_group.sync.aligned;")
             b.emit("wgmma.wait_group.sync.aligned 1;")
         }
-        // Prologue: group i carries stage i's activations and stage i + 1's weights (group 0 stage
-        // 0's too); the loop's group for stage n carries stage n + L's activations and stage
-        // n + L + 1's weights. So when stage n's group is complete (a wait leaving L − 1 groups in
-        // flight), so are stage n + 1's weights. Weights of stage k sit in slot k % B. With the
-        // weights in registers, units u and u + 1 are loaded first.
-        if R { loadUnit(0); loadUnit(1) }
-        for i in 0..<L {
-            loadActivations(i, into: i * S)
-            if R { continue }
-            if i == 0 { fetchWeights(0, into: 0, group: false) }
-            fetchWeights(i + 1, into: ((i + 1) % B) * W)
-        }
-        if !R { b.emit("cp.async.wait_group \(L - 1);") }
-        let carry = operands(0, stage: 0)
+        // Prologue: units u and u + 1's weights, the first L stages' activations.
+        loadUnit(0); loadUnit(1)
+        for i in 0..<L { loadActivations(i, into: i * S) }
+        let carry = operands(stage: 0)
         // n: this split's stage; stages: how many it has (2 a unit); phase: the parity of the
         // mbarriers' phase this iteration waits for (each buffer's is used once an iteration).
         let n = b.reg("r"), stages = b.reg("r")
@@ -363,13 +343,10 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("shl.b32 \(stages), \(stages), 1;")
         let loop = b.label("wgmma_units")
         b.place(loop)
-        // With the weights in registers: units u + 2 and u + 3 exist (the split's units come in pairs).
-        var unitsAhead = ""
-        if R {
-            let ahead = b.reg("r"); unitsAhead = b.reg("p")
-            b.emit("add.u32 \(ahead), \(u), 2;")
-            b.emit("setp.lt.u32 \(unitsAhead), \(ahead), \(uEnd);")
-        }
+        // Units u + 2 and u + 3 exist (the split's units come in pairs).
+        let ahead = b.reg("r"), unitsAhead = b.reg("p")
+        b.emit("add.u32 \(ahead), \(u), 2;")
+        b.emit("setp.lt.u32 \(unitsAhead), \(ahead), \(uEnd);")
         // Four stages (two units) an iteration, stage i in buffer i; each prepares the next
         // stage's operands (fresh registers, the last into the carried ones) before its own
         // wgmmas, so that no register an in-flight wgmma reads is written.
@@ -380,22 +357,15 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.place(wait)
             b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(done), [\(bars)+\(8 * i)], \(phase);")
             b.emit("@!\(done) bra \(wait);")
-            if !R { b.emit("cp.async.wait_group \(L - 1);") }  // … and stage n + 1's weights (this thread's own copies);
             b.emit("bar.sync 0;")                         // every warpgroup is done with stage n − 2's buffer
             let inRange = b.reg("p"), later = b.reg("r")
             b.emit("add.u32 \(later), \(n), \(L + i);")
             b.emit("setp.lt.u32 \(inRange), \(later), \(stages);")
             loadActivations(i + L, into: ((i + L) % B) * S, guard: inRange)
-            if !R {
-                let weightsInRange = b.reg("p"), weightStage = b.reg("r")
-                b.emit("add.u32 \(weightStage), \(later), 1;")
-                b.emit("setp.lt.u32 \(weightsInRange), \(weightStage), \(stages);")
-                fetchWeights(i + L + 1, into: ((i + L + 1) % B) * W, guard: weightsInRange)
-            }
-            let next = operands(((i + 1) % B) * W, stage: i + 1, into: i == 3 ? carry : nil)
+            let next = operands(stage: i + 1, into: i == 3 ? carry : nil)
             // A register set is free once its unit's second stage has its operands: unit u's
             // after stage 0, unit u + 1's after stage 2; the next units' loads go into them.
-            if R && i % 2 == 0 { loadUnit(i / 2 + 2, guard: unitsAhead) }
+            if i % 2 == 0 { loadUnit(i / 2 + 2, guard: unitsAhead) }
             compute(ops, i % 2, buffer: i * S)
             ops = next
         }
@@ -406,23 +376,22 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("setp.lt.u32 \(p), \(u), \(uEnd);")
         b.emit("@\(p) bra \(loop);")
         b.emit("wgmma.wait_group.sync.aligned 0;")
-        if !R { b.emit("cp.async.wait_group 0;") }
         b.emit("bar.sync 0;")
 
         let store = { (b: inout PTXBuilder, owned: [String]?) in
             storeTile(&b, acc: acc, tid: tid, warp: warp, lane: lane, smem: smem, rowBlock: rowBlock, tokenBase: tokenBase, m: m,
                       yPtr: ptr[4], owned: owned)
         }
-        // Split K and stream-K add other blocks' partials through the (then free) buffers and slots.
+        // Split K and stream-K add other blocks' partials through the (then free) buffers.
         let staging = { (b: inout PTXBuilder) -> TiledLinearKernel.PartialStaging in
             let thread = b.reg("r")
             b.emit("mad.lo.u32 \(thread), \(tid), 16, \(smem);")
-            return TiledLinearKernel.PartialStaging(thread: thread, bytes: B * (S + W))
+            return TiledLinearKernel.PartialStaging(thread: thread, bytes: bytesBelowBarriers)
         }
         if let run {
             endStreamK(&b, run, acc: Array(acc.joined()), tid: tid, smem: smem, workspace: ptr[5], counters: ptr[6],
                        staging: staging(&b)) { store(&$0, nil) }
-        } else if warpgroups == 2 {
+        } else if clusterReduces {
             // Launched as a cluster (two splits, `clusterShape`): the blocks reduce through
             // distributed shared memory and each stores the chunks of the tile it reduced.
             let clusterSize = b.reg("r"), clustered = b.reg("p"), inCluster = b.label("cluster_reduction")
@@ -441,10 +410,10 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             store(&b, nil)
         }
 
-        // Two warpgroups: two blocks an SM (at most 128 registers a thread); four fill the SM's
-        // registers alone.
+        // Two warpgroups of one row tile: two blocks an SM (at most 128 registers a thread);
+        // otherwise one block fills the SM's registers alone.
         let occupancy = blocksPerMultiprocessor > 1 ? [".minnctapersm \(blocksPerMultiprocessor)"] : []
-        let header: [String] = ["// dynamic shared memory: \(B) activation stages of \(S) bytes, then \(B) weight slots of \(T) x 24 bytes",
+        let header: [String] = ["// dynamic shared memory: \(B) activation stages of \(S) bytes (the staged output tile, \(stagedTileBytes) bytes, over them), then \(B) mbarriers",
                                  ".extern .shared .align 1024 .b8 \(entry)_stage[];", ".visible .entry \(entry)("]
         var parameters = TiledLinearKernel.parameterDeclarations(entry: entry)
         parameters[parameters.count - 1] += ","

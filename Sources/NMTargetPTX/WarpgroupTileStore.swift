@@ -7,24 +7,26 @@
 /// warp instead transposes pairs of n8 tiles into shared memory with one
 /// `stmatrix.m8n8.x4.trans` (four 8×8 f16 matrices: a row of the stored matrix is one token's 8
 /// rows, 16 bytes), and then every thread copies 16-byte pieces of token rows to y, so a warp
-/// writes whole 128-byte lines. The tile sits in the (then free) activation buffers and weight
-/// slots, token rows `tileRowStride` bytes apart: 16 bytes more than the rows take, so the 8 rows
+/// writes whole 128-byte lines. The tile sits in the (then free) activation buffers (and past
+/// them, below the mbarriers, where it is larger), token rows `tileRowStride` bytes apart: 16 bytes more than the rows take, so the 8 rows
 /// of a stored matrix fall in different banks.
 extension WarpgroupLinearKernel {
     /// Bytes between two tokens' rows in the staged tile.
     var tileRowStride: Int { 2 * blockRows + 16 }
-    /// Bytes the staged tile takes: it must fit below the mbarriers (the buffers and the slots).
+    /// Bytes the staged tile takes (below the mbarriers: `bytesBelowBarriers`).
     var stagedTileBytes: Int { blockTokens * tileRowStride }
 
     /// Emits the epilogue for the tile of row block `rowBlock` (nil: %ctaid.x) and tokens from
-    /// `tokenBase` on. `smem`: the dynamic shared memory's start; `owned`: per chunk of a
+    /// `tokenBase` on. `acc`: the n8 tiles of every row tile, row tile by row tile (row tile r
+    /// is the block's rows 64W·r on). `smem`: the dynamic shared memory's start; `owned`: per chunk of a
     /// warpgroup's accumulators (`reductionChunks` token ranges), the predicate "this block
     /// stores it" (split K in a cluster), or nil for every chunk. Every thread of the block runs it.
     func storeTile(_ b: inout PTXBuilder, acc: [[String]], tid: String, warp: String, lane: String, smem: String,
                    rowBlock: String?, tokenBase: String, m: String, yPtr: String, owned: [String]? = nil) {
-        precondition(stagedTileBytes <= Self.buffers * (stageBytes + weightSlotBytes) && acc.count % 2 == 0,
+        precondition(stagedTileBytes <= bytesBelowBarriers && acc.count % 2 == 0,
                      "the staged tile fits below the mbarriers; n8 tiles come in pairs")
-        let R = tileRowStride, tilesPerChunk = acc.count / Self.reductionChunks
+        let R = tileRowStride, tilesPerRowTile = acc.count / rowTiles, tilesPerChunk = tilesPerRowTile / Self.reductionChunks
+        let rowTileBytes = 128 * warpgroups   // 64W rows of f16, in a token row of the staged tile and of y
         b.emit("bar.sync 0;")  // every thread is done with the buffers (wgmma reads, reduction slots, the split flag)
         // Lane l gives the address of row l % 8 of matrix l / 8 (matrix i: n8 tile 2p + i / 2,
         // rows 8 · (i % 2) on of the warp's 16): token 8 · (i / 2) + l % 8, at the warp's rows.
@@ -40,19 +42,21 @@ extension WarpgroupLinearKernel {
         b.emit("mad.lo.u32 \(at), \(token), \(R), \(smem);")
         b.emit("mad.lo.u32 \(at), \(row), 2, \(at);")
         for p in 0..<(acc.count / 2) {
-            let chunk = 2 * p / tilesPerChunk, skip = b.label("tile_staged")
+            let r = 2 * p / tilesPerRowTile, q = p - r * tilesPerRowTile / 2   // row tile r, its pair q
+            let chunk = 2 * q / tilesPerChunk, skip = b.label("tile_staged")
             if let owned { b.emit("@!\(owned[chunk]) bra \(skip);") }  // uniform in the warpgroup
             let packed = b.regs("r", 4)
             for (i, r) in packed.enumerated() {
                 let a = acc[2 * p + i / 2], half = i % 2
                 b.emit("cvt.rn.f16x2.f32 \(r), \(a[2 * half + 1]), \(a[2 * half]);")  // low half: the even token
             }
-            b.emit("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [\(at)+\(16 * p * R)], {\(packed.joined(separator: ", "))};")
+            b.emit("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [\(at)+\(16 * q * R + r * rowTileBytes)], {\(packed.joined(separator: ", "))};")
             if owned != nil { b.place(skip) }
         }
         b.emit("bar.sync 0;")
         // Thread l of warpgroup w copies rows 64w + 8 · (l % 8) … + 7 of token 16q + ⌊l / 8⌋ in
-        // pass q: a warp writes four tokens' 128 bytes each.
+        // pass q, and the same rows of each further row tile (64W rows on): a warp writes four
+        // tokens' 128 bytes each.
         let wg = b.reg("r"), l = b.reg("r"), rowPiece = b.reg("r"), tok = b.reg("r"), from = b.reg("r")
         b.emit("shr.u32 \(wg), \(tid), 7;")
         b.emit("and.b32 \(l), \(tid), 127;")
@@ -75,16 +79,19 @@ extension WarpgroupLinearKernel {
         b.emit("mul.wide.u32 \(to), \(element), 2;")
         b.emit("add.s64 \(to), \(to), \(yPtr);")
         for q in 0..<(blockTokens / 16) {
-            let chunk = 16 * q / (8 * tilesPerChunk), valid = b.reg("p"), t = b.reg("r"), v = b.regs("r", 4)
+            let chunk = 16 * q / (8 * tilesPerChunk), valid = b.reg("p"), t = b.reg("r")
             b.emit("add.u32 \(t), \(tok), \(16 * q);")
             b.emit("setp.lt.u32 \(valid), \(t), \(tokensLeft);")
             if let owned { b.emit("and.pred \(valid), \(valid), \(owned[chunk]);") }
-            // Stream-K's loads are not predicated: a predicated load leaves its registers' old
-            // values live where it is off, and in the loop over segments ptxas then kept all 64
-            // of them across the loop, through local memory (WarpgroupStreamK.swift). The
-            // staged tile is always there to read.
-            b.emit("\(streamK ? "" : "@\(valid) ")ld.shared.v4.b32 {\(v.joined(separator: ", "))}, [\(from)+\(16 * q * R)];")
-            b.emit("@\(valid) st.global.v4.b32 [\(to)+\(16 * q * rows * 2)], {\(v.joined(separator: ", "))};")
+            for r in 0..<rowTiles {
+                // Stream-K's loads are not predicated: a predicated load leaves its registers' old
+                // values live where it is off, and in the loop over segments ptxas then kept all 64
+                // of them across the loop, through local memory (WarpgroupStreamK.swift). The
+                // staged tile is always there to read.
+                let v = b.regs("r", 4)
+                b.emit("\(streamK ? "" : "@\(valid) ")ld.shared.v4.b32 {\(v.joined(separator: ", "))}, [\(from)+\(16 * q * R + r * rowTileBytes)];")
+                b.emit("@\(valid) st.global.v4.b32 [\(to)+\(16 * q * rows * 2 + r * rowTileBytes)], {\(v.joined(separator: ", "))};")
+            }
         }
     }
 }

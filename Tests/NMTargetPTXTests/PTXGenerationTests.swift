@@ -118,10 +118,10 @@ import Testing
         #expect(!wide.ptx().contains(".minnctapersm"))
         // The weights come straight into registers (two units ahead, 16-byte loads at immediate
         // offsets), so no weight slots in shared memory and no cp.async in the stage loop; four
-        // warpgroups keep the slots (cp.async at immediate offsets: unit u + 1's second half).
+        // warpgroups too, whose 256-row staged tile (128 tokens of 528 bytes) then takes more
+        // shared memory than the buffers.
         let four = try WarpgroupLinearKernel(rows: 256, columns: 768, warpgroups: 4)
-        #expect(wide.weightsInRegisters && k.weightsInRegisters && !four.weightsInRegisters)
-        #expect(four.dynamicSharedBytes == 4 * (16384 + 512 * 24 + 8))
+        #expect(four.dynamicSharedBytes == 128 * 528 + 4 * 8)
         #expect(wide.dynamicSharedBytes == 4 * (32768 + 8))
         let wideText = wide.ptx(), wideStart = try #require(wideText.range(of: "WGMMA_UNITS"))
         let wideEnd = try #require(wideText.range(of: "bra WGMMA_UNITS", range: wideStart.upperBound..<wideText.endIndex))
@@ -129,7 +129,7 @@ import Testing
         #expect(!wideLoop.contains("cp.async.ca") && !wideLoop.contains("cp.async.wait_group"))
         #expect(wideLoop.contains("ld.global.nc.v4.u32") && wideLoop.contains("+1024];"))  // unit u + 2's values
         #expect(wideLoop.contains("+1536];"))                                            // unit u + 3's values
-        #expect(four.ptx().contains("cp.async.wait_group 1;") && four.ptx().contains("+520], 8;"))
+        #expect(!four.ptx().contains("cp.async.ca") && four.ptx().contains("ld.global.nc.v4.u32"))
         #expect(wide.launchShape(tokens: 4096).grid == (32, 16, 1))
         #expect(wide.scratch(tokens: 4096).workspaceBytes == 0)
         // Split K: two splits reduce in a cluster of two (no workspace), four through the workspace.
@@ -296,7 +296,7 @@ import Testing
             #expect(ptx.components(separatedBy: "st.global.v4.b32").count - 1 == paths * tokens / 16)
             #expect(!ptx.contains("st.global.b16"))
             // Token rows 16 bytes longer than the block's rows (the 8 rows of a stored matrix in
-            // different banks), and the tile below the mbarriers, in the free buffers and slots.
+            // different banks), and the tile below the mbarriers, over the free buffers.
             #expect(k.tileRowStride == 2 * k.blockRows + 16)
             #expect(k.stagedTileBytes == tokens * (2 * 64 * groups + 16))
             #expect(k.stagedTileBytes <= k.dynamicSharedBytes - 4 * 8)
@@ -314,6 +314,42 @@ import Testing
         #expect(afterReduction.filter { $0.contains("bra TILE_STAGED") }.count == 16)
         #expect(afterReduction.filter { $0.contains("and.pred") }.count == 16)
         #expect(lines[..<cluster].filter { $0.contains("bra TILE_STAGED") || $0.contains("and.pred") }.count == 4)  // the loop's copy guards
+    }
+
+    @Test func warpgroupKernelWithTwoRowTilesSharesEachActivationStage() throws {
+        let k = try WarpgroupLinearKernel(rows: 4096, columns: 4096, blockTokens: 128, rowTiles: 2)
+        let ptx = k.ptx()
+        #expect(k.blockRows == 256 && k.blocksPerMultiprocessor == 1 && k.entry.hasSuffix("_t128_r2"))
+        #expect(!ptx.contains(".minnctapersm"))
+        // Each k32 step: one wgmma a row tile, both on the step's descriptor, their own
+        // accumulators (64 a row tile) and A registers; four stages an iteration.
+        let wgmmas = ptx.split(separator: "\n").filter { $0.contains("wgmma.mma_async.sp.sync.aligned.m64n128k32") }
+        #expect(wgmmas.count == 2 * 2 * 4)
+        let operands = wgmmas.map { $0.split(separator: "}, ") }
+        #expect(operands[0][2].hasPrefix("%rd") && operands[0][2].split(separator: ",")[0] == operands[1][2].split(separator: ",")[0])
+        #expect(operands[0][0] != operands[1][0] && operands[0][1] != operands[1][1])
+        #expect(operands[0][0].components(separatedBy: "%f").count - 1 == 64)
+        // The second row tile's weights: 4W = 8 warp tiles (8 · 32 units) further on, at
+        // immediate offsets from the same moving pointers.
+        #expect(ptx.contains("+\(512 * 8 * 32)];") && ptx.contains("+\(256 * 8 * 32)];") && ptx.contains("+\(32 * 8 * 32)];"))
+        // Its staged tile: token rows of 256 rows (528 bytes), over the buffers; row tile 1 at
+        // 128 bytes into each row, in shared memory and in y.
+        #expect(k.dynamicSharedBytes == 128 * 528 + 4 * 8)
+        #expect(ptx.components(separatedBy: "stmatrix.sync.aligned.m8n8.x4.trans.shared.b16").count - 1 == 2 * 128 / 16)
+        #expect(ptx.components(separatedBy: "st.global.v4.b32").count - 1 == 2 * 128 / 16)
+        #expect(ptx.contains("+\(16 * 7 * 4096 * 2 + 256)], {"))
+        // Grid and splits: 16 row blocks; a split goes through the workspace (no cluster), with
+        // both row tiles' accumulators.
+        #expect(k.launchShape(tokens: 4096).grid == (16, 32, 1))
+        #expect(k.launchShape(tokens: 128).grid == (16, 1, 4))
+        #expect(k.clusterShape(grid: (16, 1, 4)) == nil && k.clusterShape(grid: (16, 1, 2)) == nil)
+        #expect(k.scratch(tokens: 128) == (16 * 4 * 128 * 256 * 4, 16))
+        #expect(!ptx.contains("%cluster_nctarank"))
+        // Two warpgroups of at most 128 tokens only, and not as stream-K.
+        #expect(!WarpgroupLinearKernel.supports(rows: 4096, columns: 4096, blockTokens: 256, rowTiles: 2))
+        #expect(!WarpgroupLinearKernel.supports(rows: 4096, columns: 4096, warpgroups: 4, rowTiles: 2))
+        #expect(!WarpgroupLinearKernel.supports(rows: 128 * 3, columns: 4096, rowTiles: 2))
+        #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 4096, columns: 4096, rowTiles: 2, streamK: true) }
     }
 
     @Test func smallMSplitsK() throws {

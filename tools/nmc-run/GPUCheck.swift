@@ -61,6 +61,25 @@ struct GPUCheck {
             }
             bench.kinds = LinearKernel.Weights.allCases
         }
+        // The wgmma kernel with two row tiles a warpgroup (256 rows a block; experimental): each
+        // token tile it takes, two row blocks, split K through the workspace as M asks, then
+        // forced (3 uneven splits: 12, 12 and 8 of 32 units).
+        if device.computeCapability == (9, 0) {
+            bench.warpgroups = 2
+            bench.kinds = [.int4Sparse24]
+            bench.wgmmaRowTiles = 2
+            for t in [64, 128] {
+                bench.blockTokens = t
+                log("gpu-check: the wgmma kernel with two row tiles a warpgroup, \(t) tokens")
+                _ = try bench.run(shapes: [(rows: 256, columns: 768), (rows: 512, columns: 4096)], tokens: [1, 77, 200, 520], log: log)
+            }
+            bench.prefillSplits = 3
+            log("gpu-check: the wgmma kernel with two row tiles a warpgroup, K split 3 ways through the workspace")
+            _ = try bench.run(shapes: [(rows: 256, columns: 4096)], tokens: [1, 77, 300], log: log)
+            bench.prefillSplits = nil
+            bench.wgmmaRowTiles = 1
+            bench.kinds = LinearKernel.Weights.allCases
+        }
         bench.warpgroups = nil
         bench.blockTokens = nil
         if device.supportsDependentLaunch {
