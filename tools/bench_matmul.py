@@ -329,6 +329,8 @@ def main():
     ap.add_argument("--json", default="/tmp/nmc-matmul.json")
     ap.add_argument("--markdown")
     ap.add_argument("--skip-nmc", action="store_true")
+    ap.add_argument("--nmc-args", default="",
+                    help="more nmc-run --bench-matmul flags, e.g. '--kernels int4Sparse24 --wgmma-row-tiles 2 --block-tokens 128'")
     ap.add_argument("--decode", action="store_true",
                     help="time the linear layers of a LLaMA-7B decode step instead (nmc-run --bench-decode)")
     ap.add_argument("--decode-step", action="store_true",
@@ -353,7 +355,7 @@ def main():
     table = {}  # (shape, m) -> impl -> (us, err)
     if not args.skip_nmc:
         cmd = [args.nmc_run, "--bench-matmul", "--shapes", args.shapes, "--tokens", args.tokens,
-               "--runs", str(args.runs), "--json", args.json]
+               "--runs", str(args.runs), "--json", args.json] + args.nmc_args.split()
         log("$ " + " ".join(cmd))
         if subprocess.run(cmd).returncode != 0:
             sys.exit("nmc-run --bench-matmul failed")

@@ -58,10 +58,15 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// 1024-byte aligned) up to the bulk copy's 256-row box.
     public static let tokenTiles = [64, 128, 192, 256]
     var stageBytes: Int { blockTokens * 128 }
-    static let lookahead = 2
-    /// lookahead + 2 = 4: the loop's four stages an iteration then use buffers 0…3 in turn, so
-    /// every buffer and mbarrier address is an immediate.
-    static let buffers = lookahead + 2
+    /// Activation buffers (4, or 8 with two warpgroups where the SM has the room; not with
+    /// stream-K; four warpgroups of 8 buffers computed wrong results on the H100, not yet
+    /// understood: "Session 13", docs/performance-gpu.md): the
+    /// loop's `buffers` stages an iteration use buffers 0, 1, … in turn, so every buffer and
+    /// mbarrier address is an immediate. A buffer is refilled once `wgmma.wait_group 1` has
+    /// retired the stage that read it, so stages arrive `lookahead` = buffers − 2 ahead: 8
+    /// buffers keep three times the activation bytes in flight (experimental, `--wgmma-buffers`).
+    public let buffers: Int
+    var lookahead: Int { buffers - 2 }
     public var blockRows: Int { 64 * warpgroups * rowTiles }
     public var threads: Int { 128 * warpgroups }
     /// Blocks an SM holds at once: two where two warpgroups of one row tile and at most 128
@@ -69,12 +74,13 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     public var blocksPerMultiprocessor: Int { warpgroups == 2 && rowTiles == 1 && blockTokens <= 128 ? 2 : 1 }
     /// Bytes below the mbarriers: the activation buffers, or the staged output tile where that is
     /// larger (256 rows of 128 tokens: 67.6 KB against the buffers' 64 KB).
-    var bytesBelowBarriers: Int { max(Self.buffers * stageBytes, stagedTileBytes) }
-    public var dynamicSharedBytes: Int { bytesBelowBarriers + 8 * Self.buffers }
+    var bytesBelowBarriers: Int { max(buffers * stageBytes, stagedTileBytes) }
+    public var dynamicSharedBytes: Int { bytesBelowBarriers + 8 * buffers }
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { blockTokens }
     public var entry: String {
-        "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_t\(blockTokens)" + (rowTiles > 1 ? "_r\(rowTiles)" : "") + (streamK ? "_sk" : "")
+        "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_t\(blockTokens)" + (rowTiles > 1 ? "_r\(rowTiles)" : "") + (buffers != 4 ? "_b\(buffers)" : "")
+            + (streamK ? "_sk" : "")
     }
     var units: Int { columns / KernelWeightLayout.unitColumns }
 
@@ -104,28 +110,35 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// M = 512 make 172 blocks of 256 tokens (1.3 waves of one block an SM, so two) but 258 of
     /// 192 (two full waves of blocks three quarters the size).
     public static func standardBlockTokens(rows: Int, columns: Int, tokens m: Int, warpgroups: Int = 2, rowTiles: Int = 1,
-                                           multiprocessors: Int = 132, streamK: Bool = false) -> Int {
+                                           buffers: Int = 4, multiprocessors: Int = 132, streamK: Bool = false) -> Int {
         let kernels = tokenTiles.reversed().compactMap {
-            try? WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: $0, rowTiles: rowTiles, streamK: streamK)
+            try? WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: $0, rowTiles: rowTiles,
+                                       buffers: buffers, streamK: streamK)
         }
         let best = kernels.min { $0.estimatedMicroseconds(tokens: m, multiprocessors: multiprocessors) < $1.estimatedMicroseconds(tokens: m, multiprocessors: multiprocessors) }
         return best?.blockTokens ?? 128
     }
 
-    public static func supports(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1) -> Bool {
-        [2, 4].contains(warpgroups) && Self.tokenTiles.contains(blockTokens) && (warpgroups == 2 || blockTokens <= 128)
+    public static func supports(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1,
+                                buffers: Int = 4) -> Bool {
+        let blocksAnSM = warpgroups == 2 && rowTiles == 1 && blockTokens <= 128 ? 2 : 1
+        return [2, 4].contains(warpgroups) && Self.tokenTiles.contains(blockTokens) && (warpgroups == 2 || blockTokens <= 128)
             && (rowTiles == 1 || (rowTiles == 2 && warpgroups == 2 && blockTokens <= 128))
+            && (buffers == 4 || (buffers == 8 && warpgroups == 2 && blocksAnSM * 8 * 128 * blockTokens <= 200 << 10))
             && rows % (64 * warpgroups * rowTiles) == 0
             && columns % (2 * KernelWeightLayout.unitColumns) == 0
     }
 
-    public init(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1, streamK: Bool = false) throws {
-        guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens, rowTiles: rowTiles) else {
-            throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups of \(rowTiles) row tiles and \(blockTokens) tokens: needs 2 warpgroups of \(Self.tokenTiles.map(String.init).joined(separator: ", ")) tokens or 4 of at most 128, 2 row tiles only with 2 warpgroups of at most 128 tokens, rows a multiple of \(64 * warpgroups * rowTiles) and columns a multiple of 256")
+    public init(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1, buffers: Int = 4,
+                streamK: Bool = false) throws {
+        guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens, rowTiles: rowTiles, buffers: buffers) else {
+            throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups of \(rowTiles) row tiles, \(blockTokens) tokens and \(buffers) buffers: needs 2 warpgroups of \(Self.tokenTiles.map(String.init).joined(separator: ", ")) tokens or 4 of at most 128, 2 row tiles only with 2 warpgroups of at most 128 tokens, 4 buffers or, with 2 warpgroups, 8 where their 8 stages fit 200 KB an SM, rows a multiple of \(64 * warpgroups * rowTiles) and columns a multiple of 256")
         }
-        guard !(streamK && rowTiles > 1) else { throw PTXError("warpgroup linear kernel: stream-K takes one row tile a warpgroup") }
+        guard !(streamK && (rowTiles > 1 || buffers != 4)) else {
+            throw PTXError("warpgroup linear kernel: stream-K takes one row tile a warpgroup and 4 buffers")
+        }
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.blockTokens = blockTokens
-        self.rowTiles = rowTiles; self.streamK = streamK
+        self.rowTiles = rowTiles; self.buffers = buffers; self.streamK = streamK
     }
 
     /// (grid, block) for M tokens: `TiledLinearKernel`'s splits (doubling while the grid would
@@ -170,8 +183,8 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
 
     public func ptx() -> String {
         var b = PTXBuilder()
-        let U = units, T = threads, S = stageBytes, L = Self.lookahead, B = Self.buffers
-        precondition(B == 4, "the stage loop takes buffer i for its stage i of four")
+        let U = units, T = threads, S = stageBytes, L = lookahead, B = buffers
+        precondition(B % 4 == 0, "the stage loop takes buffer i for its stage i, two units (four stages) at a time")
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r")
         b.emit("mov.u32 \(tid), %tid.x;")
@@ -329,9 +342,18 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.emit("wgmma.commit_group.sync.aligned;")
             b.emit("wgmma.wait_group.sync.aligned 1;")
         }
-        // Prologue: units u and u + 1's weights, the first L stages' activations.
+        // Prologue: units u and u + 1's weights, the first L stages' activations (past the
+        // first four, those of units the split has).
         loadUnit(0); loadUnit(1)
-        for i in 0..<L { loadActivations(i, into: i * S) }
+        for i in 0..<L {
+            var has: String? = nil
+            if i >= 4 {
+                let left = b.reg("r"); has = b.reg("p")
+                b.emit("sub.u32 \(left), \(uEnd), \(u);")
+                b.emit("setp.gt.u32 \(has!), \(left), \(i / 2);")
+            }
+            loadActivations(i, into: i * S, guard: has)
+        }
         let carry = operands(stage: 0)
         // n: this split's stage; stages: how many it has (2 a unit); phase: the parity of the
         // mbarriers' phase this iteration waits for (each buffer's is used once an iteration).
@@ -343,15 +365,20 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("shl.b32 \(stages), \(stages), 1;")
         let loop = b.label("wgmma_units")
         b.place(loop)
-        // Units u + 2 and u + 3 exist (the split's units come in pairs).
-        let ahead = b.reg("r"), unitsAhead = b.reg("p")
-        b.emit("add.u32 \(ahead), \(u), 2;")
-        b.emit("setp.lt.u32 \(unitsAhead), \(ahead), \(uEnd);")
-        // Four stages (two units) an iteration, stage i in buffer i; each prepares the next
+        // unitsAhead[k]: units u + 2 + 2k and u + 3 + 2k exist (the split's units come in pairs).
+        let unitsAhead = (0..<(B / 4)).map { k -> String in
+            let ahead = b.reg("r"), p = b.reg("p")
+            b.emit("add.u32 \(ahead), \(u), \(2 + 2 * k);")
+            b.emit("setp.lt.u32 \(p), \(ahead), \(uEnd);")
+            return p
+        }
+        // B stages (B / 2 units) an iteration, stage i in buffer i; each prepares the next
         // stage's operands (fresh registers, the last into the carried ones) before its own
-        // wgmmas, so that no register an in-flight wgmma reads is written.
+        // wgmmas, so that no register an in-flight wgmma reads is written. With 8 buffers the
+        // loop leaves after any pair of units that ends the split.
+        let loopEnd = B > 4 ? b.label("wgmma_units_end") : ""
         var ops = carry
-        for i in 0..<4 {
+        for i in 0..<B {
             // Stage n's activations have landed (its mbarrier's phase is complete) …
             let done = b.reg("p"), wait = b.label("stage_wait")
             b.place(wait)
@@ -362,19 +389,31 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.emit("add.u32 \(later), \(n), \(L + i);")
             b.emit("setp.lt.u32 \(inRange), \(later), \(stages);")
             loadActivations(i + L, into: ((i + L) % B) * S, guard: inRange)
-            let next = operands(stage: i + 1, into: i == 3 ? carry : nil)
+            let next = operands(stage: i + 1, into: i == B - 1 ? carry : nil)
             // A register set is free once its unit's second stage has its operands: unit u's
-            // after stage 0, unit u + 1's after stage 2; the next units' loads go into them.
-            if i % 2 == 0 { loadUnit(i / 2 + 2, guard: unitsAhead) }
+            // after stage 0, unit u + 1's after stage 2 (…); the next units' loads go into them.
+            // With 8 buffers they follow the stage's wgmmas: before them, the loads at stages 4
+            // and 6 made ptxas serialize the wgmmas (C7513, "non wgmma instructions defining
+            // input registers"), though no register an in-flight wgmma reads is written.
+            if i % 2 == 0 && B == 4 { loadUnit(i / 2 + 2, guard: unitsAhead[i / 4]) }
             compute(ops, i % 2, buffer: i * S)
+            if i % 2 == 0 && B > 4 { loadUnit(i / 2 + 2, guard: unitsAhead[i / 4]) }
             ops = next
+            if i % 4 == 3 && i < B - 1 {
+                let done = b.reg("r"), over = b.reg("p")
+                b.emit("add.u32 \(done), \(u), \((i + 1) / 2);")
+                b.emit("setp.ge.u32 \(over), \(done), \(uEnd);")
+                b.emit("@\(over) xor.b32 \(phase), \(phase), 1;")  // buffer 0's mbarrier is a phase on (the cluster reduction's)
+                b.emit("@\(over) bra \(loopEnd);")
+            }
         }
-        b.emit("add.u32 \(n), \(n), 4;")
+        b.emit("add.u32 \(n), \(n), \(B);")
         b.emit("xor.b32 \(phase), \(phase), 1;")
-        b.emit("add.u32 \(u), \(u), 2;")
-        for (r, bytes) in [(wNext, 1024), (metaNext, 512), (scaleNext, 64)] { b.emit("add.s64 \(r), \(r), \(bytes);") }
+        b.emit("add.u32 \(u), \(u), \(B / 2);")
+        for (r, bytes) in [(wNext, 1024), (metaNext, 512), (scaleNext, 64)] { b.emit("add.s64 \(r), \(r), \(bytes * B / 4);") }
         b.emit("setp.lt.u32 \(p), \(u), \(uEnd);")
         b.emit("@\(p) bra \(loop);")
+        if B > 4 { b.place(loopEnd) }
         b.emit("wgmma.wait_group.sync.aligned 0;")
         b.emit("bar.sync 0;")
 

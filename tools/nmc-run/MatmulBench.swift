@@ -57,6 +57,8 @@ struct MatmulBench {
     var streamK = false
     /// Row tiles of 64 a warpgroup of that kernel (`WarpgroupLinearKernel.rowTiles`).
     var wgmmaRowTiles = 1
+    /// Activation buffers of that kernel (`WarpgroupLinearKernel.buffers`).
+    var wgmmaBuffers = 4
     var rotateBytes = 512 << 20
     /// Also time each point with the graph method (`graphMicroseconds`).
     var graphTiming = true
@@ -90,7 +92,7 @@ struct MatmulBench {
                 let (arrays, reference) = try prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: checked)
                 let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns, warps: warps,
                                           rowTiles: rowTiles, splits: splits, tiledFrom: tiledFrom, warpgroups: warpgroups, blockTokens: blockTokens,
-                                          prefillSplits: prefillSplits, streamK: streamK, wgmmaRowTiles: wgmmaRowTiles,
+                                          prefillSplits: prefillSplits, streamK: streamK, wgmmaRowTiles: wgmmaRowTiles, wgmmaBuffers: wgmmaBuffers,
                                           dependentLaunch: dependentLaunch && device.supportsDependentLaunch, arrays: arrays, rotateBytes: rotateBytes)
                 defer { variant.free() }
                 for t in variant.tiled {
@@ -219,7 +221,8 @@ final class Variant {
     let bytesPerCopy: Int
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
-         warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, streamK: Bool = false, wgmmaRowTiles: Int = 1, dependentLaunch: Bool = false,
+         warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, streamK: Bool = false, wgmmaRowTiles: Int = 1, wgmmaBuffers: Int = 4,
+         dependentLaunch: Bool = false,
          arrays: [[UInt32]],
          rotateBytes: Int) throws {
         self.device = device
@@ -233,7 +236,8 @@ final class Variant {
                                       dependentLaunch: dependentLaunch)
         }
         let tiledKernels = try prefillKernels(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens,
-                                              rowTiles: wgmmaRowTiles, streamK: streamK, hopper: device.computeCapability == (9, 0))
+                                              rowTiles: wgmmaRowTiles, buffers: wgmmaBuffers, streamK: streamK,
+                                              hopper: device.computeCapability == (9, 0))
         let entries = kernels.map { $0.ptx() } + tiledKernels.map { $0.ptx() }
         let target = tiledKernels.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
         let module = try device.loadModule(ptx: PTXModule.text(entries: entries, target: target), label: label)
@@ -306,7 +310,7 @@ final class Variant {
     func prefill(tokens m: Int) -> (kernel: any PrefillLinearKernel, function: CUDAFunction)? {
         guard tiled.count > 1, let first = tiled.first?.kernel as? WarpgroupLinearKernel else { return tiled.first }
         let best = WarpgroupLinearKernel.standardBlockTokens(rows: rows, columns: columns, tokens: m, warpgroups: first.warpgroups,
-                                                            rowTiles: first.rowTiles, multiprocessors: device.multiprocessors,
+                                                            rowTiles: first.rowTiles, buffers: first.buffers, multiprocessors: device.multiprocessors,
                                                             streamK: first.streamK)
         return tiled.first { $0.kernel.activationMapTokens == best } ?? tiled.first
     }
@@ -346,13 +350,16 @@ enum HostReference {
 /// stream-K), everything else
 /// the `mma.sync` tiled kernel; none where the shape allows neither.
 func prefillKernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgroups: Int?, blockTokens: Int?, rowTiles: Int = 1,
-                    streamK: Bool = false, hopper: Bool) throws -> [any PrefillLinearKernel] {
+                    buffers: Int = 4, streamK: Bool = false, hopper: Bool) throws -> [any PrefillLinearKernel] {
     let groups = warpgroups ?? 2
-    let tokens = blockTokens.map { [$0] } ?? WarpgroupLinearKernel.tokenTiles.filter { (groups == 2 && rowTiles == 1) || $0 <= 128 }
-    if hopper, kind == .int4Sparse24, groups > 0,
-       tokens.allSatisfy({ WarpgroupLinearKernel.supports(rows: rows, columns: columns, warpgroups: groups, blockTokens: $0, rowTiles: rowTiles) }) {
+    let supported = { (t: Int) in
+        WarpgroupLinearKernel.supports(rows: rows, columns: columns, warpgroups: groups, blockTokens: t, rowTiles: rowTiles, buffers: buffers)
+    }
+    let tokens = blockTokens.map { [$0] } ?? WarpgroupLinearKernel.tokenTiles.filter(supported)
+    if hopper, kind == .int4Sparse24, groups > 0, !tokens.isEmpty, tokens.allSatisfy(supported) {
         return try tokens.map {
-            try WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: groups, blockTokens: $0, rowTiles: rowTiles, streamK: streamK)
+            try WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: groups, blockTokens: $0, rowTiles: rowTiles, buffers: buffers,
+                                      streamK: streamK)
         }
     }
     return TiledLinearKernel.supports(rows: rows, columns: columns) ? [try TiledLinearKernel(weights: kind, rows: rows, columns: columns)] : []
