@@ -59,8 +59,9 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     public static let tokenTiles = [64, 128, 192, 256]
     var stageBytes: Int { blockTokens * 128 }
     /// Activation buffers (4, or 8 with two warpgroups where the SM has the room; not with
-    /// stream-K; four warpgroups of 8 buffers computed wrong results on the H100, not yet
-    /// understood: "Session 13", docs/performance-gpu.md): the
+    /// stream-K; four warpgroups of 8 buffers, wrong on the H100 in the form before the
+    /// metadata sets below, stay refused until they have run again: "Session 13",
+    /// docs/performance-gpu.md): the
     /// loop's `buffers` stages an iteration use buffers 0, 1, … in turn, so every buffer and
     /// mbarrier address is an immediate. A buffer is refilled once `wgmma.wait_group 1` has
     /// retired the stage that read it, so stages arrive `lookahead` = buffers − 2 ahead: 8
@@ -280,28 +281,38 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // metadata, 4 of scales), unit u + 2i in set 0 and u + 2i + 1 in set 1 at iteration i.
         // `loadUnit` loads unit `unit` (counted from the iteration's unit u, at immediate offsets
         // from the moving pointers; row tile r's 4W · r tiles further on) into its sets, where
-        // `inRange` holds.
+        // `inRange` holds. The metadata words have B / 2 sets (unit u + i in set i): with 8
+        // buffers four, so that a load never redefines a set whose words an in-flight wgmma
+        // reads (with two, ptxas gave the wgmma the set's registers themselves, and the next
+        // load overwrote them in flight: wrong results with four warpgroups).
         let unitSets = (0..<rowTiles).map { _ in (0..<2).map { _ in (values: b.regs("r", 4), meta: b.regs("r", 2), scale: b.reg("r")) } }
+        let metaSets = unitSets.map { sets in sets.map(\.meta) + (2..<(B / 2)).map { _ in b.regs("r", 2) } }
         func loadUnit(_ unit: Int, guard inRange: String? = nil) {
             let on = inRange.map { "@\($0) " } ?? ""
             for (r, sets) in unitSets.enumerated() {
                 let set = sets[unit % 2], tiles = 4 * warpgroups * r * U   // units between the row tiles' streams
                 b.emit("\(on)ld.global.nc.v4.u32 {\(set.values.joined(separator: ", "))}, [\(wNext)+\(512 * (unit + tiles))];")
-                b.emit("\(on)ld.global.nc.v2.u32 {\(set.meta.joined(separator: ", "))}, [\(metaNext)+\(256 * (unit + tiles))];")
+                b.emit("\(on)ld.global.nc.v2.u32 {\(metaSets[r][unit % (B / 2)].joined(separator: ", "))}, [\(metaNext)+\(256 * (unit + tiles))];")
                 b.emit("\(on)ld.global.nc.u32 \(set.scale), [\(scaleNext)+\(32 * (unit + tiles))];")
             }
         }
         // The wgmma operands of stage `stage` (counted from the iteration's unit u), a row tile
         // each: A of both k32 steps, dequantized, and the metadata words, from its unit's register
-        // set. The metadata words are copied out of the set, whose registers the next load
-        // overwrites while this stage's wgmmas may still be reading them.
+        // sets. With two metadata sets the words are copied out of theirs, whose registers the
+        // next load overwrites while this stage's wgmmas may still be reading them; with four
+        // the wgmmas read the set.
         typealias Operands = (a: [[String]], meta: [String])
         func operands(stage: Int, into: [Operands]? = nil) -> [Operands] {
             unitSets.enumerated().map { r, sets in
-                let set = sets[(stage / 2) % 2]
+                let set = sets[(stage / 2) % 2], metaSet = metaSets[r][(stage / 2) % (B / 2)]
                 let w = Array(set.values[(2 * (stage % 2))...].prefix(2))
-                let meta = into?[r].meta ?? b.regs("r", 2)
-                for (d, x) in zip(meta, set.meta) { b.emit("mov.b32 \(d), \(x);") }
+                let meta: [String]
+                if B > 4 {
+                    meta = metaSet
+                } else {
+                    meta = into?[r].meta ?? b.regs("r", 2)
+                    for (d, x) in zip(meta, metaSet) { b.emit("mov.b32 \(d), \(x);") }
+                }
                 let scales = b.scalePairs(set.scale)
                 let a = (0..<2).map { j -> [String] in
                     let v = b.dequantizeInt4(w[j], constants: consts, scales: scales)
@@ -392,12 +403,8 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             let next = operands(stage: i + 1, into: i == B - 1 ? carry : nil)
             // A register set is free once its unit's second stage has its operands: unit u's
             // after stage 0, unit u + 1's after stage 2 (…); the next units' loads go into them.
-            // With 8 buffers they follow the stage's wgmmas: before them, the loads at stages 4
-            // and 6 made ptxas serialize the wgmmas (C7513, "non wgmma instructions defining
-            // input registers"), though no register an in-flight wgmma reads is written.
-            if i % 2 == 0 && B == 4 { loadUnit(i / 2 + 2, guard: unitsAhead[i / 4]) }
+            if i % 2 == 0 { loadUnit(i / 2 + 2, guard: unitsAhead[i / 4]) }
             compute(ops, i % 2, buffer: i * S)
-            if i % 2 == 0 && B > 4 { loadUnit(i / 2 + 2, guard: unitsAhead[i / 4]) }
             ops = next
             if i % 4 == 3 && i < B - 1 {
                 let done = b.reg("r"), over = b.reg("p")

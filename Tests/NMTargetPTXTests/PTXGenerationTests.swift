@@ -368,10 +368,17 @@ import Testing
         for (i, wait) in waits.enumerated() { #expect(wait.contains("+\(8 * i)], %r")) }
         #expect(loop.filter { $0.contains("wgmma.mma_async.sp") }.count == 8 * 2 * 2)
         #expect(loop.contains { $0.contains("cp.async.bulk.tensor") && $0.contains("[%r13+\(6 * 16384)]") })
-        // Units u + 2 … u + 5 loaded two units ahead, those of stages 4 and 6 after the stage's
-        // wgmmas; the loop leaves after two units where the split ends there.
+        // Units u + 2 … u + 5 loaded two units ahead (unit 4 before stage 4's wgmmas), the
+        // metadata into four sets that the wgmmas read themselves (no copies), so a load never
+        // redefines a register an in-flight wgmma reads; the loop leaves after two units where
+        // the split ends there.
         let unit4 = try #require(loop.firstIndex { $0.contains("ld.global.nc.v4.u32") && $0.contains("+\(512 * 4)];") })
-        #expect(loop[..<unit4].filter { $0.contains("wgmma.mma_async.sp") }.count == 5 * 2 * 2)
+        #expect(loop[..<unit4].filter { $0.contains("wgmma.mma_async.sp") }.count == 4 * 2 * 2)
+        let metaLoads = loop.filter { $0.contains("ld.global.nc.v2.u32") }.map { $0.split(separator: "{")[1].split(separator: "}")[0] }
+        #expect(metaLoads.count == 4 * 2 && Set(metaLoads).count == 4 * 2)   // 4 units × 2 row tiles, each its own set
+        let metaRegisters = Set(metaLoads.flatMap { $0.split(separator: ", ") })
+        let copied = loop.filter { line in line.contains("mov.b32") && metaRegisters.contains { line.hasSuffix(", \($0);") } }
+        #expect(copied.isEmpty)
         #expect(loop.contains { $0.contains("bra WGMMA_UNITS_END") })
         #expect(ptx.contains("add.s64 %rd") && ptx.contains(", \(1024 * 2);"))   // the values pointer moves four units
         // Eight buffers only with two warpgroups where the SM has the room, and not as stream-K.
