@@ -5,8 +5,9 @@
 ///
 /// It reads the same weight layout as `LinearKernel` and `TiledLinearKernel`: warp w of a block
 /// owns row tile w (16 rows; with `rowTiles` 2 also row tile w + 4W), loads its lane's 16 bytes
-/// of values, 8 of metadata and 4 of scales per 128-column unit straight into registers (two units ahead of their use) and
-/// dequantizes them there into the A fragments of `mma.sp.m16n8k32`, which are the per-warp slices
+/// of values, 8 of metadata and 4 of scales per 128-column unit straight into registers (two
+/// units ahead of their use) and dequantizes them there into the A fragments of
+/// `mma.sp.m16n8k32`, which are the per-warp slices
 /// of the warpgroup's 64-row A (the metadata too: its 32-bit word per lane and the sparsity
 /// selector are the same). A warpgroup (4 consecutive warps, 64 rows; two such row tiles with
 /// `rowTiles` 2, each its own `wgmma` on the same activations) multiplies them by the block's N
@@ -22,18 +23,19 @@
 /// warpgroup waits only for the group before (`wgmma.wait_group 1`), so the tensor cores always
 /// have the next stage queued; a buffer is refilled two stages after it was read, once every
 /// warpgroup has passed the barrier that follows its wait. The weights come by `ld.global.nc`
-/// into two register sets a row tile, two units ahead (no shared memory: the sparse `wgmma`'s B
-/// reads and the bulk copies' writes already take all of it), and each stage's A fragments and
-/// metadata words are made one stage ahead into registers no in-flight `wgmma` reads (ptxas
-/// would otherwise serialize the `wgmma`s, C7513).
+/// into two register sets a row tile, two units ahead (not through shared memory, which measured
+/// slower: session 12), and each stage's A fragments and metadata words are made one stage ahead
+/// into registers no in-flight `wgmma` reads (ptxas would otherwise serialize the `wgmma`s,
+/// C7513); `tools/wgmma_hazards.py` checks the SASS for writes of registers a `wgmma` in flight
+/// still reads.
 ///
 /// The finished tile leaves through shared memory (`storeTile`: `stmatrix.trans` into token rows,
 /// then 16-byte stores), not as 2-byte stores from the accumulators.
 ///
 /// Grid: (rows / 64WR, ⌈M / N⌉, S) with W warpgroups of R row tiles a block; split K as
 /// `TiledLinearKernel` (or, with `streamK`, whole waves of tiles then a stream-K tail:
-/// `WarpgroupStreamK.swift`). Requires rows % 64WR = 0 and an even number of K units. Parameters: those of
-/// `TiledLinearKernel`, then the activations' tensor map (128 bytes).
+/// `WarpgroupStreamK.swift`). Requires rows % 64WR = 0 and an even number of K units.
+/// Parameters: those of `TiledLinearKernel`, then the activations' tensor map (128 bytes).
 public struct WarpgroupLinearKernel: PrefillLinearKernel {
     public let rows: Int
     public let columns: Int
@@ -43,11 +45,11 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Tokens a block (the wgmma's N, one of `tokenTiles`): 128 takes 64 accumulators a thread
     /// (two blocks an SM with two warpgroups), 256 takes 128 (one block an SM).
     public let blockTokens: Int
-    /// Row tiles of 64 a warpgroup (1 or 2; 2 with two warpgroups of at most 128 tokens): two
-    /// make a block of 256 rows from two warpgroups, each `wgmma` pair sharing one activation
-    /// descriptor, so the bulk copies write half the shared-memory bytes a multiply-add that they
-    /// write for 128 rows (what binds the kernel: "Session 13", docs/performance-gpu.md). Their
-    /// 128 accumulators a thread leave one block an SM.
+    /// Row tiles of 64 a warpgroup (1 or 2; 2 with two warpgroups of at most 128 tokens,
+    /// experimental): two make a block of 256 rows from two warpgroups, each `wgmma` pair sharing
+    /// one activation descriptor, so each activation stage serves twice the rows. Their 128
+    /// accumulators a thread leave one block an SM. With four buffers they measured level with
+    /// the 128-row default ("Session 13", docs/performance-gpu.md).
     public let rowTiles: Int
     /// Stream-K (`WarpgroupStreamK.swift`): whole waves of tiles as a plain grid, the last one to
     /// two waves cut into equal runs of (tile, unit pair) steps, one a slot of the SMs, partial
@@ -58,14 +60,13 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// 1024-byte aligned) up to the bulk copy's 256-row box.
     public static let tokenTiles = [64, 128, 192, 256]
     var stageBytes: Int { blockTokens * 128 }
-    /// Activation buffers (4, or 8 with two warpgroups where the SM has the room; not with
-    /// stream-K; four warpgroups of 8 buffers, wrong on the H100 in the form before the
-    /// metadata sets below, stay refused until they have run again: "Session 13",
-    /// docs/performance-gpu.md): the
-    /// loop's `buffers` stages an iteration use buffers 0, 1, … in turn, so every buffer and
-    /// mbarrier address is an immediate. A buffer is refilled once `wgmma.wait_group 1` has
-    /// retired the stage that read it, so stages arrive `lookahead` = buffers − 2 ahead: 8
-    /// buffers keep three times the activation bytes in flight (experimental, `--wgmma-buffers`).
+    /// Activation buffers: the loop's `buffers` stages an iteration use buffers 0, 1, … in turn,
+    /// so every buffer and mbarrier address is an immediate. A buffer is refilled once
+    /// `wgmma.wait_group 1` has retired the stage that read it, so stages arrive `lookahead` =
+    /// buffers − 2 ahead. 4, or 8 (experimental, `--wgmma-buffers`: three times the activation
+    /// bytes in flight) with two warpgroups where the SM has the room, not with stream-K. Four
+    /// warpgroups of 8 buffers, wrong on the H100 in the form before the four metadata sets of
+    /// `ptx()`, stay refused until they have run again ("Session 13", docs/performance-gpu.md).
     public let buffers: Int
     var lookahead: Int { buffers - 2 }
     public var blockRows: Int { 64 * warpgroups * rowTiles }

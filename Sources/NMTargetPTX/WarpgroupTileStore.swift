@@ -8,8 +8,8 @@
 /// `stmatrix.m8n8.x4.trans` (four 8×8 f16 matrices: a row of the stored matrix is one token's 8
 /// rows, 16 bytes), and then every thread copies 16-byte pieces of token rows to y, so a warp
 /// writes whole 128-byte lines. The tile sits in the (then free) activation buffers (and past
-/// them, below the mbarriers, where it is larger), token rows `tileRowStride` bytes apart: 16 bytes more than the rows take, so the 8 rows
-/// of a stored matrix fall in different banks.
+/// them, below the mbarriers, where it is larger), token rows `tileRowStride` bytes apart: 16
+/// bytes more than the rows take, so the 8 rows of a stored matrix fall in different banks.
 extension WarpgroupLinearKernel {
     /// Bytes between two tokens' rows in the staged tile.
     var tileRowStride: Int { 2 * blockRows + 16 }
@@ -18,9 +18,10 @@ extension WarpgroupLinearKernel {
 
     /// Emits the epilogue for the tile of row block `rowBlock` (nil: %ctaid.x) and tokens from
     /// `tokenBase` on. `acc`: the n8 tiles of every row tile, row tile by row tile (row tile r
-    /// is the block's rows 64W·r on). `smem`: the dynamic shared memory's start; `owned`: per chunk of a
-    /// warpgroup's accumulators (`reductionChunks` token ranges), the predicate "this block
-    /// stores it" (split K in a cluster), or nil for every chunk. Every thread of the block runs it.
+    /// is the block's rows 64W·r on). `smem`: the dynamic shared memory's start; `owned`: per
+    /// chunk of a warpgroup's accumulators (`reductionChunks` token ranges), the predicate "this
+    /// block stores it" (split K in a cluster), or nil for every chunk. Every thread of the block
+    /// runs it.
     func storeTile(_ b: inout PTXBuilder, acc: [[String]], tid: String, warp: String, lane: String, smem: String,
                    rowBlock: String?, tokenBase: String, m: String, yPtr: String, owned: [String]? = nil) {
         precondition(stagedTileBytes <= bytesBelowBarriers && acc.count % 2 == 0,

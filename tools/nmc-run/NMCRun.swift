@@ -55,7 +55,7 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Warpgroups a block of the Hopper (sm_90a, wgmma) 2:4 prefill kernel: 2 or 4 (default 2); 0 runs the mma.sync tiled kernel instead.") var warpgroups: Int?
     @Option(help: "Tokens a block of the Hopper 2:4 prefill kernel: 64, 128, 192 or 256 (default: picked by M and the shape, WarpgroupLinearKernel.standardBlockTokens).") var blockTokens: Int?
     @Option(help: "Row tiles of 64 a warpgroup of the Hopper 2:4 prefill kernel: 1 or 2 (2: blocks of 256 rows from two warpgroups of at most 128 tokens, one block an SM; experimental, default 1).") var wgmmaRowTiles = 1
-    @Option(help: "Activation buffers of the Hopper 2:4 prefill kernel: 4 or 8 (8: six stages in flight instead of two, where one block an SM has the room; experimental, default 4).") var wgmmaBuffers = 4
+    @Option(help: "Activation buffers of the Hopper 2:4 prefill kernel: 4 or 8 (8: six stages in flight instead of two; two warpgroups where the SM has the room: two row tiles, or 64 or 192 tokens; experimental, default 4).") var wgmmaBuffers = 4
     @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (whole waves of tiles as a plain grid, the last one to two waves cut into equal runs over the SMs, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
     var dependentLaunch = true
@@ -76,6 +76,14 @@ struct NMCRun: ParsableCommand {
         }
         if wgmmaRowTiles == 2 && (streamK || ![nil, 2].contains(warpgroups) || (blockTokens ?? 0) > 128) {
             throw ValidationError("--wgmma-row-tiles 2 takes two warpgroups (--warpgroups 2) of at most 128 tokens (--block-tokens 64 or 128), without --stream-k")
+        }
+        // A combination the wgmma kernel does not take would quietly run the mma.sync kernel instead.
+        let groups = warpgroups ?? 2
+        let tiles = blockTokens.map { [$0] } ?? WarpgroupLinearKernel.tokenTiles
+        if groups > 0 && !tiles.contains(where: {
+            WarpgroupLinearKernel.supports(rows: 512, columns: 256, warpgroups: groups, blockTokens: $0, rowTiles: wgmmaRowTiles, buffers: wgmmaBuffers)
+        }) {
+            throw ValidationError("the Hopper 2:4 prefill kernel takes no \(groups) warpgroups of \(wgmmaRowTiles) row tile\(wgmmaRowTiles > 1 ? "s" : "") a warpgroup and \(blockTokens.map { "\($0) tokens" } ?? "any token tile") with \(wgmmaBuffers) buffers (8 buffers fit two row tiles of 64 or 128 tokens, or one of 64 or 192)")
         }
     }
 
