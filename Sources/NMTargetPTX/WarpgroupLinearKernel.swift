@@ -73,7 +73,12 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     public var threads: Int { 128 * warpgroups }
     /// Blocks an SM holds at once: two where two warpgroups of one row tile and at most 128
     /// tokens keep within 128 registers a thread, else one.
-    public var blocksPerMultiprocessor: Int { warpgroups == 2 && rowTiles == 1 && blockTokens <= 128 ? 2 : 1 }
+    public var blocksPerMultiprocessor: Int {
+        Self.blocksPerMultiprocessor(warpgroups: warpgroups, rowTiles: rowTiles, blockTokens: blockTokens)
+    }
+    static func blocksPerMultiprocessor(warpgroups: Int, rowTiles: Int, blockTokens: Int) -> Int {
+        warpgroups == 2 && rowTiles == 1 && blockTokens <= 128 ? 2 : 1
+    }
     /// Bytes below the mbarriers: the activation buffers, or the staged output tile where that is
     /// larger (256 rows of 128 tokens: 67.6 KB against the buffers' 64 KB).
     var bytesBelowBarriers: Int { max(buffers * stageBytes, stagedTileBytes) }
@@ -123,7 +128,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
 
     public static func supports(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1,
                                 buffers: Int = 4) -> Bool {
-        let blocksAnSM = warpgroups == 2 && rowTiles == 1 && blockTokens <= 128 ? 2 : 1
+        let blocksAnSM = blocksPerMultiprocessor(warpgroups: warpgroups, rowTiles: rowTiles, blockTokens: blockTokens)
         return [2, 4].contains(warpgroups) && Self.tokenTiles.contains(blockTokens) && (warpgroups == 2 || blockTokens <= 128)
             && (rowTiles == 1 || (rowTiles == 2 && warpgroups == 2 && blockTokens <= 128))
             && (buffers == 4 || (buffers == 8 && warpgroups == 2 && blocksAnSM * 8 * 128 * blockTokens <= 200 << 10))
@@ -186,7 +191,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     public func ptx() -> String {
         var b = PTXBuilder()
         let U = units, T = threads, S = stageBytes, L = lookahead, B = buffers
-        precondition(B % 4 == 0, "the stage loop takes buffer i for its stage i, two units (four stages) at a time")
+        precondition(B == 4 || B == 8, "the stage loop takes buffer i for its stage i, two units (four stages) at a time; the prologue knows 6 stages ahead at most")
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r")
         b.emit("mov.u32 \(tid), %tid.x;")
@@ -357,15 +362,14 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // Prologue: units u and u + 1's weights, the first L stages' activations (past the
         // first four, those of units the split has).
         loadUnit(0); loadUnit(1)
-        for i in 0..<L {
-            var has: String? = nil
-            if i >= 4 {
-                let left = b.reg("r"); has = b.reg("p")
-                b.emit("sub.u32 \(left), \(uEnd), \(u);")
-                b.emit("setp.gt.u32 \(has!), \(left), \(i / 2);")
-            }
-            loadActivations(i, into: i * S, guard: has)
+        var thirdUnit: String? = nil   // stages 4 and 5 (8 buffers): unit u + 2, where the split has it
+        if L > 4 {
+            let left = b.reg("r"), has = b.reg("p")
+            b.emit("sub.u32 \(left), \(uEnd), \(u);")
+            b.emit("setp.gt.u32 \(has), \(left), 2;")
+            thirdUnit = has
         }
+        for i in 0..<L { loadActivations(i, into: i * S, guard: i >= 4 ? thirdUnit : nil) }
         let carry = operands(stage: 0)
         // n: this split's stage; stages: how many it has (2 a unit); phase: the parity of the
         // mbarriers' phase this iteration waits for (each buffer's is used once an iteration).

@@ -222,8 +222,7 @@ final class Variant {
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
          warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, streamK: Bool = false, wgmmaRowTiles: Int = 1, wgmmaBuffers: Int = 4,
-         dependentLaunch: Bool = false,
-         arrays: [[UInt32]],
+         dependentLaunch: Bool = false, arrays: [[UInt32]],
          rotateBytes: Int) throws {
         self.device = device
         self.prefillSplits = prefillSplits
