@@ -157,7 +157,7 @@ class Variant:
                     a_regs[k, r] = "{" + ", ".join(regs) + "}"
                 else:
                     a_regs[k, r] = "{%r10, %r11, %r12, %r13}"
-            if self.weights:                 # the set this stage used, refilled for two stages on
+            if self.weights:                 # the set this stage used, refilled for `sets` stages on
                 lines += [f"    add.u32 %r40, %r40, {sets};"] + weight_load(buffer % sets) + [f"    sub.u32 %r40, %r40, {sets};"]
             lines.append("    wgmma.fence.sync.aligned;")
             for k, r in ((k, r) for k in range(steps) for r in range(rt)):
