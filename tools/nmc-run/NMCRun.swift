@@ -64,6 +64,8 @@ struct NMCRun: ParsableCommand {
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
     @Option(help: "PTX DIR: the position the timed steps run at.") var position = 128
     @Flag(help: "PTX DIR, with --bench-step: also time each launch alone and sum by kernel.") var profile = false
+    @Option(help: ArgumentHelp("--bench-matmul, a measuring aid: load each kernel whose DIR/ENTRY.ptx exists from that file (an edited copy of its .entry, as --emit-ptx writes it) instead of generating it; its results are reported, not checked.", valueName: "DIR"))
+    var replacePtx: String?
     @Option(help: "Write the PTX of the linear kernels for --shapes into this directory (no GPU needed).") var emitPtx: String?
 
     func validate() throws {
@@ -76,6 +78,13 @@ struct NMCRun: ParsableCommand {
         }
         if wgmmaRowTiles == 2 && (streamK || ![nil, 2].contains(warpgroups) || (blockTokens ?? 0) > 128) {
             throw ValidationError("--wgmma-row-tiles 2 takes two warpgroups (--warpgroups 2) of at most 128 tokens (--block-tokens 64 or 128), without --stream-k")
+        }
+        if let dir = replacePtx {
+            guard benchMatmul else { throw ValidationError("--replace-ptx takes --bench-matmul") }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--replace-ptx \(dir): no such directory")
+            }
         }
         // A combination the wgmma kernel does not take would quietly run the mma.sync kernel instead.
         let groups = warpgroups ?? 2
@@ -224,6 +233,7 @@ struct NMCRun: ParsableCommand {
         bench.wgmmaBuffers = wgmmaBuffers
         bench.kinds = try parsedKernels()
         bench.dependentLaunch = dependentLaunch
+        bench.replacementDirectory = replacePtx
         let points = try bench.run(shapes: try parsedShapes(), tokens: try parsedTokens(), log: log)
         if let path = json { try write(points, to: path) }
     }
