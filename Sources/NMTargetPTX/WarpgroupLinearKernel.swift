@@ -16,8 +16,9 @@
 ///
 /// Activations arrive by the bulk tensor copy engine (`cp.async.bulk.tensor`, one instruction of
 /// thread 0 per stage, completing on the stage buffer's mbarrier) in stages of 64 columns × N
-/// tokens (128·N bytes), `lookahead` stages ahead, in `buffers` = lookahead + 2 rotating buffers of
-/// dynamic shared memory, laid out with the 128-byte swizzle the `wgmma` descriptor names (the
+/// tokens (128·N bytes), two stages ahead, in four rotating buffers of dynamic shared memory (the
+/// loop's four stages an iteration use buffers 0 … 3 in turn, so every buffer and mbarrier address
+/// is an immediate), laid out with the 128-byte swizzle the `wgmma` descriptor names (the
 /// tensor map, a by-value parameter made by `CUDADevice.tensorMapF16`, asks the copy engine for
 /// it; tokens past M arrive as zeros). Each stage's `wgmma`s are committed as a group and the
 /// warpgroup waits only for the group before (`wgmma.wait_group 1`), so the tensor cores always
@@ -48,7 +49,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Row tiles of 64 a warpgroup (1 or 2; 2 with two warpgroups of at most 128 tokens,
     /// experimental): two make a block of 256 rows from two warpgroups, each `wgmma` pair sharing
     /// one activation descriptor, so each activation stage serves twice the rows. Their 128
-    /// accumulators a thread leave one block an SM. With four buffers they measured level with
+    /// accumulators a thread leave one block an SM. They measured level with
     /// the 128-row default ("Session 13", docs/performance-gpu.md).
     public let rowTiles: Int
     /// Stream-K (`WarpgroupStreamK.swift`): whole waves of tiles as a plain grid, the last one to
@@ -60,15 +61,11 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// 1024-byte aligned) up to the bulk copy's 256-row box.
     public static let tokenTiles = [64, 128, 192, 256]
     var stageBytes: Int { blockTokens * 128 }
-    /// Activation buffers: the loop's `buffers` stages an iteration use buffers 0, 1, … in turn,
-    /// so every buffer and mbarrier address is an immediate. A buffer is refilled once
-    /// `wgmma.wait_group 1` has retired the stage that read it, so stages arrive `lookahead` =
-    /// buffers − 2 ahead. 4, or 8 (experimental, `--wgmma-buffers`: three times the activation
-    /// bytes in flight) with two warpgroups where the SM has the room, not with stream-K. Four
-    /// warpgroups of 8 buffers, wrong on the H100 in the form before the four metadata sets of
-    /// `ptx()`, stay refused until they have run again ("Session 13", docs/performance-gpu.md).
-    public let buffers: Int
-    var lookahead: Int { buffers - 2 }
+    /// Activation buffers: a buffer is refilled once `wgmma.wait_group 1` has retired the stage
+    /// that read it, so stages arrive two ahead. Eight (six stages ahead, three times the bytes in
+    /// flight) measured no faster by graph in sessions 13 and 14 ("Session 14",
+    /// docs/performance-gpu.md; kept on the branch `exp/wgmma-eight-buffers`).
+    static let buffers = 4
     public var blockRows: Int { 64 * warpgroups * rowTiles }
     public var threads: Int { 128 * warpgroups }
     /// Blocks an SM holds at once: two where two warpgroups of one row tile and at most 128
@@ -81,12 +78,12 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     }
     /// Bytes below the mbarriers: the activation buffers, or the staged output tile where that is
     /// larger (256 rows of 128 tokens: 67.6 KB against the buffers' 64 KB).
-    var bytesBelowBarriers: Int { max(buffers * stageBytes, stagedTileBytes) }
-    public var dynamicSharedBytes: Int { bytesBelowBarriers + 8 * buffers }
+    var bytesBelowBarriers: Int { max(Self.buffers * stageBytes, stagedTileBytes) }
+    public var dynamicSharedBytes: Int { bytesBelowBarriers + 8 * Self.buffers }
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { blockTokens }
     public var entry: String {
-        "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_t\(blockTokens)" + (rowTiles > 1 ? "_r\(rowTiles)" : "") + (buffers != 4 ? "_b\(buffers)" : "")
+        "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_t\(blockTokens)" + (rowTiles > 1 ? "_r\(rowTiles)" : "")
             + (streamK ? "_sk" : "")
     }
     var units: Int { columns / KernelWeightLayout.unitColumns }
@@ -117,35 +114,32 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// M = 512 make 172 blocks of 256 tokens (1.3 waves of one block an SM, so two) but 258 of
     /// 192 (two full waves of blocks three quarters the size).
     public static func standardBlockTokens(rows: Int, columns: Int, tokens m: Int, warpgroups: Int = 2, rowTiles: Int = 1,
-                                           buffers: Int = 4, multiprocessors: Int = 132, streamK: Bool = false) -> Int {
+                                           multiprocessors: Int = 132, streamK: Bool = false) -> Int {
         let kernels = tokenTiles.reversed().compactMap {
             try? WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: $0, rowTiles: rowTiles,
-                                       buffers: buffers, streamK: streamK)
+                                       streamK: streamK)
         }
         let best = kernels.min { $0.estimatedMicroseconds(tokens: m, multiprocessors: multiprocessors) < $1.estimatedMicroseconds(tokens: m, multiprocessors: multiprocessors) }
         return best?.blockTokens ?? 128
     }
 
-    public static func supports(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1,
-                                buffers: Int = 4) -> Bool {
-        let blocksAnSM = blocksPerMultiprocessor(warpgroups: warpgroups, rowTiles: rowTiles, blockTokens: blockTokens)
-        return [2, 4].contains(warpgroups) && Self.tokenTiles.contains(blockTokens) && (warpgroups == 2 || blockTokens <= 128)
+    public static func supports(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1) -> Bool {
+        [2, 4].contains(warpgroups) && Self.tokenTiles.contains(blockTokens) && (warpgroups == 2 || blockTokens <= 128)
             && (rowTiles == 1 || (rowTiles == 2 && warpgroups == 2 && blockTokens <= 128))
-            && (buffers == 4 || (buffers == 8 && warpgroups == 2 && blocksAnSM * 8 * 128 * blockTokens <= 200 << 10))
             && rows % (64 * warpgroups * rowTiles) == 0
             && columns % (2 * KernelWeightLayout.unitColumns) == 0
     }
 
-    public init(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1, buffers: Int = 4,
+    public init(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1,
                 streamK: Bool = false) throws {
-        guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens, rowTiles: rowTiles, buffers: buffers) else {
-            throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups of \(rowTiles) row tiles, \(blockTokens) tokens and \(buffers) buffers: needs 2 warpgroups of \(Self.tokenTiles.map(String.init).joined(separator: ", ")) tokens or 4 of at most 128, 2 row tiles only with 2 warpgroups of at most 128 tokens, 4 buffers or, with 2 warpgroups, 8 where their 8 stages fit 200 KB an SM, rows a multiple of \(64 * warpgroups * rowTiles) and columns a multiple of 256")
+        guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens, rowTiles: rowTiles) else {
+            throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups of \(rowTiles) row tiles, \(blockTokens) tokens: needs 2 warpgroups of \(Self.tokenTiles.map(String.init).joined(separator: ", ")) tokens or 4 of at most 128, 2 row tiles only with 2 warpgroups of at most 128 tokens, rows a multiple of \(64 * warpgroups * rowTiles) and columns a multiple of 256")
         }
-        guard !(streamK && (rowTiles > 1 || buffers != 4)) else {
-            throw PTXError("warpgroup linear kernel: stream-K takes one row tile a warpgroup and 4 buffers")
+        guard !(streamK && rowTiles > 1) else {
+            throw PTXError("warpgroup linear kernel: stream-K takes one row tile a warpgroup")
         }
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.blockTokens = blockTokens
-        self.rowTiles = rowTiles; self.buffers = buffers; self.streamK = streamK
+        self.rowTiles = rowTiles; self.streamK = streamK
     }
 
     /// (grid, block) for M tokens: `TiledLinearKernel`'s splits (doubling while the grid would
@@ -190,8 +184,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
 
     public func ptx() -> String {
         var b = PTXBuilder()
-        let U = units, T = threads, S = stageBytes, L = lookahead, B = buffers
-        precondition(B == 4 || B == 8, "the stage loop takes buffer i for its stage i, two units (four stages) at a time; the prologue knows 6 stages ahead at most")
+        let U = units, T = threads, S = stageBytes, B = Self.buffers, L = B - 2
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r")
         b.emit("mov.u32 \(tid), %tid.x;")
@@ -287,38 +280,30 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // metadata, 4 of scales), unit u + 2i in set 0 and u + 2i + 1 in set 1 at iteration i.
         // `loadUnit` loads unit `unit` (counted from the iteration's unit u, at immediate offsets
         // from the moving pointers; row tile r's 4W · r tiles further on) into its sets, where
-        // `inRange` holds. The metadata words have B / 2 sets (unit u + i in set i): with 8
-        // buffers four, so that a load never redefines a set whose words an in-flight wgmma
-        // reads (with two, ptxas gave the wgmma the set's registers themselves, and the next
-        // load overwrote them in flight: wrong results with four warpgroups).
+        // `inRange` holds.
         let unitSets = (0..<rowTiles).map { _ in (0..<2).map { _ in (values: b.regs("r", 4), meta: b.regs("r", 2), scale: b.reg("r")) } }
-        let metaSets = unitSets.map { sets in sets.map(\.meta) + (2..<(B / 2)).map { _ in b.regs("r", 2) } }
         func loadUnit(_ unit: Int, guard inRange: String? = nil) {
             let on = inRange.map { "@\($0) " } ?? ""
             for (r, sets) in unitSets.enumerated() {
                 let set = sets[unit % 2], tiles = 4 * warpgroups * r * U   // units between the row tiles' streams
                 b.emit("\(on)ld.global.nc.v4.u32 {\(set.values.joined(separator: ", "))}, [\(wNext)+\(512 * (unit + tiles))];")
-                b.emit("\(on)ld.global.nc.v2.u32 {\(metaSets[r][unit % (B / 2)].joined(separator: ", "))}, [\(metaNext)+\(256 * (unit + tiles))];")
+                b.emit("\(on)ld.global.nc.v2.u32 {\(set.meta.joined(separator: ", "))}, [\(metaNext)+\(256 * (unit + tiles))];")
                 b.emit("\(on)ld.global.nc.u32 \(set.scale), [\(scaleNext)+\(32 * (unit + tiles))];")
             }
         }
         // The wgmma operands of stage `stage` (counted from the iteration's unit u), a row tile
         // each: A of both k32 steps, dequantized, and the metadata words, from its unit's register
-        // sets. With two metadata sets the words are copied out of theirs, whose registers the
-        // next load overwrites while this stage's wgmmas may still be reading them; with four
-        // the wgmmas read the set.
+        // sets. The metadata words are copied out of their set, whose registers the next load
+        // overwrites while this stage's wgmmas may still be reading them (`tools/wgmma_hazards.py`
+        // checks the SASS for such writes: where ptxas folds the copy, as it did for the eight-buffer
+        // form of session 13, the wgmma reads the set itself).
         typealias Operands = (a: [[String]], meta: [String])
         func operands(stage: Int, into: [Operands]? = nil) -> [Operands] {
             unitSets.enumerated().map { r, sets in
-                let set = sets[(stage / 2) % 2], metaSet = metaSets[r][(stage / 2) % (B / 2)]
+                let set = sets[(stage / 2) % 2]
                 let w = Array(set.values[(2 * (stage % 2))...].prefix(2))
-                let meta: [String]
-                if B > 4 {
-                    meta = metaSet
-                } else {
-                    meta = into?[r].meta ?? b.regs("r", 2)
-                    for (d, x) in zip(meta, metaSet) { b.emit("mov.b32 \(d), \(x);") }
-                }
+                let meta = into?[r].meta ?? b.regs("r", 2)
+                for (d, x) in zip(meta, set.meta) { b.emit("mov.b32 \(d), \(x);") }
                 let scales = b.scalePairs(set.scale)
                 let a = (0..<2).map { j -> [String] in
                     let v = b.dequantizeInt4(w[j], constants: consts, scales: scales)
@@ -359,17 +344,9 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.emit("wgmma.commit_group.sync.aligned;")
             b.emit("wgmma.wait_group.sync.aligned 1;")
         }
-        // Prologue: units u and u + 1's weights, the first L stages' activations (past the
-        // first four, those of units the split has).
+        // Prologue: units u and u + 1's weights, the first L stages' activations.
         loadUnit(0); loadUnit(1)
-        var thirdUnit: String? = nil   // stages 4 and 5 (8 buffers): unit u + 2, where the split has it
-        if L > 4 {
-            let left = b.reg("r"), has = b.reg("p")
-            b.emit("sub.u32 \(left), \(uEnd), \(u);")
-            b.emit("setp.gt.u32 \(has), \(left), 2;")
-            thirdUnit = has
-        }
-        for i in 0..<L { loadActivations(i, into: i * S, guard: i >= 4 ? thirdUnit : nil) }
+        for i in 0..<L { loadActivations(i, into: i * S) }
         let carry = operands(stage: 0)
         // n: this split's stage; stages: how many it has (2 a unit); phase: the parity of the
         // mbarriers' phase this iteration waits for (each buffer's is used once an iteration).
@@ -381,18 +358,13 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("shl.b32 \(stages), \(stages), 1;")
         let loop = b.label("wgmma_units")
         b.place(loop)
-        // unitsAhead[k]: units u + 2 + 2k and u + 3 + 2k exist (the split's units come in pairs).
-        let unitsAhead = (0..<(B / 4)).map { k -> String in
-            let ahead = b.reg("r"), p = b.reg("p")
-            b.emit("add.u32 \(ahead), \(u), \(2 + 2 * k);")
-            b.emit("setp.lt.u32 \(p), \(ahead), \(uEnd);")
-            return p
-        }
+        // unitsAhead: units u + 2 and u + 3 exist (the split's units come in pairs).
+        let ahead = b.reg("r"), unitsAhead = b.reg("p")
+        b.emit("add.u32 \(ahead), \(u), 2;")
+        b.emit("setp.lt.u32 \(unitsAhead), \(ahead), \(uEnd);")
         // B stages (B / 2 units) an iteration, stage i in buffer i; each prepares the next
         // stage's operands (fresh registers, the last into the carried ones) before its own
-        // wgmmas, so that no register an in-flight wgmma reads is written. With 8 buffers the
-        // loop leaves after any pair of units that ends the split.
-        let loopEnd = B > 4 ? b.label("wgmma_units_end") : ""
+        // wgmmas, so that no register an in-flight wgmma reads is written.
         var ops = carry
         for i in 0..<B {
             // Stage n's activations have landed (its mbarrier's phase is complete) …
@@ -408,24 +380,16 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             let next = operands(stage: i + 1, into: i == B - 1 ? carry : nil)
             // A register set is free once its unit's second stage has its operands: unit u's
             // after stage 0, unit u + 1's after stage 2 (…); the next units' loads go into them.
-            if i % 2 == 0 { loadUnit(i / 2 + 2, guard: unitsAhead[i / 4]) }
+            if i % 2 == 0 { loadUnit(i / 2 + 2, guard: unitsAhead) }
             compute(ops, i % 2, buffer: i * S)
             ops = next
-            if i % 4 == 3 && i < B - 1 {
-                let done = b.reg("r"), over = b.reg("p")
-                b.emit("add.u32 \(done), \(u), \((i + 1) / 2);")
-                b.emit("setp.ge.u32 \(over), \(done), \(uEnd);")
-                b.emit("@\(over) xor.b32 \(phase), \(phase), 1;")  // buffer 0's mbarrier is a phase on (the cluster reduction's)
-                b.emit("@\(over) bra \(loopEnd);")
-            }
         }
         b.emit("add.u32 \(n), \(n), \(B);")
         b.emit("xor.b32 \(phase), \(phase), 1;")
         b.emit("add.u32 \(u), \(u), \(B / 2);")
-        for (r, bytes) in [(wNext, 1024), (metaNext, 512), (scaleNext, 64)] { b.emit("add.s64 \(r), \(r), \(bytes * B / 4);") }
+        for (r, bytes) in [(wNext, 1024), (metaNext, 512), (scaleNext, 64)] { b.emit("add.s64 \(r), \(r), \(bytes);") }
         b.emit("setp.lt.u32 \(p), \(u), \(uEnd);")
         b.emit("@\(p) bra \(loop);")
-        if B > 4 { b.place(loopEnd) }
         b.emit("wgmma.wait_group.sync.aligned 0;")
         b.emit("bar.sync 0;")
 

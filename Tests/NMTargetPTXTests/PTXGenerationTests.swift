@@ -352,44 +352,6 @@ import Testing
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 4096, columns: 4096, rowTiles: 2, streamK: true) }
     }
 
-    @Test func warpgroupKernelWithEightBuffersKeepsSixStagesInFlight() throws {
-        let k = try WarpgroupLinearKernel(rows: 4096, columns: 4096, blockTokens: 128, rowTiles: 2, buffers: 8)
-        let ptx = k.ptx()
-        #expect(k.entry.hasSuffix("_t128_r2_b8") && k.dynamicSharedBytes == 8 * 16384 + 8 * 8)
-        let lines = ptx.split(separator: "\n")
-        let top = try #require(lines.firstIndex { $0.hasPrefix("WGMMA_UNITS_") })           // the loop's label,
-        let label = lines[top].dropLast()
-        let back = try #require(lines.firstIndex { $0.hasSuffix("bra \(label);") })         // its back edge
-        let loop = lines[top...back]
-        // Eight stages (four units) an iteration, each waiting on its own buffer's mbarrier and
-        // starting the copy of the stage six on, into buffer (i + 6) % 8.
-        let waits = loop.filter { $0.contains("mbarrier.try_wait.parity") }
-        #expect(waits.count == 8)
-        for (i, wait) in waits.enumerated() { #expect(wait.contains("+\(8 * i)], %r")) }
-        #expect(loop.filter { $0.contains("wgmma.mma_async.sp") }.count == 8 * 2 * 2)
-        #expect(loop.contains { $0.contains("cp.async.bulk.tensor") && $0.contains("[%r13+\(6 * 16384)]") })
-        // Units u + 2 … u + 5 loaded two units ahead (unit 4 before stage 4's wgmmas), the
-        // metadata into four sets that the wgmmas read themselves (no copies), so a load never
-        // redefines a register an in-flight wgmma reads; the loop leaves after two units where
-        // the split ends there.
-        let unit4 = try #require(loop.firstIndex { $0.contains("ld.global.nc.v4.u32") && $0.contains("+\(512 * 4)];") })
-        #expect(loop[..<unit4].filter { $0.contains("wgmma.mma_async.sp") }.count == 4 * 2 * 2)
-        let metaLoads = loop.filter { $0.contains("ld.global.nc.v2.u32") }.map { $0.split(separator: "{")[1].split(separator: "}")[0] }
-        #expect(metaLoads.count == 4 * 2 && Set(metaLoads).count == 4 * 2)   // 4 units × 2 row tiles, each its own set
-        let metaRegisters = Set(metaLoads.flatMap { $0.split(separator: ", ") })
-        let copied = loop.filter { line in line.contains("mov.b32") && metaRegisters.contains { line.hasSuffix(", \($0);") } }
-        #expect(copied.isEmpty)
-        #expect(loop.contains { $0.contains("bra WGMMA_UNITS_END") })
-        #expect(ptx.contains("add.s64 %rd") && ptx.contains(", \(1024 * 2);"))   // the values pointer moves four units
-        // Eight buffers only with two warpgroups where the SM has the room, and not as stream-K.
-        #expect(WarpgroupLinearKernel.supports(rows: 4096, columns: 4096, blockTokens: 64, buffers: 8))
-        #expect(!WarpgroupLinearKernel.supports(rows: 4096, columns: 4096, blockTokens: 128, buffers: 8))  // two blocks an SM
-        #expect(!WarpgroupLinearKernel.supports(rows: 4096, columns: 4096, blockTokens: 256, buffers: 8))
-        #expect(!WarpgroupLinearKernel.supports(rows: 4096, columns: 4096, buffers: 6))
-        #expect(!WarpgroupLinearKernel.supports(rows: 4096, columns: 4096, warpgroups: 4, blockTokens: 128, buffers: 8))
-        #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 4096, columns: 4096, blockTokens: 64, buffers: 8, streamK: true) }
-    }
-
     @Test func smallMSplitsK() throws {
         let square = try TiledLinearKernel(weights: .int4Sparse24, rows: 4096, columns: 4096)
         #expect(square.launchShape(tokens: 128).grid == (32, 1, 4))   // 32 tiles → 128 blocks, 8 units each

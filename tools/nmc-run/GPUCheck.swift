@@ -77,16 +77,6 @@ struct GPUCheck {
             log("gpu-check: the wgmma kernel with two row tiles a warpgroup, K split 3 ways through the workspace")
             _ = try bench.run(shapes: [(rows: 256, columns: 4096)], tokens: [1, 77, 300], log: log)
             bench.prefillSplits = nil
-            // Eight buffers (experimental): one and two row tiles, a cluster split (64 tokens at
-            // M = 1), 768 and 2816 columns (6 and 22 units: the loop leaves after a pair).
-            bench.wgmmaBuffers = 8
-            for (tiles, t) in [(1, 64), (1, 192), (2, 128)] {
-                bench.wgmmaRowTiles = tiles
-                bench.blockTokens = t
-                log("gpu-check: the wgmma kernel with 8 buffers, \(tiles) row tiles a warpgroup, \(t) tokens")
-                _ = try bench.run(shapes: [(rows: 256, columns: 768), (rows: 512, columns: 2816)], tokens: [1, 77, 520], log: log)
-            }
-            bench.wgmmaBuffers = 4
             bench.wgmmaRowTiles = 1
             bench.kinds = LinearKernel.Weights.allCases
         }

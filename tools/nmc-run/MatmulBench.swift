@@ -57,8 +57,6 @@ struct MatmulBench {
     var streamK = false
     /// Row tiles of 64 a warpgroup of that kernel (`WarpgroupLinearKernel.rowTiles`).
     var wgmmaRowTiles = 1
-    /// Activation buffers of that kernel (`WarpgroupLinearKernel.buffers`).
-    var wgmmaBuffers = 4
     var rotateBytes = 512 << 20
     /// Also time each point with the graph method (`graphMicroseconds`).
     var graphTiming = true
@@ -96,7 +94,7 @@ struct MatmulBench {
                 let (arrays, reference) = try prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: checked)
                 let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns, warps: warps,
                                           rowTiles: rowTiles, splits: splits, tiledFrom: tiledFrom, warpgroups: warpgroups, blockTokens: blockTokens,
-                                          prefillSplits: prefillSplits, streamK: streamK, wgmmaRowTiles: wgmmaRowTiles, wgmmaBuffers: wgmmaBuffers,
+                                          prefillSplits: prefillSplits, streamK: streamK, wgmmaRowTiles: wgmmaRowTiles,
                                           dependentLaunch: dependentLaunch && device.supportsDependentLaunch, replacements: replacementDirectory,
                                           arrays: arrays, rotateBytes: rotateBytes)
                 defer { variant.free() }
@@ -230,7 +228,7 @@ final class Variant {
     let replaced: [String]
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
-         warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, streamK: Bool = false, wgmmaRowTiles: Int = 1, wgmmaBuffers: Int = 4,
+         warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, streamK: Bool = false, wgmmaRowTiles: Int = 1,
          dependentLaunch: Bool = false, replacements: String? = nil, arrays: [[UInt32]],
          rotateBytes: Int) throws {
         self.device = device
@@ -244,7 +242,7 @@ final class Variant {
                                       dependentLaunch: dependentLaunch)
         }
         let tiledKernels = try prefillKernels(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens,
-                                              rowTiles: wgmmaRowTiles, buffers: wgmmaBuffers, streamK: streamK,
+                                              rowTiles: wgmmaRowTiles, streamK: streamK,
                                               hopper: device.computeCapability == (9, 0))
         var replaced: [String] = []
         let entries = try zip(kernels.map(\.entry) + tiledKernels.map(\.entry), kernels.map { $0.ptx() } + tiledKernels.map { $0.ptx() }).map {
@@ -330,7 +328,7 @@ final class Variant {
     func prefill(tokens m: Int) -> (kernel: any PrefillLinearKernel, function: CUDAFunction)? {
         guard tiled.count > 1, let first = tiled.first?.kernel as? WarpgroupLinearKernel else { return tiled.first }
         let best = WarpgroupLinearKernel.standardBlockTokens(rows: rows, columns: columns, tokens: m, warpgroups: first.warpgroups,
-                                                            rowTiles: first.rowTiles, buffers: first.buffers, multiprocessors: device.multiprocessors,
+                                                            rowTiles: first.rowTiles, multiprocessors: device.multiprocessors,
                                                             streamK: first.streamK)
         return tiled.first { $0.kernel.activationMapTokens == best } ?? tiled.first
     }
@@ -370,15 +368,15 @@ enum HostReference {
 /// stream-K), everything else
 /// the `mma.sync` tiled kernel; none where the shape allows neither.
 func prefillKernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgroups: Int?, blockTokens: Int?, rowTiles: Int = 1,
-                    buffers: Int = 4, streamK: Bool = false, hopper: Bool) throws -> [any PrefillLinearKernel] {
+                    streamK: Bool = false, hopper: Bool) throws -> [any PrefillLinearKernel] {
     let groups = warpgroups ?? 2
     let supported = { (t: Int) in
-        WarpgroupLinearKernel.supports(rows: rows, columns: columns, warpgroups: groups, blockTokens: t, rowTiles: rowTiles, buffers: buffers)
+        WarpgroupLinearKernel.supports(rows: rows, columns: columns, warpgroups: groups, blockTokens: t, rowTiles: rowTiles)
     }
     let tokens = blockTokens.map { [$0] } ?? WarpgroupLinearKernel.tokenTiles.filter(supported)
     if hopper, kind == .int4Sparse24, groups > 0, !tokens.isEmpty, tokens.allSatisfy(supported) {
         return try tokens.map {
-            try WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: groups, blockTokens: $0, rowTiles: rowTiles, buffers: buffers,
+            try WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: groups, blockTokens: $0, rowTiles: rowTiles,
                                       streamK: streamK)
         }
     }

@@ -55,7 +55,6 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Warpgroups a block of the Hopper (sm_90a, wgmma) 2:4 prefill kernel: 2 or 4 (default 2); 0 runs the mma.sync tiled kernel instead.") var warpgroups: Int?
     @Option(help: "Tokens a block of the Hopper 2:4 prefill kernel: 64, 128, 192 or 256 (default: picked by M and the shape, WarpgroupLinearKernel.standardBlockTokens).") var blockTokens: Int?
     @Option(help: "Row tiles of 64 a warpgroup of the Hopper 2:4 prefill kernel: 1 or 2 (2: blocks of 256 rows from two warpgroups of at most 128 tokens, one block an SM; experimental, default 1).") var wgmmaRowTiles = 1
-    @Option(help: "Activation buffers of the Hopper 2:4 prefill kernel: 4 or 8 (8: six stages in flight instead of two; two warpgroups where the SM has the room: two row tiles, or 64 or 192 tokens; experimental, default 4).") var wgmmaBuffers = 4
     @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (whole waves of tiles as a plain grid, the last one to two waves cut into equal runs over the SMs, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
     var dependentLaunch = true
@@ -72,10 +71,6 @@ struct NMCRun: ParsableCommand {
         if streamK && warpgroups == 0 { throw ValidationError("--stream-k is a mode of the wgmma kernel; --warpgroups 0 asks for the mma.sync one") }
         if streamK && prefillSplits != nil { throw ValidationError("--stream-k splits K by itself; drop --prefill-splits") }
         if ![1, 2].contains(wgmmaRowTiles) { throw ValidationError("--wgmma-row-tiles \(wgmmaRowTiles): 1 or 2") }
-        if ![4, 8].contains(wgmmaBuffers) { throw ValidationError("--wgmma-buffers \(wgmmaBuffers): 4 or 8") }
-        if wgmmaBuffers != 4 && (streamK || ![nil, 2].contains(warpgroups)) {
-            throw ValidationError("--wgmma-buffers 8 takes two warpgroups (--warpgroups 2), without --stream-k")
-        }
         if wgmmaRowTiles == 2 && (streamK || ![nil, 2].contains(warpgroups) || (blockTokens ?? 0) > 128) {
             throw ValidationError("--wgmma-row-tiles 2 takes two warpgroups (--warpgroups 2) of at most 128 tokens (--block-tokens 64 or 128), without --stream-k")
         }
@@ -90,9 +85,9 @@ struct NMCRun: ParsableCommand {
         let groups = warpgroups ?? 2
         let tiles = blockTokens.map { [$0] } ?? WarpgroupLinearKernel.tokenTiles
         if groups > 0 && !tiles.contains(where: {
-            WarpgroupLinearKernel.supports(rows: 512, columns: 256, warpgroups: groups, blockTokens: $0, rowTiles: wgmmaRowTiles, buffers: wgmmaBuffers)
+            WarpgroupLinearKernel.supports(rows: 512, columns: 256, warpgroups: groups, blockTokens: $0, rowTiles: wgmmaRowTiles)
         }) {
-            throw ValidationError("the Hopper 2:4 prefill kernel takes no \(groups) warpgroups of \(wgmmaRowTiles) row tile\(wgmmaRowTiles > 1 ? "s" : "") a warpgroup and \(blockTokens.map { "\($0) tokens" } ?? "any token tile") with \(wgmmaBuffers) buffers (8 buffers fit two row tiles of 64 or 128 tokens, or one of 64 or 192)")
+            throw ValidationError("the Hopper 2:4 prefill kernel takes no \(groups) warpgroups of \(wgmmaRowTiles) row tile\(wgmmaRowTiles > 1 ? "s" : "") a warpgroup and \(blockTokens.map { "\($0) tokens" } ?? "any token tile")")
         }
     }
 
@@ -190,7 +185,7 @@ struct NMCRun: ParsableCommand {
                                               splits: splits, clusters: true, dependentLaunch: dependentLaunch)
                 }
                 let tiled = try prefillKernels(kind: kind, rows: shape.rows, columns: shape.columns, warpgroups: warpgroups, blockTokens: blockTokens,
-                                               rowTiles: wgmmaRowTiles, buffers: wgmmaBuffers, streamK: streamK, hopper: true)
+                                               rowTiles: wgmmaRowTiles, streamK: streamK, hopper: true)
                 let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
                 let target = tiled.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
                 try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() } + tiled.map { $0.ptx() }, target: target), to: path)
@@ -230,7 +225,6 @@ struct NMCRun: ParsableCommand {
         bench.blockTokens = blockTokens
         bench.streamK = streamK
         bench.wgmmaRowTiles = wgmmaRowTiles
-        bench.wgmmaBuffers = wgmmaBuffers
         bench.kinds = try parsedKernels()
         bench.dependentLaunch = dependentLaunch
         bench.replacementDirectory = replacePtx
