@@ -13,7 +13,8 @@
 # A build may carry nmc-run flags of its own after commas, to compare options of one build:
 #   bash tools/gpu_ab.sh device-out/ab/now device-out/ab/now,--stream-k -- --kernels int4Sparse24 --tokens 512,4096
 # Options: REPEATS (default 2) rounds of the builds; CHECK=0 skips the --gpu-check runs.
-# Logs go to $OUT (or /tmp/out): gpu-check-NAME.log each, ab.log, and the table at the end.
+# Logs go to $OUT (or /tmp/out): gpu-check-NAME.log each, ab.log, and ab-table.md (each point's
+# medians per build and round, per launch and by graph) at the end.
 set -uo pipefail
 
 if [ "${1:-}" = "--pack" ]; then
@@ -66,4 +67,24 @@ for r in $(seq "${REPEATS:-2}"); do
   done
 done
 cat "$OUT/ab.log"
+# The table: each point's medians per build, round by round, per launch and by graph. At M = 4096 the
+# per-launch medians of one kernel moved by up to 9% between rounds of one call (session 14), the
+# graph ones by under 1%: read A/B decisions there from the graph column.
+python3 - "$OUT/ab.log" <<'PY' | tee "$OUT/ab-table.md"
+import re, sys
+build = shape = None
+points = {}
+for line in open(sys.argv[1]):
+    if m := re.match(r"== (\S+) round \d+", line): build = m.group(1); continue
+    if m := re.match(r"(\d+x\d+) \S+: laying out", line): shape = m.group(1); continue
+    if m := re.match(r"\s+(\S+) M=(\d+): ([\d.]+) us(?:, graph ([\d.]+))?", line):
+        cell = points.setdefault((shape, m.group(1), int(m.group(2))), {}).setdefault(build, ([], []))
+        cell[0].append(m.group(3)); cell[1].append(m.group(4) or "-")
+builds = list(dict.fromkeys(b for cells in points.values() for b in cells))
+print("| point | " + " | ".join(f"{b}: per launch / graph (us, by round)" for b in builds) + " |")
+print("| --- |" + " --- |" * len(builds))
+for (shape, kernel, m), cells in points.items():
+    row = [", ".join(f"{a} / {g}" for a, g in zip(*cells[b])) if b in cells else "" for b in builds]
+    print(f"| {shape} {kernel} M={m} | " + " | ".join(row) + " |")
+PY
 exit $status
