@@ -49,8 +49,8 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Row tiles of 64 a warpgroup (1 or 2; 2 with two warpgroups of at most 128 tokens,
     /// experimental): two make a block of 256 rows from two warpgroups, each `wgmma` pair sharing
     /// one activation descriptor, so each activation stage serves twice the rows. Their 128
-    /// accumulators a thread leave one block an SM. They measured level with
-    /// the 128-row default ("Session 13", docs/performance-gpu.md).
+    /// accumulators a thread leave one block an SM. They measured level with the 128-row default
+    /// ("Session 13", docs/performance-gpu.md).
     public let rowTiles: Int
     /// Stream-K (`WarpgroupStreamK.swift`): whole waves of tiles as a plain grid, the last one to
     /// two waves cut into equal runs of (tile, unit pair) steps, one a slot of the SMs, partial
