@@ -161,7 +161,7 @@ struct MatmulBench {
         try device.fill(y, byte: 0xFF, bytes: m * v.rows * 2)
         try v.launch(m: m, copy: 0, x: x, y: y)
         let out = try device.download(y, count: m * v.rows, as: UInt16.self)
-        let replaced = v.kernelEntry(tokens: m).map(v.replaced.contains) ?? false
+        let replaced = v.replaced.contains(v.kernelEntry(tokens: m))
         if !replaced, let bad = out.firstIndex(where: { Float16(bitPattern: $0).isNaN }) {
             throw BenchFailure("\(v.label) M=\(m): output \(bad) (token \(bad / v.rows), row \(bad % v.rows)) was not written or is NaN")
         }
@@ -272,15 +272,22 @@ final class Variant {
         copies = all
     }
 
+    /// The prefill kernel that runs M tokens, or nil where a decode kernel does.
+    func prefillRunning(tokens m: Int) -> (kernel: any PrefillLinearKernel, function: CUDAFunction)? {
+        m >= tiledFrom ? prefill(tokens: m) : nil
+    }
+
+    /// The decode kernel for M tokens (`kernels`' index): one token tile up to 8 tokens, else two.
+    func decodeIndex(tokens m: Int) -> Int { m <= 8 ? 0 : 1 }
+
     /// The entry that runs M tokens.
-    func kernelEntry(tokens m: Int) -> String? {
-        if let t = prefill(tokens: m), m >= tiledFrom { return t.kernel.entry }
-        return kernels[m <= 8 ? 0 : 1].entry
+    func kernelEntry(tokens m: Int) -> String {
+        prefillRunning(tokens: m)?.kernel.entry ?? kernels[decodeIndex(tokens: m)].entry
     }
 
     /// Whether M runs a decode kernel built for dependent launches.
     func dependentLaunch(m: Int) -> Bool {
-        (prefill(tokens: m) == nil || m < tiledFrom) && kernels[m <= 8 ? 0 : 1].dependentLaunch
+        prefillRunning(tokens: m) == nil && kernels[decodeIndex(tokens: m)].dependentLaunch
     }
 
     /// One launch for M tokens on weight copy `copy`; `dependent` (decode kernels built for it):
@@ -288,7 +295,7 @@ final class Variant {
     func launch(m: Int, copy: Int, x: CUDevicePointer, y: CUDevicePointer, dependent: Bool = false) throws {
         let c = copies[copy]
         let arguments: [CUDAKernelArgument] = [.pointer(c[0]), .pointer(c[1]), .pointer(c[2]), .pointer(x), .pointer(y), .u32(UInt32(m))]
-        if let t = prefill(tokens: m), m >= tiledFrom {
+        if let t = prefillRunning(tokens: m) {
             var shape = t.kernel.launchShape(tokens: m, multiprocessors: device.multiprocessors)
             if let s = prefillSplits { shape.grid.2 = try forcedSplits(s) }  // not with stream-K: nmc-run refuses the pair
             if scratch[m] == nil {
@@ -306,7 +313,7 @@ final class Variant {
             return try device.launch(t.function, grid: shape.grid, block: shape.block, sharedBytes: t.kernel.dynamicSharedBytes,
                                      arguments: tiledArguments, cluster: t.kernel.clusterShape(grid: shape.grid))
         }
-        let k = m <= 8 ? 0 : 1
+        let k = decodeIndex(tokens: m)
         guard !dependent || kernels[k].dependentLaunch else {
             throw BenchFailure("\(label) M=\(m): \(kernels[k].entry) is not built for dependent launches")
         }
