@@ -57,6 +57,14 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// tiles summed through the workspace. Off by default: slower than the grid as measured in
     /// sessions 11 and 12, also after its spill fix (docs/performance-gpu.md).
     public let streamK: Bool
+    /// Multicast activations (experimental): the blocks of a cluster of two, neighbouring row
+    /// blocks on the same tokens, each copy half of every activation stage's tokens into both
+    /// blocks' buffers (`.multicast::cluster`), so the L2 serves each stage once a pair instead of
+    /// once a block. A buffer is refilled once both blocks are done with it: each block's thread 0
+    /// arrives on both blocks' "empty" mbarrier of that buffer (two arrivals a phase) and waits on
+    /// its own before it copies. One row tile a warpgroup, no stream-K, an even number of row
+    /// blocks; split K, if any, through the global workspace.
+    public let multicast: Bool
     /// The token tiles a block can take: multiples of 64 (a 128-byte-swizzled stage stays
     /// 1024-byte aligned) up to the bulk copy's 256-row box.
     public static let tokenTiles = [64, 128, 192, 256]
@@ -79,12 +87,14 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Bytes below the mbarriers: the activation buffers, or the staged output tile where that is
     /// larger (256 rows of 128 tokens: 67.6 KB against the buffers' 64 KB).
     var bytesBelowBarriers: Int { max(Self.buffers * stageBytes, stagedTileBytes) }
-    public var dynamicSharedBytes: Int { bytesBelowBarriers + 8 * Self.buffers }
+    /// The mbarriers: one a buffer ("the stage has landed"), and with `multicast` one more a buffer
+    /// ("both blocks are done with it").
+    public var dynamicSharedBytes: Int { bytesBelowBarriers + 8 * Self.buffers * (multicast ? 2 : 1) }
     public var target: String { "sm_90a" }
-    public var activationMapTokens: Int? { blockTokens }
+    public var activationMapTokens: Int? { multicast ? blockTokens / 2 : blockTokens }
     public var entry: String {
         "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_t\(blockTokens)" + (rowTiles > 1 ? "_r\(rowTiles)" : "")
-            + (streamK ? "_sk" : "")
+            + (streamK ? "_sk" : "") + (multicast ? "_mc" : "")
     }
     var units: Int { columns / KernelWeightLayout.unitColumns }
 
@@ -123,23 +133,28 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         return best?.blockTokens ?? 128
     }
 
-    public static func supports(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1) -> Bool {
-        [2, 4].contains(warpgroups) && Self.tokenTiles.contains(blockTokens) && (warpgroups == 2 || blockTokens <= 128)
+    public static func supports(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1,
+                                multicast: Bool = false) -> Bool {
+        (!multicast || (rowTiles == 1 && rows % (128 * warpgroups) == 0)) && [2, 4].contains(warpgroups) && Self.tokenTiles.contains(blockTokens) && (warpgroups == 2 || blockTokens <= 128)
             && (rowTiles == 1 || (rowTiles == 2 && warpgroups == 2 && blockTokens <= 128))
             && rows % (64 * warpgroups * rowTiles) == 0
             && columns % (2 * KernelWeightLayout.unitColumns) == 0
     }
 
     public init(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1,
-                streamK: Bool = false) throws {
+                streamK: Bool = false, multicast: Bool = false) throws {
         guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens, rowTiles: rowTiles) else {
             throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups of \(rowTiles) row tiles, \(blockTokens) tokens: needs 2 warpgroups of \(Self.tokenTiles.map(String.init).joined(separator: ", ")) tokens or 4 of at most 128, 2 row tiles only with 2 warpgroups of at most 128 tokens, rows a multiple of \(64 * warpgroups * rowTiles) and columns a multiple of 256")
         }
-        guard !(streamK && rowTiles > 1) else {
-            throw PTXError("warpgroup linear kernel: stream-K takes one row tile a warpgroup")
+        guard !(streamK && (rowTiles > 1 || multicast)) else {
+            throw PTXError("warpgroup linear kernel: stream-K takes one row tile a warpgroup and no multicast")
+        }
+        guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens, rowTiles: rowTiles,
+                            multicast: multicast) else {
+            throw PTXError("warpgroup linear kernel \(rows)x\(columns): multicast takes one row tile a warpgroup and an even number of row blocks (rows a multiple of \(128 * warpgroups))")
         }
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.blockTokens = blockTokens
-        self.rowTiles = rowTiles; self.streamK = streamK
+        self.rowTiles = rowTiles; self.streamK = streamK; self.multicast = multicast
     }
 
     /// (grid, block) for M tokens: `TiledLinearKernel`'s splits (doubling while the grid would
@@ -166,12 +181,12 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// row tile); any other split through the global workspace (`TiledLinearKernel.reduceSplits`),
     /// which measured faster than clusters of 3 or more, whose blocks the scheduler packs two an SM.
     public func clusterShape(grid: (Int, Int, Int)) -> (Int, Int, Int)? {
-        clusterReduces && grid.2 == 2 ? (1, 1, 2) : nil
+        multicast ? (2, 1, 1) : clusterReduces && grid.2 == 2 ? (1, 1, 2) : nil
     }
-    var clusterReduces: Bool { warpgroups == 2 && rowTiles == 1 && !streamK }
+    var clusterReduces: Bool { warpgroups == 2 && rowTiles == 1 && !streamK && !multicast }
 
     public func scratch(grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int) {
-        clusterShape(grid: grid) != nil ? (0, 0) : TiledLinearKernel.splitScratch(grid: grid, accumulators: rowTiles * blockTokens / 2, threads: threads)
+        clusterReduces && grid.2 == 2 ? (0, 0) : TiledLinearKernel.splitScratch(grid: grid, accumulators: rowTiles * blockTokens / 2, threads: threads)
     }
 
     /// Stream-K's grid does not say M, so its scratch depends on M: two partial tiles a stream-K
@@ -238,8 +253,31 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("cvta.param.u64 \(xmap), \(xmap);")
         b.emit("setp.eq.u32 \(first), \(tid), 0;")
         for i in 0..<B { b.emit("@\(first) mbarrier.init.shared::cta.b64 [\(bars)+\(8 * i)], 1;") }
+        // Multicast: this block copies the tokens of its half of the cluster (rank · N / 2 on) into
+        // the same place in both blocks' buffers; the "empty" mbarriers (bars + 8B …) take an
+        // arrival from each block, `peerBars` is the other block's.
+        var multicastCopy: (tokens: String, smem: String, mask: String, peerBars: String, leader: String)? = nil
+        if multicast {
+            for i in 0..<B { b.emit("@\(first) mbarrier.init.shared::cta.b64 [\(bars)+\(8 * (B + i))], \(2 * warpgroups);") }
+            let rank = b.reg("r"), tokens = b.reg("r"), dst = b.reg("r"), mask = b.reg("h"), peer = b.reg("r"), peerBars = b.reg("r")
+            let lane128 = b.reg("r"), leader = b.reg("p")
+            b.emit("and.b32 \(lane128), \(tid), 127;")
+            b.emit("setp.eq.u32 \(leader), \(lane128), 0;")
+            b.emit("mov.u32 \(rank), %cluster_ctarank;")
+            b.emit("mad.lo.u32 \(tokens), \(rank), \(blockTokens / 2), \(tokenBase);")
+            b.emit("mad.lo.u32 \(dst), \(rank), \(S / 2), \(smem);")
+            b.emit("mov.u16 \(mask), 3;")
+            b.emit("xor.b32 \(peer), \(rank), 1;")
+            b.emit("mapa.shared::cluster.u32 \(peerBars), \(bars), \(peer);")
+            multicastCopy = (tokens, dst, mask, peerBars, leader)
+        }
         b.emit("@\(first) fence.mbarrier_init.release.cluster;")
-        b.emit("bar.sync 0;")
+        if multicast {  // the other block's mbarriers are initialized before anything arrives on them
+            b.emit("barrier.cluster.arrive.release.aligned;")
+            b.emit("barrier.cluster.wait.acquire.aligned;")
+        } else {
+            b.emit("bar.sync 0;")
+        }
 
         // The accumulators: N / 8 n8 tiles of 4 a row tile (`acc` lists them all, row tile by row tile).
         let accTiles = (0..<rowTiles).map { _ in (0..<(blockTokens / 8)).map { _ in b.regs("f", 4) } }
@@ -274,7 +312,33 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             let column = b.reg("r"), state = b.reg("rd")
             b.emit("mad.lo.u32 \(column), \(u), 128, \(64 * stage);")   // unit u + ⌊stage / 2⌋, half stage % 2
             b.emit("@\(p) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(bars)+\(8 * (buffer / S))], \(S);")
-            b.emit("@\(p) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(smem)+\(buffer)], [\(xmap), {\(column), \(tokenBase)}], [\(bars)+\(8 * (buffer / S))];")
+            if let mc = multicastCopy {
+                b.emit("@\(p) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster [\(mc.smem)+\(buffer)], [\(xmap), {\(column), \(mc.tokens)}], [\(bars)+\(8 * (buffer / S))], \(mc.mask);")
+            } else {
+                b.emit("@\(p) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(smem)+\(buffer)], [\(xmap), {\(column), \(tokenBase)}], [\(bars)+\(8 * (buffer / S))];")
+            }
+        }
+        // Multicast: a warpgroup is done with the buffer at `buffer` once `wgmma.wait_group 1` has
+        // retired the stage before last, so at the start of each stage one thread of each
+        // warpgroup arrives on both blocks' empty mbarrier of the buffer the stage refills (every
+        // stage, so that each completes one phase an iteration: 2W arrivals), and thread 0, where
+        // `inRange` holds, polls its own (parity `phase`) before it copies into the buffer. No
+        // block barrier is needed then; the poll does not suspend the thread (`test_wait`).
+        func arriveEmpty(_ buffer: Int) {
+            guard let mc = multicastCopy else { return }
+            let empty = 8 * (B + buffer / S)
+            b.emit("@\(mc.leader) mbarrier.arrive.release.cluster.shared::cta.b64 _, [\(bars)+\(empty)];")
+            b.emit("@\(mc.leader) mbarrier.arrive.release.cluster.shared::cluster.b64 _, [\(mc.peerBars)+\(empty)];")
+        }
+        func awaitEmpty(_ buffer: Int, phase: String, guard inRange: String) {
+            guard multicastCopy != nil else { return }
+            let p = b.reg("p"), done = b.reg("p"), wait = b.label("buffer_empty"), skip = b.label("buffer_empty_done")
+            b.emit("and.pred \(p), \(first), \(inRange);")
+            b.emit("@!\(p) bra \(skip);")
+            b.place(wait)
+            b.emit("mbarrier.test_wait.parity.acquire.cluster.shared::cta.b64 \(done), [\(bars)+\(8 * (B + buffer / S))], \(phase);")
+            b.emit("@!\(done) bra \(wait);")
+            b.place(skip)
         }
         // The weights in registers: two units' worth a row tile (16 bytes of values, 8 of
         // metadata, 4 of scales), unit u + 2i in set 0 and u + 2i + 1 in set 1 at iteration i.
@@ -368,14 +432,16 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         var ops = carry
         for i in 0..<B {
             // Stage n's activations have landed (its mbarrier's phase is complete) …
+            arriveEmpty(((i + L) % B) * S)
             let done = b.reg("p"), wait = b.label("stage_wait")
             b.place(wait)
             b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(done), [\(bars)+\(8 * i)], \(phase);")
             b.emit("@!\(done) bra \(wait);")
-            b.emit("bar.sync 0;")                         // every warpgroup is done with stage n − 2's buffer
+            if !multicast { b.emit("bar.sync 0;") }       // every warpgroup is done with stage n − 2's buffer
             let inRange = b.reg("p"), later = b.reg("r")
             b.emit("add.u32 \(later), \(n), \(L + i);")
             b.emit("setp.lt.u32 \(inRange), \(later), \(stages);")
+            awaitEmpty(((i + L) % B) * S, phase: phase, guard: inRange)
             loadActivations(i + L, into: ((i + L) % B) * S, guard: inRange)
             let next = operands(stage: i + 1, into: i == B - 1 ? carry : nil)
             // A register set is free once its unit's second stage has its operands: unit u's
@@ -391,7 +457,12 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("setp.lt.u32 \(p), \(u), \(uEnd);")
         b.emit("@\(p) bra \(loop);")
         b.emit("wgmma.wait_group.sync.aligned 0;")
-        b.emit("bar.sync 0;")
+        if multicast {  // neither block leaves while the other may still arrive on its mbarriers
+            b.emit("barrier.cluster.arrive.release.aligned;")
+            b.emit("barrier.cluster.wait.acquire.aligned;")
+        } else {
+            b.emit("bar.sync 0;")
+        }
 
         let store = { (b: inout PTXBuilder, owned: [String]?) in
             storeTile(&b, acc: acc, tid: tid, warp: warp, lane: lane, smem: smem, rowBlock: rowBlock, tokenBase: tokenBase, m: m,
@@ -433,7 +504,8 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         var parameters = TiledLinearKernel.parameterDeclarations(entry: entry)
         parameters[parameters.count - 1] += ","
         parameters.append("    .param .align 64 .b8 \(entry)_xmap[128]")
-        let declaration: [String] = parameters + [")", ".maxntid \(T), 1, 1"] + occupancy + ["{"]
+        let cluster = multicast ? [".reqnctapercluster 2, 1, 1"] : []
+        let declaration: [String] = parameters + [")", ".maxntid \(T), 1, 1"] + occupancy + cluster + ["{"]
         let lines: [String] = header + declaration + b.declarations + b.body + ["\(entry)_EXIT:", "    ret;", "}", ""]
         return lines.joined(separator: "\n")
     }

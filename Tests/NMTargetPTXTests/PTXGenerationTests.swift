@@ -352,6 +352,40 @@ import Testing
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 4096, columns: 4096, rowTiles: 2, streamK: true) }
     }
 
+    @Test func warpgroupKernelWithMulticastSharesEachStageOverAClusterOfTwo() throws {
+        let k = try WarpgroupLinearKernel(rows: 4096, columns: 4096, blockTokens: 256, multicast: true)
+        let ptx = k.ptx()
+        #expect(k.entry.hasSuffix("_t256_mc") && ptx.contains(".reqnctapercluster 2, 1, 1"))
+        // Each block copies half of a stage's tokens (a box of 128) into both blocks' buffers,
+        // at rank · 16 KB; every mbarrier expects the whole stage.
+        #expect(k.activationMapTokens == 128)
+        #expect(ptx.contains("mad.lo.u32 %r") && ptx.contains(", 16384, ") && ptx.contains(", 128, %r"))
+        let copies = ptx.split(separator: "\n").filter { $0.contains("cp.async.bulk.tensor") }
+        #expect(copies.count == 2 + 4 && copies.allSatisfy { $0.contains(".multicast::cluster") })
+        #expect(ptx.components(separatedBy: "mbarrier.arrive.expect_tx.shared::cta.b64").count - 1 == 6)
+        #expect(ptx.contains(", 32768;"))
+        // Empty mbarriers (one a buffer, two warpgroups of two blocks arrive) above the stage ones;
+        // each stage's arrivals on this block's and the other's, polled before the copy; no block
+        // barrier in the loop, a cluster barrier after it.
+        #expect(k.dynamicSharedBytes == 4 * 32768 + 8 * 8)
+        #expect(ptx.contains("], 4;") && ptx.contains("mapa.shared::cluster.u32"))
+        #expect(ptx.components(separatedBy: "mbarrier.arrive.release.cluster.shared::cluster.b64 _,").count - 1 == 4)
+        #expect(ptx.components(separatedBy: "mbarrier.test_wait.parity.acquire.cluster").count - 1 == 4)
+        #expect(ptx.components(separatedBy: "barrier.cluster.wait.acquire.aligned;").count - 1 == 2)
+        let loop = ptx.components(separatedBy: "WGMMA_UNITS")[1].components(separatedBy: "wgmma.wait_group.sync.aligned 0;")[0]
+        #expect(!loop.contains("bar.sync"))
+        // Launched as clusters of two row blocks; split K goes through the workspace.
+        #expect(k.clusterShape(grid: (32, 16, 1))! == (2, 1, 1) && k.clusterShape(grid: (32, 2, 2))! == (2, 1, 1))
+        #expect(k.launchShape(tokens: 512).grid == (32, 2, 2))
+        #expect(k.scratch(tokens: 512) == (32 * 2 * 2 * 128 * 256 * 4, 64))
+        // One row tile a warpgroup, an even number of row blocks, not as stream-K.
+        #expect(!WarpgroupLinearKernel.supports(rows: 128 * 3, columns: 4096, multicast: true))
+        #expect(!WarpgroupLinearKernel.supports(rows: 4096, columns: 4096, rowTiles: 2, multicast: true))
+        #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 128 * 3, columns: 4096, multicast: true) }
+        #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 4096, columns: 4096, streamK: true, multicast: true) }
+        #expect(try WarpgroupLinearKernel(rows: 4096, columns: 4096, blockTokens: 256).activationMapTokens == 256)
+    }
+
     @Test func smallMSplitsK() throws {
         let square = try TiledLinearKernel(weights: .int4Sparse24, rows: 4096, columns: 4096)
         #expect(square.launchShape(tokens: 128).grid == (32, 1, 4))   // 32 tiles → 128 blocks, 8 units each

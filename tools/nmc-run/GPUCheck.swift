@@ -78,6 +78,21 @@ struct GPUCheck {
             _ = try bench.run(shapes: [(rows: 256, columns: 4096)], tokens: [1, 77, 300], log: log)
             bench.prefillSplits = nil
             bench.wgmmaRowTiles = 1
+            // Multicast activations over clusters of two row blocks (experimental): each token
+            // tile, partial token tiles, 4 warpgroups, then K split 3 ways through the workspace.
+            bench.wgmmaMulticast = true
+            for (groups, t) in [(2, 64), (2, 128), (2, 192), (2, 256), (4, 128)] {
+                bench.warpgroups = groups
+                bench.blockTokens = t
+                log("gpu-check: the wgmma kernel with multicast activations, \(groups) warpgroups of \(t) tokens")
+                _ = try bench.run(shapes: [(rows: 128 * groups, columns: 768), (rows: 256 * groups, columns: 4096)], tokens: [1, 77, 200, 520], log: log)
+            }
+            bench.warpgroups = 2
+            bench.prefillSplits = 3
+            log("gpu-check: the wgmma kernel with multicast activations, K split 3 ways through the workspace")
+            _ = try bench.run(shapes: [(rows: 256, columns: 4096)], tokens: [1, 77, 300], log: log)
+            bench.prefillSplits = nil
+            bench.wgmmaMulticast = false
             bench.kinds = LinearKernel.Weights.allCases
         }
         bench.warpgroups = nil
