@@ -60,10 +60,12 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Multicast activations (experimental): the blocks of a cluster of two, neighbouring row
     /// blocks on the same tokens, each copy half of every activation stage's tokens into both
     /// blocks' buffers (`.multicast::cluster`), so the L2 serves each stage once a pair instead of
-    /// once a block. A buffer is refilled once both blocks are done with it: each block's thread 0
-    /// arrives on both blocks' "empty" mbarrier of that buffer (two arrivals a phase) and waits on
-    /// its own before it copies. One row tile a warpgroup, no stream-K, an even number of row
-    /// blocks; split K, if any, through the global workspace.
+    /// once a block. A buffer is refilled once both blocks are done with it: every warpgroup of
+    /// both blocks arrives on each block's "empty" mbarrier of that buffer, which the copying
+    /// thread polls; no block barrier in the loop. One row tile a warpgroup, no stream-K, an even
+    /// number of row blocks; split K, if any, through the global workspace. The first form (one
+    /// arrival a block after the block barrier) measured 2.5× slower ("Session 15",
+    /// docs/performance-gpu.md); this one has not run on a GPU yet.
     public let multicast: Bool
     /// The token tiles a block can take: multiples of 64 (a 128-byte-swizzled stage stays
     /// 1024-byte aligned) up to the bulk copy's 256-row box.
@@ -180,6 +182,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Split K over two blocks reduces in their cluster (`reduceInCluster`, two warpgroups of one
     /// row tile); any other split through the global workspace (`TiledLinearKernel.reduceSplits`),
     /// which measured faster than clusters of 3 or more, whose blocks the scheduler packs two an SM.
+    /// With `multicast` every launch is clusters of two row blocks (and any split uses the workspace).
     public func clusterShape(grid: (Int, Int, Int)) -> (Int, Int, Int)? {
         multicast ? (2, 1, 1) : clusterReduces && grid.2 == 2 ? (1, 1, 2) : nil
     }
@@ -431,8 +434,8 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // wgmmas, so that no register an in-flight wgmma reads is written.
         var ops = carry
         for i in 0..<B {
+            arriveEmpty(((i + L) % B) * S)                // multicast: done with stage n − 2's buffer
             // Stage n's activations have landed (its mbarrier's phase is complete) …
-            arriveEmpty(((i + L) % B) * S)
             let done = b.reg("p"), wait = b.label("stage_wait")
             b.place(wait)
             b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(done), [\(bars)+\(8 * i)], \(phase);")
