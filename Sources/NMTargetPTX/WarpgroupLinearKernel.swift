@@ -135,9 +135,13 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         return best?.blockTokens ?? 128
     }
 
+    /// Whether the row blocks of one row tile a warpgroup pair up into clusters of two (`multicast`).
+    public static func rowBlocksPair(rows: Int, warpgroups: Int) -> Bool { rows % (2 * 64 * warpgroups) == 0 }
+
     public static func supports(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1,
                                 multicast: Bool = false) -> Bool {
-        (!multicast || (rowTiles == 1 && rows % (128 * warpgroups) == 0)) && [2, 4].contains(warpgroups) && Self.tokenTiles.contains(blockTokens) && (warpgroups == 2 || blockTokens <= 128)
+        [2, 4].contains(warpgroups) && Self.tokenTiles.contains(blockTokens) && (warpgroups == 2 || blockTokens <= 128)
+            && (!multicast || (rowTiles == 1 && rowBlocksPair(rows: rows, warpgroups: warpgroups)))
             && (rowTiles == 1 || (rowTiles == 2 && warpgroups == 2 && blockTokens <= 128))
             && rows % (64 * warpgroups * rowTiles) == 0
             && columns % (2 * KernelWeightLayout.unitColumns) == 0

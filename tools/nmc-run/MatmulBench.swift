@@ -380,7 +380,7 @@ enum HostReference {
 func prefillKernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgroups: Int?, blockTokens: Int?, rowTiles: Int = 1,
                     streamK: Bool = false, multicast: Bool = false, hopper: Bool) throws -> [any PrefillLinearKernel] {
     let groups = warpgroups ?? 2
-    let multicast = multicast && rows % (128 * groups) == 0  // an odd number of row blocks keeps the plain kernel
+    let multicast = multicast && WarpgroupLinearKernel.rowBlocksPair(rows: rows, warpgroups: groups)  // else the plain kernel
     let supported = { (t: Int) in
         WarpgroupLinearKernel.supports(rows: rows, columns: columns, warpgroups: groups, blockTokens: t, rowTiles: rowTiles,
                                        multicast: multicast)
