@@ -65,7 +65,8 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// thread polls; no block barrier in the loop. One row tile a warpgroup, no stream-K, an even
     /// number of row blocks; split K, if any, through the global workspace. The first form (one
     /// arrival a block after the block barrier) measured 2.5× slower ("Session 15",
-    /// docs/performance-gpu.md); this one has not run on a GPU yet.
+    /// docs/performance-gpu.md); this one 15% slower than the default: with four buffers two
+    /// stages ahead a block waits for the other to begin each stage, no slack ("Session 16").
     public let multicast: Bool
     /// The token tiles a block can take: multiples of 64 (a 128-byte-swizzled stage stays
     /// 1024-byte aligned) up to the bulk copy's 256-row box.
@@ -331,11 +332,15 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // stage, so that each completes one phase an iteration: 2W arrivals), and thread 0, where
         // `inRange` holds, polls its own (parity `phase`) before it copies into the buffer. No
         // block barrier is needed then; the poll does not suspend the thread (`test_wait`).
+        // Arrivals and poll keep the default CTA scope, as CUTLASS's cluster pipelines do (the
+        // buffer's readers are `wgmma`s that `wait_group` has retired): at cluster scope ptxas
+        // puts a `MEMBAR.ALL.GPU` before each arrival and a `CCTL.IVALL` after each poll, which
+        // measured 2.9× slower (docs/performance-gpu.md, "Session 16").
         func arriveEmpty(_ buffer: Int) {
             guard let mc = multicastCopy else { return }
             let empty = 8 * (B + buffer / S)
-            b.emit("@\(mc.leader) mbarrier.arrive.release.cluster.shared::cta.b64 _, [\(bars)+\(empty)];")
-            b.emit("@\(mc.leader) mbarrier.arrive.release.cluster.shared::cluster.b64 _, [\(mc.peerBars)+\(empty)];")
+            b.emit("@\(mc.leader) mbarrier.arrive.shared::cta.b64 _, [\(bars)+\(empty)];")
+            b.emit("@\(mc.leader) mbarrier.arrive.shared::cluster.b64 _, [\(mc.peerBars)+\(empty)];")
         }
         func awaitEmpty(_ buffer: Int, phase: String, guard inRange: String) {
             guard multicastCopy != nil else { return }
@@ -343,7 +348,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.emit("and.pred \(p), \(first), \(inRange);")
             b.emit("@!\(p) bra \(skip);")
             b.place(wait)
-            b.emit("mbarrier.test_wait.parity.acquire.cluster.shared::cta.b64 \(done), [\(bars)+\(8 * (B + buffer / S))], \(phase);")
+            b.emit("mbarrier.test_wait.parity.shared::cta.b64 \(done), [\(bars)+\(8 * (B + buffer / S))], \(phase);")
             b.emit("@!\(done) bra \(wait);")
             b.place(skip)
         }
