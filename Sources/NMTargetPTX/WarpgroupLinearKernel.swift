@@ -68,6 +68,12 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// docs/performance-gpu.md); this one 15% slower than the default: with four buffers two
     /// stages ahead a block waits for the other to begin each stage, no slack ("Session 16").
     public let multicast: Bool
+    /// Multicast: stages of slack between the pair (0 or 1; experimental). A block's copy of
+    /// stage n + L (L stages ahead) waits for the other block to begin stage n − slack, with
+    /// L = buffers − 2 − slack: one stage of slack costs a stage of the copies' lead.
+    public let slack: Int
+    /// Stages the activations are copied ahead.
+    var lookahead: Int { Self.buffers - 2 - slack }
     /// The token tiles a block can take: multiples of 64 (a 128-byte-swizzled stage stays
     /// 1024-byte aligned) up to the bulk copy's 256-row box.
     public static let tokenTiles = [64, 128, 192, 256]
@@ -97,7 +103,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     public var activationMapTokens: Int? { multicast ? blockTokens / 2 : blockTokens }
     public var entry: String {
         "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_t\(blockTokens)" + (rowTiles > 1 ? "_r\(rowTiles)" : "")
-            + (streamK ? "_sk" : "") + (multicast ? "_mc" : "")
+            + (streamK ? "_sk" : "") + (multicast ? "_mc" : "") + (slack > 0 ? "\(slack)" : "")
     }
     var units: Int { columns / KernelWeightLayout.unitColumns }
 
@@ -149,7 +155,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     }
 
     public init(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1,
-                streamK: Bool = false, multicast: Bool = false) throws {
+                streamK: Bool = false, multicast: Bool = false, slack: Int = 0) throws {
         guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens, rowTiles: rowTiles) else {
             throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups of \(rowTiles) row tiles, \(blockTokens) tokens: needs 2 warpgroups of \(Self.tokenTiles.map(String.init).joined(separator: ", ")) tokens or 4 of at most 128, 2 row tiles only with 2 warpgroups of at most 128 tokens, rows a multiple of \(64 * warpgroups * rowTiles) and columns a multiple of 256")
         }
@@ -161,7 +167,10 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             throw PTXError("warpgroup linear kernel \(rows)x\(columns): multicast takes one row tile a warpgroup and an even number of row blocks (rows a multiple of \(128 * warpgroups))")
         }
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.blockTokens = blockTokens
-        self.rowTiles = rowTiles; self.streamK = streamK; self.multicast = multicast
+        guard slack == 0 || (multicast && slack == 1) else {
+            throw PTXError("warpgroup linear kernel: a slack of \(slack) stages: 0, or 1 with multicast")
+        }
+        self.rowTiles = rowTiles; self.streamK = streamK; self.multicast = multicast; self.slack = slack
     }
 
     /// (grid, block) for M tokens: `TiledLinearKernel`'s splits (doubling while the grid would
@@ -207,7 +216,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
 
     public func ptx() -> String {
         var b = PTXBuilder()
-        let U = units, T = threads, S = stageBytes, B = Self.buffers, L = B - 2
+        let U = units, T = threads, S = stageBytes, B = Self.buffers, L = lookahead
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r")
         b.emit("mov.u32 \(tid), %tid.x;")
@@ -328,10 +337,11 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         }
         // Multicast: a warpgroup is done with the buffer at `buffer` once `wgmma.wait_group 1` has
         // retired the stage before last, so at the start of each stage one thread of each
-        // warpgroup arrives on both blocks' empty mbarrier of the buffer the stage refills (every
-        // stage, so that each completes one phase an iteration: 2W arrivals), and thread 0, where
-        // `inRange` holds, polls its own (parity `phase`) before it copies into the buffer. No
-        // block barrier is needed then; the poll does not suspend the thread (`test_wait`).
+        // warpgroup arrives on both blocks' empty mbarrier of stage n − 2's buffer (every stage,
+        // so that each completes one phase an iteration: 2W arrivals), and thread 0, where
+        // `inRange` holds, polls its own (parity `phase`) before it copies into the buffer (with
+        // no slack, the buffer the stage's own arrivals freed). No block barrier is needed then;
+        // the poll does not suspend the thread (`test_wait`).
         // Arrivals and poll keep the default CTA scope, as CUTLASS's cluster pipelines do (the
         // buffer's readers are `wgmma`s that `wait_group` has retired): at cluster scope ptxas
         // puts a `MEMBAR.ALL.GPU` before each arrival and a `CCTL.IVALL` after each poll, which
@@ -443,7 +453,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // wgmmas, so that no register an in-flight wgmma reads is written.
         var ops = carry
         for i in 0..<B {
-            arriveEmpty(((i + L) % B) * S)                // multicast: done with stage n − 2's buffer
+            arriveEmpty(((i + B - 2) % B) * S)            // multicast: done with stage n − 2's buffer
             // Stage n's activations have landed (its mbarrier's phase is complete) …
             let done = b.reg("p"), wait = b.label("stage_wait")
             b.place(wait)
@@ -453,7 +463,20 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             let inRange = b.reg("p"), later = b.reg("r")
             b.emit("add.u32 \(later), \(n), \(L + i);")
             b.emit("setp.lt.u32 \(inRange), \(later), \(stages);")
-            awaitEmpty(((i + L) % B) * S, phase: phase, guard: inRange)
+            if multicast {
+                // The buffer stage n + L refills was freed by both blocks' arrivals at stage
+                // n − slack (a phase of its empty mbarrier every B stages): for i < slack, in the
+                // iteration before (none before the split's first stage).
+                var parity = phase, due = inRange
+                if i < slack {
+                    let notFirst = b.reg("p")
+                    parity = b.reg("r"); due = b.reg("p")
+                    b.emit("xor.b32 \(parity), \(phase), 1;")
+                    b.emit("setp.ne.u32 \(notFirst), \(n), 0;")
+                    b.emit("and.pred \(due), \(inRange), \(notFirst);")
+                }
+                awaitEmpty(((i + L) % B) * S, phase: parity, guard: due)
+            }
             loadActivations(i + L, into: ((i + L) % B) * S, guard: inRange)
             let next = operands(stage: i + 1, into: i == B - 1 ? carry : nil)
             // A register set is free once its unit's second stage has its operands: unit u's

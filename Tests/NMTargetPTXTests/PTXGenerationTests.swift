@@ -388,6 +388,29 @@ import Testing
         #expect(try WarpgroupLinearKernel(rows: 4096, columns: 4096, blockTokens: 256).activationMapTokens == 256)
     }
 
+    @Test func multicastWithASlackStageCopiesOneStageAheadAndPollsTheBufferFreedAStageBefore() throws {
+        let k = try WarpgroupLinearKernel(rows: 4096, columns: 4096, blockTokens: 256, multicast: true, slack: 1)
+        let ptx = k.ptx()
+        #expect(k.entry.hasSuffix("_t256_mc1") && k.lookahead == 1)
+        // One stage copied in the prologue, one a stage in the loop (four).
+        let copies = ptx.split(separator: "\n").filter { $0.contains("cp.async.bulk.tensor") }
+        #expect(copies.count == 1 + 4)
+        // Stage 0 polls the buffer freed by the arrivals at the previous iteration's stage 3:
+        // the parity flipped, and not before the split's first stage; the other stages poll at `phase`.
+        let loop = ptx.components(separatedBy: "WGMMA_UNITS")[1].components(separatedBy: "wgmma.wait_group.sync.aligned 0;")[0]
+        #expect(loop.components(separatedBy: "mbarrier.test_wait.parity.shared::cta.b64").count - 1 == 4)
+        let plain = try WarpgroupLinearKernel(rows: 4096, columns: 4096, blockTokens: 256, multicast: true).ptx()
+        let plainLoop = plain.components(separatedBy: "WGMMA_UNITS")[1].components(separatedBy: "wgmma.wait_group.sync.aligned 0;")[0]
+        #expect(loop.components(separatedBy: "xor.b32").count - 1 == 2 && plainLoop.components(separatedBy: "xor.b32").count - 1 == 1)
+        // Arrivals on stage n − 2's buffer: stage 0 on buffer 2's empty mbarrier (bars + 8 · (4 + 2)).
+        let firstStage = loop.components(separatedBy: "mbarrier.try_wait")[0]
+        #expect(firstStage.contains("mbarrier.arrive.shared::cta.b64 _, [%r") && firstStage.contains("+48];"))
+        // Slack only with multicast, and at most one stage with four buffers.
+        #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 4096, columns: 4096, slack: 1) }
+        #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 4096, columns: 4096, multicast: true, slack: 2) }
+        #expect(try WarpgroupLinearKernel(rows: 4096, columns: 4096, multicast: true).lookahead == 2)
+    }
+
     @Test func smallMSplitsK() throws {
         let square = try TiledLinearKernel(weights: .int4Sparse24, rows: 4096, columns: 4096)
         #expect(square.launchShape(tokens: 128).grid == (32, 1, 4))   // 32 tiles → 128 blocks, 8 units each

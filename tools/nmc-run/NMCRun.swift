@@ -56,6 +56,7 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Tokens a block of the Hopper 2:4 prefill kernel: 64, 128, 192 or 256 (default: picked by M and the shape, WarpgroupLinearKernel.standardBlockTokens).") var blockTokens: Int?
     @Option(help: "Row tiles of 64 a warpgroup of the Hopper 2:4 prefill kernel: 1 or 2 (2: blocks of 256 rows from two warpgroups of at most 128 tokens, one block an SM; experimental, default 1).") var wgmmaRowTiles = 1
     @Flag(help: "Multicast the Hopper 2:4 prefill kernel's activations over clusters of two row blocks (each block copies half of every stage into both; one row tile a warpgroup, no stream-K; shapes of an odd number of row blocks keep the plain kernel; experimental, not the default).") var wgmmaMulticast = false
+    @Option(help: "With --wgmma-multicast: stages of slack between the pair of blocks, 0 or 1 (1: activations copied a stage ahead instead of two, and a block waits for the other to begin the stage before its own; experimental).") var wgmmaMulticastSlack = 0
     @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (whole waves of tiles as a plain grid, the last one to two waves cut into equal runs over the SMs, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
     var dependentLaunch = true
@@ -77,6 +78,9 @@ struct NMCRun: ParsableCommand {
         }
         if wgmmaMulticast && (streamK || wgmmaRowTiles > 1) {
             throw ValidationError("--wgmma-multicast takes one row tile a warpgroup (--wgmma-row-tiles 1), without --stream-k")
+        }
+        if wgmmaMulticastSlack != 0 && (!wgmmaMulticast || wgmmaMulticastSlack != 1) {
+            throw ValidationError("--wgmma-multicast-slack takes 0 or 1, and --wgmma-multicast")
         }
         if let dir = replacePtx {
             guard benchMatmul else { throw ValidationError("--replace-ptx takes --bench-matmul") }
@@ -189,7 +193,8 @@ struct NMCRun: ParsableCommand {
                                               splits: splits, clusters: true, dependentLaunch: dependentLaunch)
                 }
                 let tiled = try prefillKernels(kind: kind, rows: shape.rows, columns: shape.columns, warpgroups: warpgroups, blockTokens: blockTokens,
-                                               rowTiles: wgmmaRowTiles, streamK: streamK, multicast: wgmmaMulticast, hopper: true)
+                                               rowTiles: wgmmaRowTiles, streamK: streamK, multicast: wgmmaMulticast, slack: wgmmaMulticastSlack,
+                                               hopper: true)
                 let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
                 let target = tiled.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
                 try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() } + tiled.map { $0.ptx() }, target: target), to: path)
@@ -230,6 +235,7 @@ struct NMCRun: ParsableCommand {
         bench.streamK = streamK
         bench.wgmmaRowTiles = wgmmaRowTiles
         bench.wgmmaMulticast = wgmmaMulticast
+        bench.wgmmaMulticastSlack = wgmmaMulticastSlack
         bench.kinds = try parsedKernels()
         bench.dependentLaunch = dependentLaunch
         bench.replacementDirectory = replacePtx
