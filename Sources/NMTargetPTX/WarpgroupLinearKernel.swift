@@ -68,12 +68,18 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// docs/performance-gpu.md); this one 15% slower than the default: with four buffers two
     /// stages ahead a block waits for the other to begin each stage, no slack ("Session 16").
     public let multicast: Bool
-    /// Multicast: stages of slack between the pair (0 or 1; experimental). A block's copy of
+    /// Multicast: stages of slack between the pair (0, 1 or 2; experimental). A block's copy of
     /// stage n + L (L stages ahead) waits for the other block to begin stage n − slack, with
-    /// L = buffers − 2 − slack: one stage of slack costs a stage of the copies' lead.
+    /// L = buffers − 2 − slack: a stage of slack costs a stage of the copies' lead within four
+    /// buffers (slack 1), or takes six (slack 2).
     public let slack: Int
     /// Stages the activations are copied ahead.
-    var lookahead: Int { Self.buffers - 2 - slack }
+    var lookahead: Int { activationBuffers - 2 - slack }
+    /// This kernel's activation buffers: `buffers`, six for two stages of slack.
+    var activationBuffers: Int { slack == 2 ? 6 : Self.buffers }
+    /// Stages an iteration of the loop: a whole number of rounds of the buffers and of unit
+    /// pairs (the weights' two register sets), so that every address in it is fixed.
+    var stagesAnIteration: Int { activationBuffers % 4 == 0 ? activationBuffers : 2 * activationBuffers }
     /// The token tiles a block can take: multiples of 64 (a 128-byte-swizzled stage stays
     /// 1024-byte aligned) up to the bulk copy's 256-row box.
     public static let tokenTiles = [64, 128, 192, 256]
@@ -95,10 +101,10 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     }
     /// Bytes below the mbarriers: the activation buffers, or the staged output tile where that is
     /// larger (256 rows of 128 tokens: 67.6 KB against the buffers' 64 KB).
-    var bytesBelowBarriers: Int { max(Self.buffers * stageBytes, stagedTileBytes) }
+    var bytesBelowBarriers: Int { max(activationBuffers * stageBytes, stagedTileBytes) }
     /// The mbarriers: one a buffer ("the stage has landed"), and with `multicast` one more a buffer
     /// ("both blocks are done with it").
-    public var dynamicSharedBytes: Int { bytesBelowBarriers + 8 * Self.buffers * (multicast ? 2 : 1) }
+    public var dynamicSharedBytes: Int { bytesBelowBarriers + 8 * activationBuffers * (multicast ? 2 : 1) }
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { multicast ? blockTokens / 2 : blockTokens }
     public var entry: String {
@@ -167,8 +173,8 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             throw PTXError("warpgroup linear kernel \(rows)x\(columns): multicast takes one row tile a warpgroup and an even number of row blocks (rows a multiple of \(128 * warpgroups))")
         }
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.blockTokens = blockTokens
-        guard slack == 0 || (multicast && slack == 1) else {
-            throw PTXError("warpgroup linear kernel: a slack of \(slack) stages: 0, or 1 with multicast")
+        guard slack == 0 || (multicast && [1, 2].contains(slack)) else {
+            throw PTXError("warpgroup linear kernel: a slack of \(slack) stages: 0, or 1 or 2 with multicast")
         }
         self.rowTiles = rowTiles; self.streamK = streamK; self.multicast = multicast; self.slack = slack
     }
@@ -216,7 +222,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
 
     public func ptx() -> String {
         var b = PTXBuilder()
-        let U = units, T = threads, S = stageBytes, B = Self.buffers, L = lookahead
+        let U = units, T = threads, S = stageBytes, B = activationBuffers, L = lookahead, I = stagesAnIteration
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r")
         b.emit("mov.u32 \(tid), %tid.x;")
@@ -444,20 +450,33 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("shl.b32 \(stages), \(stages), 1;")
         let loop = b.label("wgmma_units")
         b.place(loop)
-        // unitsAhead: units u + 2 and u + 3 exist (the split's units come in pairs).
-        let ahead = b.reg("r"), unitsAhead = b.reg("p")
-        b.emit("add.u32 \(ahead), \(u), 2;")
-        b.emit("setp.lt.u32 \(unitsAhead), \(ahead), \(uEnd);")
-        // B stages (B / 2 units) an iteration, stage i in buffer i; each prepares the next
+        // unitsAhead[k]: units u + 2 + 2k and u + 3 + 2k exist (the split's units come in pairs).
+        let unitsAhead = (0..<(I / 4)).map { k -> String in
+            let ahead = b.reg("r"), p = b.reg("p")
+            b.emit("add.u32 \(ahead), \(u), \(2 + 2 * k);")
+            b.emit("setp.lt.u32 \(p), \(ahead), \(uEnd);")
+            return p
+        }
+        // Where an iteration goes round the buffers twice (six), its second round waits for the
+        // mbarriers' next phase; `flipped` is that parity (and the one before the iteration's).
+        var flipped: String? = nil
+        func parity(round: Int) -> String {
+            guard round % 2 != 0 else { return phase }
+            if flipped == nil { flipped = b.reg("r"); b.emit("xor.b32 \(flipped!), \(phase), 1;") }
+            return flipped!
+        }
+        // I stages (I / 2 units) an iteration, stage i in buffer i mod B; each prepares the next
         // stage's operands (fresh registers, the last into the carried ones) before its own
-        // wgmmas, so that no register an in-flight wgmma reads is written.
+        // wgmmas, so that no register an in-flight wgmma reads is written. An iteration of more
+        // than two units leaves after any pair that ends the split.
+        let loopEnd = I > 4 ? b.label("wgmma_units_end") : ""
         var ops = carry
-        for i in 0..<B {
+        for i in 0..<I {
             arriveEmpty(((i + B - 2) % B) * S)            // multicast: done with stage n − 2's buffer
             // Stage n's activations have landed (its mbarrier's phase is complete) …
             let done = b.reg("p"), wait = b.label("stage_wait")
             b.place(wait)
-            b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(done), [\(bars)+\(8 * i)], \(phase);")
+            b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(done), [\(bars)+\(8 * (i % B))], \(parity(round: i / B));")
             b.emit("@!\(done) bra \(wait);")
             if !multicast { b.emit("bar.sync 0;") }       // every warpgroup is done with stage n − 2's buffer
             let inRange = b.reg("p"), later = b.reg("r")
@@ -466,31 +485,38 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             if multicast {
                 // The buffer stage n + L refills was freed by both blocks' arrivals at stage
                 // n − slack (a phase of its empty mbarrier every B stages): for i < slack, in the
-                // iteration before (none before the split's first stage).
-                var parity = phase, due = inRange
+                // iteration before (none before the split's first stage), its last round.
+                var due = inRange
                 if i < slack {
                     let notFirst = b.reg("p")
-                    parity = b.reg("r"); due = b.reg("p")
-                    b.emit("xor.b32 \(parity), \(phase), 1;")
+                    due = b.reg("p")
                     b.emit("setp.ne.u32 \(notFirst), \(n), 0;")
                     b.emit("and.pred \(due), \(inRange), \(notFirst);")
                 }
-                awaitEmpty(((i + L) % B) * S, phase: parity, guard: due)
+                let round = i >= slack ? (i - slack) / B : -1   // ⌊(i − slack) / B⌋: −1 is the parity before this iteration's
+                awaitEmpty(((i + L) % B) * S, phase: parity(round: round), guard: due)
             }
             loadActivations(i + L, into: ((i + L) % B) * S, guard: inRange)
-            let next = operands(stage: i + 1, into: i == B - 1 ? carry : nil)
+            let next = operands(stage: i + 1, into: i == I - 1 ? carry : nil)
             // A register set is free once its unit's second stage has its operands: unit u's
             // after stage 0, unit u + 1's after stage 2 (…); the next units' loads go into them.
-            if i % 2 == 0 { loadUnit(i / 2 + 2, guard: unitsAhead) }
-            compute(ops, i % 2, buffer: i * S)
+            if i % 2 == 0 { loadUnit(i / 2 + 2, guard: unitsAhead[i / 4]) }
+            compute(ops, i % 2, buffer: (i % B) * S)
             ops = next
+            if i % 4 == 3 && i < I - 1 {
+                let pairEnd = b.reg("r"), over = b.reg("p")
+                b.emit("add.u32 \(pairEnd), \(u), \((i + 1) / 2);")
+                b.emit("setp.ge.u32 \(over), \(pairEnd), \(uEnd);")
+                b.emit("@\(over) bra \(loopEnd);")
+            }
         }
-        b.emit("add.u32 \(n), \(n), \(B);")
-        b.emit("xor.b32 \(phase), \(phase), 1;")
-        b.emit("add.u32 \(u), \(u), \(B / 2);")
-        for (r, bytes) in [(wNext, 1024), (metaNext, 512), (scaleNext, 64)] { b.emit("add.s64 \(r), \(r), \(bytes);") }
+        b.emit("add.u32 \(n), \(n), \(I);")
+        if (I / B) % 2 == 1 { b.emit("xor.b32 \(phase), \(phase), 1;") }
+        b.emit("add.u32 \(u), \(u), \(I / 2);")
+        for (r, bytes) in [(wNext, 512), (metaNext, 256), (scaleNext, 32)] { b.emit("add.s64 \(r), \(r), \(bytes * I / 2);") }
         b.emit("setp.lt.u32 \(p), \(u), \(uEnd);")
         b.emit("@\(p) bra \(loop);")
+        if I > 4 { b.place(loopEnd) }
         b.emit("wgmma.wait_group.sync.aligned 0;")
         if multicast {  // neither block leaves while the other may still arrive on its mbarriers
             b.emit("barrier.cluster.arrive.release.aligned;")
@@ -534,7 +560,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // Two warpgroups of one row tile: two blocks an SM (at most 128 registers a thread);
         // otherwise one block fills the SM's registers alone.
         let occupancy = blocksPerMultiprocessor > 1 ? [".minnctapersm \(blocksPerMultiprocessor)"] : []
-        let header: [String] = ["// dynamic shared memory: \(B) activation stages of \(S) bytes (the staged output tile, \(stagedTileBytes) bytes, over them), then \(B) mbarriers",
+        let header: [String] = ["// dynamic shared memory: \(B) activation stages of \(S) bytes (the staged output tile, \(stagedTileBytes) bytes, over them), then \(B) mbarriers" + (multicast ? " and \(B) empty ones" : ""),
                                  ".extern .shared .align 1024 .b8 \(entry)_stage[];", ".visible .entry \(entry)("]
         var parameters = TiledLinearKernel.parameterDeclarations(entry: entry)
         parameters[parameters.count - 1] += ","
@@ -544,42 +570,4 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         let lines: [String] = header + declaration + b.declarations + b.body + ["\(entry)_EXIT:", "    ret;", "}", ""]
         return lines.joined(separator: "\n")
     }
-}
-
-/// A large-M linear kernel: `TiledLinearKernel` (`mma.sync`, sm_80) or `WarpgroupLinearKernel`
-/// (`wgmma`, sm_90a). Parameters: weights, metadata, scales, x, y, workspace, counters, M.
-public protocol PrefillLinearKernel: Sendable {
-    var entry: String { get }
-    var threads: Int { get }
-    /// Dynamic shared memory a launch takes (the function's limit must be raised to it first).
-    var dynamicSharedBytes: Int { get }
-    /// The PTX target its instructions need.
-    var target: String { get }
-    /// Tokens of the boxes of the activations' tensor map a launch takes after M
-    /// (`CUDADevice.tensorMapF16`, boxes of that many tokens × 64 columns); nil: none.
-    var activationMapTokens: Int? { get }
-    func ptx() -> String
-    func launchShape(tokens: Int, multiprocessors: Int) -> (grid: (Int, Int, Int), block: (Int, Int, Int))
-    /// The thread-block cluster a launch with this grid needs (`CUDADevice.launch`'s `cluster`); nil: none.
-    func clusterShape(grid: (Int, Int, Int)) -> (Int, Int, Int)?
-    /// Workspace bytes and counters (u32, zeroed once) that a launch with this grid needs.
-    func scratch(grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int)
-    /// The same for a launch of this grid for M tokens (where the grid alone does not say).
-    func scratch(tokens: Int, grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int)
-}
-
-extension TiledLinearKernel: PrefillLinearKernel {
-    public var dynamicSharedBytes: Int { 0 }
-    public var target: String { "sm_80" }
-    public var activationMapTokens: Int? { nil }
-    public func clusterShape(grid: (Int, Int, Int)) -> (Int, Int, Int)? { nil }
-}
-
-extension PrefillLinearKernel {
-    /// Workspace bytes and counters that a launch for M tokens needs.
-    public func scratch(tokens m: Int, multiprocessors: Int = 132) -> (workspaceBytes: Int, counters: Int) {
-        scratch(tokens: m, grid: launchShape(tokens: m, multiprocessors: multiprocessors).grid)
-    }
-
-    public func scratch(tokens m: Int, grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int) { scratch(grid: grid) }
 }

@@ -407,8 +407,29 @@ import Testing
         #expect(firstStage.contains("mbarrier.arrive.shared::cta.b64 _, [%r") && firstStage.contains("+48];"))
         // Slack only with multicast, and at most one stage with four buffers.
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 4096, columns: 4096, slack: 1) }
-        #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 4096, columns: 4096, multicast: true, slack: 2) }
+        #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 4096, columns: 4096, multicast: true, slack: 3) }
         #expect(try WarpgroupLinearKernel(rows: 4096, columns: 4096, multicast: true).lookahead == 2)
+    }
+
+    @Test func multicastWithTwoSlackStagesTakesSixBuffersInTwelveStageIterations() throws {
+        let k = try WarpgroupLinearKernel(rows: 4096, columns: 4096, blockTokens: 256, multicast: true, slack: 2)
+        let ptx = k.ptx()
+        #expect(k.entry.hasSuffix("_t256_mc2") && k.lookahead == 2 && k.activationBuffers == 6 && k.stagesAnIteration == 12)
+        #expect(k.dynamicSharedBytes == 6 * 32768 + 8 * 12)
+        // Two stages copied in the prologue, one a stage in the loop; six units an iteration.
+        let loop = String(ptx[ptx.range(of: "WGMMA_UNITS_")!.upperBound...]).components(separatedBy: "wgmma.wait_group.sync.aligned 0;")[0]
+        #expect(ptx.split(separator: "\n").filter { $0.contains("cp.async.bulk.tensor") }.count == 2 + 12)
+        #expect(loop.components(separatedBy: "wgmma.mma_async").count - 1 == 24)
+        #expect(loop.contains("add.u32 %r") && loop.contains(", 6;") && loop.contains("add.s64 %rd") && loop.contains(", 3072;"))
+        // Each buffer's mbarrier twice an iteration: the second round at the flipped parity, so the
+        // phase is not flipped at the iteration's end (one xor: the flipped copy).
+        #expect(loop.components(separatedBy: "+40], %r").count - 1 == 2)
+        #expect(loop.components(separatedBy: "xor.b32").count - 1 == 1)
+        // It leaves after the second and fourth unit pairs where they end the split.
+        #expect(loop.components(separatedBy: "setp.ge.u32").count - 1 == 2 && ptx.contains("WGMMA_UNITS_END"))
+        // Four buffers without slack: one round, no early leaving, the phase flipped.
+        let plain = try WarpgroupLinearKernel(rows: 4096, columns: 4096, blockTokens: 256, multicast: true).ptx()
+        #expect(!plain.contains("WGMMA_UNITS_END"))
     }
 
     @Test func smallMSplitsK() throws {

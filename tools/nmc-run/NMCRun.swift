@@ -56,7 +56,7 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Tokens a block of the Hopper 2:4 prefill kernel: 64, 128, 192 or 256 (default: picked by M and the shape, WarpgroupLinearKernel.standardBlockTokens).") var blockTokens: Int?
     @Option(help: "Row tiles of 64 a warpgroup of the Hopper 2:4 prefill kernel: 1 or 2 (2: blocks of 256 rows from two warpgroups of at most 128 tokens, one block an SM; experimental, default 1).") var wgmmaRowTiles = 1
     @Flag(help: "Multicast the Hopper 2:4 prefill kernel's activations over clusters of two row blocks (each block copies half of every stage into both; one row tile a warpgroup, no stream-K; shapes of an odd number of row blocks keep the plain kernel; experimental, not the default).") var wgmmaMulticast = false
-    @Option(help: "With --wgmma-multicast: stages of slack between the pair of blocks, 0 or 1 (1: activations copied a stage ahead instead of two, and a block waits for the other to begin the stage before its own; experimental).") var wgmmaMulticastSlack = 0
+    @Option(help: "With --wgmma-multicast: stages of slack between the pair of blocks, 0, 1 or 2 (a block waits for the other to have begun the stage that many before its own; 1: activations copied a stage ahead instead of two; 2: six activation buffers instead of four; experimental).") var wgmmaMulticastSlack = 0
     @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (whole waves of tiles as a plain grid, the last one to two waves cut into equal runs over the SMs, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
     var dependentLaunch = true
@@ -79,8 +79,8 @@ struct NMCRun: ParsableCommand {
         if wgmmaMulticast && (streamK || wgmmaRowTiles > 1) {
             throw ValidationError("--wgmma-multicast takes one row tile a warpgroup (--wgmma-row-tiles 1), without --stream-k")
         }
-        if wgmmaMulticastSlack != 0 && (!wgmmaMulticast || wgmmaMulticastSlack != 1) {
-            throw ValidationError("--wgmma-multicast-slack takes 0 or 1, and --wgmma-multicast")
+        if wgmmaMulticastSlack != 0 && (!wgmmaMulticast || ![1, 2].contains(wgmmaMulticastSlack)) {
+            throw ValidationError("--wgmma-multicast-slack takes 0, 1 or 2, and --wgmma-multicast")
         }
         if let dir = replacePtx {
             guard benchMatmul else { throw ValidationError("--replace-ptx takes --bench-matmul") }
