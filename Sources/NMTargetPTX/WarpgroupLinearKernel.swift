@@ -172,10 +172,10 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
                             multicast: multicast) else {
             throw PTXError("warpgroup linear kernel \(rows)x\(columns): multicast takes one row tile a warpgroup and an even number of row blocks (rows a multiple of \(128 * warpgroups))")
         }
-        self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.blockTokens = blockTokens
-        guard slack == 0 || (multicast && [1, 2].contains(slack)) else {
+        guard slack == 0 || (multicast && [1, 2].contains(slack)) else {  // six buffers of 256 tokens: 192 KB
             throw PTXError("warpgroup linear kernel: a slack of \(slack) stages: 0, or 1 or 2 with multicast")
         }
+        self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.blockTokens = blockTokens
         self.rowTiles = rowTiles; self.streamK = streamK; self.multicast = multicast; self.slack = slack
     }
 
@@ -344,10 +344,10 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // Multicast: a warpgroup is done with the buffer at `buffer` once `wgmma.wait_group 1` has
         // retired the stage before last, so at the start of each stage one thread of each
         // warpgroup arrives on both blocks' empty mbarrier of stage n − 2's buffer (every stage,
-        // so that each completes one phase an iteration: 2W arrivals), and thread 0, where
-        // `inRange` holds, polls its own (parity `phase`) before it copies into the buffer (with
-        // no slack, the buffer the stage's own arrivals freed). No block barrier is needed then;
-        // the poll does not suspend the thread (`test_wait`).
+        // so that each completes a phase every B stages: 2W arrivals), and thread 0, where
+        // `inRange` holds, polls its own (at the parity of the phase it needs) before it copies
+        // into the buffer (with no slack, the buffer the stage's own arrivals freed). No block
+        // barrier is needed then; the poll does not suspend the thread (`test_wait`).
         // Arrivals and poll keep the default CTA scope, as CUTLASS's cluster pipelines do (the
         // buffer's readers are `wgmma`s that `wait_group` has retired): at cluster scope ptxas
         // puts a `MEMBAR.ALL.GPU` before each arrival and a `CCTL.IVALL` after each poll, which
