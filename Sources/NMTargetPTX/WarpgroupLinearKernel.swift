@@ -73,6 +73,8 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// L = buffers − 2 − slack: a stage of slack costs a stage of the copies' lead within four
     /// buffers (slack 1), or takes six (slack 2).
     public let slack: Int
+    /// The slacks multicast takes (without multicast: 0).
+    public static let multicastSlacks = 0...2
     /// Stages the activations are copied ahead.
     var lookahead: Int { activationBuffers - 2 - slack }
     /// This kernel's activation buffers: `buffers`, six for two stages of slack.
@@ -172,7 +174,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
                             multicast: multicast) else {
             throw PTXError("warpgroup linear kernel \(rows)x\(columns): multicast takes one row tile a warpgroup and an even number of row blocks (rows a multiple of \(128 * warpgroups))")
         }
-        guard slack == 0 || (multicast && [1, 2].contains(slack)) else {  // six buffers of 256 tokens: 192 KB
+        guard slack == 0 || (multicast && Self.multicastSlacks.contains(slack)) else {  // six buffers of 256 tokens: 192 KB
             throw PTXError("warpgroup linear kernel: a slack of \(slack) stages: 0, or 1 or 2 with multicast")
         }
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.blockTokens = blockTokens

@@ -79,7 +79,7 @@ struct NMCRun: ParsableCommand {
         if wgmmaMulticast && (streamK || wgmmaRowTiles > 1) {
             throw ValidationError("--wgmma-multicast takes one row tile a warpgroup (--wgmma-row-tiles 1), without --stream-k")
         }
-        if wgmmaMulticastSlack != 0 && (!wgmmaMulticast || ![1, 2].contains(wgmmaMulticastSlack)) {
+        if wgmmaMulticastSlack != 0 && (!wgmmaMulticast || !WarpgroupLinearKernel.multicastSlacks.contains(wgmmaMulticastSlack)) {
             throw ValidationError("--wgmma-multicast-slack takes 0, 1 or 2, and --wgmma-multicast")
         }
         if let dir = replacePtx {
