@@ -57,31 +57,6 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// tiles summed through the workspace. Off by default: slower than the grid as measured in
     /// sessions 11 and 12, also after its spill fix (docs/performance-gpu.md).
     public let streamK: Bool
-    /// Multicast activations (experimental): the blocks of a cluster of two, neighbouring row
-    /// blocks on the same tokens, each copy half of every activation stage's tokens into both
-    /// blocks' buffers (`.multicast::cluster`), so the L2 serves each stage once a pair instead of
-    /// once a block. A buffer is refilled once both blocks are done with it: every warpgroup of
-    /// both blocks arrives on each block's "empty" mbarrier of that buffer, which the copying
-    /// thread polls; no block barrier in the loop. One row tile a warpgroup, no stream-K, an even
-    /// number of row blocks; split K, if any, through the global workspace. The first form (one
-    /// arrival a block after the block barrier) measured 2.5× slower ("Session 15",
-    /// docs/performance-gpu.md); this one 15% slower than the default: with four buffers two
-    /// stages ahead a block waits for the other to begin each stage, no slack ("Session 16").
-    public let multicast: Bool
-    /// Multicast: stages of slack between the pair (0, 1 or 2; experimental). A block's copy of
-    /// stage n + L (L stages ahead) waits for the other block to begin stage n − slack, with
-    /// L = buffers − 2 − slack: a stage of slack costs a stage of the copies' lead within four
-    /// buffers (slack 1), or takes six (slack 2).
-    public let slack: Int
-    /// The slacks multicast takes (without multicast: 0).
-    public static let multicastSlacks = 0...2
-    /// Stages the activations are copied ahead.
-    var lookahead: Int { activationBuffers - 2 - slack }
-    /// This kernel's activation buffers: `buffers`, six for two stages of slack.
-    var activationBuffers: Int { slack == 2 ? 6 : Self.buffers }
-    /// Stages an iteration of the loop: a whole number of rounds of the buffers and of unit
-    /// pairs (the weights' two register sets), so that every address in it is fixed.
-    var stagesAnIteration: Int { activationBuffers % 4 == 0 ? activationBuffers : 2 * activationBuffers }
     /// The token tiles a block can take: multiples of 64 (a 128-byte-swizzled stage stays
     /// 1024-byte aligned) up to the bulk copy's 256-row box.
     public static let tokenTiles = [64, 128, 192, 256]
@@ -89,7 +64,10 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Activation buffers: a buffer is refilled once `wgmma.wait_group 1` has retired the stage
     /// that read it, so stages arrive two ahead. Eight (six stages ahead, three times the bytes in
     /// flight) measured no faster by graph in sessions 13 and 14 ("Session 14",
-    /// docs/performance-gpu.md; kept on the branch `exp/wgmma-eight-buffers`).
+    /// docs/performance-gpu.md; kept on the branch `exp/wgmma-eight-buffers`). Activations
+    /// multicast over a cluster of two row blocks measured slower in every form, also with one
+    /// or two stages of slack between the pair (sessions 15 to 17; kept on the branch
+    /// `exp/wgmma-multicast`).
     static let buffers = 4
     public var blockRows: Int { 64 * warpgroups * rowTiles }
     public var threads: Int { 128 * warpgroups }
@@ -103,15 +81,14 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     }
     /// Bytes below the mbarriers: the activation buffers, or the staged output tile where that is
     /// larger (256 rows of 128 tokens: 67.6 KB against the buffers' 64 KB).
-    var bytesBelowBarriers: Int { max(activationBuffers * stageBytes, stagedTileBytes) }
-    /// The mbarriers: one a buffer ("the stage has landed"), and with `multicast` one more a buffer
-    /// ("both blocks are done with it").
-    public var dynamicSharedBytes: Int { bytesBelowBarriers + 8 * activationBuffers * (multicast ? 2 : 1) }
+    var bytesBelowBarriers: Int { max(Self.buffers * stageBytes, stagedTileBytes) }
+    /// The mbarriers: one a buffer ("the stage has landed").
+    public var dynamicSharedBytes: Int { bytesBelowBarriers + 8 * Self.buffers }
     public var target: String { "sm_90a" }
-    public var activationMapTokens: Int? { multicast ? blockTokens / 2 : blockTokens }
+    public var activationMapTokens: Int? { blockTokens }
     public var entry: String {
         "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_t\(blockTokens)" + (rowTiles > 1 ? "_r\(rowTiles)" : "")
-            + (streamK ? "_sk" : "") + (multicast ? "_mc" : "") + (slack > 0 ? "\(slack)" : "")
+            + (streamK ? "_sk" : "")
     }
     var units: Int { columns / KernelWeightLayout.unitColumns }
 
@@ -150,35 +127,23 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         return best?.blockTokens ?? 128
     }
 
-    /// Whether the row blocks of one row tile a warpgroup pair up into clusters of two (`multicast`).
-    public static func rowBlocksPair(rows: Int, warpgroups: Int) -> Bool { rows % (2 * 64 * warpgroups) == 0 }
-
-    public static func supports(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1,
-                                multicast: Bool = false) -> Bool {
+    public static func supports(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1) -> Bool {
         [2, 4].contains(warpgroups) && Self.tokenTiles.contains(blockTokens) && (warpgroups == 2 || blockTokens <= 128)
-            && (!multicast || (rowTiles == 1 && rowBlocksPair(rows: rows, warpgroups: warpgroups)))
             && (rowTiles == 1 || (rowTiles == 2 && warpgroups == 2 && blockTokens <= 128))
             && rows % (64 * warpgroups * rowTiles) == 0
             && columns % (2 * KernelWeightLayout.unitColumns) == 0
     }
 
     public init(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1,
-                streamK: Bool = false, multicast: Bool = false, slack: Int = 0) throws {
+                streamK: Bool = false) throws {
         guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens, rowTiles: rowTiles) else {
             throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups of \(rowTiles) row tiles, \(blockTokens) tokens: needs 2 warpgroups of \(Self.tokenTiles.map(String.init).joined(separator: ", ")) tokens or 4 of at most 128, 2 row tiles only with 2 warpgroups of at most 128 tokens, rows a multiple of \(64 * warpgroups * rowTiles) and columns a multiple of 256")
         }
-        guard !(streamK && (rowTiles > 1 || multicast)) else {
-            throw PTXError("warpgroup linear kernel: stream-K takes one row tile a warpgroup and no multicast")
-        }
-        guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens, rowTiles: rowTiles,
-                            multicast: multicast) else {
-            throw PTXError("warpgroup linear kernel \(rows)x\(columns): multicast takes one row tile a warpgroup and an even number of row blocks (rows a multiple of \(128 * warpgroups))")
-        }
-        guard slack == 0 || (multicast && Self.multicastSlacks.contains(slack)) else {  // six buffers of 256 tokens: 192 KB
-            throw PTXError("warpgroup linear kernel: a slack of \(slack) stages: 0, or 1 or 2 with multicast")
+        guard !(streamK && rowTiles > 1) else {
+            throw PTXError("warpgroup linear kernel: stream-K takes one row tile a warpgroup")
         }
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.blockTokens = blockTokens
-        self.rowTiles = rowTiles; self.streamK = streamK; self.multicast = multicast; self.slack = slack
+        self.rowTiles = rowTiles; self.streamK = streamK
     }
 
     /// (grid, block) for M tokens: `TiledLinearKernel`'s splits (doubling while the grid would
@@ -204,11 +169,10 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Split K over two blocks reduces in their cluster (`reduceInCluster`, two warpgroups of one
     /// row tile); any other split through the global workspace (`TiledLinearKernel.reduceSplits`),
     /// which measured faster than clusters of 3 or more, whose blocks the scheduler packs two an SM.
-    /// With `multicast` every launch is clusters of two row blocks (and any split uses the workspace).
     public func clusterShape(grid: (Int, Int, Int)) -> (Int, Int, Int)? {
-        multicast ? (2, 1, 1) : clusterReduces && grid.2 == 2 ? (1, 1, 2) : nil
+        clusterReduces && grid.2 == 2 ? (1, 1, 2) : nil
     }
-    var clusterReduces: Bool { warpgroups == 2 && rowTiles == 1 && !streamK && !multicast }
+    var clusterReduces: Bool { warpgroups == 2 && rowTiles == 1 && !streamK }
 
     public func scratch(grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int) {
         clusterReduces && grid.2 == 2 ? (0, 0) : TiledLinearKernel.splitScratch(grid: grid, accumulators: rowTiles * blockTokens / 2, threads: threads)
@@ -224,7 +188,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
 
     public func ptx() -> String {
         var b = PTXBuilder()
-        let U = units, T = threads, S = stageBytes, B = activationBuffers, L = lookahead, I = stagesAnIteration
+        let U = units, T = threads, S = stageBytes, B = Self.buffers
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r")
         b.emit("mov.u32 \(tid), %tid.x;")
@@ -278,31 +242,8 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("cvta.param.u64 \(xmap), \(xmap);")
         b.emit("setp.eq.u32 \(first), \(tid), 0;")
         for i in 0..<B { b.emit("@\(first) mbarrier.init.shared::cta.b64 [\(bars)+\(8 * i)], 1;") }
-        // Multicast: this block copies the tokens of its half of the cluster (rank · N / 2 on) into
-        // the same place in both blocks' buffers; the "empty" mbarriers (bars + 8B …) take an
-        // arrival from each block, `peerBars` is the other block's.
-        var multicastCopy: (tokens: String, smem: String, mask: String, peerBars: String, leader: String)? = nil
-        if multicast {
-            for i in 0..<B { b.emit("@\(first) mbarrier.init.shared::cta.b64 [\(bars)+\(8 * (B + i))], \(2 * warpgroups);") }
-            let rank = b.reg("r"), tokens = b.reg("r"), dst = b.reg("r"), mask = b.reg("h"), peer = b.reg("r"), peerBars = b.reg("r")
-            let lane128 = b.reg("r"), leader = b.reg("p")
-            b.emit("and.b32 \(lane128), \(tid), 127;")
-            b.emit("setp.eq.u32 \(leader), \(lane128), 0;")
-            b.emit("mov.u32 \(rank), %cluster_ctarank;")
-            b.emit("mad.lo.u32 \(tokens), \(rank), \(blockTokens / 2), \(tokenBase);")
-            b.emit("mad.lo.u32 \(dst), \(rank), \(S / 2), \(smem);")
-            b.emit("mov.u16 \(mask), 3;")
-            b.emit("xor.b32 \(peer), \(rank), 1;")
-            b.emit("mapa.shared::cluster.u32 \(peerBars), \(bars), \(peer);")
-            multicastCopy = (tokens, dst, mask, peerBars, leader)
-        }
         b.emit("@\(first) fence.mbarrier_init.release.cluster;")
-        if multicast {  // the other block's mbarriers are initialized before anything arrives on them
-            b.emit("barrier.cluster.arrive.release.aligned;")
-            b.emit("barrier.cluster.wait.acquire.aligned;")
-        } else {
-            b.emit("bar.sync 0;")
-        }
+        b.emit("bar.sync 0;")
 
         // The accumulators: N / 8 n8 tiles of 4 a row tile (`acc` lists them all, row tile by row tile).
         let accTiles = (0..<rowTiles).map { _ in (0..<(blockTokens / 8)).map { _ in b.regs("f", 4) } }
@@ -337,38 +278,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             let column = b.reg("r"), state = b.reg("rd")
             b.emit("mad.lo.u32 \(column), \(u), 128, \(64 * stage);")   // unit u + ⌊stage / 2⌋, half stage % 2
             b.emit("@\(p) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(bars)+\(8 * (buffer / S))], \(S);")
-            if let mc = multicastCopy {
-                b.emit("@\(p) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster [\(mc.smem)+\(buffer)], [\(xmap), {\(column), \(mc.tokens)}], [\(bars)+\(8 * (buffer / S))], \(mc.mask);")
-            } else {
-                b.emit("@\(p) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(smem)+\(buffer)], [\(xmap), {\(column), \(tokenBase)}], [\(bars)+\(8 * (buffer / S))];")
-            }
-        }
-        // Multicast: a warpgroup is done with the buffer at `buffer` once `wgmma.wait_group 1` has
-        // retired the stage before last, so at the start of each stage one thread of each
-        // warpgroup arrives on both blocks' empty mbarrier of stage n − 2's buffer (every stage,
-        // so that each completes a phase every B stages: 2W arrivals), and thread 0, where
-        // `inRange` holds, polls its own (at the parity of the phase it needs) before it copies
-        // into the buffer (with no slack, the buffer the stage's own arrivals freed). No block
-        // barrier is needed then; the poll does not suspend the thread (`test_wait`).
-        // Arrivals and poll keep the default CTA scope, as CUTLASS's cluster pipelines do (the
-        // buffer's readers are `wgmma`s that `wait_group` has retired): at cluster scope ptxas
-        // puts a `MEMBAR.ALL.GPU` before each arrival and a `CCTL.IVALL` after each poll, which
-        // measured 2.9× slower (docs/performance-gpu.md, "Session 16").
-        func arriveEmpty(_ buffer: Int) {
-            guard let mc = multicastCopy else { return }
-            let empty = 8 * (B + buffer / S)
-            b.emit("@\(mc.leader) mbarrier.arrive.shared::cta.b64 _, [\(bars)+\(empty)];")
-            b.emit("@\(mc.leader) mbarrier.arrive.shared::cluster.b64 _, [\(mc.peerBars)+\(empty)];")
-        }
-        func awaitEmpty(_ buffer: Int, phase: String, guard inRange: String) {
-            guard multicastCopy != nil else { return }
-            let p = b.reg("p"), done = b.reg("p"), wait = b.label("buffer_empty"), skip = b.label("buffer_empty_done")
-            b.emit("and.pred \(p), \(first), \(inRange);")
-            b.emit("@!\(p) bra \(skip);")
-            b.place(wait)
-            b.emit("mbarrier.test_wait.parity.shared::cta.b64 \(done), [\(bars)+\(8 * (B + buffer / S))], \(phase);")
-            b.emit("@!\(done) bra \(wait);")
-            b.place(skip)
+            b.emit("@\(p) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(smem)+\(buffer)], [\(xmap), {\(column), \(tokenBase)}], [\(bars)+\(8 * (buffer / S))];")
         }
         // The weights in registers: two units' worth a row tile (16 bytes of values, 8 of
         // metadata, 4 of scales), unit u + 2i in set 0 and u + 2i + 1 in set 1 at iteration i.
@@ -438,9 +348,9 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.emit("wgmma.commit_group.sync.aligned;")
             b.emit("wgmma.wait_group.sync.aligned 1;")
         }
-        // Prologue: units u and u + 1's weights, the first L stages' activations.
+        // Prologue: units u and u + 1's weights, the first two stages' activations.
         loadUnit(0); loadUnit(1)
-        for i in 0..<L { loadActivations(i, into: i * S) }
+        for i in 0..<2 { loadActivations(i, into: i * S) }
         let carry = operands(stage: 0)
         // n: this split's stage; stages: how many it has (2 a unit); phase: the parity of the
         // mbarriers' phase this iteration waits for (each buffer's is used once an iteration).
@@ -452,80 +362,40 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("shl.b32 \(stages), \(stages), 1;")
         let loop = b.label("wgmma_units")
         b.place(loop)
-        // unitsAhead[k]: units u + 2 + 2k and u + 3 + 2k exist (the split's units come in pairs).
-        let unitsAhead = (0..<(I / 4)).map { k -> String in
-            let ahead = b.reg("r"), p = b.reg("p")
-            b.emit("add.u32 \(ahead), \(u), \(2 + 2 * k);")
-            b.emit("setp.lt.u32 \(p), \(ahead), \(uEnd);")
-            return p
-        }
-        // Where an iteration goes round the buffers twice (six), its second round waits for the
-        // mbarriers' next phase; `flipped` is that parity (and the one before the iteration's).
-        var flipped: String? = nil
-        func parity(round: Int) -> String {
-            guard round % 2 != 0 else { return phase }
-            if flipped == nil { flipped = b.reg("r"); b.emit("xor.b32 \(flipped!), \(phase), 1;") }
-            return flipped!
-        }
-        // I stages (I / 2 units) an iteration, stage i in buffer i mod B; each prepares the next
+        // Units u + 2 and u + 3 exist (the split's units come in pairs).
+        let ahead = b.reg("r"), unitsAhead = b.reg("p")
+        b.emit("add.u32 \(ahead), \(u), 2;")
+        b.emit("setp.lt.u32 \(unitsAhead), \(ahead), \(uEnd);")
+        // Four stages (two units) an iteration, stage i in buffer i; each prepares the next
         // stage's operands (fresh registers, the last into the carried ones) before its own
-        // wgmmas, so that no register an in-flight wgmma reads is written. An iteration of more
-        // than two units leaves after any pair that ends the split.
-        let loopEnd = I > 4 ? b.label("wgmma_units_end") : ""
+        // wgmmas, so that no register an in-flight wgmma reads is written.
         var ops = carry
-        for i in 0..<I {
-            arriveEmpty(((i + B - 2) % B) * S)            // multicast: done with stage n − 2's buffer
+        for i in 0..<B {
             // Stage n's activations have landed (its mbarrier's phase is complete) …
             let done = b.reg("p"), wait = b.label("stage_wait")
             b.place(wait)
-            b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(done), [\(bars)+\(8 * (i % B))], \(parity(round: i / B));")
+            b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(done), [\(bars)+\(8 * i)], \(phase);")
             b.emit("@!\(done) bra \(wait);")
-            if !multicast { b.emit("bar.sync 0;") }       // every warpgroup is done with stage n − 2's buffer
+            b.emit("bar.sync 0;")       // every warpgroup is done with stage n − 2's buffer
             let inRange = b.reg("p"), later = b.reg("r")
-            b.emit("add.u32 \(later), \(n), \(L + i);")
+            b.emit("add.u32 \(later), \(n), \(2 + i);")
             b.emit("setp.lt.u32 \(inRange), \(later), \(stages);")
-            if multicast {
-                // The buffer stage n + L refills was freed by both blocks' arrivals at stage
-                // n − slack (a phase of its empty mbarrier every B stages): for i < slack, in the
-                // iteration before (none before the split's first stage), its last round.
-                var due = inRange
-                if i < slack {
-                    let notFirst = b.reg("p")
-                    due = b.reg("p")
-                    b.emit("setp.ne.u32 \(notFirst), \(n), 0;")
-                    b.emit("and.pred \(due), \(inRange), \(notFirst);")
-                }
-                let round = i >= slack ? (i - slack) / B : -1   // ⌊(i − slack) / B⌋: −1 is the parity before this iteration's
-                awaitEmpty(((i + L) % B) * S, phase: parity(round: round), guard: due)
-            }
-            loadActivations(i + L, into: ((i + L) % B) * S, guard: inRange)
-            let next = operands(stage: i + 1, into: i == I - 1 ? carry : nil)
+            loadActivations(i + 2, into: ((i + 2) % B) * S, guard: inRange)
+            let next = operands(stage: i + 1, into: i == B - 1 ? carry : nil)
             // A register set is free once its unit's second stage has its operands: unit u's
-            // after stage 0, unit u + 1's after stage 2 (…); the next units' loads go into them.
-            if i % 2 == 0 { loadUnit(i / 2 + 2, guard: unitsAhead[i / 4]) }
-            compute(ops, i % 2, buffer: (i % B) * S)
+            // after stage 0, unit u + 1's after stage 2; the next units' loads go into them.
+            if i % 2 == 0 { loadUnit(i / 2 + 2, guard: unitsAhead) }
+            compute(ops, i % 2, buffer: i * S)
             ops = next
-            if i % 4 == 3 && i < I - 1 {
-                let pairEnd = b.reg("r"), over = b.reg("p")
-                b.emit("add.u32 \(pairEnd), \(u), \((i + 1) / 2);")
-                b.emit("setp.ge.u32 \(over), \(pairEnd), \(uEnd);")
-                b.emit("@\(over) bra \(loopEnd);")
-            }
         }
-        b.emit("add.u32 \(n), \(n), \(I);")
-        if (I / B) % 2 == 1 { b.emit("xor.b32 \(phase), \(phase), 1;") }
-        b.emit("add.u32 \(u), \(u), \(I / 2);")
-        for (r, bytes) in [(wNext, 512), (metaNext, 256), (scaleNext, 32)] { b.emit("add.s64 \(r), \(r), \(bytes * I / 2);") }
+        b.emit("add.u32 \(n), \(n), \(B);")
+        b.emit("xor.b32 \(phase), \(phase), 1;")
+        b.emit("add.u32 \(u), \(u), 2;")
+        for (r, bytes) in [(wNext, 512), (metaNext, 256), (scaleNext, 32)] { b.emit("add.s64 \(r), \(r), \(bytes * 2);") }
         b.emit("setp.lt.u32 \(p), \(u), \(uEnd);")
         b.emit("@\(p) bra \(loop);")
-        if I > 4 { b.place(loopEnd) }
         b.emit("wgmma.wait_group.sync.aligned 0;")
-        if multicast {  // neither block leaves while the other may still arrive on its mbarriers
-            b.emit("barrier.cluster.arrive.release.aligned;")
-            b.emit("barrier.cluster.wait.acquire.aligned;")
-        } else {
-            b.emit("bar.sync 0;")
-        }
+        b.emit("bar.sync 0;")
 
         let store = { (b: inout PTXBuilder, owned: [String]?) in
             storeTile(&b, acc: acc, tid: tid, warp: warp, lane: lane, smem: smem, rowBlock: rowBlock, tokenBase: tokenBase, m: m,
@@ -562,13 +432,12 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // Two warpgroups of one row tile: two blocks an SM (at most 128 registers a thread);
         // otherwise one block fills the SM's registers alone.
         let occupancy = blocksPerMultiprocessor > 1 ? [".minnctapersm \(blocksPerMultiprocessor)"] : []
-        let header: [String] = ["// dynamic shared memory: \(B) activation stages of \(S) bytes (the staged output tile, \(stagedTileBytes) bytes, over them), then \(B) mbarriers" + (multicast ? " and \(B) empty ones" : ""),
+        let header: [String] = ["// dynamic shared memory: \(B) activation stages of \(S) bytes (the staged output tile, \(stagedTileBytes) bytes, over them), then \(B) mbarriers",
                                  ".extern .shared .align 1024 .b8 \(entry)_stage[];", ".visible .entry \(entry)("]
         var parameters = TiledLinearKernel.parameterDeclarations(entry: entry)
         parameters[parameters.count - 1] += ","
         parameters.append("    .param .align 64 .b8 \(entry)_xmap[128]")
-        let cluster = multicast ? [".reqnctapercluster 2, 1, 1"] : []
-        let declaration: [String] = parameters + [")", ".maxntid \(T), 1, 1"] + occupancy + cluster + ["{"]
+        let declaration: [String] = parameters + [")", ".maxntid \(T), 1, 1"] + occupancy + ["{"]
         let lines: [String] = header + declaration + b.declarations + b.body + ["\(entry)_EXIT:", "    ret;", "}", ""]
         return lines.joined(separator: "\n")
     }

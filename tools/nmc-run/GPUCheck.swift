@@ -78,28 +78,6 @@ struct GPUCheck {
             _ = try bench.run(shapes: [(rows: 256, columns: 4096)], tokens: [1, 77, 300], log: log)
             bench.prefillSplits = nil
             bench.wgmmaRowTiles = 1
-            // Multicast activations over clusters of two row blocks (experimental): each token
-            // tile, partial token tiles, 4 warpgroups, then K split 3 ways through the workspace;
-            // then with one and two stages of slack: 128 and 256 tokens, 4 warpgroups, the split.
-            bench.wgmmaMulticast = true
-            for (groups, t, slack) in [(2, 64, 0), (2, 128, 0), (2, 192, 0), (2, 256, 0), (4, 128, 0), (2, 128, 1), (2, 256, 1), (4, 128, 1),
-                                        (2, 128, 2), (2, 256, 2), (4, 128, 2)] {
-                bench.warpgroups = groups
-                bench.blockTokens = t
-                bench.wgmmaMulticastSlack = slack
-                log("gpu-check: the wgmma kernel with multicast activations, \(groups) warpgroups of \(t) tokens, \(slack) stages of slack")
-                _ = try bench.run(shapes: [(rows: 128 * groups, columns: 768), (rows: 256 * groups, columns: 4096)], tokens: [1, 77, 200, 520], log: log)
-            }
-            bench.warpgroups = 2
-            bench.prefillSplits = 3
-            for slack in [0, 1, 2] {
-                bench.wgmmaMulticastSlack = slack
-                log("gpu-check: the wgmma kernel with multicast activations, \(slack) stages of slack, K split 3 ways through the workspace")
-                _ = try bench.run(shapes: [(rows: 256, columns: 4096)], tokens: [1, 77, 300], log: log)
-            }
-            bench.prefillSplits = nil
-            bench.wgmmaMulticastSlack = 0
-            bench.wgmmaMulticast = false
             bench.kinds = LinearKernel.Weights.allCases
         }
         bench.warpgroups = nil

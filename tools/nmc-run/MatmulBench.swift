@@ -57,10 +57,6 @@ struct MatmulBench {
     var streamK = false
     /// Row tiles of 64 a warpgroup of that kernel (`WarpgroupLinearKernel.rowTiles`).
     var wgmmaRowTiles = 1
-    /// That kernel with multicast activations over clusters of two (`WarpgroupLinearKernel.multicast`).
-    var wgmmaMulticast = false
-    /// Its stages of slack between the pair (`WarpgroupLinearKernel.slack`).
-    var wgmmaMulticastSlack = 0
     var rotateBytes = 512 << 20
     /// Also time each point with the graph method (`graphMicroseconds`).
     var graphTiming = true
@@ -99,7 +95,6 @@ struct MatmulBench {
                 let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns, warps: warps,
                                           rowTiles: rowTiles, splits: splits, tiledFrom: tiledFrom, warpgroups: warpgroups, blockTokens: blockTokens,
                                           prefillSplits: prefillSplits, streamK: streamK, wgmmaRowTiles: wgmmaRowTiles,
-                                          wgmmaMulticast: wgmmaMulticast, wgmmaMulticastSlack: wgmmaMulticastSlack,
                                           dependentLaunch: dependentLaunch && device.supportsDependentLaunch, replacements: replacementDirectory,
                                           arrays: arrays, rotateBytes: rotateBytes)
                 defer { variant.free() }
@@ -234,7 +229,7 @@ final class Variant {
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
          warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, streamK: Bool = false, wgmmaRowTiles: Int = 1,
-         wgmmaMulticast: Bool = false, wgmmaMulticastSlack: Int = 0, dependentLaunch: Bool = false, replacements: String? = nil, arrays: [[UInt32]],
+         dependentLaunch: Bool = false, replacements: String? = nil, arrays: [[UInt32]],
          rotateBytes: Int) throws {
         self.device = device
         self.prefillSplits = prefillSplits
@@ -247,7 +242,7 @@ final class Variant {
                                       dependentLaunch: dependentLaunch)
         }
         let tiledKernels = try prefillKernels(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens,
-                                              rowTiles: wgmmaRowTiles, streamK: streamK, multicast: wgmmaMulticast, slack: wgmmaMulticastSlack,
+                                              rowTiles: wgmmaRowTiles, streamK: streamK,
                                               hopper: device.computeCapability == (9, 0))
         var replaced: [String] = []
         let entries = try zip(kernels.map(\.entry) + tiledKernels.map(\.entry), kernels.map { $0.ptx() } + tiledKernels.map { $0.ptx() }).map {
@@ -377,22 +372,18 @@ enum HostReference {
 /// The large-M kernels for a weight: on Hopper (sm_90) 2:4 INT4 takes the `wgmma` kernels with
 /// `warpgroups` (default 2; 0 = the `mma.sync` one instead), `rowTiles` a warpgroup and
 /// `blockTokens` (default: every token tile they allow, picked by M; `streamK`: those as
-/// stream-K; `multicast`: with multicast activations where the row blocks pair up, `slack` stages
-/// apart at most), everything else
-/// the `mma.sync` tiled kernel; none where the shape allows neither.
+/// stream-K), everything else the `mma.sync` tiled kernel; none where the shape allows neither.
 func prefillKernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgroups: Int?, blockTokens: Int?, rowTiles: Int = 1,
-                    streamK: Bool = false, multicast: Bool = false, slack: Int = 0, hopper: Bool) throws -> [any PrefillLinearKernel] {
+                    streamK: Bool = false, hopper: Bool) throws -> [any PrefillLinearKernel] {
     let groups = warpgroups ?? 2
-    let multicast = multicast && WarpgroupLinearKernel.rowBlocksPair(rows: rows, warpgroups: groups)  // else the plain kernel
     let supported = { (t: Int) in
-        WarpgroupLinearKernel.supports(rows: rows, columns: columns, warpgroups: groups, blockTokens: t, rowTiles: rowTiles,
-                                       multicast: multicast)
+        WarpgroupLinearKernel.supports(rows: rows, columns: columns, warpgroups: groups, blockTokens: t, rowTiles: rowTiles)
     }
     let tokens = blockTokens.map { [$0] } ?? WarpgroupLinearKernel.tokenTiles.filter(supported)
     if hopper, kind == .int4Sparse24, groups > 0, !tokens.isEmpty, tokens.allSatisfy(supported) {
         return try tokens.map {
             try WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: groups, blockTokens: $0, rowTiles: rowTiles,
-                                      streamK: streamK, multicast: multicast, slack: multicast ? slack : 0)
+                                      streamK: streamK)
         }
     }
     return TiledLinearKernel.supports(rows: rows, columns: columns) ? [try TiledLinearKernel(weights: kind, rows: rows, columns: columns)] : []

@@ -55,8 +55,6 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Warpgroups a block of the Hopper (sm_90a, wgmma) 2:4 prefill kernel: 2 or 4 (default 2); 0 runs the mma.sync tiled kernel instead.") var warpgroups: Int?
     @Option(help: "Tokens a block of the Hopper 2:4 prefill kernel: 64, 128, 192 or 256 (default: picked by M and the shape, WarpgroupLinearKernel.standardBlockTokens).") var blockTokens: Int?
     @Option(help: "Row tiles of 64 a warpgroup of the Hopper 2:4 prefill kernel: 1 or 2 (2: blocks of 256 rows from two warpgroups of at most 128 tokens, one block an SM; experimental, default 1).") var wgmmaRowTiles = 1
-    @Flag(help: "Multicast the Hopper 2:4 prefill kernel's activations over clusters of two row blocks (each block copies half of every stage into both; one row tile a warpgroup, no stream-K; shapes of an odd number of row blocks keep the plain kernel; experimental, not the default).") var wgmmaMulticast = false
-    @Option(help: "With --wgmma-multicast: stages of slack between the pair of blocks, 0, 1 or 2 (a block waits for the other to have begun the stage that many before its own; 1: activations copied a stage ahead instead of two; 2: six activation buffers instead of four; experimental).") var wgmmaMulticastSlack = 0
     @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (whole waves of tiles as a plain grid, the last one to two waves cut into equal runs over the SMs, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
     var dependentLaunch = true
@@ -75,12 +73,6 @@ struct NMCRun: ParsableCommand {
         if ![1, 2].contains(wgmmaRowTiles) { throw ValidationError("--wgmma-row-tiles \(wgmmaRowTiles): 1 or 2") }
         if wgmmaRowTiles == 2 && (streamK || ![nil, 2].contains(warpgroups) || (blockTokens ?? 0) > 128) {
             throw ValidationError("--wgmma-row-tiles 2 takes two warpgroups (--warpgroups 2) of at most 128 tokens (--block-tokens 64 or 128), without --stream-k")
-        }
-        if wgmmaMulticast && (streamK || wgmmaRowTiles > 1) {
-            throw ValidationError("--wgmma-multicast takes one row tile a warpgroup (--wgmma-row-tiles 1), without --stream-k")
-        }
-        if wgmmaMulticastSlack != 0 && (!wgmmaMulticast || !WarpgroupLinearKernel.multicastSlacks.contains(wgmmaMulticastSlack)) {
-            throw ValidationError("--wgmma-multicast-slack takes 0, 1 or 2, and --wgmma-multicast")
         }
         if let dir = replacePtx {
             guard benchMatmul else { throw ValidationError("--replace-ptx takes --bench-matmul") }
@@ -193,7 +185,7 @@ struct NMCRun: ParsableCommand {
                                               splits: splits, clusters: true, dependentLaunch: dependentLaunch)
                 }
                 let tiled = try prefillKernels(kind: kind, rows: shape.rows, columns: shape.columns, warpgroups: warpgroups, blockTokens: blockTokens,
-                                               rowTiles: wgmmaRowTiles, streamK: streamK, multicast: wgmmaMulticast, slack: wgmmaMulticastSlack,
+                                               rowTiles: wgmmaRowTiles, streamK: streamK,
                                                hopper: true)
                 let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
                 let target = tiled.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
@@ -234,8 +226,6 @@ struct NMCRun: ParsableCommand {
         bench.blockTokens = blockTokens
         bench.streamK = streamK
         bench.wgmmaRowTiles = wgmmaRowTiles
-        bench.wgmmaMulticast = wgmmaMulticast
-        bench.wgmmaMulticastSlack = wgmmaMulticastSlack
         bench.kinds = try parsedKernels()
         bench.dependentLaunch = dependentLaunch
         bench.replacementDirectory = replacePtx
