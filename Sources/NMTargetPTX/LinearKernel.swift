@@ -38,9 +38,16 @@ public struct LinearKernel: Sendable {
     public let splits: Int
     /// Weight loads before `griddepcontrol.wait` (sm_90), for programmatic dependent launches.
     public let dependentLaunch: Bool
+    /// L2 prefetch: before its first load, the block asks the L2 for all of its weights, metadata
+    /// and scales (`prefetch.global.L2`, a 128-byte line a thread at a time; the block's R row
+    /// tiles are one contiguous run of each), so that a warp's later batches of units hit the L2
+    /// instead of each waiting a DRAM round trip, and, launched dependently, so that all of a
+    /// block's weights are on their way while the kernel ahead still runs. Not with split K.
+    /// `standard` grants it by default where it measured faster (session 17).
+    public let prefetch: Bool
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
-            + (dependentLaunch ? "_d" : "")
+            + (prefetch ? "_pf" : "") + (dependentLaunch ? "_d" : "")
     }
     /// Blocks an SM must hold at once (`.minnctapersm`). A one-token-tile kernel launched
     /// dependently takes 2 (ptxas then uses 64 registers instead of 40; no third 16-warp block
@@ -54,15 +61,15 @@ public struct LinearKernel: Sendable {
     var units: Int { columns / KernelWeightLayout.unitColumns }
 
     public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
-                dependentLaunch: Bool = false) throws {
+                dependentLaunch: Bool = false, prefetch: Bool = false) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
         guard tokenTiles == 1 || tokenTiles == 2, [1, 2, 4].contains(rowTiles), [2, 4, 8, 16].contains(warps),
-              [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0 else {
-            throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps, \(splits) splits is not supported")
+              [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0, !(prefetch && splits > 1) else {
+            throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps, \(splits) splits\(prefetch ? " with L2 prefetch" : "") is not supported")
         }
         self.weights = weights; self.rows = rows; self.columns = columns
         self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles; self.splits = splits
-        self.dependentLaunch = dependentLaunch
+        self.dependentLaunch = dependentLaunch; self.prefetch = prefetch
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
@@ -80,16 +87,24 @@ public struct LinearKernel: Sendable {
     /// its weight loads fill the running one's tail (4096×11008 M = 16: 10.3 → 9.8 us); with 8
     /// or 4 warps many fit at once, and their loads slow the running kernel by more than they
     /// gain (4096×4096 M = 1 with 8 warps: 5.1 → 5.9 us).
+    ///
+    /// `prefetch` (nil: the default) is on for the dependently launched 2:4 kernels of one token
+    /// tile. Measured in graphs of dependent launches (docs/performance-gpu.md, "Session 17"),
+    /// M = 1: 4096×4096 4.21 → 3.41 us, 11008×4096 8.18 → 7.43, 4096×11008 8.02 → 5.99; in plain
+    /// graphs 1–2% slower, per launch the same. At M = 16 it was slower but at 4096×4096 (11008×4096,
+    /// 4 warps: 10.7 → 13.2 us; 4096×11008: 9.75 → 10.54), and FP16 and dense INT4 were not measured.
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
-                                clusters: Bool = false, dependentLaunch: Bool = false) throws -> LinearKernel {
+                                clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
         let oneWave = rows / (KernelWeightLayout.tileRows * r) <= 132
         let w = warps ?? (sparse16 && !oneWave ? 4 : 16)
+        let dependent = dependentLaunch && w == 16
+        let prefetchByDefault = dependent && weights == .int4Sparse24 && tokenTiles == 1 && (splits ?? 1) == 1
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
-                                warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependentLaunch && w == 16)
+                                warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependent, prefetch: prefetch ?? prefetchByDefault)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -165,6 +180,14 @@ public struct LinearKernel: Sendable {
         let wLane = address(wPtr, firstUnit, unitBytes, plus: (lane, 16))
         let metaLane = weights == .int4Sparse24 ? address(metaPtr, firstUnit, 256, plus: (lane, 8)) : ""
         let scaleLane = weights == .fp16 ? "" : address(scalePtr, firstUnit, 32, plus: (g, 4))
+        if prefetch {
+            let blockUnit = b.reg("r")
+            b.emit("mul.lo.u32 \(blockUnit), \(tile), \(R * U);")
+            var streams = [(wPtr, unitBytes)]
+            if weights == .int4Sparse24 { streams.append((metaPtr, 256)) }
+            if weights != .fp16 { streams.append((scalePtr, 32)) }
+            for (base, bytes) in streams { prefetchToL2(&b, address(base, blockUnit, bytes, plus: (tid, 128)), lines: (R * U * bytes + 127) / 128, tid: tid) }
+        }
         // Activation rows: token = tokenBase + 8·nt + g, clamped to M − 1 (a clamped token's
         // column of the result is never stored, so its values do not matter).
         var xLane: [String] = []
@@ -263,6 +286,20 @@ public struct LinearKernel: Sendable {
     }
 
     struct UnitRegisters { var w: [String]; var meta: [String]; var scale: String? }
+
+    /// Thread t asks the L2 for lines t, t + threads, … of the `lines` 128-byte lines from
+    /// `start` (the block's first byte plus t·128; every line starts within the block's run).
+    private func prefetchToL2(_ b: inout PTXBuilder, _ start: String, lines: Int, tid: String) {
+        for i in 0..<((lines + threads - 1) / threads) {
+            var pred = ""
+            if (i + 1) * threads > lines {  // only threads t < lines − i·threads have a line this round
+                let p = b.reg("p")
+                b.emit("setp.lt.u32 \(p), \(tid), \(lines - i * threads);")
+                pred = "@\(p) "
+            }
+            b.emit("\(pred)prefetch.global.L2 [\(start)+\(i * threads * 128)];")
+        }
+    }
 
     /// Issues the loads of unit `warp + j·W`'s weights (and metadata, scales).
     private func loadUnit(_ b: inout PTXBuilder, unitOffset: Int, pred: String, wLane: String, metaLane: String, scaleLane: String) -> UnitRegisters {

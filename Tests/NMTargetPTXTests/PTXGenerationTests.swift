@@ -70,6 +70,41 @@ import Testing
         #expect(plain.minBlocks == 1 && !plain.ptx().contains(".minnctapersm"))
     }
 
+    @Test func prefetchAsksTheL2ForTheBlocksWeightsBeforeTheFirstLoad() throws {
+        // 11008×4096, 16 tokens: two row tiles of 32 units, 4 warps (128 threads). Weights
+        // 2 · 32 · 512 bytes = 256 lines (two rounds of 128 threads), metadata 128 lines (one),
+        // scales 16 lines (threads 0…15).
+        let k = try LinearKernel.standard(weights: .int4Sparse24, rows: 11008, columns: 4096, tokenTiles: 2, prefetch: true)
+        #expect(k.warps == 4 && k.rowTiles == 2 && k.entry.hasSuffix("_t2_r2_w4_pf"))
+        let lines = k.ptx().split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let prefetches = lines.filter { $0.contains("prefetch.global.L2") }
+        #expect(prefetches.count == 4 && prefetches[1].hasSuffix("+16384];"))
+        #expect(prefetches[3].hasPrefix("@%p") && lines.contains("setp.lt.u32 %p0, %r1, 16;"))
+        // The block's first line: its first unit (ctaid · 2 · 32) times the unit's bytes.
+        #expect(lines.contains("mul.lo.u32 %r12, %r6, 64;"))
+        // All of them before the first weight load.
+        let firstLoad = try #require(lines.firstIndex { $0.hasPrefix("ld.global.nc") })
+        #expect(lines.lastIndex { $0.contains("prefetch.global.L2") }! < firstLoad)
+        // 86 units, one row tile, 16 warps: weights 688 lines (two rounds of 512 threads, the
+        // second for threads below 176), scales 21.5 lines rounded up to 22, so every byte is asked for.
+        let odd = try LinearKernel(weights: .int4, rows: 16, columns: 11008, tokenTiles: 1, warps: 16, prefetch: true).ptx()
+        #expect(odd.contains(", 176;") && odd.contains(", 22;") && odd.components(separatedBy: "prefetch.global.L2").count - 1 == 3)
+        // By default only for the dependently launched 2:4 kernels of one token tile (measured
+        // faster there); asked for or refused explicitly otherwise; not with split K.
+        func standard(_ kind: LinearKernel.Weights, tiles: Int, dependent: Bool = true, prefetch: Bool? = nil) throws -> LinearKernel {
+            try LinearKernel.standard(weights: kind, rows: 4096, columns: 4096, tokenTiles: tiles, dependentLaunch: dependent, prefetch: prefetch)
+        }
+        let m1 = try standard(.int4Sparse24, tiles: 1)
+        #expect(m1.prefetch && m1.entry.hasSuffix("_t1_r1_w16_pf_d") && m1.ptx().contains("prefetch.global.L2"))
+        #expect(try !standard(.int4Sparse24, tiles: 1, dependent: false).prefetch)
+        #expect(try !standard(.int4Sparse24, tiles: 2).prefetch && !standard(.int4, tiles: 1).prefetch && !standard(.fp16, tiles: 1).prefetch)
+        #expect(try !standard(.int4Sparse24, tiles: 1, prefetch: false).prefetch && standard(.int4, tiles: 2, prefetch: true).prefetch)
+        #expect(!(try LinearKernel.standard(weights: .int4Sparse24, rows: 11008, columns: 4096, tokenTiles: 2).ptx().contains("prefetch")))
+        #expect(try !LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 4096, tokenTiles: 1, splits: 2, clusters: true,
+                                           dependentLaunch: true).prefetch)
+        #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 64, columns: 1152, tokenTiles: 1, splits: 2, prefetch: true) }
+    }
+
     @Test func aUnitCountTheWarpsDoNotDivideIsGuarded() throws {
         // 9 units over 16 warps: only warps 0…8 have one; the rest skip it.
         let ptx = try LinearKernel(weights: .int4, rows: 16, columns: 1152, tokenTiles: 1, warps: 16).ptx()

@@ -87,6 +87,20 @@ struct GPUCheck {
         } else {
             log("gpu-check: dependent launches not checked (they need sm_90 and cuLaunchKernelEx)")
         }
+        // The decode kernels with L2 prefetch, every kind: 1, 9 and 86 units (a partial last
+        // line of scales), 16 and 4 warps, every token count up to three token tiles.
+        bench.decodePrefetch = true
+        bench.tiledFrom = Int.max
+        for w in [16, 4] {
+            bench.warps = w
+            log("gpu-check: the decode kernels with L2 prefetch, \(w) warps")
+            for shape in [(rows: 32, columns: 128), (rows: 48, columns: 1152), (rows: 96, columns: 11008)] {
+                _ = try bench.run(shapes: [shape], tokens: [1, 5, 9, 16, 24], log: log)
+            }
+        }
+        bench.warps = nil
+        bench.decodePrefetch = nil
+        bench.tiledFrom = 1
         // Last, as it is not the default: the wgmma kernel as stream-K, with runs of one pair
         // (P ≤ G: every tile summed from many blocks), runs longer than a tile (2048×768 at
         // M = 2560: 160 or 320 tiles of 3 pairs over 132 or 264 blocks, so whole tiles, partial

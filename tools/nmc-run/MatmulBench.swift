@@ -63,6 +63,9 @@ struct MatmulBench {
     /// Build the decode kernels for dependent launches where the GPU has them, and time them
     /// that way too (`graphDependentMicroseconds`).
     var dependentLaunch = true
+    /// The decode kernels with L2 prefetch of each block's weights (`LinearKernel.prefetch`; nil:
+    /// `LinearKernel.standard`'s default).
+    var decodePrefetch: Bool? = nil
     /// A measuring aid (`--replace-ptx DIR`): a kernel whose entry has a file DIR/ENTRY.ptx is
     /// loaded from it (an edited copy of its `.entry`, e.g. with a piece of work removed) and its
     /// results are reported, not checked.
@@ -95,7 +98,8 @@ struct MatmulBench {
                 let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns, warps: warps,
                                           rowTiles: rowTiles, splits: splits, tiledFrom: tiledFrom, warpgroups: warpgroups, blockTokens: blockTokens,
                                           prefillSplits: prefillSplits, streamK: streamK, wgmmaRowTiles: wgmmaRowTiles,
-                                          dependentLaunch: dependentLaunch && device.supportsDependentLaunch, replacements: replacementDirectory,
+                                          dependentLaunch: dependentLaunch && device.supportsDependentLaunch, prefetch: decodePrefetch,
+                                          replacements: replacementDirectory,
                                           arrays: arrays, rotateBytes: rotateBytes)
                 defer { variant.free() }
                 for entry in variant.replaced { log("\(label) \(kind.rawValue): \(entry) loaded from \(replacementDirectory!)/\(entry).ptx: its results are not checked") }
@@ -229,7 +233,7 @@ final class Variant {
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
          warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, streamK: Bool = false, wgmmaRowTiles: Int = 1,
-         dependentLaunch: Bool = false, replacements: String? = nil, arrays: [[UInt32]],
+         dependentLaunch: Bool = false, prefetch: Bool? = nil, replacements: String? = nil, arrays: [[UInt32]],
          rotateBytes: Int) throws {
         self.device = device
         self.prefillSplits = prefillSplits
@@ -239,7 +243,7 @@ final class Variant {
         kernels = try [1, 2].map {
             try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
                                       splits: splits, clusters: device.computeCapability.major >= 9,
-                                      dependentLaunch: dependentLaunch)
+                                      dependentLaunch: dependentLaunch, prefetch: prefetch)
         }
         let tiledKernels = try prefillKernels(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens,
                                               rowTiles: wgmmaRowTiles, streamK: streamK,
