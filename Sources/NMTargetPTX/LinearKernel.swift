@@ -22,7 +22,8 @@
 /// only then waits for the kernel before it to finish (`griddepcontrol.wait`) before it reads an
 /// activation or writes an output. Launched with `CUDADevice.launch(…, dependent: true)`, a
 /// kernel's weights stream in while the kernel ahead of it still runs; launched plainly, the wait
-/// returns at once.
+/// returns at once. (So the PTX says; in the SASS ptxas 13.0 makes of every such kernel the wait
+/// comes first, session 17.) Its activations are read with coherent loads (`activationLoad`).
 public struct LinearKernel: Sendable {
     public enum Weights: String, Sendable, CaseIterable { case fp16, int4, int4Sparse24 }
 
@@ -38,12 +39,13 @@ public struct LinearKernel: Sendable {
     public let splits: Int
     /// Weight loads before `griddepcontrol.wait` (sm_90), for programmatic dependent launches.
     public let dependentLaunch: Bool
-    /// L2 prefetch: before its first load, the block asks the L2 for all of its weights, metadata
-    /// and scales (`prefetch.global.L2`, a 128-byte line a thread at a time; the block's R row
-    /// tiles are one contiguous run of each), so that a warp's later batches of units hit the L2
-    /// instead of each waiting a DRAM round trip, and, launched dependently, so that all of a
-    /// block's weights are on their way while the kernel ahead still runs. Not with split K.
-    /// `standard` grants it by default where it measured faster (session 17).
+    /// L2 prefetch (experimental, not the default): before its first load, the block asks the L2
+    /// for all of its weights, metadata and scales (`prefetch.global.L2`, a 128-byte line a
+    /// thread at a time; the block's R row tiles are one contiguous run of each), so that a warp's
+    /// later batches of units hit the L2 instead of each waiting a DRAM round trip, and, launched
+    /// dependently, so that the block's weights are on their way while the kernel ahead still
+    /// runs. Not with split K. Not yet measured in a valid form (docs/performance-gpu.md,
+    /// "Session 17"): in plain graphs 1–2% slower at M = 1 and up to 24% at M = 16.
     public let prefetch: Bool
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
@@ -87,24 +89,16 @@ public struct LinearKernel: Sendable {
     /// its weight loads fill the running one's tail (4096×11008 M = 16: 10.3 → 9.8 us); with 8
     /// or 4 warps many fit at once, and their loads slow the running kernel by more than they
     /// gain (4096×4096 M = 1 with 8 warps: 5.1 → 5.9 us).
-    ///
-    /// `prefetch` (nil: the default) is on for the dependently launched 2:4 kernels of one token
-    /// tile. Measured in graphs of dependent launches (docs/performance-gpu.md, "Session 17"),
-    /// M = 1: 4096×4096 4.21 → 3.41 us, 11008×4096 8.18 → 7.43, 4096×11008 8.02 → 5.99; in plain
-    /// graphs 1–2% slower, per launch the same. At M = 16 it was slower but at 4096×4096 (11008×4096,
-    /// 4 warps: 10.7 → 13.2 us; 4096×11008: 9.75 → 10.54), and FP16 and dense INT4 were not measured.
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
-                                clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil) throws -> LinearKernel {
+                                clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool = false) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
         let oneWave = rows / (KernelWeightLayout.tileRows * r) <= 132
         let w = warps ?? (sparse16 && !oneWave ? 4 : 16)
-        let dependent = dependentLaunch && w == 16
-        let prefetchByDefault = dependent && weights == .int4Sparse24 && tokenTiles == 1 && (splits ?? 1) == 1
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
-                                warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependent, prefetch: prefetch ?? prefetchByDefault)
+                                warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependentLaunch && w == 16, prefetch: prefetch)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -324,6 +318,13 @@ public struct LinearKernel: Sendable {
         return UnitRegisters(w: w, meta: meta, scale: scale)
     }
 
+    /// The activations' load: `ld.global.nc` (the read-only path), but not where the kernel
+    /// may start before the kernel that writes them has ended (`dependentLaunch`): there the
+    /// buffer is not read-only for the kernel's lifetime, and ptxas moves `.nc` loads across
+    /// `griddepcontrol.wait` (measured in session 17's SASS: with the L2 prefetch, every
+    /// activation load and `mma` ran before the wait).
+    var activationLoad: String { dependentLaunch ? "ld.global" : "ld.global.nc" }
+
     /// Loads unit `warp + j·W`'s activations for each token tile: 16 registers (f16 pairs) per
     /// tile, in the order the mma steps use them (dense: 16 consecutive columns per half;
     /// 2:4: the pairs at 32s + 2t + 8jj).
@@ -332,7 +333,7 @@ public struct LinearKernel: Sendable {
         if staged {  // 8 rows' chunks, 16 bytes each, for `stage`
             return [xLane.flatMap { row in
                 let r = b.regs("r", 4)
-                b.emit("\(pred)ld.global.nc.v4.u32 {\(r.joined(separator: ", "))}, [\(row)+\(xUnit)];")
+                b.emit("\(pred)\(activationLoad).v4.u32 {\(r.joined(separator: ", "))}, [\(row)+\(xUnit)];")
                 return r
             }]
         }
@@ -340,12 +341,12 @@ public struct LinearKernel: Sendable {
             let r = b.regs("r", 16)
             if weights == .int4Sparse24 {
                 for s in 0..<4 { for jj in 0..<4 {
-                    b.emit("\(pred)ld.global.nc.u32 \(r[4 * s + jj]), [\(lane)+\(xUnit + 64 * s + 16 * jj)];")
+                    b.emit("\(pred)\(activationLoad).u32 \(r[4 * s + jj]), [\(lane)+\(xUnit + 64 * s + 16 * jj)];")
                 } }
             } else {
                 for v in 0..<4 {
                     let offset = xUnit + 128 * (v / 2) + 16 * (v % 2)
-                    b.emit("\(pred)ld.global.nc.v4.u32 {\(r[(4 * v)..<(4 * v + 4)].joined(separator: ", "))}, [\(lane)+\(offset)];")
+                    b.emit("\(pred)\(activationLoad).v4.u32 {\(r[(4 * v)..<(4 * v + 4)].joined(separator: ", "))}, [\(lane)+\(offset)];")
                 }
             }
             return r

@@ -87,7 +87,7 @@ struct GPUCheck {
         } else {
             log("gpu-check: dependent launches not checked (they need sm_90 and cuLaunchKernelEx)")
         }
-        // The decode kernels with L2 prefetch, every kind: 1, 9 and 86 units (a partial last
+        // The decode kernels with L2 prefetch (experimental), every kind: 1, 9 and 86 units (a partial last
         // line of scales), 16 and 4 warps, every token count up to three token tiles.
         bench.decodePrefetch = true
         bench.tiledFrom = Int.max
@@ -99,7 +99,7 @@ struct GPUCheck {
             }
         }
         bench.warps = nil
-        bench.decodePrefetch = nil
+        bench.decodePrefetch = false
         bench.tiledFrom = 1
         // Last, as it is not the default: the wgmma kernel as stream-K, with runs of one pair
         // (P ≤ G: every tile summed from many blocks), runs longer than a tile (2048×768 at

@@ -63,9 +63,8 @@ struct MatmulBench {
     /// Build the decode kernels for dependent launches where the GPU has them, and time them
     /// that way too (`graphDependentMicroseconds`).
     var dependentLaunch = true
-    /// The decode kernels with L2 prefetch of each block's weights (`LinearKernel.prefetch`; nil:
-    /// `LinearKernel.standard`'s default).
-    var decodePrefetch: Bool? = nil
+    /// The decode kernels with L2 prefetch of each block's weights (`LinearKernel.prefetch`).
+    var decodePrefetch = false
     /// A measuring aid (`--replace-ptx DIR`): a kernel whose entry has a file DIR/ENTRY.ptx is
     /// loaded from it (an edited copy of its `.entry`, e.g. with a piece of work removed) and its
     /// results are reported, not checked.
@@ -233,7 +232,7 @@ final class Variant {
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
          warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, streamK: Bool = false, wgmmaRowTiles: Int = 1,
-         dependentLaunch: Bool = false, prefetch: Bool? = nil, replacements: String? = nil, arrays: [[UInt32]],
+         dependentLaunch: Bool = false, prefetch: Bool = false, replacements: String? = nil, arrays: [[UInt32]],
          rotateBytes: Int) throws {
         self.device = device
         self.prefillSplits = prefillSplits
