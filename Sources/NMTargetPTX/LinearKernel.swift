@@ -86,7 +86,7 @@ public struct LinearKernel: Sendable {
     /// `dependentLaunch` (asked for by a caller that launches on sm_90) is granted to 16-warp
     /// blocks only. Measured in graphs of launches (docs/performance-gpu.md, "Dependent
     /// launches"): with 16 warps few blocks of the next launch fit beside the running one, and
-    /// its weight loads fill the running one's tail (4096×11008 M = 16: 10.3 → 9.8 us); with 8
+    /// its start fills the running one's tail (4096×11008 M = 16: 10.3 → 9.8 us); with 8
     /// or 4 warps many fit at once, and their loads slow the running kernel by more than they
     /// gain (4096×4096 M = 1 with 8 warps: 5.1 → 5.9 us).
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
