@@ -87,8 +87,8 @@ struct GPUCheck {
         } else {
             log("gpu-check: dependent launches not checked (they need sm_90 and cuLaunchKernelEx)")
         }
-        // The decode kernels with L2 prefetch (experimental), every kind: 1, 9 and 86 units (a partial last
-        // line of scales), 16 and 4 warps, every token count up to three token tiles.
+        // The decode kernels with L2 prefetch (experimental), every kind: 1, 9 and 86 units (a
+        // partial last line of scales), 16 and 4 warps, every token count up to three token tiles.
         bench.decodePrefetch = true
         bench.tiledFrom = Int.max
         for w in [16, 4] {
@@ -138,11 +138,13 @@ struct GPUCheck {
             let x = try device.buffer(xBits)
             let ys = try (0..<4).map { _ in try device.allocate(maxTokens * n * 2) }
             defer { device.free(x); ys.forEach(device.free) }
-            for kind in LinearKernel.Weights.allCases {
+            // Each kind, plain and with the (experimental) L2 prefetch, which once let ptxas move
+            // `.nc` activation loads above the grid-dependency wait (session 17).
+            for kind in LinearKernel.Weights.allCases { for prefetch in [false, true] {
                 let w = kind == .int4Sparse24 ? sparse : dense
                 let arrays = try layout.prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: []).0
                 let variant = try Variant(device: device, kind: kind, rows: n, columns: n, warps: nil, rowTiles: nil, tiledFrom: Int.max,
-                                          warpgroups: nil, blockTokens: nil, dependentLaunch: true, arrays: arrays, rotateBytes: 0)
+                                          warpgroups: nil, blockTokens: nil, dependentLaunch: true, prefetch: prefetch, arrays: arrays, rotateBytes: 0)
                 defer { variant.free() }
                 for m in [1, 5, 16, 24] {
                     func chain(dependent: Bool) throws {
@@ -181,7 +183,7 @@ struct GPUCheck {
                     }
                     points += 1
                 }
-            }
+            } }
         }
         log("gpu-check: dependent launches (a 4-launch chain on the stream and in a graph) match plain launches bit for bit; \(points) points")
     }

@@ -238,7 +238,7 @@ final class Variant {
         self.prefillSplits = prefillSplits
         self.rows = rows
         self.columns = columns
-        label = "nmc-\(kind.rawValue) \(rows)x\(columns)"
+        label = "nmc-\(kind.rawValue) \(rows)x\(columns)" + (prefetch ? " with L2 prefetch" : "")
         kernels = try [1, 2].map {
             try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
                                       splits: splits, clusters: device.computeCapability.major >= 9,
