@@ -22,8 +22,9 @@
 /// only then waits for the kernel before it to finish (`griddepcontrol.wait`) before it reads an
 /// activation or writes an output. Launched with `CUDADevice.launch(…, dependent: true)`, a
 /// kernel's weights stream in while the kernel ahead of it still runs; launched plainly, the wait
-/// returns at once. (So the PTX says; in the SASS ptxas 13.0 makes of every such kernel the wait
-/// comes first, session 17.) Its activations are read with coherent loads (`activationLoad`).
+/// returns at once. (So the PTX says; in the SASS ptxas 13.0 makes of the LLaMA-7B-shaped kernels
+/// the wait comes first, session 17; `tools/pdl_order.py` shows it.) Its activations are read
+/// with coherent loads (`activationLoad`).
 public struct LinearKernel: Sendable {
     public enum Weights: String, Sendable, CaseIterable { case fp16, int4, int4Sparse24 }
 

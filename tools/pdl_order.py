@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Checks, in a cubin's SASS, that no kernel reads its input or computes before its grid-dependency wait.
+
+A kernel launched as a programmatic dependent launch may start while the kernel before it still
+runs; `griddepcontrol.wait` (SASS `ACQBULK`) is where it waits for that kernel's writes. Before
+it, only the weights (read-only for the whole step: `ld.global.nc`, SASS `LDG….CONSTANT`) and L2
+prefetches (`CCTL….PF2`) may be read. ptxas may move `.nc` loads across the wait, and did: once
+an L2 prefetch was added, every activation load and `mma` of NMC's decode kernels ran before it
+(docs/performance-gpu.md, "Session 17"); the activations are coherent loads since. This reports,
+for every function with an `ACQBULK`, what comes before the first one, and fails where anything
+else reads or writes memory or runs a tensor-core instruction there.
+
+    nmc-run --emit-ptx DIR --shapes 4096x4096 [--decode-prefetch]
+    ptxas -arch=sm_90a -o k.cubin DIR/linear_int4Sparse24_4096x4096.ptx
+    python3 tools/pdl_order.py k.cubin [--cuobjdump PATH]
+
+Exit status 1 when a kernel breaks the rule (no GPU needed; CUDA's ptxas and cuobjdump, e.g. from
+the PyPI packages nvidia-cuda-nvcc and nvidia-cuda-cuobjdump).
+"""
+import argparse
+import re
+import subprocess
+import sys
+
+from wgmma_hazards import instructions
+
+# Opcodes that touch memory or the tensor cores: before the wait only the weights' read-only
+# loads (LDG….CONSTANT) and L2 prefetches (CCTL) may appear.
+MEMORY_OR_MMA = ("LDG", "LD", "LDS", "LDSM", "STG", "ST", "STS", "ATOM", "RED", "HMMA", "HGMMA", "UTMA", "LDGSTS")
+
+
+def opcode(text):
+    return re.sub(r"^@!?U?P[T0-9]+\s+", "", text).split(" ")[0]
+
+
+def before_wait(function_sass):
+    """(allowed, forbidden) instructions before the first ACQBULK, or None without one."""
+    allowed, forbidden = [], []
+    for address, text in instructions(function_sass):
+        op = opcode(text)
+        if op == "ACQBULK":
+            return allowed, forbidden
+        if op.startswith("CCTL") or (op.startswith("LDG") and ".CONSTANT" in op):
+            allowed.append((address, text))
+        elif op.split(".")[0] in MEMORY_OR_MMA:
+            forbidden.append((address, text))
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("cubin")
+    ap.add_argument("--cuobjdump", default="cuobjdump")
+    args = ap.parse_args()
+    try:
+        sass = subprocess.run([args.cuobjdump, "-sass", args.cubin], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        sys.exit(f"pdl_order.py: {args.cubin}: cuobjdump failed: {e}")
+    bad = 0
+    for part in re.split(r"\n\s*Function : ", sass)[1:]:
+        name = part.split("\n", 1)[0].strip()
+        found = before_wait(part)
+        if found is None:
+            continue
+        allowed, forbidden = found
+        print(f"{name}: before the wait {len(allowed)} weight loads or prefetches, {len(forbidden)} other memory or mma instructions")
+        for address, text in forbidden[:5]:
+            print(f"    /*{address}*/ {text}")
+        bad += bool(forbidden)
+    print(f"{args.cubin}: {bad} kernels read or compute before their grid-dependency wait")
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
