@@ -17,12 +17,10 @@ else reads or writes memory or runs a tensor-core instruction there.
 Exit status 1 when a kernel breaks the rule (no GPU needed; CUDA's ptxas and cuobjdump, e.g. from
 the PyPI packages nvidia-cuda-nvcc and nvidia-cuda-cuobjdump).
 """
-import argparse
 import re
-import subprocess
 import sys
 
-from wgmma_hazards import instructions
+from wgmma_hazards import cubin_sass, instructions
 
 # Opcodes that touch memory or the tensor cores: before the wait only the weights' read-only
 # loads (LDG….CONSTANT) and L2 prefetches (CCTL) may appear.
@@ -48,14 +46,7 @@ def before_wait(function_sass):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("cubin")
-    ap.add_argument("--cuobjdump", default="cuobjdump")
-    args = ap.parse_args()
-    try:
-        sass = subprocess.run([args.cuobjdump, "-sass", args.cubin], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as e:
-        sys.exit(f"pdl_order.py: {args.cubin}: cuobjdump failed: {e}")
+    cubin, sass = cubin_sass(__doc__, "pdl_order.py")
     bad = 0
     for part in re.split(r"\n\s*Function : ", sass)[1:]:
         name = part.split("\n", 1)[0].strip()
@@ -67,7 +58,7 @@ def main():
         for address, text in forbidden[:5]:
             print(f"    /*{address}*/ {text}")
         bad += bool(forbidden)
-    print(f"{args.cubin}: {bad} kernels read or compute before their grid-dependency wait")
+    print(f"{cubin}: {bad} kernels read or compute before their grid-dependency wait")
     sys.exit(1 if bad else 0)
 
 

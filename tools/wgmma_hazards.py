@@ -70,19 +70,24 @@ def hazards(sass):
     return found
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def cubin_sass(description, tool):
+    """Parses `CUBIN [--cuobjdump PATH]` and returns (the cubin's path, its SASS)."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("cubin")
     ap.add_argument("--cuobjdump", default="cuobjdump")
     args = ap.parse_args()
     try:
-        sass = subprocess.run([args.cuobjdump, "-sass", args.cubin], capture_output=True, text=True, check=True).stdout
+        return args.cubin, subprocess.run([args.cuobjdump, "-sass", args.cubin], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as e:
-        sys.exit(f"wgmma_hazards.py: {args.cubin}: cuobjdump failed: {e}")
+        sys.exit(f"{tool}: {args.cubin}: cuobjdump failed: {e}")
+
+
+def main():
+    cubin, sass = cubin_sass(__doc__, "wgmma_hazards.py")
     found = hazards(sass)
     for address, text, later_address, later in found[:20]:
         print(f"/*{address}*/ {text}\n    written in flight at /*{later_address}*/ {later}")
-    print(f"{args.cubin}: {len(found)} writes of an in-flight HGMMA's A or metadata registers")
+    print(f"{cubin}: {len(found)} writes of an in-flight HGMMA's A or metadata registers")
     sys.exit(1 if found else 0)
 
 
