@@ -82,7 +82,6 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Bytes below the mbarriers: the activation buffers, or the staged output tile where that is
     /// larger (256 rows of 128 tokens: 67.6 KB against the buffers' 64 KB).
     var bytesBelowBarriers: Int { max(Self.buffers * stageBytes, stagedTileBytes) }
-    /// The mbarriers: one a buffer ("the stage has landed").
     public var dynamicSharedBytes: Int { bytesBelowBarriers + 8 * Self.buffers }
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { blockTokens }
@@ -175,7 +174,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     var clusterReduces: Bool { warpgroups == 2 && rowTiles == 1 && !streamK }
 
     public func scratch(grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int) {
-        clusterReduces && grid.2 == 2 ? (0, 0) : TiledLinearKernel.splitScratch(grid: grid, accumulators: rowTiles * blockTokens / 2, threads: threads)
+        clusterShape(grid: grid) != nil ? (0, 0) : TiledLinearKernel.splitScratch(grid: grid, accumulators: rowTiles * blockTokens / 2, threads: threads)
     }
 
     /// Stream-K's grid does not say M, so its scratch depends on M: two partial tiles a stream-K
@@ -188,7 +187,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
 
     public func ptx() -> String {
         var b = PTXBuilder()
-        let U = units, T = threads, S = stageBytes, B = Self.buffers
+        let U = units, T = threads, S = stageBytes, B = Self.buffers, L = B - 2
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r")
         b.emit("mov.u32 \(tid), %tid.x;")
@@ -348,9 +347,9 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.emit("wgmma.commit_group.sync.aligned;")
             b.emit("wgmma.wait_group.sync.aligned 1;")
         }
-        // Prologue: units u and u + 1's weights, the first two stages' activations.
+        // Prologue: units u and u + 1's weights, the first L stages' activations.
         loadUnit(0); loadUnit(1)
-        for i in 0..<2 { loadActivations(i, into: i * S) }
+        for i in 0..<L { loadActivations(i, into: i * S) }
         let carry = operands(stage: 0)
         // n: this split's stage; stages: how many it has (2 a unit); phase: the parity of the
         // mbarriers' phase this iteration waits for (each buffer's is used once an iteration).
@@ -362,11 +361,11 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("shl.b32 \(stages), \(stages), 1;")
         let loop = b.label("wgmma_units")
         b.place(loop)
-        // Units u + 2 and u + 3 exist (the split's units come in pairs).
+        // unitsAhead: units u + 2 and u + 3 exist (the split's units come in pairs).
         let ahead = b.reg("r"), unitsAhead = b.reg("p")
         b.emit("add.u32 \(ahead), \(u), 2;")
         b.emit("setp.lt.u32 \(unitsAhead), \(ahead), \(uEnd);")
-        // Four stages (two units) an iteration, stage i in buffer i; each prepares the next
+        // B stages (B / 2 units) an iteration, stage i in buffer i; each prepares the next
         // stage's operands (fresh registers, the last into the carried ones) before its own
         // wgmmas, so that no register an in-flight wgmma reads is written.
         var ops = carry
@@ -376,22 +375,22 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.place(wait)
             b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(done), [\(bars)+\(8 * i)], \(phase);")
             b.emit("@!\(done) bra \(wait);")
-            b.emit("bar.sync 0;")       // every warpgroup is done with stage n − 2's buffer
+            b.emit("bar.sync 0;")                         // every warpgroup is done with stage n − 2's buffer
             let inRange = b.reg("p"), later = b.reg("r")
-            b.emit("add.u32 \(later), \(n), \(2 + i);")
+            b.emit("add.u32 \(later), \(n), \(L + i);")
             b.emit("setp.lt.u32 \(inRange), \(later), \(stages);")
-            loadActivations(i + 2, into: ((i + 2) % B) * S, guard: inRange)
+            loadActivations(i + L, into: ((i + L) % B) * S, guard: inRange)
             let next = operands(stage: i + 1, into: i == B - 1 ? carry : nil)
             // A register set is free once its unit's second stage has its operands: unit u's
-            // after stage 0, unit u + 1's after stage 2; the next units' loads go into them.
+            // after stage 0, unit u + 1's after stage 2 (…); the next units' loads go into them.
             if i % 2 == 0 { loadUnit(i / 2 + 2, guard: unitsAhead) }
             compute(ops, i % 2, buffer: i * S)
             ops = next
         }
         b.emit("add.u32 \(n), \(n), \(B);")
         b.emit("xor.b32 \(phase), \(phase), 1;")
-        b.emit("add.u32 \(u), \(u), 2;")
-        for (r, bytes) in [(wNext, 512), (metaNext, 256), (scaleNext, 32)] { b.emit("add.s64 \(r), \(r), \(bytes * 2);") }
+        b.emit("add.u32 \(u), \(u), \(B / 2);")
+        for (r, bytes) in [(wNext, 1024), (metaNext, 512), (scaleNext, 64)] { b.emit("add.s64 \(r), \(r), \(bytes);") }
         b.emit("setp.lt.u32 \(p), \(u), \(uEnd);")
         b.emit("@\(p) bra \(loop);")
         b.emit("wgmma.wait_group.sync.aligned 0;")

@@ -340,7 +340,7 @@ final class Variant {
         let best = WarpgroupLinearKernel.standardBlockTokens(rows: rows, columns: columns, tokens: m, warpgroups: first.warpgroups,
                                                             rowTiles: first.rowTiles, multiprocessors: device.multiprocessors,
                                                             streamK: first.streamK)
-        return tiled.first { ($0.kernel as? WarpgroupLinearKernel)?.blockTokens == best } ?? tiled.first
+        return tiled.first { $0.kernel.activationMapTokens == best } ?? tiled.first
     }
 
     func free() {
