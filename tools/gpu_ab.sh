@@ -14,7 +14,9 @@
 #   bash tools/gpu_ab.sh device-out/ab/now device-out/ab/now,--stream-k -- --kernels int4Sparse24 --tokens 512,4096
 # Options: REPEATS (default 2) rounds of the builds; CHECK=0 skips the --gpu-check runs.
 # Logs go to $OUT (or /tmp/out): gpu-check-NAME.log each, ab.log, and ab-table.md (each point's
-# medians per build and round, per launch and by graph) at the end.
+# medians per build and round: per launch, by graph, by a graph of dependent launches), rewritten
+# after every run. A call's time goes mostly to --gpu-check (about 2.5 minutes a build) and to each
+# build's run (about 35 s for --tokens 1,16 over the three shapes, after the first).
 set -uo pipefail
 
 if [ "${1:-}" = "--pack" ]; then
@@ -57,6 +59,29 @@ if [ "${CHECK:-1}" != 0 ]; then
     echo "gpu-check $name: $(tail -1 "$OUT/gpu-check-$name.log")"
   done
 fi
+# The table: each point's medians per build, round by round, per launch / by graph / by a graph of
+# dependent launches where the kernel has them. At M = 4096 the per-launch medians of one kernel
+# moved by up to 9% between rounds of one call (session 14), the graph ones by under 1%: read A/B
+# decisions there from the graph column. It is rewritten after every run, so that a call cut by
+# its time limit still leaves the table of the runs that finished.
+table() {
+python3 - "$OUT/ab.log" > "$OUT/ab-table.md.tmp" <<'PY' && mv "$OUT/ab-table.md.tmp" "$OUT/ab-table.md"
+import re, sys
+build = shape = None
+points = {}
+for line in open(sys.argv[1]):
+    if m := re.match(r"== (\S+) round \d+", line): build = m.group(1); continue
+    if m := re.match(r"(\d+x\d+) \S+: laying out", line): shape = m.group(1); continue
+    if m := re.match(r"\s+(\S+) M=(\d+): ([\d.]+) us(?:, graph ([\d.]+) us/launch)?(?:, graph with dependent launches ([\d.]+))?", line):
+        cell = points.setdefault((shape, m.group(1), int(m.group(2))), {}).setdefault(build, [])
+        cell.append(" / ".join(v for v in m.group(3, 4, 5) if v))
+builds = list(dict.fromkeys(b for cells in points.values() for b in cells))
+print("| point | " + " | ".join(f"{b}: per launch / graph [/ dependent] (us, by round)" for b in builds) + " |")
+print("| --- |" + " --- |" * len(builds))
+for (shape, kernel, m), cells in points.items():
+    print(f"| {shape} {kernel} M={m} | " + " | ".join(", ".join(cells.get(b, [])) for b in builds) + " |")
+PY
+}
 echo "# nmc-run --bench-matmul $*; builds: ${builds[*]}; ${REPEATS:-2} rounds" > "$OUT/ab.log"
 for r in $(seq "${REPEATS:-2}"); do
   for b in "${builds[@]}"; do
@@ -64,27 +89,8 @@ for r in $(seq "${REPEATS:-2}"); do
     echo "== $(name_of "$b") round $r" >> "$OUT/ab.log"
     # shellcheck disable=SC2046 # the build's own flags split into words on purpose
     "/tmp/ab/$name/nmc-run" --bench-matmul $(flags_of "$b") "$@" 2>&1 | grep -E " M=[0-9]+:|laying out|error|fail" >> "$OUT/ab.log" || status=1
+    table
   done
 done
-cat "$OUT/ab.log"
-# The table: each point's medians per build, round by round, per launch and by graph. At M = 4096 the
-# per-launch medians of one kernel moved by up to 9% between rounds of one call (session 14), the
-# graph ones by under 1%: read A/B decisions there from the graph column.
-python3 - "$OUT/ab.log" <<'PY' | tee "$OUT/ab-table.md"
-import re, sys
-build = shape = None
-points = {}
-for line in open(sys.argv[1]):
-    if m := re.match(r"== (\S+) round \d+", line): build = m.group(1); continue
-    if m := re.match(r"(\d+x\d+) \S+: laying out", line): shape = m.group(1); continue
-    if m := re.match(r"\s+(\S+) M=(\d+): ([\d.]+) us(?:, graph ([\d.]+))?", line):
-        cell = points.setdefault((shape, m.group(1), int(m.group(2))), {}).setdefault(build, ([], []))
-        cell[0].append(m.group(3)); cell[1].append(m.group(4) or "-")
-builds = list(dict.fromkeys(b for cells in points.values() for b in cells))
-print("| point | " + " | ".join(f"{b}: per launch / graph (us, by round)" for b in builds) + " |")
-print("| --- |" + " --- |" * len(builds))
-for (shape, kernel, m), cells in points.items():
-    row = [", ".join(f"{a} / {g}" for a, g in zip(*cells[b])) if b in cells else "" for b in builds]
-    print(f"| {shape} {kernel} M={m} | " + " | ".join(row) + " |")
-PY
+cat "$OUT/ab.log" "$OUT/ab-table.md"
 exit $status
