@@ -11,7 +11,7 @@
 #   nmc compile --config tools/configs/smollm2-135m-untied.json --synthetic-weights 7 [--quant int4 [--sparsity 2:4]] \
 #       --target ptx --ctx 256 --reference-steps 32 -o DIR/smol…
 #   nmc compile --config tools/configs/llama-7b.json --synthetic-weights 7 [--quant int4 [--sparsity 2:4]] --target ptx --ctx 256 -o DIR/l7b…
-# Logs go to $OUT (or /tmp/out). CHECK=0 skips the --gpu-check (about two minutes).
+# Logs go to $OUT (or /tmp/out). CHECK=0 skips the --gpu-check (about 2.5 minutes).
 DIR=${1:-device-out/ptx2}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
