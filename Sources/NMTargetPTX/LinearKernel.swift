@@ -39,15 +39,17 @@ public struct LinearKernel: Sendable {
     public let rowTiles: Int
     /// Blocks (one cluster) that split K for one row tile group; > 1 needs sm_90.
     public let splits: Int
-    /// Weight loads before `griddepcontrol.wait` (sm_90), for programmatic dependent launches.
+    /// Built for programmatic dependent launches (sm_90): weight loads before
+    /// `griddepcontrol.wait` in the PTX (ptxas may sink them below it; see above).
     public let dependentLaunch: Bool
     /// L2 prefetch (experimental, not the default): before its first load, the block asks the L2
     /// for all of its weights, metadata and scales (`prefetch.global.L2`, a 128-byte line a
     /// thread at a time; the block's R row tiles are one contiguous run of each), so that a warp's
     /// later batches of units hit the L2 instead of each waiting a DRAM round trip, and, launched
     /// dependently, so that the block's weights are on their way while the kernel ahead still
-    /// runs. Not with split K. Not yet measured in a valid form (docs/performance-gpu.md,
-    /// "Session 17"): in plain graphs 1–2% slower at M = 1 and up to 24% at M = 16.
+    /// runs. Not with split K. Measured (docs/performance-gpu.md, "Session 18"): faster only with
+    /// dependent launches at 4096×4096 (5–8%), slower everywhere else, by up to 23% (plain
+    /// graph), so off.
     public let prefetch: Bool
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
