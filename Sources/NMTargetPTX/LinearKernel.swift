@@ -51,6 +51,10 @@ public struct LinearKernel: Sendable {
     /// dependent launches at 4096×4096 (5–8%), slower everywhere else, by up to 23% (plain
     /// graph), so off.
     public let prefetch: Bool
+    /// INT4 where a warp's units all load in one batch: scale each unit's f32 sums instead of
+    /// the f16 weights (`computeUnit`); fewer instructions, more registers (session 19 of
+    /// docs/performance-gpu.md: faster there, slower with more batches).
+    var scaleSums: Bool { weights != .fp16 && oneBatch }
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
             + (prefetch ? "_pf" : "") + (dependentLaunch ? "_d" : "")
@@ -65,6 +69,11 @@ public struct LinearKernel: Sendable {
     public var target: String { splits > 1 || dependentLaunch ? "sm_90" : "sm_80" }
     public var threads: Int { 32 * warps }
     var units: Int { columns / KernelWeightLayout.unitColumns }
+    /// Units a warp takes (the last round may leave some warps without one).
+    var rounds: Int { (units + splits * warps - 1) / (splits * warps) }
+    /// Every unit of a warp is loaded before the first is computed, so the kernel is bound by
+    /// the one round trip and by what follows it, not by overlapping batches.
+    public var oneBatch: Bool { rounds <= batch }
 
     public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
                 dependentLaunch: Bool = false, prefetch: Bool = false) throws {
@@ -95,14 +104,17 @@ public struct LinearKernel: Sendable {
     /// gain (4096×4096 M = 1 with 8 warps: 5.1 → 5.9 us).
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
-                                clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool = false) throws -> LinearKernel {
+                                clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
         let oneWave = rows / (KernelWeightLayout.tileRows * r) <= 132
         let w = warps ?? (sparse16 && !oneWave ? 4 : 16)
-        return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
-                                warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependentLaunch && w == 16, prefetch: prefetch)
+        let kernel = try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
+                                      warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependentLaunch && w == 16)
+        let withPrefetch = prefetch ?? (weights == .int4Sparse24 && kernel.dependentLaunch && kernel.oneBatch && kernel.splits == 1)
+        return withPrefetch ? try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
+                                               splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: true) : kernel
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -231,12 +243,13 @@ public struct LinearKernel: Sendable {
             b.emit("mad.lo.u32 \(elems), \(t), \(weights == .int4Sparse24 ? 2 : 16), \(elems);")
             xLane.append(address(xPtr, elems, 2))
         }
-        let rounds = (U + SW - 1) / SW
         // Two accumulator sets (units alternate) halve the chain of dependent mma instructions.
         let chains = rounds > 1 ? 2 : 1
         let acc = (0..<chains).map { _ in (0..<R).map { _ in (0..<T).map { _ in b.regs("f", 4) } } }
         for a in acc.joined().joined().joined() { b.emit("mov.f32 \(a), 0f00000000;") }
         let consts = weights == .fp16 ? [] : b.int4Constants()
+        let zero = weights == .fp16 ? [] : b.regs("f", 4)  // the C of each unit's first mma
+        for z in zero { b.emit("mov.f32 \(z), 0f00000000;") }
 
         var j0 = 0
         while j0 < rounds {
@@ -265,7 +278,7 @@ public struct LinearKernel: Sendable {
                 let skip = b.label("skip")
                 if let p = guards[j] { b.emit("@!\(p) bra \(skip);") }
                 let x = activations[j] ?? loadActivations(&b, j: j, pred: "", xLane: xLane)
-                computeUnit(&b, regs: loaded[j]!, x: staged ? stage(&b, x[0], staging) : x, acc: acc[j % chains], consts: consts)
+                computeUnit(&b, regs: loaded[j]!, x: staged ? stage(&b, x[0], staging) : x, acc: acc[j % chains], consts: consts, zero: zero)
                 if guards[j] != nil { b.place(skip) }
             }
             j0 += batch
@@ -375,37 +388,47 @@ public struct LinearKernel: Sendable {
     }
 
     /// Dequantizes one unit's weights (for each row tile) and runs its tensor-core steps for
-    /// every token tile.
-    private func computeUnit(_ b: inout PTXBuilder, regs: [UnitRegisters], x: [[String]], acc: [[[String]]], consts: [String]) {
-        let scales: [(String, String)] = regs.map { unit in unit.scale.map { b.scalePairs($0) } ?? ("", "") }
-        func dequantize(_ word: String, _ r: Int) -> [String] { b.dequantizeInt4(word, constants: consts, scales: scales[r]) }
-        func mma(_ r: Int, _ nt: Int, _ a: [String], _ bRegs: [String], meta: String? = nil, selector: Int = 0) {
-            let d = "{\(acc[r][nt].joined(separator: ", "))}"
+    /// every token tile. INT4 weights go to the `mma` unscaled (q exactly, in f16): a unit is one
+    /// scale group, so its steps sum into fresh f32 accumulators, and one `fma` a sum applies the
+    /// row's scale while adding it to the kernel's (`acc`). That leaves one `sub.f16x2` a weight
+    /// pair, not a `sub` and a `mul`, and is exact up to the f32 sums.
+    private func computeUnit(_ b: inout PTXBuilder, regs: [UnitRegisters], x: [[String]], acc: [[[String]]], consts: [String], zero: [String]) {
+        func mma(_ d: [String], _ c: [String], _ a: [String], _ bRegs: [String], meta: String? = nil, selector: Int = 0) {
+            let (d, c) = ("{\(d.joined(separator: ", "))}", "{\(c.joined(separator: ", "))}")
             if let e = meta {
-                b.emit("mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 \(d), {\(a.joined(separator: ", "))}, {\(bRegs.joined(separator: ", "))}, \(d), \(e), \(selector);")
+                b.emit("mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 \(d), {\(a.joined(separator: ", "))}, {\(bRegs.joined(separator: ", "))}, \(c), \(e), \(selector);")
             } else {
-                b.emit("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 \(d), {\(a.joined(separator: ", "))}, {\(bRegs.joined(separator: ", "))}, \(d);")
+                b.emit("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 \(d), {\(a.joined(separator: ", "))}, {\(bRegs.joined(separator: ", "))}, \(c);")
             }
         }
-        switch weights {
-        case .fp16, .int4:
-            for h in 0..<2 {
-                for s in 0..<4 {
-                    for r in 0..<rowTiles {
-                        let w = regs[r].w
-                        let a = weights == .fp16 ? Array(w[(16 * h + 4 * s)..<(16 * h + 4 * s + 4)]) : dequantize(w[4 * h + s], r)
-                        for nt in 0..<tokenTiles { mma(r, nt, a, [x[nt][8 * h + 2 * s], x[nt][8 * h + 2 * s + 1]]) }
-                    }
-                }
+        if weights == .fp16 {
+            for h in 0..<2 { for s in 0..<4 { for r in 0..<rowTiles {
+                let a = Array(regs[r].w[(16 * h + 4 * s)..<(16 * h + 4 * s + 4)])
+                for nt in 0..<tokenTiles { mma(acc[r][nt], acc[r][nt], a, [x[nt][8 * h + 2 * s], x[nt][8 * h + 2 * s + 1]]) }
+            } } }
+            return
+        }
+        // (word, B registers of token tile nt, metadata, selector) of each tensor-core step
+        let steps: [(word: Int, x: (Int) -> [String], meta: (Int) -> String?, selector: Int)] = weights == .int4Sparse24
+            ? (0..<4).map { s in (s, { nt in Array(x[nt][(4 * s)..<(4 * s + 4)]) }, { r in regs[r].meta[s % 2] }, s / 2) }
+            : (0..<8).map { i in (i, { nt in [x[nt][2 * i], x[nt][2 * i + 1]] }, { _ in nil }, 0) }
+        guard scaleSums else {
+            let scales = regs.map { b.scalePairs($0.scale!) }
+            for step in steps { for r in 0..<rowTiles {
+                let a = b.dequantizeInt4(regs[r].w[step.word], constants: consts, scales: scales[r])
+                for nt in 0..<tokenTiles { mma(acc[r][nt], acc[r][nt], a, step.x(nt), meta: step.meta(r), selector: step.selector) }
+            } }
+            return
+        }
+        for r in 0..<rowTiles {
+            let sums = (0..<tokenTiles).map { _ in b.regs("f", 4) }
+            for (i, step) in steps.enumerated() {
+                let a = b.dequantizeInt4(regs[r].w[step.word], constants: consts, scales: nil)
+                for nt in 0..<tokenTiles { mma(sums[nt], i == 0 ? zero : sums[nt], a, step.x(nt), meta: step.meta(r), selector: step.selector) }
             }
-        case .int4Sparse24:
-            for s in 0..<4 {
-                for r in 0..<rowTiles {
-                    let a = dequantize(regs[r].w[s], r)
-                    for nt in 0..<tokenTiles {
-                        mma(r, nt, a, Array(x[nt][(4 * s)..<(4 * s + 4)]), meta: regs[r].meta[s % 2], selector: s / 2)
-                    }
-                }
+            let scale = b.scaleFloats(regs[r].scale!)
+            for nt in 0..<tokenTiles {
+                for c in 0..<4 { b.emit("fma.rn.f32 \(acc[r][nt][c]), \(sums[nt][c]), \(c < 2 ? scale.0 : scale.1), \(acc[r][nt][c]);") }
             }
         }
     }

@@ -47,8 +47,21 @@ struct PTXBuilder {
 
 /// The INT4 dequantization both linear kernels share (see KernelWeightLayout.int4Dense).
 extension PTXBuilder {
-    /// The three constants `dequantizeInt4` needs: the nibble mask, f16 1024 and f16 1032.
-    mutating func int4Constants() -> [String] { [constant(0x000F_000F), constant(0x6400_6400), constant(0x6408_6408)] }
+    /// The constants `dequantizeInt4` needs: for the nibbles at bits 0–3 (and 16–19) of a word,
+    /// the mask, f16 1024 and f16 1032; for those at bits 4–7 (and 20–23), the mask, f16 64
+    /// (whose mantissa's bits 4–7 count 1s) and f16 72.
+    mutating func int4Constants() -> [String] {
+        [0x000F_000F, 0x6400_6400, 0x6408_6408, 0x00F0_00F0, 0x5400_5400, 0x5480_5480].map { constant($0) }
+    }
+
+    /// f32 copies of the scales of rows g (low half of `packed`) and g + 8 (high half).
+    mutating func scaleFloats(_ packed: String) -> (String, String) {
+        let (lo, hi) = (reg("h"), reg("h")), (f0, f1) = (reg("f"), reg("f"))
+        emit("mov.b32 {\(lo), \(hi)}, \(packed);")
+        emit("cvt.f32.f16 \(f0), \(lo);")
+        emit("cvt.f32.f16 \(f1), \(hi);")
+        return (f0, f1)
+    }
 
     /// f16x2 copies of the scales of rows g (low half of `packed`) and g + 8 (high half).
     mutating func scalePairs(_ packed: String) -> (String, String) {
@@ -58,16 +71,19 @@ extension PTXBuilder {
         return (lo, hi)
     }
 
-    /// Four f16x2 A registers from one word of 8 nibbles (q + 8 each): `lop3` makes 1024 + n,
-    /// subtracting 1032 gives exactly q, and the multiplication by the row's scale rounds once.
-    mutating func dequantizeInt4(_ word: String, constants c: [String], scales: (String, String)) -> [String] {
-        (0..<4).map { i in
-            var src = word
-            if i > 0 { src = reg("r"); emit("shr.u32 \(src), \(word), \(4 * i);") }
-            let v = reg("r")
-            emit("lop3.b32 \(v), \(src), \(c[0]), \(c[1]), 0xEA;")  // (src & mask) | 0x6400…
-            emit("sub.f16x2 \(v), \(v), \(c[2]);")
-            emit("mul.f16x2 \(v), \(v), \(i % 2 == 0 ? scales.0 : scales.1);")
+    /// Four f16x2 A registers from one word of 8 nibbles (q + 8 each; register i takes nibbles
+    /// i and i + 4): `lop3` puts an even nibble into an f16 1024 + n, an odd one (without a
+    /// shift) into an f16 64 + n, subtracting 1032 or 72 gives exactly q, and the multiplication
+    /// by the row's scale (skipped where `scales` is nil: the caller scales the mma's sums)
+    /// rounds once. One shift a word (by 8, for nibbles 2, 3, 6, 7), not three.
+    mutating func dequantizeInt4(_ word: String, constants c: [String], scales: (String, String)?) -> [String] {
+        let shifted = reg("r")
+        emit("shr.u32 \(shifted), \(word), 8;")
+        return (0..<4).map { i in
+            let odd = i % 2 == 1, v = reg("r")
+            emit("lop3.b32 \(v), \(i < 2 ? word : shifted), \(c[odd ? 3 : 0]), \(c[odd ? 4 : 1]), 0xEA;")  // (src & mask) | magic
+            emit("sub.f16x2 \(v), \(v), \(c[odd ? 5 : 2]);")
+            if let scales { emit("mul.f16x2 \(v), \(v), \(i % 2 == 0 ? scales.0 : scales.1);") }
             return v
         }
     }

@@ -94,8 +94,15 @@ import Testing
         // second for threads below 176), scales 21.5 lines rounded up to 22, so every byte is asked for.
         let odd = try LinearKernel(weights: .int4, rows: 16, columns: 11008, tokenTiles: 1, warps: 16, prefetch: true).ptx()
         #expect(odd.contains(", 176;") && odd.contains(", 22;") && odd.components(separatedBy: "prefetch.global.L2").count - 1 == 3)
-        // Off by default; not with split K.
-        #expect(!(try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 4096, tokenTiles: 1, dependentLaunch: true).prefetch))
+        // By default on for 2:4 kernels launched dependently whose warps load every unit in one
+        // batch (4096 columns: 2 units a warp of 16), off with more batches (11008 columns: 6),
+        // without dependent launches, for the other kinds, and with split K.
+        func standard(_ kind: LinearKernel.Weights, _ columns: Int, dependent: Bool = true, splits: Int? = nil) throws -> LinearKernel {
+            try LinearKernel.standard(weights: kind, rows: 4096, columns: columns, tokenTiles: 1, splits: splits, clusters: true, dependentLaunch: dependent)
+        }
+        #expect(try standard(.int4Sparse24, 4096).prefetch && standard(.int4Sparse24, 4096).entry.hasSuffix("_w16_pf_d"))
+        #expect(try !standard(.int4Sparse24, 11008).prefetch && !standard(.int4Sparse24, 4096, dependent: false).prefetch)
+        #expect(try !standard(.int4, 4096).prefetch && !standard(.fp16, 4096).prefetch && !standard(.int4Sparse24, 4096, splits: 2).prefetch)
         #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 64, columns: 1152, tokenTiles: 1, splits: 2, prefetch: true) }
     }
 

@@ -99,7 +99,7 @@ struct GPUCheck {
             }
         }
         bench.warps = nil
-        bench.decodePrefetch = false
+        bench.decodePrefetch = nil
         bench.tiledFrom = 1
         // Last, as it is not the default: the wgmma kernel as stream-K, with runs of one pair
         // (P ≤ G: every tile summed from many blocks), runs longer than a tile (2048×768 at

@@ -63,8 +63,9 @@ struct MatmulBench {
     /// Build the decode kernels for dependent launches where the GPU has them, and time them
     /// that way too (`graphDependentMicroseconds`).
     var dependentLaunch = true
-    /// The decode kernels with L2 prefetch of each block's weights (`LinearKernel.prefetch`).
-    var decodePrefetch = false
+    /// The decode kernels with (or without) L2 prefetch of each block's weights
+    /// (`LinearKernel.prefetch`); nil: `LinearKernel.standard`'s choice.
+    var decodePrefetch: Bool? = nil
     /// A measuring aid (`--replace-ptx DIR`): a kernel whose entry has a file DIR/ENTRY.ptx is
     /// loaded from it (an edited copy of its `.entry`, e.g. with a piece of work removed) and its
     /// results are reported, not checked.
@@ -232,18 +233,19 @@ final class Variant {
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
          warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, streamK: Bool = false, wgmmaRowTiles: Int = 1,
-         dependentLaunch: Bool = false, prefetch: Bool = false, replacements: String? = nil, arrays: [[UInt32]],
+         dependentLaunch: Bool = false, prefetch: Bool? = nil, replacements: String? = nil, arrays: [[UInt32]],
          rotateBytes: Int) throws {
         self.device = device
         self.prefillSplits = prefillSplits
         self.rows = rows
         self.columns = columns
-        label = "nmc-\(kind.rawValue) \(rows)x\(columns)" + (prefetch ? " with L2 prefetch" : "")
-        kernels = try [1, 2].map {
+        let kernels = try [1, 2].map {
             try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
                                       splits: splits, clusters: device.computeCapability.major >= 9,
                                       dependentLaunch: dependentLaunch, prefetch: prefetch)
         }
+        self.kernels = kernels
+        label = "nmc-\(kind.rawValue) \(rows)x\(columns)" + (kernels.contains(where: \.prefetch) ? " with L2 prefetch" : "")
         let tiledKernels = try prefillKernels(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens,
                                               rowTiles: wgmmaRowTiles, streamK: streamK,
                                               hopper: device.computeCapability == (9, 0))
