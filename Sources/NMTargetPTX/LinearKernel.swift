@@ -1,7 +1,8 @@
 /// PTX for `y = x · Wᵀ` (a `quant.linear` or, for the FP16 baseline, an `nn.linear`) at small
 /// M (decode): memory-bound, so each weight byte is read once with 16-byte coalesced loads in
-/// the order KernelWeightLayout wrote, dequantized in registers (INT4 → f16 with `lop3`, one
-/// subtraction and one multiplication per pair), and fed to the tensor cores with the weight
+/// the order KernelWeightLayout wrote, dequantized in registers (INT4 → f16 with `lop3` and one
+/// subtraction per pair, then a multiplication by the scale, or, `scaleSums`, one `fma` per f32
+/// sum of a unit), and fed to the tensor cores with the weight
 /// as the 16-row A operand and up to 8 tokens per B column tile:
 /// `mma.sync.m16n8k16` (dense) or `mma.sp.sync.m16n8k32` (2:4, metadata from the layout).
 ///
@@ -42,14 +43,15 @@ public struct LinearKernel: Sendable {
     /// Built for programmatic dependent launches (sm_90): weight loads before
     /// `griddepcontrol.wait` in the PTX (ptxas may sink them below it; see above).
     public let dependentLaunch: Bool
-    /// L2 prefetch (experimental, not the default): before its first load, the block asks the L2
+    /// L2 prefetch: before its first load, the block asks the L2
     /// for all of its weights, metadata and scales (`prefetch.global.L2`, a 128-byte line a
     /// thread at a time; the block's R row tiles are one contiguous run of each), so that a warp's
     /// later batches of units hit the L2 instead of each waiting a DRAM round trip, and, launched
     /// dependently, so that the block's weights are on their way while the kernel ahead still
     /// runs. Not with split K. Measured (docs/performance-gpu.md, "Session 18"): faster only with
     /// dependent launches at 4096×4096 (5–8%), slower everywhere else, by up to 23% (plain
-    /// graph), so off.
+    /// graph); with `scaleSums` (session 19) also at 11008×4096, M = 1. So `standard` turns it on
+    /// for 2:4 kernels launched dependently whose warps load all their units in one batch.
     public let prefetch: Bool
     /// INT4 where a warp's units all load in one batch: scale each unit's f32 sums instead of
     /// the f16 weights (`computeUnit`); fewer instructions, more registers (session 19 of
@@ -102,6 +104,9 @@ public struct LinearKernel: Sendable {
     /// its start fills the running one's tail (4096×11008 M = 16: 10.3 → 9.8 us); with 8
     /// or 4 warps many fit at once, and their loads slow the running kernel by more than they
     /// gain (4096×4096 M = 1 with 8 warps: 5.1 → 5.9 us).
+    ///
+    /// `prefetch` (nil: this choice) is on for 2:4 kernels launched dependently whose warps load
+    /// all their units in one batch (`oneBatch`), where it was measured faster (see `prefetch`).
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil) throws -> LinearKernel {
