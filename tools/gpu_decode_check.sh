@@ -11,8 +11,8 @@
 #   nmc compile --config tools/configs/smollm2-135m-untied.json --synthetic-weights 7 [--quant int4 [--sparsity 2:4]] \
 #       --target ptx --ctx 256 --reference-steps 32 -o DIR/smol…
 #   nmc compile --config tools/configs/llama-7b.json --synthetic-weights 7 [--quant int4 [--sparsity 2:4]] --target ptx --ctx 256 -o DIR/l7b…
-# Here, `tools/gpu_decode_check.sh --build DIR [--gpu sm_90]` writes all nine with .build/release/nmc
-# (built if missing) and a static nmc-run (xz-compressed) beside them.
+# Here, `tools/gpu_decode_check.sh --build DIR [--gpu sm_90]` builds nmc and nmc-run (release,
+# static) and writes all nine with that nmc, the nmc-run (xz-compressed, tools/gpu_ab.sh --pack) beside them.
 # Logs go to $OUT (or /tmp/out). CHECK=0 skips the --gpu-check (about 2.5 minutes).
 if [ "${1:-}" = "--build" ]; then
   dir=${2:?usage: tools/gpu_decode_check.sh --build DIR [nmc compile options, e.g. --gpu sm_90]}; shift 2

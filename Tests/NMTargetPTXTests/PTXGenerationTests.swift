@@ -106,6 +106,24 @@ import Testing
         #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 64, columns: 1152, tokenTiles: 1, splits: 2, prefetch: true) }
     }
 
+    @Test func unitSumsAreScaledWhereAWarpsUnitsLoadInOneBatch() throws {
+        // 4096 columns over 16 warps: two units a warp, one batch: q goes to the mma unscaled (the
+        // first step's C is zero), and the unit's sums are scaled in f32 into the accumulators.
+        let one = try LinearKernel(weights: .int4Sparse24, rows: 16, columns: 4096, tokenTiles: 1, warps: 16)
+        #expect(one.oneBatch && one.scaleSums)
+        let ptx = one.ptx()
+        #expect(!ptx.contains("mul.f16x2") && ptx.components(separatedBy: "fma.rn.f32").count - 1 == 2 * 4)
+        #expect(ptx.components(separatedBy: "cvt.f32.f16").count - 1 == 2 * 2 && ptx.components(separatedBy: "sub.f16x2").count - 1 == 2 * 16)
+        // 11008 columns: six units a warp in two batches: the f16 weights are scaled, as are the
+        // dense INT4 kernel's with several batches; FP16 has no scales.
+        for kernel in [try LinearKernel(weights: .int4Sparse24, rows: 16, columns: 11008, tokenTiles: 1, warps: 16),
+                       try LinearKernel(weights: .int4, rows: 16, columns: 11008, tokenTiles: 1, warps: 16)] {
+            #expect(!kernel.oneBatch && !kernel.scaleSums)
+            #expect(kernel.ptx().contains("mul.f16x2") && !kernel.ptx().contains("fma.rn.f32"))
+        }
+        #expect(!(try LinearKernel(weights: .fp16, rows: 16, columns: 256, tokenTiles: 1, warps: 16).scaleSums))
+    }
+
     @Test func aUnitCountTheWarpsDoNotDivideIsGuarded() throws {
         // 9 units over 16 warps: only warps 0…8 have one; the rest skip it.
         let ptx = try LinearKernel(weights: .int4, rows: 16, columns: 1152, tokenTiles: 1, warps: 16).ptx()

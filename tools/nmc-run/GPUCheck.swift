@@ -87,8 +87,10 @@ struct GPUCheck {
         } else {
             log("gpu-check: dependent launches not checked (they need sm_90 and cuLaunchKernelEx)")
         }
-        // The decode kernels with L2 prefetch (experimental), every kind: 1, 9 and 86 units (a
-        // partial last line of scales), 16 and 4 warps, every token count up to three token tiles.
+        // The decode kernels with L2 prefetch everywhere (by default only 2:4 kernels launched
+        // dependently whose warps load all their units in one batch), every kind: 1, 9 and 86
+        // units (a partial last line of scales), 16 and 4 warps, every token count up to three
+        // token tiles.
         bench.decodePrefetch = true
         bench.tiledFrom = Int.max
         for w in [16, 4] {

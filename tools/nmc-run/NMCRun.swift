@@ -58,7 +58,7 @@ struct NMCRun: ParsableCommand {
     @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (whole waves of tiles as a plain grid, the last one to two waves cut into equal runs over the SMs, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
     var dependentLaunch = true
-    @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels with (or without) an L2 prefetch of each block's weights before its first load (not with --splits; default: LinearKernel.standard's, on for dependent launches whose warps load all their units in one batch).")
+    @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels with (or without) an L2 prefetch of each block's weights before its first load (not with --splits; default: LinearKernel.standard's, on for 2:4 kernels launched dependently whose warps load all their units in one batch).")
     var decodePrefetch: Bool?
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
