@@ -53,13 +53,19 @@ public struct LinearKernel: Sendable {
     /// graph); with `scaleSums` (session 19) also at 11008×4096, M = 1. So `standard` turns it on
     /// for 2:4 kernels launched dependently whose warps load all their units in one batch.
     public let prefetch: Bool
+    /// L2 prefetch ahead (experimental, 0: none): while it loads batch k of its units, each warp
+    /// asks the L2 for the weights, metadata and scales of its batch k + `prefetchAhead` (at the
+    /// first batch, of batches 1 … `prefetchAhead`), one `prefetch.global.L2` for each load it
+    /// will make, so that a kernel with several batches keeps more bytes on their way than its
+    /// registers hold, in the order it needs them. Not yet measured.
+    public let prefetchAhead: Int
     /// INT4 where a warp's units all load in one batch: scale each unit's f32 sums instead of
     /// the f16 weights (`computeUnit`); fewer instructions, more registers (session 19 of
     /// docs/performance-gpu.md: faster there, slower with more batches).
     var scaleSums: Bool { weights != .fp16 && oneBatch }
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
-            + (prefetch ? "_pf" : "") + (dependentLaunch ? "_d" : "")
+            + (prefetch ? "_pf" : "") + (prefetchAhead > 0 ? "_pa\(prefetchAhead)" : "") + (dependentLaunch ? "_d" : "")
     }
     /// Blocks an SM must hold at once (`.minnctapersm`). A one-token-tile kernel launched
     /// dependently takes 2 (ptxas then uses 64 registers instead of 40; no third 16-warp block
@@ -78,15 +84,15 @@ public struct LinearKernel: Sendable {
     public var oneBatch: Bool { rounds <= batch }
 
     public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
-                dependentLaunch: Bool = false, prefetch: Bool = false) throws {
+                dependentLaunch: Bool = false, prefetch: Bool = false, prefetchAhead: Int = 0) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
-        guard tokenTiles == 1 || tokenTiles == 2, [1, 2, 4].contains(rowTiles), [2, 4, 8, 16].contains(warps),
+        guard tokenTiles == 1 || tokenTiles == 2, [1, 2, 4].contains(rowTiles), [2, 4, 8, 16].contains(warps), (0...3).contains(prefetchAhead),
               [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0, !(prefetch && splits > 1) else {
-            throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps, \(splits) splits\(prefetch ? " with L2 prefetch" : "") is not supported")
+            throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps, \(splits) splits\(prefetch ? " with L2 prefetch" : "")\(prefetchAhead > 0 ? ", prefetching \(prefetchAhead) batches ahead" : "") is not supported")
         }
         self.weights = weights; self.rows = rows; self.columns = columns
         self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles; self.splits = splits
-        self.dependentLaunch = dependentLaunch; self.prefetch = prefetch
+        self.dependentLaunch = dependentLaunch; self.prefetch = prefetch; self.prefetchAhead = prefetchAhead
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
@@ -109,7 +115,8 @@ public struct LinearKernel: Sendable {
     /// all their units in one batch (`oneBatch`), where it was measured faster (see `prefetch`).
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
-                                clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil) throws -> LinearKernel {
+                                clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
+                                prefetchAhead: Int = 0) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
@@ -118,8 +125,8 @@ public struct LinearKernel: Sendable {
         let kernel = try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
                                       warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependentLaunch && w == 16)
         let withPrefetch = prefetch ?? (weights == .int4Sparse24 && kernel.dependentLaunch && kernel.oneBatch && kernel.splits == 1)
-        return withPrefetch ? try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
-                                               splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: true) : kernel
+        return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
+                                splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: prefetchAhead)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -256,20 +263,40 @@ public struct LinearKernel: Sendable {
         let zero = weights == .fp16 ? [] : b.regs("f", 4)  // the C of each unit's first mma
         for z in zero { b.emit("mov.f32 \(z), 0f00000000;") }
 
+        // The predicate of round j where it is the last and only warps w < U − j·SW have a unit
+        // (made where first needed: never inside a skipped unit).
+        var guards: [Int: String] = [:]
+        func guardOf(_ j: Int) -> String? {
+            guard (j + 1) * SW > U else { return nil }
+            if guards[j] == nil {
+                let p = b.reg("p")
+                b.emit("setp.lt.u32 \(p), \(vwarp), \(U - j * SW);")
+                guards[j] = p
+            }
+            return guards[j]
+        }
+        let batches = (rounds + batch - 1) / batch
         var j0 = 0
         while j0 < rounds {
             let js = Array(j0..<min(j0 + batch, rounds))
             var loaded: [Int: [UnitRegisters]] = [:]
-            var guards: [Int: String] = [:]
             var activations: [Int: [[String]]] = [:]
             for j in js {
-                if (j + 1) * SW > U {  // the last round: only warps w < U − j·SW have a unit
-                    let p = b.reg("p")
-                    b.emit("setp.lt.u32 \(p), \(vwarp), \(U - j * SW);")
-                    guards[j] = p
-                }
                 loaded[j] = (0..<R).map { r in
-                    loadUnit(&b, unitOffset: j * SW + r * U, pred: guards[j].map { "@\($0) " } ?? "", wLane: wLane, metaLane: metaLane, scaleLane: scaleLane)
+                    loadUnit(&b, unitOffset: j * SW + r * U, pred: guardOf(j).map { "@\($0) " } ?? "", wLane: wLane, metaLane: metaLane, scaleLane: scaleLane)
+                }
+            }
+            if prefetchAhead > 0 {
+                let k = j0 / batch
+                for ahead in (k == 0 ? Array(1...prefetchAhead) : [k + prefetchAhead]) where ahead < batches {
+                    for j in (ahead * batch)..<min((ahead + 1) * batch, rounds) {
+                        let pred = guardOf(j).map { "@\($0) " } ?? ""
+                        for r in 0..<R {
+                            for address in unitAddresses(unitOffset: j * SW + r * U, wLane: wLane, metaLane: metaLane, scaleLane: scaleLane).all {
+                                b.emit("\(pred)prefetch.global.L2 \(address);")
+                            }
+                        }
+                    }
                 }
             }
             // The weights never change: only activations (and the output) wait for the kernel ahead.
@@ -317,25 +344,32 @@ public struct LinearKernel: Sendable {
         }
     }
 
+    /// The lane's addresses of unit `warp + j·W`'s weight vectors (512 bytes a warp each),
+    /// metadata and scale: what `loadUnit` loads and `prefetchAhead` asks the L2 for.
+    private func unitAddresses(unitOffset: Int, wLane: String, metaLane: String, scaleLane: String) -> (w: [String], meta: String?, scale: String?, all: [String]) {
+        let w = (0..<(unitBytes / 512)).map { "[\(wLane)+\(unitOffset * unitBytes + 512 * $0)]" }
+        let meta = weights == .int4Sparse24 ? "[\(metaLane)+\(unitOffset * 256)]" : nil
+        let scale = weights != .fp16 ? "[\(scaleLane)+\(unitOffset * 32)]" : nil
+        return (w, meta, scale, w + [meta, scale].compactMap { $0 })
+    }
+
     /// Issues the loads of unit `warp + j·W`'s weights (and metadata, scales).
     private func loadUnit(_ b: inout PTXBuilder, unitOffset: Int, pred: String, wLane: String, metaLane: String, scaleLane: String) -> UnitRegisters {
-        let vectors = unitBytes / 512
-        var w: [String] = []
-        for v in 0..<vectors {
+        let at = unitAddresses(unitOffset: unitOffset, wLane: wLane, metaLane: metaLane, scaleLane: scaleLane)
+        let w = at.w.flatMap { address -> [String] in
             let r = b.regs("r", 4)
-            b.emit("\(pred)ld.global.nc.v4.u32 {\(r.joined(separator: ", "))}, [\(wLane)+\(unitOffset * unitBytes + 512 * v)];")
-            w += r
+            b.emit("\(pred)ld.global.nc.v4.u32 {\(r.joined(separator: ", "))}, \(address);")
+            return r
         }
         var meta: [String] = []
-        if weights == .int4Sparse24 {
+        if let address = at.meta {
             meta = b.regs("r", 2)
-            b.emit("\(pred)ld.global.nc.v2.u32 {\(meta.joined(separator: ", "))}, [\(metaLane)+\(unitOffset * 256)];")
+            b.emit("\(pred)ld.global.nc.v2.u32 {\(meta.joined(separator: ", "))}, \(address);")
         }
-        var scale: String? = nil
-        if weights != .fp16 {
+        let scale = at.scale.map { address -> String in
             let s = b.reg("r")
-            b.emit("\(pred)ld.global.nc.u32 \(s), [\(scaleLane)+\(unitOffset * 32)];")
-            scale = s
+            b.emit("\(pred)ld.global.nc.u32 \(s), \(address);")
+            return s
         }
         return UnitRegisters(w: w, meta: meta, scale: scale)
     }

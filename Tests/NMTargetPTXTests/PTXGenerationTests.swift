@@ -124,6 +124,24 @@ import Testing
         #expect(!(try LinearKernel(weights: .fp16, rows: 16, columns: 256, tokenTiles: 1, warps: 16).scaleSums))
     }
 
+    @Test func prefetchAheadAsksTheL2ForTheNextBatchesUnits() throws {
+        // 86 units over 16 warps: 6 rounds, batches of 4 (rounds 0–3, 4–5); one batch ahead, the
+        // first batch's loads are followed by prefetches of rounds 4 and 5 (weights, metadata,
+        // scales), round 5's only for warps below 86 − 80 = 6, all before the first mma.
+        let k = try LinearKernel(weights: .int4Sparse24, rows: 16, columns: 11008, tokenTiles: 1, warps: 16, prefetchAhead: 1)
+        #expect(k.entry.hasSuffix("_w16_pa1"))
+        let lines = k.ptx().split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let prefetches = lines.filter { $0.contains("prefetch.global.L2") }
+        #expect(prefetches.count == 6 && prefetches.filter { $0.hasPrefix("@%p") }.count == 3)
+        #expect(prefetches[0].hasSuffix("+32768];") && prefetches[1].hasSuffix("+16384];") && prefetches[2].hasSuffix("+2048];"))
+        #expect(lines.contains { $0.hasPrefix("setp.lt.u32") && $0.hasSuffix(", 6;") })
+        let firstMMA = try #require(lines.firstIndex { $0.hasPrefix("mma.sp") })
+        #expect(lines.lastIndex { $0.contains("prefetch.global.L2") }! < firstMMA)
+        // With one batch there is nothing ahead; more than 3 batches ahead is refused.
+        #expect(!(try LinearKernel(weights: .int4, rows: 16, columns: 1152, tokenTiles: 1, warps: 16, prefetchAhead: 2).ptx().contains("prefetch")))
+        #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 16, columns: 1152, tokenTiles: 1, prefetchAhead: 4) }
+    }
+
     @Test func aUnitCountTheWarpsDoNotDivideIsGuarded() throws {
         // 9 units over 16 warps: only warps 0…8 have one; the rest skip it.
         let ptx = try LinearKernel(weights: .int4, rows: 16, columns: 1152, tokenTiles: 1, warps: 16).ptx()

@@ -100,6 +100,20 @@ struct GPUCheck {
                 _ = try bench.run(shapes: [shape], tokens: [1, 5, 9, 16, 24], log: log)
             }
         }
+        // Prefetching batches ahead (experimental): 9 and 86 units (several batches a warp, the
+        // last round partial), with and without the block's prefetch.
+        for ahead in [1, 2] {
+            bench.decodePrefetchAhead = ahead
+            bench.decodePrefetch = ahead == 1
+            for w in [16, 4] {
+                bench.warps = w
+                log("gpu-check: the decode kernels prefetching \(ahead) batch\(ahead > 1 ? "es" : "") ahead, \(w) warps")
+                for shape in [(rows: 48, columns: 1152), (rows: 96, columns: 11008)] {
+                    _ = try bench.run(shapes: [shape], tokens: [1, 9, 16, 24], log: log)
+                }
+            }
+        }
+        bench.decodePrefetchAhead = 0
         bench.warps = nil
         bench.decodePrefetch = nil
         bench.tiledFrom = 1
