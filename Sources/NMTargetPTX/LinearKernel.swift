@@ -57,7 +57,12 @@ public struct LinearKernel: Sendable {
     /// asks the L2 for the weights, metadata and scales of its batch k + `prefetchAhead` (at the
     /// first batch, of batches 1 … `prefetchAhead`), one `prefetch.global.L2` for each load it
     /// will make, so that a kernel with several batches keeps more bytes on their way than its
-    /// registers hold, in the order it needs them. Not yet measured.
+    /// registers hold, in the order it needs them. Measured (docs/performance-gpu.md, "Session
+    /// 20"): 4096×11008 M = 1 in a graph of dependent launches 8.08 → 7.52 us (1 or 2 ahead alike);
+    /// slower at M = 16 (4096×11008 10.9 → 12.3 with 1, 11.2 with 2; 11008×4096 11.2 → 11.5,
+    /// 12.5), where the staged kernels' instructions, not the round trips, set the time. So
+    /// `standard` asks for 1 ahead for 2:4 one-token-tile kernels launched dependently whose
+    /// warps load their units in several batches.
     public let prefetchAhead: Int
     /// INT4 where a warp's units all load in one batch: scale each unit's f32 sums instead of
     /// the f16 weights (`computeUnit`); fewer instructions, more registers (session 19 of
@@ -112,11 +117,13 @@ public struct LinearKernel: Sendable {
     /// gain (4096×4096 M = 1 with 8 warps: 5.1 → 5.9 us).
     ///
     /// `prefetch` (nil: this choice) is on for 2:4 kernels launched dependently whose warps load
-    /// all their units in one batch (`oneBatch`), where it was measured faster (see `prefetch`).
+    /// all their units in one batch (`oneBatch`), where it was measured faster (see `prefetch`);
+    /// `prefetchAhead` (nil: this choice) is 1 for those with one token tile and several batches
+    /// (see `prefetchAhead`), else 0.
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
-                                prefetchAhead: Int = 0) throws -> LinearKernel {
+                                prefetchAhead: Int? = nil) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
@@ -124,9 +131,11 @@ public struct LinearKernel: Sendable {
         let w = warps ?? (sparse16 && !oneWave ? 4 : 16)
         let kernel = try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
                                       warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependentLaunch && w == 16)
-        let withPrefetch = prefetch ?? (weights == .int4Sparse24 && kernel.dependentLaunch && kernel.oneBatch && kernel.splits == 1)
+        let sparseDependent = weights == .int4Sparse24 && kernel.dependentLaunch && kernel.splits == 1
+        let withPrefetch = prefetch ?? (sparseDependent && kernel.oneBatch)
+        let ahead = prefetchAhead ?? (sparseDependent && tokenTiles == 1 && !kernel.oneBatch && !withPrefetch ? 1 : 0)
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
-                                splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: prefetchAhead)
+                                splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte

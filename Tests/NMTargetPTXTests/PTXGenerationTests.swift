@@ -104,6 +104,14 @@ import Testing
         #expect(try !standard(.int4Sparse24, 11008).prefetch && !standard(.int4Sparse24, 4096, dependent: false).prefetch)
         #expect(try !standard(.int4, 4096).prefetch && !standard(.fp16, 4096).prefetch && !standard(.int4Sparse24, 4096, splits: 2).prefetch)
         #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 64, columns: 1152, tokenTiles: 1, splits: 2, prefetch: true) }
+        // Prefetching a batch ahead is the default where the block's prefetch is not: 2:4, one
+        // token tile, dependent launches, several batches (11008 columns); not at M = 16, nor
+        // without dependent launches, nor for the other kinds; asked for, it is granted.
+        #expect(try standard(.int4Sparse24, 11008).prefetchAhead == 1 && standard(.int4Sparse24, 11008).entry.hasSuffix("_w16_pa1_d"))
+        #expect(try standard(.int4Sparse24, 4096).prefetchAhead == 0 && standard(.int4Sparse24, 11008, dependent: false).prefetchAhead == 0)
+        #expect(try standard(.int4, 11008).prefetchAhead == 0 && standard(.fp16, 11008).prefetchAhead == 0)
+        #expect(try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true).prefetchAhead == 0)
+        #expect(try LinearKernel.standard(weights: .int4, rows: 4096, columns: 11008, tokenTiles: 1, prefetchAhead: 2).prefetchAhead == 2)
     }
 
     @Test func unitSumsAreScaledWhereAWarpsUnitsLoadInOneBatch() throws {

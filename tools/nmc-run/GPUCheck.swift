@@ -100,8 +100,9 @@ struct GPUCheck {
                 _ = try bench.run(shapes: [shape], tokens: [1, 5, 9, 16, 24], log: log)
             }
         }
-        // Prefetching batches ahead (experimental): 9 and 86 units (several batches a warp, the
-        // last round partial), with and without the block's prefetch.
+        // Prefetching batches ahead (by default 1, for 2:4 one-token-tile kernels launched
+        // dependently with several batches a warp), every kind: 9 and 86 units (several batches a
+        // warp, the last round partial), with and without the block's prefetch.
         for ahead in [1, 2] {
             bench.decodePrefetchAhead = ahead
             bench.decodePrefetch = ahead == 1
@@ -113,7 +114,7 @@ struct GPUCheck {
                 }
             }
         }
-        bench.decodePrefetchAhead = 0
+        bench.decodePrefetchAhead = nil
         bench.warps = nil
         bench.decodePrefetch = nil
         bench.tiledFrom = 1

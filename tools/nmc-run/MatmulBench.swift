@@ -67,7 +67,7 @@ struct MatmulBench {
     /// (`LinearKernel.prefetch`); nil: `LinearKernel.standard`'s choice.
     var decodePrefetch: Bool? = nil
     /// Batches ahead each warp of the decode kernels asks the L2 for (`LinearKernel.prefetchAhead`).
-    var decodePrefetchAhead = 0
+    var decodePrefetchAhead: Int? = nil
     /// A measuring aid (`--replace-ptx DIR`): a kernel whose entry has a file DIR/ENTRY.ptx is
     /// loaded from it (an edited copy of its `.entry`, e.g. with a piece of work removed) and its
     /// results are reported, not checked.
@@ -235,7 +235,7 @@ final class Variant {
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
          warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, streamK: Bool = false, wgmmaRowTiles: Int = 1,
-         dependentLaunch: Bool = false, prefetch: Bool? = nil, prefetchAhead: Int = 0, replacements: String? = nil, arrays: [[UInt32]],
+         dependentLaunch: Bool = false, prefetch: Bool? = nil, prefetchAhead: Int? = nil, replacements: String? = nil, arrays: [[UInt32]],
          rotateBytes: Int) throws {
         self.device = device
         self.prefillSplits = prefillSplits

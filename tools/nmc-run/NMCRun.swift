@@ -60,7 +60,7 @@ struct NMCRun: ParsableCommand {
     var dependentLaunch = true
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels with (or without) an L2 prefetch of each block's weights before its first load (not with --splits; default: LinearKernel.standard's, on for 2:4 kernels launched dependently whose warps load all their units in one batch).")
     var decodePrefetch: Bool?
-    @Option(help: "Each warp of the decode linear kernels asks the L2 for its units N batches ahead of those it loads (0: none; experimental, not the default).") var decodePrefetchAhead = 0
+    @Option(help: "Each warp of the decode linear kernels asks the L2 for its units N batches ahead of those it loads (0 to 3; default: LinearKernel.standard's, 1 for 2:4 one-token-tile kernels launched dependently whose warps load their units in several batches, else 0).") var decodePrefetchAhead: Int?
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
@@ -77,7 +77,7 @@ struct NMCRun: ParsableCommand {
         if wgmmaRowTiles == 2 && (streamK || ![nil, 2].contains(warpgroups) || (blockTokens ?? 0) > 128) {
             throw ValidationError("--wgmma-row-tiles 2 takes two warpgroups (--warpgroups 2) of at most 128 tokens (--block-tokens 64 or 128), without --stream-k")
         }
-        if !(0...3).contains(decodePrefetchAhead) { throw ValidationError("--decode-prefetch-ahead \(decodePrefetchAhead): 0 to 3 batches") }
+        if let n = decodePrefetchAhead, !(0...3).contains(n) { throw ValidationError("--decode-prefetch-ahead \(n): 0 to 3 batches") }
         if decodePrefetch == true && (splits ?? 1) > 1 { throw ValidationError("--decode-prefetch takes no split K (--splits 1)") }
         if let dir = replacePtx {
             guard benchMatmul else { throw ValidationError("--replace-ptx takes --bench-matmul") }
