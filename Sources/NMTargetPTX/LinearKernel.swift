@@ -67,10 +67,14 @@ public struct LinearKernel: Sendable {
     /// INT4 where a warp's units all load in one batch: scale each unit's f32 sums instead of
     /// the f16 weights (`computeUnit`); fewer instructions, more registers (session 19 of
     /// docs/performance-gpu.md: faster there, slower with more batches).
-    var scaleSums: Bool { weights != .fp16 && oneBatch }
+    var scaleSums: Bool { weights != .fp16 && (sumsScaled ?? oneBatch) }
+    /// `scaleSums` asked for (true: then with one accumulator set) or refused (false) whatever
+    /// the batches; nil: `oneBatch`. Experimental (`nmc-run --[no-]decode-scale-sums`).
+    public let sumsScaled: Bool?
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
-            + (prefetch ? "_pf" : "") + (prefetchAhead > 0 ? "_pa\(prefetchAhead)" : "") + (dependentLaunch ? "_d" : "")
+            + (prefetch ? "_pf" : "") + (prefetchAhead > 0 ? "_pa\(prefetchAhead)" : "")
+            + (weights == .fp16 || scaleSums == oneBatch ? "" : scaleSums ? "_ss" : "_ws") + (dependentLaunch ? "_d" : "")
     }
     /// Blocks an SM must hold at once (`.minnctapersm`). A one-token-tile kernel launched
     /// dependently takes 2 (ptxas then uses 64 registers instead of 40; no third 16-warp block
@@ -89,7 +93,7 @@ public struct LinearKernel: Sendable {
     public var oneBatch: Bool { rounds <= batch }
 
     public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
-                dependentLaunch: Bool = false, prefetch: Bool = false, prefetchAhead: Int = 0) throws {
+                dependentLaunch: Bool = false, prefetch: Bool = false, prefetchAhead: Int = 0, sumsScaled: Bool? = nil) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
         guard tokenTiles == 1 || tokenTiles == 2, [1, 2, 4].contains(rowTiles), [2, 4, 8, 16].contains(warps), (0...3).contains(prefetchAhead),
               [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0, !(prefetch && splits > 1) else {
@@ -98,6 +102,7 @@ public struct LinearKernel: Sendable {
         self.weights = weights; self.rows = rows; self.columns = columns
         self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.prefetch = prefetch; self.prefetchAhead = prefetchAhead
+        self.sumsScaled = sumsScaled
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
@@ -123,7 +128,7 @@ public struct LinearKernel: Sendable {
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
-                                prefetchAhead: Int? = nil) throws -> LinearKernel {
+                                prefetchAhead: Int? = nil, sumsScaled: Bool? = nil) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
@@ -135,7 +140,8 @@ public struct LinearKernel: Sendable {
         let withPrefetch = prefetch ?? (sparseDependent && kernel.oneBatch)
         let ahead = prefetchAhead ?? (sparseDependent && tokenTiles == 1 && !kernel.oneBatch && !withPrefetch ? 1 : 0)
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
-                                splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead)
+                                splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
+                                sumsScaled: sumsScaled)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -264,8 +270,9 @@ public struct LinearKernel: Sendable {
             b.emit("mad.lo.u32 \(elems), \(t), \(weights == .int4Sparse24 ? 2 : 16), \(elems);")
             xLane.append(address(xPtr, elems, 2))
         }
-        // Two accumulator sets (units alternate) halve the chain of dependent mma instructions.
-        let chains = rounds > 1 ? 2 : 1
+        // Two accumulator sets (units alternate) halve the chain of dependent mma instructions;
+        // with scaled sums asked for, each unit's chain starts afresh, and one set takes its fmas.
+        let chains = rounds > 1 && sumsScaled != true ? 2 : 1
         let acc = (0..<chains).map { _ in (0..<R).map { _ in (0..<T).map { _ in b.regs("f", 4) } } }
         for a in acc.joined().joined().joined() { b.emit("mov.f32 \(a), 0f00000000;") }
         let consts = weights == .fp16 ? [] : b.int4Constants()

@@ -68,6 +68,8 @@ struct MatmulBench {
     var decodePrefetch: Bool? = nil
     /// Batches ahead each warp of the decode kernels asks the L2 for (`LinearKernel.prefetchAhead`).
     var decodePrefetchAhead: Int? = nil
+    /// Scaled sums asked for or refused in the INT4 decode kernels (`LinearKernel.sumsScaled`).
+    var decodeScaleSums: Bool? = nil
     /// A measuring aid (`--replace-ptx DIR`): a kernel whose entry has a file DIR/ENTRY.ptx is
     /// loaded from it (an edited copy of its `.entry`, e.g. with a piece of work removed) and its
     /// results are reported, not checked.
@@ -100,7 +102,7 @@ struct MatmulBench {
                 let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns, warps: warps,
                                           rowTiles: rowTiles, splits: splits, tiledFrom: tiledFrom, warpgroups: warpgroups, blockTokens: blockTokens,
                                           prefillSplits: prefillSplits, streamK: streamK, wgmmaRowTiles: wgmmaRowTiles,
-                                          dependentLaunch: dependentLaunch && device.supportsDependentLaunch, prefetch: decodePrefetch, prefetchAhead: decodePrefetchAhead,
+                                          dependentLaunch: dependentLaunch && device.supportsDependentLaunch, prefetch: decodePrefetch, prefetchAhead: decodePrefetchAhead, sumsScaled: decodeScaleSums,
                                           replacements: replacementDirectory,
                                           arrays: arrays, rotateBytes: rotateBytes)
                 defer { variant.free() }
@@ -235,7 +237,7 @@ final class Variant {
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
          warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, streamK: Bool = false, wgmmaRowTiles: Int = 1,
-         dependentLaunch: Bool = false, prefetch: Bool? = nil, prefetchAhead: Int? = nil, replacements: String? = nil, arrays: [[UInt32]],
+         dependentLaunch: Bool = false, prefetch: Bool? = nil, prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, replacements: String? = nil, arrays: [[UInt32]],
          rotateBytes: Int) throws {
         self.device = device
         self.prefillSplits = prefillSplits
@@ -244,7 +246,8 @@ final class Variant {
         let kernels = try [1, 2].map {
             try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
                                       splits: splits, clusters: device.computeCapability.major >= 9,
-                                      dependentLaunch: dependentLaunch, prefetch: prefetch, prefetchAhead: prefetchAhead)
+                                      dependentLaunch: dependentLaunch, prefetch: prefetch, prefetchAhead: prefetchAhead,
+                                      sumsScaled: sumsScaled)
         }
         self.kernels = kernels
         label = "nmc-\(kind.rawValue) \(rows)x\(columns)" + (kernels.contains(where: \.prefetch) ? " with L2 prefetch" : "")

@@ -61,6 +61,8 @@ struct NMCRun: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels with (or without) an L2 prefetch of each block's weights before its first load (not with --splits; default: LinearKernel.standard's, on for 2:4 kernels launched dependently whose warps load all their units in one batch).")
     var decodePrefetch: Bool?
     @Option(help: "Each warp of the decode linear kernels asks the L2 for its units N batches ahead of those it loads (0 to 3; default: LinearKernel.standard's, 1 for 2:4 one-token-tile kernels launched dependently whose warps load their units in several batches, else 0).") var decodePrefetchAhead: Int?
+    @Flag(inversion: .prefixedNo, help: "Scale the f32 sums of each unit of the INT4 decode linear kernels instead of the f16 weights, with one accumulator set (or scale the weights); default: sums where a warp's units load in one batch (experimental).")
+    var decodeScaleSums: Bool?
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
@@ -188,7 +190,7 @@ struct NMCRun: ParsableCommand {
                 let kernels = try [1, 2].map {
                     try LinearKernel.standard(weights: kind, rows: shape.rows, columns: shape.columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
                                               splits: splits, clusters: true, dependentLaunch: dependentLaunch, prefetch: decodePrefetch,
-                                              prefetchAhead: decodePrefetchAhead)
+                                              prefetchAhead: decodePrefetchAhead, sumsScaled: decodeScaleSums)
                 }
                 let tiled = try prefillKernels(kind: kind, rows: shape.rows, columns: shape.columns, warpgroups: warpgroups, blockTokens: blockTokens,
                                                rowTiles: wgmmaRowTiles, streamK: streamK,
@@ -236,6 +238,7 @@ struct NMCRun: ParsableCommand {
         bench.dependentLaunch = dependentLaunch
         bench.decodePrefetch = decodePrefetch
         bench.decodePrefetchAhead = decodePrefetchAhead
+        bench.decodeScaleSums = decodeScaleSums
         bench.replacementDirectory = replacePtx
         let points = try bench.run(shapes: try parsedShapes(), tokens: try parsedTokens(), log: log)
         if let path = json { try write(points, to: path) }
