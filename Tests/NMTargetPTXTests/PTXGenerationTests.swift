@@ -130,6 +130,16 @@ import Testing
             #expect(kernel.ptx().contains("mul.f16x2") && !kernel.ptx().contains("fma.rn.f32"))
         }
         #expect(!(try LinearKernel(weights: .fp16, rows: 16, columns: 256, tokenTiles: 1, warps: 16).scaleSums))
+        // Asked for (experimental), sums are scaled with several batches too, into one accumulator
+        // set (4 zeroed accumulators and the 4 of the zero C, not 8 and 4); refused, one batch
+        // scales the weights. The entry names say so where it is not the default.
+        func zeroed(_ ptx: String) -> Int { ptx.components(separatedBy: ", 0f00000000;").count - 1 }
+        let asked = try LinearKernel(weights: .int4Sparse24, rows: 16, columns: 11008, tokenTiles: 1, warps: 16, sumsScaled: true)
+        #expect(asked.scaleSums && asked.entry.hasSuffix("_w16_ss") && !asked.ptx().contains("mul.f16x2") && zeroed(asked.ptx()) == 8)
+        #expect(zeroed(try LinearKernel(weights: .int4Sparse24, rows: 16, columns: 11008, tokenTiles: 1, warps: 16).ptx()) == 12)
+        let refused = try LinearKernel(weights: .int4, rows: 16, columns: 4096, tokenTiles: 1, warps: 16, sumsScaled: false)
+        #expect(!refused.scaleSums && refused.entry.hasSuffix("_w16_ws") && refused.ptx().contains("mul.f16x2"))
+        #expect(try LinearKernel(weights: .fp16, rows: 16, columns: 256, tokenTiles: 1, warps: 16, sumsScaled: true).entry.hasSuffix("_w16"))
     }
 
     @Test func prefetchAheadAsksTheL2ForTheNextBatchesUnits() throws {

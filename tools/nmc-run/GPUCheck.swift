@@ -115,6 +115,22 @@ struct GPUCheck {
             }
         }
         bench.decodePrefetchAhead = nil
+        // Scaled unit sums asked for (one accumulator set) and refused, whatever the batches: 1,
+        // 9 and 86 units (one batch, several, a partial last round), both INT4 kinds.
+        bench.decodePrefetch = nil
+        bench.kinds = [.int4, .int4Sparse24]
+        for sums in [true, false] {
+            bench.decodeScaleSums = sums
+            for w in [16, 4] {
+                bench.warps = w
+                log("gpu-check: the INT4 decode kernels with scaled \(sums ? "sums" : "weights"), \(w) warps")
+                for shape in [(rows: 32, columns: 128), (rows: 48, columns: 1152), (rows: 96, columns: 11008)] {
+                    _ = try bench.run(shapes: [shape], tokens: [1, 9, 16, 24], log: log)
+                }
+            }
+        }
+        bench.decodeScaleSums = nil
+        bench.kinds = LinearKernel.Weights.allCases
         bench.warps = nil
         bench.decodePrefetch = nil
         bench.tiledFrom = 1
