@@ -53,7 +53,7 @@ public struct LinearKernel: Sendable {
     /// graph); with `scaleSums` (session 19) also at 11008×4096, M = 1. So `standard` turns it on
     /// for 2:4 kernels launched dependently whose warps load all their units in one batch.
     public let prefetch: Bool
-    /// L2 prefetch ahead (experimental, 0: none): while it loads batch k of its units, each warp
+    /// L2 prefetch ahead (0: none): while it loads batch k of its units, each warp
     /// asks the L2 for the weights, metadata and scales of its batch k + `prefetchAhead` (at the
     /// first batch, of batches 1 … `prefetchAhead`), one `prefetch.global.L2` for each load it
     /// will make, so that a kernel with several batches keeps more bytes on their way than its
