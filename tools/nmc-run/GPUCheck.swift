@@ -91,7 +91,7 @@ struct GPUCheck {
         // dependently whose warps load all their units in one batch), every kind: 1, 9 and 86
         // units (a partial last line of scales), 16 and 4 warps, every token count up to three
         // token tiles.
-        bench.decodePrefetch = true
+        bench.decode.prefetch = true
         bench.tiledFrom = Int.max
         for w in [16, 4] {
             bench.warps = w
@@ -104,8 +104,8 @@ struct GPUCheck {
         // dependently with several batches a warp), every kind: 9 and 86 units (several batches a
         // warp, the last round partial), with and without the block's prefetch.
         for ahead in [1, 2] {
-            bench.decodePrefetchAhead = ahead
-            bench.decodePrefetch = ahead == 1
+            bench.decode.prefetchAhead = ahead
+            bench.decode.prefetch = ahead == 1
             for w in [16, 4] {
                 bench.warps = w
                 log("gpu-check: the decode kernels prefetching \(ahead) batch\(ahead > 1 ? "es" : "") ahead, \(w) warps")
@@ -114,13 +114,13 @@ struct GPUCheck {
                 }
             }
         }
-        bench.decodePrefetchAhead = nil
+        bench.decode.prefetchAhead = nil
         // Scaled unit sums asked for (one accumulator set) and refused, whatever the batches: 1,
         // 9 and 86 units (one batch, several, a partial last round), both INT4 kinds.
-        bench.decodePrefetch = nil
+        bench.decode.prefetch = nil
         bench.kinds = [.int4, .int4Sparse24]
         for sums in [true, false] {
-            bench.decodeScaleSums = sums
+            bench.decode.sumsScaled = sums
             for w in [16, 4] {
                 bench.warps = w
                 log("gpu-check: the INT4 decode kernels with scaled \(sums ? "sums" : "weights"), \(w) warps")
@@ -129,10 +129,10 @@ struct GPUCheck {
                 }
             }
         }
-        bench.decodeScaleSums = nil
+        bench.decode.sumsScaled = nil
         bench.kinds = LinearKernel.Weights.allCases
         bench.warps = nil
-        bench.decodePrefetch = nil
+        bench.decode.prefetch = nil
         bench.tiledFrom = 1
         // Last, as it is not the default: the wgmma kernel as stream-K, with runs of one pair
         // (P ≤ G: every tile summed from many blocks), runs longer than a tile (2048×768 at
@@ -177,7 +177,7 @@ struct GPUCheck {
                 let w = kind == .int4Sparse24 ? sparse : dense
                 let arrays = try layout.prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: []).0
                 let variant = try Variant(device: device, kind: kind, rows: n, columns: n, warps: nil, rowTiles: nil, tiledFrom: Int.max,
-                                          warpgroups: nil, blockTokens: nil, dependentLaunch: true, prefetch: prefetch, arrays: arrays, rotateBytes: 0)
+                                          warpgroups: nil, blockTokens: nil, dependentLaunch: true, decode: DecodeKernelChoices(prefetch: prefetch), arrays: arrays, rotateBytes: 0)
                 defer { variant.free() }
                 for m in [1, 5, 16, 24] {
                     func chain(dependent: Bool) throws {

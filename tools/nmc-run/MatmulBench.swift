@@ -63,13 +63,8 @@ struct MatmulBench {
     /// Build the decode kernels for dependent launches where the GPU has them, and time them
     /// that way too (`graphDependentMicroseconds`).
     var dependentLaunch = true
-    /// The decode kernels with (or without) L2 prefetch of each block's weights
-    /// (`LinearKernel.prefetch`); nil: `LinearKernel.standard`'s choice.
-    var decodePrefetch: Bool? = nil
-    /// Batches ahead each warp of the decode kernels asks the L2 for (`LinearKernel.prefetchAhead`).
-    var decodePrefetchAhead: Int? = nil
-    /// Scaled sums asked for or refused in the INT4 decode kernels (`LinearKernel.sumsScaled`).
-    var decodeScaleSums: Bool? = nil
+    /// The decode kernels' L2 prefetches and scaled sums (nil each: `LinearKernel.standard`'s).
+    var decode = DecodeKernelChoices()
     /// A measuring aid (`--replace-ptx DIR`): a kernel whose entry has a file DIR/ENTRY.ptx is
     /// loaded from it (an edited copy of its `.entry`, e.g. with a piece of work removed) and its
     /// results are reported, not checked.
@@ -102,7 +97,7 @@ struct MatmulBench {
                 let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns, warps: warps,
                                           rowTiles: rowTiles, splits: splits, tiledFrom: tiledFrom, warpgroups: warpgroups, blockTokens: blockTokens,
                                           prefillSplits: prefillSplits, streamK: streamK, wgmmaRowTiles: wgmmaRowTiles,
-                                          dependentLaunch: dependentLaunch && device.supportsDependentLaunch, prefetch: decodePrefetch, prefetchAhead: decodePrefetchAhead, sumsScaled: decodeScaleSums,
+                                          dependentLaunch: dependentLaunch && device.supportsDependentLaunch, decode: decode,
                                           replacements: replacementDirectory,
                                           arrays: arrays, rotateBytes: rotateBytes)
                 defer { variant.free() }
@@ -237,18 +232,14 @@ final class Variant {
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
          warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, streamK: Bool = false, wgmmaRowTiles: Int = 1,
-         dependentLaunch: Bool = false, prefetch: Bool? = nil, prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, replacements: String? = nil, arrays: [[UInt32]],
+         dependentLaunch: Bool = false, decode: DecodeKernelChoices = DecodeKernelChoices(), replacements: String? = nil, arrays: [[UInt32]],
          rotateBytes: Int) throws {
         self.device = device
         self.prefillSplits = prefillSplits
         self.rows = rows
         self.columns = columns
-        let kernels = try [1, 2].map {
-            try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
-                                      splits: splits, clusters: device.computeCapability.major >= 9,
-                                      dependentLaunch: dependentLaunch, prefetch: prefetch, prefetchAhead: prefetchAhead,
-                                      sumsScaled: sumsScaled)
-        }
+        let kernels = try decode.kernels(kind: kind, rows: rows, columns: columns, warps: warps, rowTiles: rowTiles, splits: splits,
+                                         clusters: device.computeCapability.major >= 9, dependentLaunch: dependentLaunch)
         self.kernels = kernels
         label = "nmc-\(kind.rawValue) \(rows)x\(columns)" + (kernels.contains(where: \.prefetch) ? " with L2 prefetch" : "")
         let tiledKernels = try prefillKernels(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens,
@@ -397,4 +388,25 @@ func prefillKernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgro
         }
     }
     return TiledLinearKernel.supports(rows: rows, columns: columns) ? [try TiledLinearKernel(weights: kind, rows: rows, columns: columns)] : []
+}
+
+/// The choices of the decode linear kernels that `nmc-run` passes through to
+/// `LinearKernel.standard` (nil each: its default).
+struct DecodeKernelChoices {
+    /// L2 prefetch of each block's weights (`LinearKernel.prefetch`).
+    var prefetch: Bool? = nil
+    /// Batches ahead each warp asks the L2 for (`LinearKernel.prefetchAhead`).
+    var prefetchAhead: Int? = nil
+    /// Scaled sums asked for or refused in the INT4 kernels (`LinearKernel.sumsScaled`).
+    var sumsScaled: Bool? = nil
+
+    /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
+    func kernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int?,
+                 clusters: Bool, dependentLaunch: Bool) throws -> [LinearKernel] {
+        try [1, 2].map {
+            try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
+                                      splits: splits, clusters: clusters, dependentLaunch: dependentLaunch,
+                                      prefetch: prefetch, prefetchAhead: prefetchAhead, sumsScaled: sumsScaled)
+        }
+    }
 }

@@ -183,15 +183,16 @@ struct NMCRun: ParsableCommand {
         }
     }
 
+    private var decodeChoices: DecodeKernelChoices {
+        DecodeKernelChoices(prefetch: decodePrefetch, prefetchAhead: decodePrefetchAhead, sumsScaled: decodeScaleSums)
+    }
+
     private func emit(into dir: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for shape in try parsedShapes() {
             for kind in LinearKernel.Weights.allCases {
-                let kernels = try [1, 2].map {
-                    try LinearKernel.standard(weights: kind, rows: shape.rows, columns: shape.columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
-                                              splits: splits, clusters: true, dependentLaunch: dependentLaunch, prefetch: decodePrefetch,
-                                              prefetchAhead: decodePrefetchAhead, sumsScaled: decodeScaleSums)
-                }
+                let kernels = try decodeChoices.kernels(kind: kind, rows: shape.rows, columns: shape.columns, warps: warps, rowTiles: rowTiles,
+                                                        splits: splits, clusters: true, dependentLaunch: dependentLaunch)
                 let tiled = try prefillKernels(kind: kind, rows: shape.rows, columns: shape.columns, warpgroups: warpgroups, blockTokens: blockTokens,
                                                rowTiles: wgmmaRowTiles, streamK: streamK,
                                                hopper: true)
@@ -236,9 +237,7 @@ struct NMCRun: ParsableCommand {
         bench.wgmmaRowTiles = wgmmaRowTiles
         bench.kinds = try parsedKernels()
         bench.dependentLaunch = dependentLaunch
-        bench.decodePrefetch = decodePrefetch
-        bench.decodePrefetchAhead = decodePrefetchAhead
-        bench.decodeScaleSums = decodeScaleSums
+        bench.decode = decodeChoices
         bench.replacementDirectory = replacePtx
         let points = try bench.run(shapes: try parsedShapes(), tokens: try parsedTokens(), log: log)
         if let path = json { try write(points, to: path) }
