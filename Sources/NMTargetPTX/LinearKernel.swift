@@ -71,10 +71,15 @@ public struct LinearKernel: Sendable {
     /// `scaleSums` asked for (true: then with one accumulator set) or refused (false) whatever
     /// the batches; nil: `oneBatch`. Experimental (`nmc-run --[no-]decode-scale-sums`).
     public let sumsScaled: Bool?
+    /// Units a warp loads before it computes the first of them (nil: `defaultBatch`).
+    /// Experimental (`nmc-run --decode-batch N`): a staged M = 16 kernel whose grid leaves
+    /// room for more registers (4-warp blocks, fewer than four an SM) may hold more in flight.
+    public let batchUnits: Int?
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
             + (prefetch ? "_pf" : "") + (prefetchAhead > 0 ? "_pa\(prefetchAhead)" : "")
-            + (weights == .fp16 || scaleSums == oneBatch ? "" : scaleSums ? "_ss" : "_ws") + (dependentLaunch ? "_d" : "")
+            + (weights == .fp16 || scaleSums == oneBatch ? "" : scaleSums ? "_ss" : "_ws")
+            + (batch == defaultBatch ? "" : "_b\(batch)") + (dependentLaunch ? "_d" : "")
     }
     /// Blocks an SM must hold at once (`.minnctapersm`). A one-token-tile kernel launched
     /// dependently takes 2 (ptxas then uses 64 registers instead of 40; no third 16-warp block
@@ -93,8 +98,10 @@ public struct LinearKernel: Sendable {
     public var oneBatch: Bool { rounds <= batch }
 
     public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
-                dependentLaunch: Bool = false, prefetch: Bool = false, prefetchAhead: Int = 0, sumsScaled: Bool? = nil) throws {
+                dependentLaunch: Bool = false, prefetch: Bool = false, prefetchAhead: Int = 0, sumsScaled: Bool? = nil,
+                batchUnits: Int? = nil) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
+        guard (1...8).contains(batchUnits ?? 1) else { throw PTXError("linear kernel \(rows)x\(columns): a batch of \(batchUnits!) units is not supported (1 to 8)") }
         guard tokenTiles == 1 || tokenTiles == 2, [1, 2, 4].contains(rowTiles), [2, 4, 8, 16].contains(warps), (0...3).contains(prefetchAhead),
               [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0, !(prefetch && splits > 1) else {
             throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps, \(splits) splits\(prefetch ? " with L2 prefetch" : "")\(prefetchAhead > 0 ? ", prefetching \(prefetchAhead) batches ahead" : "") is not supported")
@@ -102,7 +109,7 @@ public struct LinearKernel: Sendable {
         self.weights = weights; self.rows = rows; self.columns = columns
         self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.prefetch = prefetch; self.prefetchAhead = prefetchAhead
-        self.sumsScaled = sumsScaled
+        self.sumsScaled = sumsScaled; self.batchUnits = batchUnits
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
@@ -128,20 +135,21 @@ public struct LinearKernel: Sendable {
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
-                                prefetchAhead: Int? = nil, sumsScaled: Bool? = nil) throws -> LinearKernel {
+                                prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
         let oneWave = rows / (KernelWeightLayout.tileRows * r) <= 132
         let w = warps ?? (sparse16 && !oneWave ? 4 : 16)
         let kernel = try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
-                                      warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependentLaunch && w == 16)
+                                      warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependentLaunch && w == 16,
+                                      batchUnits: batchUnits)
         let sparseDependent = weights == .int4Sparse24 && kernel.dependentLaunch && kernel.splits == 1
         let withPrefetch = prefetch ?? (sparseDependent && kernel.oneBatch)
         let ahead = prefetchAhead ?? (sparseDependent && tokenTiles == 1 && !kernel.oneBatch && !withPrefetch ? 1 : 0)
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
-                                sumsScaled: sumsScaled)
+                                sumsScaled: sumsScaled, batchUnits: batchUnits)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -160,7 +168,8 @@ public struct LinearKernel: Sendable {
     /// Bytes of one warp's weight stream per unit, per lane, and the per-unit metadata/scales.
     var unitBytes: Int { [Weights.fp16: 4096, .int4: 1024, .int4Sparse24: 512][weights]! }
     /// Units whose weights are loaded before the first of them is used.
-    var batch: Int { weights == .fp16 || staged ? 2 : 4 }
+    var batch: Int { batchUnits ?? defaultBatch }
+    var defaultBatch: Int { weights == .fp16 || staged ? 2 : 4 }
 
     /// The `.entry` text (append to a module with `PTXModule`).
     public func ptx() -> String {

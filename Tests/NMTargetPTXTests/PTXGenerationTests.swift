@@ -142,6 +142,24 @@ import Testing
         #expect(try LinearKernel(weights: .fp16, rows: 16, columns: 256, tokenTiles: 1, warps: 16, sumsScaled: true).entry.hasSuffix("_w16"))
     }
 
+    @Test func batchUnitsSetHowManyUnitsLoadBeforeTheFirstIsComputed() throws {
+        // 2:4 with 16 tokens, 11008 columns over 4 warps: 22 rounds (the last for warps below 2),
+        // 2 units a batch by default. With 4, a warp issues 4 units' weight loads (2 vectors a
+        // unit: 2 row tiles) before its first mma; the default's entry has no suffix.
+        func loadsBeforeFirstMMA(_ k: LinearKernel) throws -> Int {
+            let lines = k.ptx().split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            let firstMMA = try #require(lines.firstIndex { $0.hasPrefix("mma.sp") })
+            return lines[..<firstMMA].filter { $0.contains("ld.global.nc.v4.u32") }.count
+        }
+        let standard = try LinearKernel(weights: .int4Sparse24, rows: 32, columns: 11008, tokenTiles: 2, warps: 4, rowTiles: 2)
+        let four = try LinearKernel(weights: .int4Sparse24, rows: 32, columns: 11008, tokenTiles: 2, warps: 4, rowTiles: 2, batchUnits: 4)
+        #expect(standard.batch == 2 && four.batch == 4 && four.entry == standard.entry + "_b4")
+        #expect(try LinearKernel(weights: .int4Sparse24, rows: 32, columns: 11008, tokenTiles: 2, warps: 4, rowTiles: 2, batchUnits: 2).ptx() == standard.ptx())
+        // Weights (2 vectors a unit) and activations (8 rows a unit, staged) of the batch.
+        #expect(try loadsBeforeFirstMMA(standard) == 2 * 2 + 8 * 2 && loadsBeforeFirstMMA(four) == 4 * 2 + 8 * 4)
+        #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 16, columns: 1152, tokenTiles: 1, batchUnits: 9) }
+    }
+
     @Test func prefetchAheadAsksTheL2ForTheNextBatchesUnits() throws {
         // 86 units over 16 warps: 6 rounds, batches of 4 (rounds 0–3, 4–5); one batch ahead, the
         // first batch's loads are followed by prefetches of rounds 4 and 5 (weights, metadata,

@@ -130,7 +130,22 @@ struct GPUCheck {
             }
         }
         bench.decode.sumsScaled = nil
+        // Batches of 1, 3 and 4 units (2 or 4 by default), scaled sums or not: 9 and 86 units
+        // (the last batch short, the last round partial), every kind.
         bench.kinds = LinearKernel.Weights.allCases
+        for units in [1, 3, 4] {
+            bench.decode.batchUnits = units
+            bench.decode.sumsScaled = units == 4 ? true : nil
+            for w in [16, 4] {
+                bench.warps = w
+                log("gpu-check: the decode kernels with batches of \(units) unit\(units > 1 ? "s" : "")\(units == 4 ? ", scaled sums" : ""), \(w) warps")
+                for shape in [(rows: 48, columns: 1152), (rows: 96, columns: 11008)] {
+                    _ = try bench.run(shapes: [shape], tokens: [1, 9, 16, 24], log: log)
+                }
+            }
+        }
+        bench.decode.batchUnits = nil
+        bench.decode.sumsScaled = nil
         bench.warps = nil
         bench.decode.prefetch = nil
         bench.tiledFrom = 1

@@ -399,6 +399,8 @@ struct DecodeKernelChoices {
     var prefetchAhead: Int? = nil
     /// Scaled sums asked for or refused in the INT4 kernels (`LinearKernel.sumsScaled`).
     var sumsScaled: Bool? = nil
+    /// Units a warp loads before it computes them (`LinearKernel.batchUnits`).
+    var batchUnits: Int? = nil
 
     /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
     func kernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int?,
@@ -406,7 +408,7 @@ struct DecodeKernelChoices {
         try [1, 2].map {
             try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
                                       splits: splits, clusters: clusters, dependentLaunch: dependentLaunch,
-                                      prefetch: prefetch, prefetchAhead: prefetchAhead, sumsScaled: sumsScaled)
+                                      prefetch: prefetch, prefetchAhead: prefetchAhead, sumsScaled: sumsScaled, batchUnits: batchUnits)
         }
     }
 }
