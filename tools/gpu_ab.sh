@@ -16,7 +16,9 @@
 # Logs go to $OUT (or /tmp/out): gpu-check-NAME.log each, ab.log, and ab-table.md (each point's
 # medians per build and round: per launch, by graph, by a graph of dependent launches), rewritten
 # after every run. A call's time goes mostly to --gpu-check (about 2.5 minutes a build) and to each
-# build's run (about 35 s for --tokens 1,16 over the three shapes, after the first).
+# build's run (about 35 s for --tokens 1,16 over the three shapes, after the first, until session 20;
+# most of it was the host drawing the random weights: 48 s for the three shapes on the 2-core build
+# machine then, 1.2 s since session 21, and the prefill kernels are no longer compiled where no M runs them).
 set -uo pipefail
 
 if [ "${1:-}" = "--pack" ]; then

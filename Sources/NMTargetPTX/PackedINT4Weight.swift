@@ -98,18 +98,34 @@ public struct PackedINT4Weight: Sendable {
         return y
     }
 
-    /// A weight with uniformly random values in −8…7, for 2:4 two random kept columns per group,
-    /// and f16 scales in [0.002, 0.02] (the range int4 quantization gives LLaMA weights).
+    /// A weight with uniformly random values in −8…7, for 2:4 two random kept columns per group
+    /// (each of the six pairs alike), and f16 scales in [0.002, 0.02] (the range int4
+    /// quantization gives LLaMA weights). Each 64-bit draw of `rng` gives 16 values (a nibble
+    /// each) or up to 21 pair choices (3 bits each, 6 and 7 redrawn), so that a 4096×11008
+    /// weight takes a fraction of a second: called from another module the generic `rng` is
+    /// not specialized, and a draw a value took 11 s there.
     public static func random<G: RandomNumberGenerator>(rows: Int, columns: Int, group: Int, sparse24: Bool,
                                                         using rng: inout G) throws -> PackedINT4Weight {
         let kept = rows * (sparse24 ? columns / 2 : columns)
-        let values = (0..<kept).map { _ in Int8.random(in: -8...7, using: &rng) }
+        var values = [Int8](repeating: 0, count: kept)
+        var word: UInt64 = 0
+        for i in 0..<kept {
+            if i % 16 == 0 { word = rng.next() }
+            values[i] = Int8(truncatingIfNeeded: word & 0xF) - 8
+            word >>= 4
+        }
         var indices: [UInt8] = []
         if sparse24 {
             let pairs: [(UInt8, UInt8)] = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
             indices.reserveCapacity(kept)
+            var bits = 0
             for _ in 0..<(kept / 2) {
-                let p = pairs[Int.random(in: 0..<6, using: &rng)]
+                var choice = 6
+                while choice >= 6 {
+                    if bits < 3 { word = rng.next(); bits = 63 }
+                    choice = Int(word & 7); word >>= 3; bits -= 3
+                }
+                let p = pairs[choice]
                 indices.append(p.0); indices.append(p.1)
             }
         }

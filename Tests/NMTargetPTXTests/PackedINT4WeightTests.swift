@@ -1,3 +1,4 @@
+import NMRuntime
 import Testing
 @testable import NMTargetPTX
 
@@ -23,6 +24,23 @@ import Testing
         // y = x · wᵀ with x = ones: the row sums.
         let ones = [UInt16](repeating: Float16(1).bitPattern, count: 8)
         #expect(w.referenceLinear(x: ones, tokens: [0]) == [[-3, 45.5]])
+    }
+
+    /// The bench's random weights: every value of −8…7 and every 2:4 pair about equally often,
+    /// the same weight from the same seed, scales in range.
+    @Test func randomWeightsCoverTheirRanges() throws {
+        var rng = SplitMix64(seed: 21), again = SplitMix64(seed: 21)
+        let w = try PackedINT4Weight.random(rows: 64, columns: 1024, group: 128, sparse24: true, using: &rng)
+        #expect(w.values == (try PackedINT4Weight.random(rows: 64, columns: 1024, group: 128, sparse24: true, using: &again)).values)
+        var valueCounts = [Int](repeating: 0, count: 16), pairCounts: [Int: Int] = [:]
+        for v in w.values { valueCounts[Int(v) + 8] += 1 }
+        for j in stride(from: 0, to: w.indices.count, by: 2) { pairCounts[4 * Int(w.indices[j]) + Int(w.indices[j + 1]), default: 0] += 1 }
+        let perValue = w.values.count / 16, perPair = w.indices.count / 2 / 6  // 2048 and 2730
+        #expect(valueCounts.allSatisfy { abs($0 - perValue) < perValue / 8 }, "\(valueCounts)")
+        #expect(pairCounts.count == 6 && pairCounts.values.allSatisfy { abs($0 - perPair) < perPair / 8 }, "\(pairCounts)")
+        #expect((0..<w.rows).allSatisfy { r in (0..<w.groups).allSatisfy { (0.0019...0.0201).contains(w.scale(row: r, group: $0)) } })
+        let dense = try PackedINT4Weight.random(rows: 3, columns: 40, group: 32, sparse24: false, using: &rng)
+        #expect(dense.values.count == 120 && dense.indices.isEmpty && Set(dense.values).count > 12)
     }
 
     @Test func rejectsBadInput() {

@@ -95,7 +95,8 @@ struct MatmulBench {
                 log("\(label) \(kind.rawValue): laying out weights and computing the reference for tokens \(checked)")
                 let (arrays, reference) = try prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: checked)
                 let variant = try Variant(device: device, kind: kind, rows: shape.rows, columns: shape.columns, warps: warps,
-                                          rowTiles: rowTiles, splits: splits, tiledFrom: tiledFrom, warpgroups: warpgroups, blockTokens: blockTokens,
+                                          rowTiles: rowTiles, splits: splits, tiledFrom: maxTokens >= tiledFrom ? tiledFrom : Int.max,
+                                          warpgroups: warpgroups, blockTokens: blockTokens,
                                           prefillSplits: prefillSplits, streamK: streamK, wgmmaRowTiles: wgmmaRowTiles,
                                           dependentLaunch: dependentLaunch && device.supportsDependentLaunch, decode: decode,
                                           replacements: replacementDirectory,
@@ -242,9 +243,12 @@ final class Variant {
                                          clusters: device.computeCapability.major >= 9, dependentLaunch: dependentLaunch)
         self.kernels = kernels
         label = "nmc-\(kind.rawValue) \(rows)x\(columns)" + (kernels.contains(where: \.prefetch) ? " with L2 prefetch" : "")
-        let tiledKernels = try prefillKernels(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens,
-                                              rowTiles: wgmmaRowTiles, streamK: streamK,
-                                              hopper: device.computeCapability == (9, 0))
+        let prefill = try prefillKernels(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens,
+                                         rowTiles: wgmmaRowTiles, streamK: streamK, hopper: device.computeCapability == (9, 0))
+        // Where none will run, the prefill kernels stay out of the module (the driver takes about
+        // a second to compile the Hopper 2:4 ones), which keeps their target: ptxas takes the
+        // 68 KB of static shared memory of the 16-warp staged 2:4 kernel for sm_90a, not sm_90.
+        let tiledKernels = tiledFrom == Int.max ? [] : prefill
         var replaced: [String] = []
         let entries = try zip(kernels.map(\.entry) + tiledKernels.map(\.entry), kernels.map { $0.ptx() } + tiledKernels.map { $0.ptx() }).map {
             guard let dir = replacements, FileManager.default.fileExists(atPath: "\(dir)/\($0).ptx") else { return $1 }
@@ -252,7 +256,7 @@ final class Variant {
             return try String(contentsOfFile: "\(dir)/\($0).ptx", encoding: .utf8)
         }
         self.replaced = replaced
-        let target = tiledKernels.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
+        let target = prefill.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
         let module = try device.loadModule(ptx: PTXModule.text(entries: entries, target: target), label: label)
         functions = try kernels.map { try module.function($0.entry) }
         tiled = try tiledKernels.map { ($0, try module.function($0.entry)) }
