@@ -69,11 +69,14 @@ public struct LinearKernel: Sendable {
     /// docs/performance-gpu.md: faster there, slower with more batches).
     var scaleSums: Bool { weights != .fp16 && (sumsScaled ?? oneBatch) }
     /// `scaleSums` asked for (true: then with one accumulator set) or refused (false) whatever
-    /// the batches; nil: `oneBatch`. Experimental (`nmc-run --[no-]decode-scale-sums`).
+    /// the batches; nil: `oneBatch`. Experimental (`nmc-run --[no-]decode-scale-sums`); measured
+    /// with several batches in session 21 (docs/performance-gpu.md): no faster anywhere, 7% slower
+    /// at 11008×4096, M = 16.
     public let sumsScaled: Bool?
     /// Units a warp loads before it computes the first of them (nil: `defaultBatch`).
-    /// Experimental (`nmc-run --decode-batch N`): a staged M = 16 kernel whose grid leaves
-    /// room for more registers (4-warp blocks, fewer than four an SM) may hold more in flight.
+    /// Experimental (`nmc-run --decode-batch N`). Measured in session 21 (docs/performance-gpu.md):
+    /// batches of 4 with scaled sums slower at M = 16 (11008×4096 4% with its 4-warp blocks' spare
+    /// registers; 4096×11008, which spills, 48%); ptxas hoists loads as registers allow anyway.
     public let batchUnits: Int?
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
