@@ -78,18 +78,25 @@ public struct LinearKernel: Sendable {
     /// batches of 4 with scaled sums slower at M = 16 (11008×4096 4% with its 4-warp blocks' spare
     /// registers; 4096×11008, which spills, 48%); ptxas hoists loads as registers allow anyway.
     public let batchUnits: Int?
+    /// Blocks an SM must hold at once, asked for (nil: `defaultMinBlocks`): ptxas then keeps
+    /// registers to 65536 / (blocks · threads), spilling if it must. Experimental
+    /// (`nmc-run --decode-min-blocks N`): more warps an SM for the M = 16 kernels, whose time
+    /// with no memory traffic at all is half of their time (session 21, docs/performance-gpu.md).
+    public let blocksPerSM: Int?
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
             + (prefetch ? "_pf" : "") + (prefetchAhead > 0 ? "_pa\(prefetchAhead)" : "")
             + (weights == .fp16 || scaleSums == oneBatch ? "" : scaleSums ? "_ss" : "_ws")
-            + (batch == defaultBatch ? "" : "_b\(batch)") + (dependentLaunch ? "_d" : "")
+            + (batch == defaultBatch ? "" : "_b\(batch)") + (minBlocks == defaultMinBlocks ? "" : "_m\(minBlocks)")
+            + (dependentLaunch ? "_d" : "")
     }
     /// Blocks an SM must hold at once (`.minnctapersm`). A one-token-tile kernel launched
     /// dependently takes 2 (ptxas then uses 64 registers instead of 40; no third 16-warp block
     /// fits an SM): measured in graphs of dependent launches (session 7, docs/performance-gpu.md),
     /// 4096×4096 M = 1 4.41 → 4.25 us, 11008×4096 8.39 → 8.26, 4096×11008 unchanged; 3 (still 40
     /// registers) and 4 (32) were slower, 4.70 and 5.08 us, so the gain is not occupancy alone.
-    public var minBlocks: Int { dependentLaunch && tokenTiles == 1 && warps == 16 ? 2 : 1 }
+    public var minBlocks: Int { blocksPerSM ?? defaultMinBlocks }
+    var defaultMinBlocks: Int { dependentLaunch && tokenTiles == 1 && warps == 16 ? 2 : 1 }
     /// The PTX target the entry needs (clusters and grid dependency control are sm_90's).
     public var target: String { splits > 1 || dependentLaunch ? "sm_90" : "sm_80" }
     public var threads: Int { 32 * warps }
@@ -102,9 +109,12 @@ public struct LinearKernel: Sendable {
 
     public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
                 dependentLaunch: Bool = false, prefetch: Bool = false, prefetchAhead: Int = 0, sumsScaled: Bool? = nil,
-                batchUnits: Int? = nil) throws {
+                batchUnits: Int? = nil, blocksPerSM: Int? = nil) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
         guard (1...8).contains(batchUnits ?? 1) else { throw PTXError("linear kernel \(rows)x\(columns): a batch of \(batchUnits!) units is not supported (1 to 8)") }
+        guard (1...16).contains(blocksPerSM ?? 1), (blocksPerSM ?? 1) * 32 * warps <= 2048 else {
+            throw PTXError("linear kernel \(rows)x\(columns): \(blocksPerSM!) blocks of \(warps) warps do not fit an SM (2048 threads)")
+        }
         guard tokenTiles == 1 || tokenTiles == 2, [1, 2, 4].contains(rowTiles), [2, 4, 8, 16].contains(warps), (0...3).contains(prefetchAhead),
               [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0, !(prefetch && splits > 1) else {
             throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps, \(splits) splits\(prefetch ? " with L2 prefetch" : "")\(prefetchAhead > 0 ? ", prefetching \(prefetchAhead) batches ahead" : "") is not supported")
@@ -112,7 +122,7 @@ public struct LinearKernel: Sendable {
         self.weights = weights; self.rows = rows; self.columns = columns
         self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.prefetch = prefetch; self.prefetchAhead = prefetchAhead
-        self.sumsScaled = sumsScaled; self.batchUnits = batchUnits
+        self.sumsScaled = sumsScaled; self.batchUnits = batchUnits; self.blocksPerSM = blocksPerSM
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
@@ -138,7 +148,8 @@ public struct LinearKernel: Sendable {
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
-                                prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil) throws -> LinearKernel {
+                                prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil,
+                                blocksPerSM: Int? = nil) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
@@ -146,13 +157,13 @@ public struct LinearKernel: Sendable {
         let w = warps ?? (sparse16 && !oneWave ? 4 : 16)
         let kernel = try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
                                       warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependentLaunch && w == 16,
-                                      batchUnits: batchUnits)
+                                      batchUnits: batchUnits, blocksPerSM: blocksPerSM)
         let sparseDependent = weights == .int4Sparse24 && kernel.dependentLaunch && kernel.splits == 1
         let withPrefetch = prefetch ?? (sparseDependent && kernel.oneBatch)
         let ahead = prefetchAhead ?? (sparseDependent && tokenTiles == 1 && !kernel.oneBatch && !withPrefetch ? 1 : 0)
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
-                                sumsScaled: sumsScaled, batchUnits: batchUnits)
+                                sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: blocksPerSM)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte

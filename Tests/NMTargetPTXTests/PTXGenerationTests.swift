@@ -160,6 +160,17 @@ import Testing
         #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 16, columns: 1152, tokenTiles: 1, batchUnits: 9) }
     }
 
+    @Test func blocksPerSMSetTheMinimumBlocksDirective() throws {
+        let three = try LinearKernel(weights: .int4Sparse24, rows: 32, columns: 4096, tokenTiles: 2, warps: 8, rowTiles: 2, blocksPerSM: 3)
+        #expect(three.entry.hasSuffix("_w8_m3") && three.ptx().contains(".minnctapersm 3"))
+        // The default (1 here; 2 for 16-warp one-token-tile kernels launched dependently) keeps its name.
+        let plain = try LinearKernel(weights: .int4Sparse24, rows: 32, columns: 4096, tokenTiles: 2, warps: 8, rowTiles: 2, blocksPerSM: 1)
+        #expect(plain.entry.hasSuffix("_w8") && !plain.ptx().contains(".minnctapersm"))
+        let dependent = try LinearKernel(weights: .int4, rows: 16, columns: 4096, tokenTiles: 1, warps: 16, dependentLaunch: true, blocksPerSM: 2)
+        #expect(dependent.entry.hasSuffix("_w16_d") && dependent.ptx().contains(".minnctapersm 2"))
+        #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 16, columns: 4096, tokenTiles: 1, warps: 16, blocksPerSM: 5) }
+    }
+
     @Test func prefetchAheadAsksTheL2ForTheNextBatchesUnits() throws {
         // 86 units over 16 warps: 6 rounds, batches of 4 (rounds 0–3, 4–5); one batch ahead, the
         // first batch's loads are followed by prefetches of rounds 4 and 5 (weights, metadata,

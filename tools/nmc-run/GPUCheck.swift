@@ -146,6 +146,19 @@ struct GPUCheck {
         }
         bench.decode.batchUnits = nil
         bench.decode.sumsScaled = nil
+        // Registers held down by more blocks an SM (ptxas spills where it must): 8 warps and 3
+        // blocks, and on sm_90 16 warps with K split over two blocks and 2 blocks an SM.
+        for (w, s, blocks) in [(8, 1, 3), (16, 2, 2)] where s == 1 || device.computeCapability.major >= 9 {
+            bench.warps = w
+            bench.splits = s
+            bench.decode.blocksPerSM = blocks
+            log("gpu-check: the decode kernels with \(blocks) blocks an SM, \(w) warps\(s > 1 ? ", K split \(s) ways" : "")")
+            for shape in [(rows: 64, columns: 1152), (rows: 96, columns: 11008)] {
+                _ = try bench.run(shapes: [shape], tokens: [1, 9, 16, 24], log: log)
+            }
+        }
+        bench.decode.blocksPerSM = nil
+        bench.splits = nil
         bench.warps = nil
         bench.decode.prefetch = nil
         bench.tiledFrom = 1

@@ -405,6 +405,8 @@ struct DecodeKernelChoices {
     var sumsScaled: Bool? = nil
     /// Units a warp loads before it computes them (`LinearKernel.batchUnits`).
     var batchUnits: Int? = nil
+    /// Blocks an SM must hold at once (`LinearKernel.blocksPerSM`).
+    var blocksPerSM: Int? = nil
 
     /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
     func kernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int?,
@@ -412,7 +414,8 @@ struct DecodeKernelChoices {
         try [1, 2].map {
             try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
                                       splits: splits, clusters: clusters, dependentLaunch: dependentLaunch,
-                                      prefetch: prefetch, prefetchAhead: prefetchAhead, sumsScaled: sumsScaled, batchUnits: batchUnits)
+                                      prefetch: prefetch, prefetchAhead: prefetchAhead, sumsScaled: sumsScaled, batchUnits: batchUnits,
+                                      blocksPerSM: blocksPerSM)
         }
     }
 }

@@ -64,6 +64,7 @@ struct NMCRun: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Scale the f32 sums of each unit of the INT4 decode linear kernels instead of the f16 weights, with one accumulator set (or scale the weights); default: sums where a warp's units load in one batch (experimental).")
     var decodeScaleSums: Bool?
     @Option(help: "Units each warp of the decode linear kernels loads before it computes them (1 to 8; default: 2 for the FP16 and 2:4 16-token kernels, else 4; experimental).") var decodeBatch: Int?
+    @Option(help: "Blocks of the decode linear kernels an SM must hold at once (.minnctapersm; ptxas keeps registers within it, spilling if it must; default: 2 for 16-warp one-token-tile kernels launched dependently, else 1; experimental).") var decodeMinBlocks: Int?
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
@@ -81,6 +82,7 @@ struct NMCRun: ParsableCommand {
             throw ValidationError("--wgmma-row-tiles 2 takes two warpgroups (--warpgroups 2) of at most 128 tokens (--block-tokens 64 or 128), without --stream-k")
         }
         if let n = decodeBatch, !(1...8).contains(n) { throw ValidationError("--decode-batch \(n): 1 to 8 units") }
+        if let n = decodeMinBlocks, !(1...16).contains(n) { throw ValidationError("--decode-min-blocks \(n): 1 to 16 blocks (and at most 2048 threads an SM)") }
         if let n = decodePrefetchAhead, !(0...3).contains(n) { throw ValidationError("--decode-prefetch-ahead \(n): 0 to 3 batches") }
         if decodePrefetch == true && (splits ?? 1) > 1 { throw ValidationError("--decode-prefetch takes no split K (--splits 1)") }
         if let dir = replacePtx {
@@ -186,7 +188,8 @@ struct NMCRun: ParsableCommand {
     }
 
     private var decodeChoices: DecodeKernelChoices {
-        DecodeKernelChoices(prefetch: decodePrefetch, prefetchAhead: decodePrefetchAhead, sumsScaled: decodeScaleSums, batchUnits: decodeBatch)
+        DecodeKernelChoices(prefetch: decodePrefetch, prefetchAhead: decodePrefetchAhead, sumsScaled: decodeScaleSums, batchUnits: decodeBatch,
+                            blocksPerSM: decodeMinBlocks)
     }
 
     private func emit(into dir: String) throws {
