@@ -185,13 +185,22 @@ public struct LinearKernel: Sendable {
     var batch: Int { batchUnits ?? defaultBatch }
     var defaultBatch: Int { weights == .fp16 || staged ? 2 : 4 }
 
+    /// Shared memory: the reduction's buffer (then, split, the block's sums); a staged kernel's
+    /// activation rows share it (16 rows a warp).
+    var sharedBytes: Int {
+        let (T, R) = (tokenTiles, rowTiles)
+        return max(warps * 4 * T * R * 32 * 4 + (splits > 1 ? 4 * T * R * 32 * 4 : 0), staged ? warps * 16 * Self.stagedRowBytes : 0)
+    }
+    /// Past the 48 KB an entry may declare statically (ptxas refuses more for sm_80 and sm_90,
+    /// though not for sm_90a: the 16-warp staged 2:4 kernel's 68 KB), the buffer is dynamic
+    /// (`.extern .shared`): launch with this many bytes, allowed by `allowDynamicSharedBytes`.
+    /// 0 where it is static.
+    public var dynamicSharedBytes: Int { sharedBytes > 48 * 1024 ? sharedBytes : 0 }
+
     /// The `.entry` text (append to a module with `PTXModule`).
     public func ptx() -> String {
         var b = PTXBuilder()
         let T = tokenTiles, W = warps, U = units, R = rowTiles, S = splits, SW = splits * warps
-        // The reduction's buffer (then, split, the block's sums); a staged kernel's activation
-        // rows share it (16 rows a warp).
-        let reduceBytes = max(W * 4 * T * R * 32 * 4 + (S > 1 ? 4 * T * R * 32 * 4 : 0), staged ? W * 16 * Self.stagedRowBytes : 0)
         let prm = ["w", "meta", "scales", "x", "y"].map { "\(entry)_\($0)" }
         var ptr: [String] = []
         for p in prm {
@@ -362,8 +371,10 @@ public struct LinearKernel: Sendable {
 
         let params = prm.map { "    .param .u64 \($0)," } + ["    .param .u32 \(entry)_m"]
         let cluster = S > 1 ? [".reqnctapercluster \(S), 1, 1"] : []
-        return ([".visible .entry \(entry)("] + params + [")", ".maxntid \(threads), 1, 1"] + (minBlocks > 1 ? [".minnctapersm \(minBlocks)"] : []) + cluster + ["{"]
-                + b.declarations + ["    .shared .align 16 .b8 \(entry)_red[\(reduceBytes)];"]
+        let dynamic = dynamicSharedBytes > 0
+        return ((dynamic ? [".extern .shared .align 16 .b8 \(entry)_red[];"] : []) + [".visible .entry \(entry)("] + params
+                + [")", ".maxntid \(threads), 1, 1"] + (minBlocks > 1 ? [".minnctapersm \(minBlocks)"] : []) + cluster + ["{"]
+                + b.declarations + (dynamic ? [] : ["    .shared .align 16 .b8 \(entry)_red[\(sharedBytes)];"])
                 + b.body + ["    ret;", "}", ""]).joined(separator: "\n")
     }
 

@@ -160,6 +160,17 @@ import Testing
         #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 16, columns: 1152, tokenTiles: 1, batchUnits: 9) }
     }
 
+    @Test func sharedMemoryPast48KBIsDynamic() throws {
+        // 16 warps staging 16 rows of 272 bytes each: 69632 bytes, more than an entry may declare
+        // statically for sm_80 and sm_90; 4 warps: 17408, static.
+        let wide = try LinearKernel(weights: .int4Sparse24, rows: 32, columns: 4096, tokenTiles: 2, warps: 16, rowTiles: 2)
+        #expect(wide.dynamicSharedBytes == 69632)
+        let text = wide.ptx()
+        #expect(text.hasPrefix(".extern .shared .align 16 .b8 \(wide.entry)_red[];\n.visible .entry") && !text.contains("_red[69632]"))
+        let narrow = try LinearKernel(weights: .int4Sparse24, rows: 32, columns: 4096, tokenTiles: 2, warps: 4, rowTiles: 2)
+        #expect(narrow.dynamicSharedBytes == 0 && narrow.ptx().contains(".shared .align 16 .b8 \(narrow.entry)_red[17408];"))
+    }
+
     @Test func blocksPerSMSetTheMinimumBlocksDirective() throws {
         let three = try LinearKernel(weights: .int4Sparse24, rows: 32, columns: 4096, tokenTiles: 2, warps: 8, rowTiles: 2, blocksPerSM: 3)
         #expect(three.entry.hasSuffix("_w8_m3") && three.ptx().contains(".minnctapersm 3"))

@@ -246,8 +246,8 @@ final class Variant {
         let prefill = try prefillKernels(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens,
                                          rowTiles: wgmmaRowTiles, streamK: streamK, hopper: device.computeCapability == (9, 0))
         // Where none will run, the prefill kernels stay out of the module (the driver takes about
-        // a second to compile the Hopper 2:4 ones), which keeps their target: ptxas takes the
-        // 68 KB of static shared memory of the 16-warp staged 2:4 kernel for sm_90a, not sm_90.
+        // a second to compile the Hopper 2:4 ones); the module keeps the target they give it
+        // (sm_90a on Hopper), so that the decode kernels compile as they did when measured.
         let tiledKernels = tiledFrom == Int.max ? [] : prefill
         var replaced: [String] = []
         let entries = try zip(kernels.map(\.entry) + tiledKernels.map(\.entry), kernels.map { $0.ptx() } + tiledKernels.map { $0.ptx() }).map {
@@ -259,6 +259,7 @@ final class Variant {
         let target = prefill.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
         let module = try device.loadModule(ptx: PTXModule.text(entries: entries, target: target), label: label)
         functions = try kernels.map { try module.function($0.entry) }
+        for (k, f) in zip(kernels, functions) where k.dynamicSharedBytes > 0 { try f.allowDynamicSharedBytes(k.dynamicSharedBytes) }
         tiled = try tiledKernels.map { ($0, try module.function($0.entry)) }
         for t in tiled where t.kernel.dynamicSharedBytes > 0 { try t.function.allowDynamicSharedBytes(t.kernel.dynamicSharedBytes) }
         self.tiledFrom = tiledFrom
@@ -323,7 +324,8 @@ final class Variant {
             throw BenchFailure("\(label) M=\(m): \(kernels[k].entry) is not built for dependent launches")
         }
         let shape = kernels[k].launchShape(tokens: m)
-        try device.launch(functions[k], grid: shape.grid, block: shape.block, arguments: arguments, dependent: dependent)
+        try device.launch(functions[k], grid: shape.grid, block: shape.block, sharedBytes: kernels[k].dynamicSharedBytes,
+                          arguments: arguments, dependent: dependent)
     }
 
     /// `--prefill-splits S` checked against the shape: no split may be left without units.
