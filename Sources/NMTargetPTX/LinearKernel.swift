@@ -135,7 +135,8 @@ public struct LinearKernel: Sendable {
     /// `splits` (K over a cluster's blocks) stays 1: every split measured slower there.
     ///
     /// `dependentLaunch` (asked for by a caller that launches on sm_90) is granted to 16-warp
-    /// blocks only. Measured in graphs of launches (docs/performance-gpu.md, "Dependent
+    /// blocks only (`dependentAnyWarps`, experimental: to every block; not yet measured for the
+    /// 4-warp M = 16 kernel of 11008×4096). Measured in graphs of launches (docs/performance-gpu.md, "Dependent
     /// launches"): with 16 warps few blocks of the next launch fit beside the running one, and
     /// its start fills the running one's tail (4096×11008 M = 16: 10.3 → 9.8 us); with 8
     /// or 4 warps many fit at once, and their loads slow the running kernel by more than they
@@ -149,14 +150,14 @@ public struct LinearKernel: Sendable {
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
                                 prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil,
-                                blocksPerSM: Int? = nil) throws -> LinearKernel {
+                                blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
         let oneWave = rows / (KernelWeightLayout.tileRows * r) <= 132
         let w = warps ?? (sparse16 && !oneWave ? 4 : 16)
         let kernel = try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
-                                      warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependentLaunch && w == 16,
+                                      warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependentLaunch && (w == 16 || dependentAnyWarps),
                                       batchUnits: batchUnits, blocksPerSM: blocksPerSM)
         let sparseDependent = weights == .int4Sparse24 && kernel.dependentLaunch && kernel.splits == 1
         let withPrefetch = prefetch ?? (sparseDependent && kernel.oneBatch)

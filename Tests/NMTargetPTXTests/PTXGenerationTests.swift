@@ -160,6 +160,15 @@ import Testing
         #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 16, columns: 1152, tokenTiles: 1, batchUnits: 9) }
     }
 
+    @Test func dependentLaunchesForAnyWarpsWhenAskedFor() throws {
+        // 11008 rows at 16 tokens: 4-warp blocks, not built for dependent launches unless asked.
+        let plain = try LinearKernel.standard(weights: .int4Sparse24, rows: 11008, columns: 4096, tokenTiles: 2, dependentLaunch: true)
+        let asked = try LinearKernel.standard(weights: .int4Sparse24, rows: 11008, columns: 4096, tokenTiles: 2, dependentLaunch: true,
+                                              dependentAnyWarps: true)
+        #expect(plain.warps == 4 && !plain.dependentLaunch && !plain.ptx().contains("griddepcontrol"))
+        #expect(asked.warps == 4 && asked.entry.hasSuffix("_w4_d") && asked.ptx().contains("griddepcontrol.wait;"))
+    }
+
     @Test func sharedMemoryPast48KBIsDynamic() throws {
         // 16 warps staging 16 rows of 272 bytes each: 69632 bytes, more than an entry may declare
         // statically for sm_80 and sm_90; 4 warps: 17408, static.

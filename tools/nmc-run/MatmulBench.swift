@@ -409,6 +409,8 @@ struct DecodeKernelChoices {
     var batchUnits: Int? = nil
     /// Blocks an SM must hold at once (`LinearKernel.blocksPerSM`).
     var blocksPerSM: Int? = nil
+    /// Dependent launches (where asked for) for blocks of any warps, not only 16.
+    var dependentAnyWarps = false
 
     /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
     func kernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int?,
@@ -417,7 +419,7 @@ struct DecodeKernelChoices {
             try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
                                       splits: splits, clusters: clusters, dependentLaunch: dependentLaunch,
                                       prefetch: prefetch, prefetchAhead: prefetchAhead, sumsScaled: sumsScaled, batchUnits: batchUnits,
-                                      blocksPerSM: blocksPerSM)
+                                      blocksPerSM: blocksPerSM, dependentAnyWarps: dependentAnyWarps)
         }
     }
 }
