@@ -102,8 +102,8 @@ public struct PackedINT4Weight: Sendable {
     /// (each of the six pairs alike), and f16 scales in [0.002, 0.02] (the range int4
     /// quantization gives LLaMA weights). Each 64-bit draw of `rng` gives 16 values (a nibble
     /// each) or up to 21 pair choices (3 bits each, 6 and 7 redrawn), so that a 4096×11008
-    /// weight takes a fraction of a second: called from another module the generic `rng` is
-    /// not specialized, and a draw a value took 11 s there.
+    /// weight takes a fraction of a second. (Called from another module the generic `rng` is not
+    /// specialized; drawing one value at a time, a 4096×11008 weight took 11 s.)
     public static func random<G: RandomNumberGenerator>(rows: Int, columns: Int, group: Int, sparse24: Bool,
                                                         using rng: inout G) throws -> PackedINT4Weight {
         let kept = rows * (sparse24 ? columns / 2 : columns)

@@ -87,32 +87,30 @@ struct GPUCheck {
         } else {
             log("gpu-check: dependent launches not checked (they need sm_90 and cuLaunchKernelEx)")
         }
+        /// The decode kernels as `bench` now builds them, with each of `warps`, on each of `shapes`.
+        func checkDecode(_ what: String, warps: [Int] = [16, 4], shapes: [(rows: Int, columns: Int)], tokens: [Int] = [1, 9, 16, 24]) throws {
+            for w in warps {
+                bench.warps = w
+                log("gpu-check: the \(what), \(w) warps")
+                for shape in shapes { _ = try bench.run(shapes: [shape], tokens: tokens, log: log) }
+            }
+        }
+        // Weights of 1, 9 and 86 units of 128 columns.
+        let (one, nine, many) = ((rows: 32, columns: 128), (rows: 48, columns: 1152), (rows: 96, columns: 11008))
         // The decode kernels with L2 prefetch everywhere (by default only 2:4 kernels launched
         // dependently whose warps load all their units in one batch), every kind: 1, 9 and 86
         // units (a partial last line of scales), 16 and 4 warps, every token count up to three
         // token tiles.
         bench.decode.prefetch = true
         bench.tiledFrom = Int.max
-        for w in [16, 4] {
-            bench.warps = w
-            log("gpu-check: the decode kernels with L2 prefetch, \(w) warps")
-            for shape in [(rows: 32, columns: 128), (rows: 48, columns: 1152), (rows: 96, columns: 11008)] {
-                _ = try bench.run(shapes: [shape], tokens: [1, 5, 9, 16, 24], log: log)
-            }
-        }
+        try checkDecode("decode kernels with L2 prefetch", shapes: [one, nine, many], tokens: [1, 5, 9, 16, 24])
         // Prefetching batches ahead (by default 1, for 2:4 one-token-tile kernels launched
         // dependently with several batches a warp), every kind: 9 and 86 units (several batches a
         // warp, the last round partial), with and without the block's prefetch.
         for ahead in [1, 2] {
             bench.decode.prefetchAhead = ahead
             bench.decode.prefetch = ahead == 1
-            for w in [16, 4] {
-                bench.warps = w
-                log("gpu-check: the decode kernels prefetching \(ahead) batch\(ahead > 1 ? "es" : "") ahead, \(w) warps")
-                for shape in [(rows: 48, columns: 1152), (rows: 96, columns: 11008)] {
-                    _ = try bench.run(shapes: [shape], tokens: [1, 9, 16, 24], log: log)
-                }
-            }
+            try checkDecode("decode kernels prefetching \(ahead) batch\(ahead > 1 ? "es" : "") ahead", shapes: [nine, many])
         }
         bench.decode.prefetchAhead = nil
         // Scaled unit sums asked for (one accumulator set) and refused, whatever the batches: 1,
@@ -121,13 +119,7 @@ struct GPUCheck {
         bench.kinds = [.int4, .int4Sparse24]
         for sums in [true, false] {
             bench.decode.sumsScaled = sums
-            for w in [16, 4] {
-                bench.warps = w
-                log("gpu-check: the INT4 decode kernels with scaled \(sums ? "sums" : "weights"), \(w) warps")
-                for shape in [(rows: 32, columns: 128), (rows: 48, columns: 1152), (rows: 96, columns: 11008)] {
-                    _ = try bench.run(shapes: [shape], tokens: [1, 9, 16, 24], log: log)
-                }
-            }
+            try checkDecode("INT4 decode kernels with scaled \(sums ? "sums" : "weights")", shapes: [one, nine, many])
         }
         bench.decode.sumsScaled = nil
         // Batches of 1, 3 and 4 units (2 or 4 by default), scaled sums or not: 9 and 86 units
@@ -136,26 +128,18 @@ struct GPUCheck {
         for units in [1, 3, 4] {
             bench.decode.batchUnits = units
             bench.decode.sumsScaled = units == 4 ? true : nil
-            for w in [16, 4] {
-                bench.warps = w
-                log("gpu-check: the decode kernels with batches of \(units) unit\(units > 1 ? "s" : "")\(units == 4 ? ", scaled sums" : ""), \(w) warps")
-                for shape in [(rows: 48, columns: 1152), (rows: 96, columns: 11008)] {
-                    _ = try bench.run(shapes: [shape], tokens: [1, 9, 16, 24], log: log)
-                }
-            }
+            try checkDecode("decode kernels with batches of \(units) unit\(units > 1 ? "s" : "")\(units == 4 ? ", scaled sums" : "")",
+                              shapes: [nine, many])
         }
         bench.decode.batchUnits = nil
         bench.decode.sumsScaled = nil
         // Registers held down by more blocks an SM (ptxas spills where it must): 8 warps and 3
         // blocks, and on sm_90 16 warps with K split over two blocks and 2 blocks an SM.
         for (w, s, blocks) in [(8, 1, 3), (16, 2, 2)] where s == 1 || device.computeCapability.major >= 9 {
-            bench.warps = w
             bench.splits = s
             bench.decode.blocksPerSM = blocks
-            log("gpu-check: the decode kernels with \(blocks) blocks an SM, \(w) warps\(s > 1 ? ", K split \(s) ways" : "")")
-            for shape in [(rows: 64, columns: 1152), (rows: 96, columns: 11008)] {
-                _ = try bench.run(shapes: [shape], tokens: [1, 9, 16, 24], log: log)
-            }
+            try checkDecode("decode kernels with \(blocks) blocks an SM\(s > 1 ? ", K split \(s) ways" : "")", warps: [w],
+                              shapes: [(rows: 64, columns: 1152), many])
         }
         bench.decode.blocksPerSM = nil
         bench.splits = nil

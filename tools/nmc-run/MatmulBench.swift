@@ -63,7 +63,7 @@ struct MatmulBench {
     /// Build the decode kernels for dependent launches where the GPU has them, and time them
     /// that way too (`graphDependentMicroseconds`).
     var dependentLaunch = true
-    /// The decode kernels' L2 prefetches and scaled sums (nil each: `LinearKernel.standard`'s).
+    /// The decode kernels' choices passed to `LinearKernel.standard` (by default its own).
     var decode = DecodeKernelChoices()
     /// A measuring aid (`--replace-ptx DIR`): a kernel whose entry has a file DIR/ENTRY.ptx is
     /// loaded from it (an edited copy of its `.entry`, e.g. with a piece of work removed) and its
