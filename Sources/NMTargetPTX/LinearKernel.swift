@@ -148,12 +148,17 @@ public struct LinearKernel: Sendable {
     /// `splits` (K over a cluster's blocks) stays 1: every split measured slower there.
     ///
     /// `dependentLaunch` (asked for by a caller that launches on sm_90) is granted to 16-warp
-    /// blocks only (`dependentAnyWarps`, experimental: to every block; not yet measured for the
-    /// 4-warp M = 16 kernel of 11008×4096). Measured in graphs of launches (docs/performance-gpu.md, "Dependent
+    /// blocks and to the 4-warp staged 2:4 kernel (`dependentAnyWarps`, experimental: to every
+    /// block). Measured in graphs of launches (docs/performance-gpu.md, "Dependent
     /// launches"): with 16 warps few blocks of the next launch fit beside the running one, and
     /// its start fills the running one's tail (4096×11008 M = 16: 10.3 → 9.8 us); with 8
     /// or 4 warps many fit at once, and their loads slow the running kernel by more than they
-    /// gain (4096×4096 M = 1 with 8 warps: 5.1 → 5.9 us).
+    /// gain (4096×4096 M = 1 with 8 warps: 5.1 → 5.9 us). The 4-warp staged 2:4 kernel (M = 16
+    /// where the grid is more than one wave) is the exception when held to 3 blocks an SM
+    /// (`blocksPerSM`, nil: this choice): its coherent activation loads take it to 178 registers,
+    /// so 2 blocks an SM, and the grid's 344 blocks (11008×4096) no longer fit at once; with 3
+    /// (168 registers) they do, and 11008×4096 at M = 16 went from 11.1 us by plain graph to 9.3
+    /// by graph of dependent launches (session 22; 13.6 with 2 blocks an SM).
     ///
     /// `prefetch` (nil: this choice) is on for 2:4 kernels launched dependently whose warps load
     /// all their units in one batch (`oneBatch`), where it was measured faster (see `prefetch`);
@@ -172,16 +177,19 @@ public struct LinearKernel: Sendable {
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
         let oneWave = rows / (KernelWeightLayout.tileRows * r) <= 132
         let w = warps ?? (sparse16 && !oneWave ? 4 : 16)
+        let stagedFour = sparse16 && w == 4
+        let dependent = dependentLaunch && (w == 16 || stagedFour || dependentAnyWarps)
+        let minBlocks = blocksPerSM ?? (dependent && stagedFour ? 3 : nil)
         let kernel = try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
-                                      warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependentLaunch && (w == 16 || dependentAnyWarps),
-                                      batchUnits: batchUnits, blocksPerSM: blocksPerSM)
+                                      warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependent,
+                                      batchUnits: batchUnits, blocksPerSM: minBlocks)
         let bulk = bulkWeights && kernel.splits == 1 && kernel.bulkOffsets.end <= Self.maxSharedBytes
         let sparseDependent = weights == .int4Sparse24 && kernel.dependentLaunch && kernel.splits == 1
         let withPrefetch = prefetch ?? (sparseDependent && kernel.oneBatch && !bulk)
         let ahead = prefetchAhead ?? (sparseDependent && tokenTiles == 1 && !kernel.oneBatch && !withPrefetch && !bulk ? 1 : 0)
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
-                                sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: blocksPerSM, bulkWeights: bulk)
+                                sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks, bulkWeights: bulk)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte

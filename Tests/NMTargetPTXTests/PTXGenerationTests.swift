@@ -161,12 +161,19 @@ import Testing
     }
 
     @Test func dependentLaunchesForAnyWarpsWhenAskedFor() throws {
-        // 11008 rows at 16 tokens: 4-warp blocks, not built for dependent launches unless asked.
-        let plain = try LinearKernel.standard(weights: .int4Sparse24, rows: 11008, columns: 4096, tokenTiles: 2, dependentLaunch: true)
-        let asked = try LinearKernel.standard(weights: .int4Sparse24, rows: 11008, columns: 4096, tokenTiles: 2, dependentLaunch: true,
+        // 11008 rows at 16 tokens: 4-warp staged 2:4 blocks, built for dependent launches with 3
+        // blocks an SM (session 22); 8-warp blocks and dense INT4 4-warp blocks only when asked.
+        let staged = try LinearKernel.standard(weights: .int4Sparse24, rows: 11008, columns: 4096, tokenTiles: 2, dependentLaunch: true)
+        #expect(staged.warps == 4 && staged.entry.hasSuffix("_w4_m3_d") && staged.ptx().contains(".minnctapersm 3"))
+        #expect(staged.ptx().contains("griddepcontrol.wait;"))
+        let plain = try LinearKernel.standard(weights: .int4, rows: 11008, columns: 4096, tokenTiles: 2, warps: 4, dependentLaunch: true)
+        let asked = try LinearKernel.standard(weights: .int4, rows: 11008, columns: 4096, tokenTiles: 2, warps: 4, dependentLaunch: true,
                                               dependentAnyWarps: true)
-        #expect(plain.warps == 4 && !plain.dependentLaunch && !plain.ptx().contains("griddepcontrol"))
-        #expect(asked.warps == 4 && asked.entry.hasSuffix("_w4_d") && asked.ptx().contains("griddepcontrol.wait;"))
+        #expect(!plain.dependentLaunch && !plain.ptx().contains("griddepcontrol"))
+        #expect(asked.entry.hasSuffix("_w4_d") && asked.ptx().contains("griddepcontrol.wait;") && !asked.ptx().contains(".minnctapersm"))
+        // Not launched dependently, the staged kernel keeps its one block an SM asked for.
+        let launched = try LinearKernel.standard(weights: .int4Sparse24, rows: 11008, columns: 4096, tokenTiles: 2)
+        #expect(launched.entry.hasSuffix("_w4") && !launched.ptx().contains(".minnctapersm"))
     }
 
     @Test func sharedMemoryPast48KBIsDynamic() throws {
