@@ -83,16 +83,12 @@ public struct LinearKernel: Sendable {
     /// (`nmc-run --decode-min-blocks N`): more warps an SM for the M = 16 kernels, whose time
     /// with no memory traffic at all is half of their time (session 21, docs/performance-gpu.md).
     public let blocksPerSM: Int?
-    /// Each block's weights, metadata and scales come into shared memory by bulk copies, all
-    /// asked for when the block starts (LinearKernelBulkWeights.swift; sm_90, no split K, no L2
-    /// prefetch). Experimental (`nmc-run --decode-bulk-weights`).
-    public let bulkWeights: Bool
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
             + (prefetch ? "_pf" : "") + (prefetchAhead > 0 ? "_pa\(prefetchAhead)" : "")
             + (weights == .fp16 || scaleSums == oneBatch ? "" : scaleSums ? "_ss" : "_ws")
             + (batch == defaultBatch ? "" : "_b\(batch)") + (minBlocks == defaultMinBlocks ? "" : "_m\(minBlocks)")
-            + (bulkWeights ? "_bw" : "") + (dependentLaunch ? "_d" : "")
+            + (dependentLaunch ? "_d" : "")
     }
     /// Blocks an SM must hold at once (`.minnctapersm`). A one-token-tile kernel launched
     /// dependently takes 2 (ptxas then uses 64 registers instead of 40; no third 16-warp block
@@ -102,7 +98,7 @@ public struct LinearKernel: Sendable {
     public var minBlocks: Int { blocksPerSM ?? defaultMinBlocks }
     var defaultMinBlocks: Int { dependentLaunch && tokenTiles == 1 && warps == 16 ? 2 : 1 }
     /// The PTX target the entry needs (clusters and grid dependency control are sm_90's).
-    public var target: String { splits > 1 || dependentLaunch || bulkWeights ? "sm_90" : "sm_80" }
+    public var target: String { splits > 1 || dependentLaunch ? "sm_90" : "sm_80" }
     public var threads: Int { 32 * warps }
     var units: Int { columns / KernelWeightLayout.unitColumns }
     /// Units a warp takes (the last round may leave some warps without one).
@@ -113,7 +109,7 @@ public struct LinearKernel: Sendable {
 
     public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
                 dependentLaunch: Bool = false, prefetch: Bool = false, prefetchAhead: Int = 0, sumsScaled: Bool? = nil,
-                batchUnits: Int? = nil, blocksPerSM: Int? = nil, bulkWeights: Bool = false) throws {
+                batchUnits: Int? = nil, blocksPerSM: Int? = nil) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
         guard (1...8).contains(batchUnits ?? 1) else { throw PTXError("linear kernel \(rows)x\(columns): a batch of \(batchUnits!) units is not supported (1 to 8)") }
         guard (1...16).contains(blocksPerSM ?? 1), (blocksPerSM ?? 1) * 32 * warps <= 2048 else {
@@ -127,15 +123,6 @@ public struct LinearKernel: Sendable {
         self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.prefetch = prefetch; self.prefetchAhead = prefetchAhead
         self.sumsScaled = sumsScaled; self.batchUnits = batchUnits; self.blocksPerSM = blocksPerSM
-        self.bulkWeights = bulkWeights
-        if bulkWeights {
-            guard splits == 1, !prefetch, prefetchAhead == 0 else {
-                throw PTXError("linear kernel \(rows)x\(columns): bulk weights need one split and no L2 prefetch")
-            }
-            guard sharedBytes <= Self.maxSharedBytes else {
-                throw PTXError("linear kernel \(rows)x\(columns): bulk weights of \(rowTiles) row tiles need \(sharedBytes) bytes of shared memory (at most \(Self.maxSharedBytes))")
-            }
-        }
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
@@ -164,14 +151,11 @@ public struct LinearKernel: Sendable {
     /// all their units in one batch (`oneBatch`), where it was measured faster (see `prefetch`);
     /// `prefetchAhead` (nil: this choice) is 1 for those with one token tile and several batches
     /// (see `prefetchAhead`), else 0.
-    ///
-    /// `bulkWeights` (experimental) is granted where the block's weights fit its shared memory
-    /// with one split; such kernels take no L2 prefetch unless it is asked for (and then refuse).
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
                                 prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil,
-                                blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, bulkWeights: Bool = false) throws -> LinearKernel {
+                                blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
@@ -183,13 +167,12 @@ public struct LinearKernel: Sendable {
         let kernel = try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
                                       warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependent,
                                       batchUnits: batchUnits, blocksPerSM: minBlocks)
-        let bulk = bulkWeights && kernel.splits == 1 && kernel.bulkOffsets.end <= Self.maxSharedBytes
         let sparseDependent = weights == .int4Sparse24 && kernel.dependentLaunch && kernel.splits == 1
-        let withPrefetch = prefetch ?? (sparseDependent && kernel.oneBatch && !bulk)
-        let ahead = prefetchAhead ?? (sparseDependent && tokenTiles == 1 && !kernel.oneBatch && !withPrefetch && !bulk ? 1 : 0)
+        let withPrefetch = prefetch ?? (sparseDependent && kernel.oneBatch)
+        let ahead = prefetchAhead ?? (sparseDependent && tokenTiles == 1 && !kernel.oneBatch && !withPrefetch ? 1 : 0)
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
-                                sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks, bulkWeights: bulk)
+                                sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -211,12 +194,9 @@ public struct LinearKernel: Sendable {
     var batch: Int { batchUnits ?? defaultBatch }
     var defaultBatch: Int { weights == .fp16 || staged ? 2 : 4 }
 
-    /// Shared memory: the reduction's buffer and staging (`workBytes`), then, with bulk weights,
-    /// the block's weights and their mbarriers (`bulkOffsets`).
-    var sharedBytes: Int { bulkWeights ? bulkOffsets.end : workBytes }
-    /// The reduction's buffer (then, split, the block's sums); a staged kernel's activation rows
-    /// share it (16 rows a warp).
-    var workBytes: Int {
+    /// Shared memory: the reduction's buffer (then, split, the block's sums); a staged kernel's
+    /// activation rows share it (16 rows a warp).
+    var sharedBytes: Int {
         let (T, R) = (tokenTiles, rowTiles)
         return max(warps * 4 * T * R * 32 * 4 + (splits > 1 ? 4 * T * R * 32 * 4 : 0), staged ? warps * 16 * Self.stagedRowBytes : 0)
     }
@@ -275,27 +255,9 @@ public struct LinearKernel: Sendable {
             b.emit("add.s64 \(out), \(base), \(wide);")
             return out
         }
-        var (wLane, metaLane, scaleLane) = ("", "", "")
-        var bulkBase: String? = nil
-        if bulkWeights {
-            // The lane's bytes of its warp's first unit in the block's copy: offset + warp·bytes + lane part.
-            let (sparse, int4) = (weights == .int4Sparse24, weights != .fp16)
-            let smem = issueBulkCopies(&b, arrays: [wPtr] + (sparse ? [metaPtr] : []) + (int4 ? [scalePtr] : []), tile: tile, tid: tid, lane: lane, warp: warp)
-            let lanes = [(lane, 16)] + (sparse ? [(lane, 8)] : []) + (int4 ? [(g, 4)] : [])
-            let at = zip(zip(bulkOffsets.arrays, arrayUnitBytes), lanes).map { (o, part) -> String in
-                let r = b.reg("r")
-                b.emit("mad.lo.u32 \(r), \(warp), \(o.1), \(smem);")
-                b.emit("mad.lo.u32 \(r), \(part.0), \(part.1), \(r);")
-                b.emit("add.u32 \(r), \(r), \(o.0);")
-                return r
-            }
-            (wLane, metaLane, scaleLane) = (at[0], sparse ? at[1] : "", int4 ? at[at.count - 1] : "")
-            bulkBase = smem
-        } else {
-            wLane = address(wPtr, firstUnit, unitBytes, plus: (lane, 16))
-            metaLane = weights == .int4Sparse24 ? address(metaPtr, firstUnit, 256, plus: (lane, 8)) : ""
-            scaleLane = weights == .fp16 ? "" : address(scalePtr, firstUnit, 32, plus: (g, 4))
-        }
+        let wLane = address(wPtr, firstUnit, unitBytes, plus: (lane, 16))
+        let metaLane = weights == .int4Sparse24 ? address(metaPtr, firstUnit, 256, plus: (lane, 8)) : ""
+        let scaleLane = weights == .fp16 ? "" : address(scalePtr, firstUnit, 32, plus: (g, 4))
         if prefetch {
             let blockUnit = b.reg("r")
             b.emit("mul.lo.u32 \(blockUnit), \(tile), \(R * U);")
@@ -377,7 +339,6 @@ public struct LinearKernel: Sendable {
             var loaded: [Int: [UnitRegisters]] = [:]
             var activations: [Int: [[String]]] = [:]
             for j in js {
-                if let smem = bulkBase { waitBulkRound(&b, j, smem: smem, guardPredicate: guardOf(j)) }
                 loaded[j] = (0..<R).map { r in
                     loadUnit(&b, unitOffset: j * SW + r * U, pred: guardOf(j).map { "@\($0) " } ?? "", wLane: wLane, metaLane: metaLane, scaleLane: scaleLane)
                 }
@@ -456,24 +417,21 @@ public struct LinearKernel: Sendable {
         let at = unitAddresses(unitOffset: unitOffset, wLane: wLane, metaLane: metaLane, scaleLane: scaleLane)
         let w = at.w.flatMap { address -> [String] in
             let r = b.regs("r", 4)
-            b.emit("\(pred)\(weightLoad).v4.u32 {\(r.joined(separator: ", "))}, \(address);")
+            b.emit("\(pred)ld.global.nc.v4.u32 {\(r.joined(separator: ", "))}, \(address);")
             return r
         }
         var meta: [String] = []
         if let address = at.meta {
             meta = b.regs("r", 2)
-            b.emit("\(pred)\(weightLoad).v2.u32 {\(meta.joined(separator: ", "))}, \(address);")
+            b.emit("\(pred)ld.global.nc.v2.u32 {\(meta.joined(separator: ", "))}, \(address);")
         }
         let scale = at.scale.map { address -> String in
             let s = b.reg("r")
-            b.emit("\(pred)\(weightLoad).u32 \(s), \(address);")
+            b.emit("\(pred)ld.global.nc.u32 \(s), \(address);")
             return s
         }
         return UnitRegisters(w: w, meta: meta, scale: scale)
     }
-
-    /// The weights' load: from the block's bulk copy, or by the read-only path.
-    var weightLoad: String { bulkWeights ? "ld.shared" : "ld.global.nc" }
 
     /// The activations' load: `ld.global.nc` (the read-only path), but not where the kernel
     /// may start before the kernel that writes them has ended (`dependentLaunch`): there the

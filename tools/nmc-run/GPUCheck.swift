@@ -143,17 +143,6 @@ struct GPUCheck {
         }
         bench.decode.blocksPerSM = nil
         bench.splits = nil
-        // Bulk weights (sm_90): 1, 9 and 86 units (one round, a partial one, several), 16 and 4
-        // warps, every kind, with the default batches and with batches of 1.
-        if device.computeCapability.major >= 9 {
-            bench.decode.bulkWeights = true
-            for units in [nil, 1] {
-                bench.decode.batchUnits = units
-                try checkDecode("decode kernels with bulk weights\(units.map { ", batches of \($0)" } ?? "")", shapes: [one, nine, many])
-            }
-            bench.decode.bulkWeights = false
-            bench.decode.batchUnits = nil
-        }
         bench.warps = nil
         bench.decode.prefetch = nil
         bench.tiledFrom = 1

@@ -411,8 +411,6 @@ struct DecodeKernelChoices {
     var blocksPerSM: Int? = nil
     /// Dependent launches (where asked for) for blocks of any warps, not only 16.
     var dependentAnyWarps = false
-    /// Each block's weights into shared memory by bulk copies (`LinearKernel.bulkWeights`).
-    var bulkWeights = false
 
     /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
     func kernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int?,
@@ -421,7 +419,7 @@ struct DecodeKernelChoices {
             try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
                                       splits: splits, clusters: clusters, dependentLaunch: dependentLaunch,
                                       prefetch: prefetch, prefetchAhead: prefetchAhead, sumsScaled: sumsScaled, batchUnits: batchUnits,
-                                      blocksPerSM: blocksPerSM, dependentAnyWarps: dependentAnyWarps, bulkWeights: bulkWeights)
+                                      blocksPerSM: blocksPerSM, dependentAnyWarps: dependentAnyWarps)
         }
     }
 }

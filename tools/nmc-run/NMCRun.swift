@@ -65,7 +65,6 @@ struct NMCRun: ParsableCommand {
     var decodeScaleSums: Bool?
     @Option(help: "Units each warp of the decode linear kernels loads before it computes them (1 to 8; default: 2 for the FP16 and 2:4 16-token kernels, else 4; experimental).") var decodeBatch: Int?
     @Flag(help: "With --dependent-launch, build every decode linear kernel for dependent launches, not only those of 16-warp blocks (experimental).") var decodeDependentAnyWarps = false
-    @Flag(help: "Each block of the decode linear kernels takes all its weights into shared memory by bulk copies asked for at its start (sm_90; not with --splits or the L2 prefetch; experimental).") var decodeBulkWeights = false
     @Option(help: "Blocks of the decode linear kernels an SM must hold at once (.minnctapersm; ptxas keeps registers within it, spilling if it must; default: 2 for 16-warp one-token-tile kernels launched dependently, else 1; experimental).") var decodeMinBlocks: Int?
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
@@ -86,9 +85,6 @@ struct NMCRun: ParsableCommand {
         if let n = decodeBatch, !(1...8).contains(n) { throw ValidationError("--decode-batch \(n): 1 to 8 units") }
         if let n = decodeMinBlocks, !(1...16).contains(n) { throw ValidationError("--decode-min-blocks \(n): 1 to 16 blocks (and at most 2048 threads an SM)") }
         if let n = decodePrefetchAhead, !(0...3).contains(n) { throw ValidationError("--decode-prefetch-ahead \(n): 0 to 3 batches") }
-        if decodeBulkWeights && ((splits ?? 1) > 1 || decodePrefetch == true || (decodePrefetchAhead ?? 0) > 0) {
-            throw ValidationError("--decode-bulk-weights takes no split K (--splits 1) and no L2 prefetch")
-        }
         if decodePrefetch == true && (splits ?? 1) > 1 { throw ValidationError("--decode-prefetch takes no split K (--splits 1)") }
         if let dir = replacePtx {
             guard benchMatmul else { throw ValidationError("--replace-ptx takes --bench-matmul") }
@@ -194,7 +190,7 @@ struct NMCRun: ParsableCommand {
 
     private var decodeChoices: DecodeKernelChoices {
         DecodeKernelChoices(prefetch: decodePrefetch, prefetchAhead: decodePrefetchAhead, sumsScaled: decodeScaleSums, batchUnits: decodeBatch,
-                            blocksPerSM: decodeMinBlocks, dependentAnyWarps: decodeDependentAnyWarps, bulkWeights: decodeBulkWeights)
+                            blocksPerSM: decodeMinBlocks, dependentAnyWarps: decodeDependentAnyWarps)
     }
 
     private func emit(into dir: String) throws {
