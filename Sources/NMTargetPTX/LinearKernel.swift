@@ -95,6 +95,7 @@ public struct LinearKernel: Sendable {
     /// fits an SM): measured in graphs of dependent launches (session 7, docs/performance-gpu.md),
     /// 4096×4096 M = 1 4.41 → 4.25 us, 11008×4096 8.39 → 8.26, 4096×11008 unchanged; 3 (still 40
     /// registers) and 4 (32) were slower, 4.70 and 5.08 us, so the gain is not occupancy alone.
+    /// (`standard` asks for 3 for the 4-warp staged 2:4 kernel launched dependently: see there.)
     public var minBlocks: Int { blocksPerSM ?? defaultMinBlocks }
     var defaultMinBlocks: Int { dependentLaunch && tokenTiles == 1 && warps == 16 ? 2 : 1 }
     /// The PTX target the entry needs (clusters and grid dependency control are sm_90's).

@@ -409,7 +409,8 @@ struct DecodeKernelChoices {
     var batchUnits: Int? = nil
     /// Blocks an SM must hold at once (`LinearKernel.blocksPerSM`).
     var blocksPerSM: Int? = nil
-    /// Dependent launches (where asked for) for blocks of any warps, not only 16.
+    /// Dependent launches (where asked for) for blocks of any warps, not only the 16-warp ones
+    /// and the 4-warp 2:4 kernel for two token tiles (`LinearKernel.standard`).
     var dependentAnyWarps = false
 
     /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
