@@ -83,13 +83,22 @@ public struct LinearKernel: Sendable {
     /// (`nmc-run --decode-min-blocks N`): more warps an SM for the M = 16 kernels, whose time
     /// with no memory traffic at all is half of their time (session 21, docs/performance-gpu.md).
     public let blocksPerSM: Int?
+    /// Weak loads (`ld.global`, not `.nc`) for the weights of the batch a warp loads before
+    /// `griddepcontrol.wait` (`dependentLaunch` only). ptxas 13.0 sinks `.nc` loads below the
+    /// wait (SASS `ACQBULK`) whatever the PTX's order, so a dependently launched kernel's weights
+    /// only start once the kernel ahead has ended (L2 prefetch aside); weak loads it keeps above
+    /// the wait, every first-batch load of the 2:4 kernels at the three LLaMA-7B shapes (session
+    /// 23, `tools/pdl_order.py`). Experimental (`nmc-run --decode-weak-weight-loads`).
+    public let weakWeightLoads: Bool
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
             + (prefetch ? "_pf" : "") + (prefetchAhead > 0 ? "_pa\(prefetchAhead)" : "")
             + (weights == .fp16 || scaleSums == oneBatch ? "" : scaleSums ? "_ss" : "_ws")
             + (batch == defaultBatch ? "" : "_b\(batch)") + (minBlocks == defaultMinBlocks ? "" : "_m\(minBlocks)")
-            + (dependentLaunch ? "_d" : "")
+            + (dependentLaunch ? "_d" : "") + (weakFirstBatch ? "_wk" : "")
     }
+    /// The first batch's weight loads are weak (`weakWeightLoads` where it applies).
+    var weakFirstBatch: Bool { weakWeightLoads && dependentLaunch }
     /// Blocks an SM must hold at once (`.minnctapersm`). A one-token-tile kernel launched
     /// dependently takes 2 (ptxas then uses 64 registers instead of 40; no third 16-warp block
     /// fits an SM): measured in graphs of dependent launches (session 7, docs/performance-gpu.md),
@@ -110,7 +119,7 @@ public struct LinearKernel: Sendable {
 
     public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
                 dependentLaunch: Bool = false, prefetch: Bool = false, prefetchAhead: Int = 0, sumsScaled: Bool? = nil,
-                batchUnits: Int? = nil, blocksPerSM: Int? = nil) throws {
+                batchUnits: Int? = nil, blocksPerSM: Int? = nil, weakWeightLoads: Bool = false) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
         guard (1...8).contains(batchUnits ?? 1) else { throw PTXError("linear kernel \(rows)x\(columns): a batch of \(batchUnits!) units is not supported (1 to 8)") }
         guard (1...16).contains(blocksPerSM ?? 1), (blocksPerSM ?? 1) * 32 * warps <= 2048 else {
@@ -124,6 +133,7 @@ public struct LinearKernel: Sendable {
         self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.prefetch = prefetch; self.prefetchAhead = prefetchAhead
         self.sumsScaled = sumsScaled; self.batchUnits = batchUnits; self.blocksPerSM = blocksPerSM
+        self.weakWeightLoads = weakWeightLoads
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
@@ -156,7 +166,7 @@ public struct LinearKernel: Sendable {
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
                                 prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil,
-                                blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false) throws -> LinearKernel {
+                                blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, weakWeightLoads: Bool = false) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
@@ -173,7 +183,7 @@ public struct LinearKernel: Sendable {
         let ahead = prefetchAhead ?? (sparseDependent && tokenTiles == 1 && !kernel.oneBatch && !withPrefetch ? 1 : 0)
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
-                                sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks)
+                                sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks, weakWeightLoads: weakWeightLoads)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -341,7 +351,8 @@ public struct LinearKernel: Sendable {
             var activations: [Int: [[String]]] = [:]
             for j in js {
                 loaded[j] = (0..<R).map { r in
-                    loadUnit(&b, unitOffset: j * SW + r * U, pred: guardOf(j).map { "@\($0) " } ?? "", wLane: wLane, metaLane: metaLane, scaleLane: scaleLane)
+                    loadUnit(&b, unitOffset: j * SW + r * U, pred: guardOf(j).map { "@\($0) " } ?? "", wLane: wLane, metaLane: metaLane, scaleLane: scaleLane,
+                             op: weakFirstBatch && j0 == 0 ? "ld.global" : "ld.global.nc")
                 }
             }
             if prefetchAhead > 0 {
@@ -414,21 +425,22 @@ public struct LinearKernel: Sendable {
     }
 
     /// Issues the loads of unit `warp + j·W`'s weights (and metadata, scales).
-    private func loadUnit(_ b: inout PTXBuilder, unitOffset: Int, pred: String, wLane: String, metaLane: String, scaleLane: String) -> UnitRegisters {
+    private func loadUnit(_ b: inout PTXBuilder, unitOffset: Int, pred: String, wLane: String, metaLane: String, scaleLane: String,
+                          op: String) -> UnitRegisters {
         let at = unitAddresses(unitOffset: unitOffset, wLane: wLane, metaLane: metaLane, scaleLane: scaleLane)
         let w = at.w.flatMap { address -> [String] in
             let r = b.regs("r", 4)
-            b.emit("\(pred)ld.global.nc.v4.u32 {\(r.joined(separator: ", "))}, \(address);")
+            b.emit("\(pred)\(op).v4.u32 {\(r.joined(separator: ", "))}, \(address);")
             return r
         }
         var meta: [String] = []
         if let address = at.meta {
             meta = b.regs("r", 2)
-            b.emit("\(pred)ld.global.nc.v2.u32 {\(meta.joined(separator: ", "))}, \(address);")
+            b.emit("\(pred)\(op).v2.u32 {\(meta.joined(separator: ", "))}, \(address);")
         }
         let scale = at.scale.map { address -> String in
             let s = b.reg("r")
-            b.emit("\(pred)ld.global.nc.u32 \(s), \(address);")
+            b.emit("\(pred)\(op).u32 \(s), \(address);")
             return s
         }
         return UnitRegisters(w: w, meta: meta, scale: scale)

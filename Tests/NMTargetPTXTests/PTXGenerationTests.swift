@@ -176,6 +176,30 @@ import Testing
         #expect(launched.entry.hasSuffix("_w4") && !launched.ptx().contains(".minnctapersm"))
     }
 
+
+    @Test func weakWeightLoadsOnlyBeforeTheWait() throws {
+        // 4096×11008 at 16 tokens: 16 warps, 6 rounds, batches of 2 units; the first batch (2
+        // units × 2 row tiles: values, metadata, scales each) loads weakly, the later ones `.nc`.
+        func loads(_ k: LinearKernel) -> (weakBeforeWait: Int, ncBeforeWait: Int) {
+            let lines = k.ptx().split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            let wait = lines.firstIndex(of: "griddepcontrol.wait;") ?? lines.count
+            let weak = { (line: String) -> Bool in line.hasPrefix("ld.global.v") || line.hasPrefix("ld.global.u32") }
+            return (lines[..<wait].filter(weak).count, lines[..<wait].filter { $0.hasPrefix("ld.global.nc") }.count)
+        }
+        let asked = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true,
+                                              weakWeightLoads: true)
+        let standard = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true)
+        #expect(asked.entry == standard.entry + "_wk")
+        #expect(loads(standard).weakBeforeWait == 0 && loads(standard).ncBeforeWait == 12)
+        let weak = loads(asked)
+        #expect(weak.weakBeforeWait == 12 && weak.ncBeforeWait == 0)
+        // The later batches' loads stay `.nc`.
+        let nc = { (k: LinearKernel) in k.ptx().split(separator: "\n").filter { $0.contains("ld.global.nc") }.count }
+        #expect(nc(asked) == nc(standard) - 12 && nc(asked) > 0)
+        // Without dependent launches there is no wait to keep them above: nothing changes.
+        let plain = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, weakWeightLoads: true)
+        #expect(plain.ptx() == (try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2)).ptx())
+    }
     @Test func sharedMemoryPast48KBIsDynamic() throws {
         // 16 warps staging 16 rows of 272 bytes each: 69632 bytes, more than an entry may declare
         // statically for sm_80 and sm_90; 4 warps: 17408, static.

@@ -185,13 +185,14 @@ struct GPUCheck {
             defer { device.free(x); ys.forEach(device.free) }
             // Each kind, plain and with the (experimental) L2 prefetch, which once let ptxas move
             // `.nc` activation loads above the grid-dependency wait (session 17), and with 4-warp
-            // blocks built for dependent launches too (experimental, `dependentAnyWarps`).
-            for kind in LinearKernel.Weights.allCases { for (prefetch, anyWarps) in [(false, false), (true, false), (false, true)] {
+            // blocks built for dependent launches too (experimental, `dependentAnyWarps`), and with
+            // the first batch's weights loaded weakly, above the wait (experimental, `weakWeightLoads`).
+            for kind in LinearKernel.Weights.allCases { for (prefetch, anyWarps, weak) in [(false, false, false), (true, false, false), (false, true, false), (false, false, true)] {
                 let w = kind == .int4Sparse24 ? sparse : dense
                 let arrays = try layout.prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: []).0
                 let variant = try Variant(device: device, kind: kind, rows: n, columns: n, warps: anyWarps ? 4 : nil, rowTiles: nil, tiledFrom: Int.max,
                                           warpgroups: nil, blockTokens: nil, dependentLaunch: true,
-                                          decode: DecodeKernelChoices(prefetch: prefetch, dependentAnyWarps: anyWarps), arrays: arrays, rotateBytes: 0)
+                                          decode: DecodeKernelChoices(prefetch: prefetch, dependentAnyWarps: anyWarps, weakWeightLoads: weak), arrays: arrays, rotateBytes: 0)
                 defer { variant.free() }
                 for m in [1, 5, 16, 24] {
                     func chain(dependent: Bool) throws {
