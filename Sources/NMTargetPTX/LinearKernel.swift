@@ -166,7 +166,7 @@ public struct LinearKernel: Sendable {
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
                                 prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil,
-                                blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, weakWeightLoads: Bool = false) throws -> LinearKernel {
+                                blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, weakWeightLoads: Bool? = nil) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
@@ -175,6 +175,7 @@ public struct LinearKernel: Sendable {
         let stagedFour = sparse16 && w == 4
         let dependent = dependentLaunch && (w == 16 || stagedFour || dependentAnyWarps)
         let minBlocks = blocksPerSM ?? (dependent && stagedFour ? 3 : nil)
+        let weak = weakWeightLoads ?? (dependent && stagedFour)
         let kernel = try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles,
                                       warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependent,
                                       batchUnits: batchUnits, blocksPerSM: minBlocks)
@@ -183,7 +184,7 @@ public struct LinearKernel: Sendable {
         let ahead = prefetchAhead ?? (sparseDependent && tokenTiles == 1 && !kernel.oneBatch && !withPrefetch ? 1 : 0)
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
-                                sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks, weakWeightLoads: weakWeightLoads)
+                                sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks, weakWeightLoads: weak)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte

@@ -164,13 +164,15 @@ import Testing
         // 11008 rows at 16 tokens: 4-warp staged 2:4 blocks, built for dependent launches with 3
         // blocks an SM (session 22); 8-warp blocks and dense INT4 4-warp blocks only when asked.
         let staged = try LinearKernel.standard(weights: .int4Sparse24, rows: 11008, columns: 4096, tokenTiles: 2, dependentLaunch: true)
-        #expect(staged.warps == 4 && staged.entry.hasSuffix("_w4_m3_d") && staged.ptx().contains(".minnctapersm 3"))
+        #expect(staged.warps == 4 && staged.entry.hasSuffix("_w4_m3_d_wk") && staged.ptx().contains(".minnctapersm 3"))
+        #expect(staged.weakWeightLoads && staged.ptx().contains("ld.global.v4.u32"))
         #expect(staged.ptx().contains("griddepcontrol.wait;"))
         let plain = try LinearKernel.standard(weights: .int4, rows: 11008, columns: 4096, tokenTiles: 2, warps: 4, dependentLaunch: true)
         let asked = try LinearKernel.standard(weights: .int4, rows: 11008, columns: 4096, tokenTiles: 2, warps: 4, dependentLaunch: true,
                                               dependentAnyWarps: true)
         #expect(!plain.dependentLaunch && !plain.ptx().contains("griddepcontrol"))
         #expect(asked.entry.hasSuffix("_w4_d") && asked.ptx().contains("griddepcontrol.wait;") && !asked.ptx().contains(".minnctapersm"))
+        #expect(!asked.weakWeightLoads)  // weak first-batch loads by default only in the 4-warp 2:4 kernel (session 23)
         // Not launched dependently, the staged kernel keeps its one block an SM asked for.
         let launched = try LinearKernel.standard(weights: .int4Sparse24, rows: 11008, columns: 4096, tokenTiles: 2)
         #expect(launched.entry.hasSuffix("_w4") && !launched.ptx().contains(".minnctapersm"))

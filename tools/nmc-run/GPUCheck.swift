@@ -185,9 +185,11 @@ struct GPUCheck {
             defer { device.free(x); ys.forEach(device.free) }
             // Each kind, plain and with the (experimental) L2 prefetch, which once let ptxas move
             // `.nc` activation loads above the grid-dependency wait (session 17), and with 4-warp
-            // blocks built for dependent launches too (experimental, `dependentAnyWarps`), and with
-            // the first batch's weights loaded weakly, above the wait (experimental, `weakWeightLoads`).
-            for kind in LinearKernel.Weights.allCases { for (prefetch, anyWarps, weak) in [(false, false, false), (true, false, false), (false, true, false), (false, false, true)] {
+            // blocks built for dependent launches too (experimental, `dependentAnyWarps`; the 2:4
+            // ones load their first batch's weights weakly, above the wait, by default), and with
+            // 16-warp blocks loading them so (experimental, `weakWeightLoads`).
+            let variants: [(prefetch: Bool, anyWarps: Bool, weak: Bool?)] = [(false, false, nil), (true, false, nil), (false, true, nil), (false, false, true)]
+            for kind in LinearKernel.Weights.allCases { for (prefetch, anyWarps, weak) in variants {
                 let w = kind == .int4Sparse24 ? sparse : dense
                 let arrays = try layout.prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: []).0
                 let variant = try Variant(device: device, kind: kind, rows: n, columns: n, warps: anyWarps ? 4 : nil, rowTiles: nil, tiledFrom: Int.max,

@@ -412,9 +412,9 @@ struct DecodeKernelChoices {
     /// Dependent launches (where asked for) for blocks of any warps, not only the 16-warp ones
     /// and the 4-warp 2:4 kernel for two token tiles (`LinearKernel.standard`).
     var dependentAnyWarps = false
-    /// Weak loads for the weights a warp loads before the grid-dependency wait
-    /// (`LinearKernel.weakWeightLoads`).
-    var weakWeightLoads = false
+    /// Weak loads for the weights a warp loads before the grid-dependency wait, asked for or
+    /// refused (`LinearKernel.weakWeightLoads`).
+    var weakWeightLoads: Bool? = nil
 
     /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
     func kernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int?,

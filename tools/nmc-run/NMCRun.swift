@@ -66,7 +66,8 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Units each warp of the decode linear kernels loads before it computes them (1 to 8; default: 2 for the FP16 and 2:4 16-token kernels, else 4; experimental).") var decodeBatch: Int?
     @Flag(help: "With --dependent-launch, build every decode linear kernel for dependent launches, not only those of 16-warp blocks and the 4-warp 2:4 kernel for 9 to 16 tokens (experimental).") var decodeDependentAnyWarps = false
     @Option(help: "Blocks of the decode linear kernels an SM must hold at once (.minnctapersm; ptxas keeps registers within it, spilling if it must; default: 2 for 16-warp one-token-tile kernels launched dependently, 3 for the 4-warp 2:4 kernel for 9 to 16 tokens launched dependently, else 1; experimental).") var decodeMinBlocks: Int?
-    @Flag(help: "With --dependent-launch, load the weights each warp of the decode linear kernels loads before waiting for the kernel ahead with weak loads (ld.global, not .nc), which ptxas keeps above the wait (experimental).") var decodeWeakWeightLoads = false
+    @Flag(inversion: .prefixedNo, help: "With --dependent-launch, load the weights each warp of the decode linear kernels loads before waiting for the kernel ahead with weak loads (ld.global, not .nc), which ptxas keeps above the wait, or not (default: only in the 4-warp 2:4 kernel for 9 to 16 tokens; experimental).")
+    var decodeWeakWeightLoads: Bool?
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
