@@ -88,7 +88,11 @@ public struct LinearKernel: Sendable {
     /// wait (SASS `ACQBULK`) whatever the PTX's order, so a dependently launched kernel's weights
     /// only start once the kernel ahead has ended (L2 prefetch aside); weak loads it keeps above
     /// the wait, every first-batch load of the 2:4 kernels at the three LLaMA-7B shapes (session
-    /// 23, `tools/pdl_order.py`). Experimental (`nmc-run --decode-weak-weight-loads`).
+    /// 23 of docs/performance-gpu.md). Measured there, graph of dependent launches: 11008×4096 at
+    /// M = 16 (4-warp blocks, 3 an SM, so the next launch's blocks sit beside the running ones)
+    /// 9.27 → 8.55 us; slower in the 16-warp kernels (4096² M = 16 4.58 → 5.36, M = 1 3.53 →
+    /// 3.81), whose next launch finds no room until they end. `standard` asks for it in the
+    /// 4-warp staged 2:4 kernel only (`nmc-run --[no-]decode-weak-weight-loads` overrides).
     public let weakWeightLoads: Bool
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
@@ -156,7 +160,9 @@ public struct LinearKernel: Sendable {
     /// (`blocksPerSM`, nil: this choice): its coherent activation loads take it to 178 registers,
     /// so 2 blocks an SM, and the grid's 344 blocks (11008×4096) no longer fit at once; with 3
     /// (168 registers) they do, and 11008×4096 at M = 16 went from 11.1 us by plain graph to 9.3
-    /// by graph of dependent launches (session 22; 13.6 with 2 blocks an SM).
+    /// by graph of dependent launches (session 22; 13.6 with 2 blocks an SM). It also loads its
+    /// first batch of weights weakly, above the wait (`weakWeightLoads`, nil: this choice): 9.27 →
+    /// 8.55 us (session 23).
     ///
     /// `prefetch` (nil: this choice) is on for 2:4 kernels launched dependently whose warps load
     /// all their units in one batch (`oneBatch`), where it was measured faster (see `prefetch`);
