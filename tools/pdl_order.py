@@ -8,7 +8,11 @@ prefetches (`CCTL….PF2`) may be read. ptxas may move `.nc` loads across the wa
 an L2 prefetch was added, every activation load and `mma` of NMC's decode kernels ran before it
 (docs/performance-gpu.md, "Session 17"); the activations are coherent loads since. This reports,
 for every function with an `ACQBULK`, what comes before the first one, and fails where anything
-else reads or writes memory or runs a tensor-core instruction there.
+else reads or writes memory or runs a tensor-core instruction there. Weak loads (`LDG` without
+`.CONSTANT` or `.STRONG`) before the wait are counted apart and allowed: ptxas keeps coherent loads
+in the PTX's order around the wait (session 23), so those are the PTX's own, the weights' first
+batch where a kernel loads it weakly (`LinearKernel.weakWeightLoads`; the PTX tests check that no
+activation load comes before the wait).
 
     nmc-run --emit-ptx DIR --shapes 4096x4096 [--decode-prefetch]
     ptxas -arch=sm_90a -o k.cubin DIR/linear_int4Sparse24_4096x4096.ptx
@@ -32,14 +36,16 @@ def opcode(text):
 
 
 def before_wait(function_sass):
-    """(allowed, forbidden) instructions before the first ACQBULK, or None without one."""
-    allowed, forbidden = [], []
+    """(allowed, weak, forbidden) instructions before the first ACQBULK, or None without one."""
+    allowed, weak, forbidden = [], [], []
     for address, text in instructions(function_sass):
         op = opcode(text)
         if op == "ACQBULK":
-            return allowed, forbidden
+            return allowed, weak, forbidden
         if op.startswith("CCTL") or (op.startswith("LDG") and ".CONSTANT" in op):
             allowed.append((address, text))
+        elif op.startswith("LDG") and ".STRONG" not in op:
+            weak.append((address, text))
         elif op.split(".")[0] in MEMORY_OR_MMA:
             forbidden.append((address, text))
     return None
@@ -53,8 +59,9 @@ def main():
         found = before_wait(part)
         if found is None:
             continue
-        allowed, forbidden = found
-        print(f"{name}: before the wait {len(allowed)} weight loads or prefetches, {len(forbidden)} other memory or mma instructions")
+        allowed, weak, forbidden = found
+        print(f"{name}: before the wait {len(allowed)} weight loads or prefetches, {len(weak)} weak loads (the PTX's, in its order), "
+              f"{len(forbidden)} other memory or mma instructions")
         for address, text in forbidden[:5]:
             print(f"    /*{address}*/ {text}")
         bad += bool(forbidden)
