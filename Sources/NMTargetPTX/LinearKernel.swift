@@ -24,9 +24,10 @@
 /// activation or writes an output. Launched with `CUDADevice.launch(…, dependent: true)`, a
 /// kernel's weights stream in while the kernel ahead of it still runs; launched plainly, the wait
 /// returns at once. (So the PTX says; in the SASS ptxas 13.0 makes of the LLaMA-7B-shaped kernels
-/// the wait comes first, session 17; `tools/pdl_order.py` shows it. Only a `fence.sc.gpu` before
-/// the wait kept the loads above it, and that made every kernel slower, by up to 56%: session 18
-/// of docs/performance-gpu.md.) Its activations are read with coherent loads (`activationLoad`).
+/// the wait comes first, session 17; `tools/pdl_order.py` shows it. A `fence.sc.gpu` before the
+/// wait kept the `.nc` loads above it and made every kernel slower, by up to 56%: session 18 of
+/// docs/performance-gpu.md. Weak loads stay above it without a fence: `weakWeightLoads`, the
+/// default only where it measured faster.) Its activations are read with coherent loads (`activationLoad`).
 public struct LinearKernel: Sendable {
     public enum Weights: String, Sendable, CaseIterable { case fp16, int4, int4Sparse24 }
 
