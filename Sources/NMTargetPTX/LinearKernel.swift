@@ -360,7 +360,7 @@ public struct LinearKernel: Sendable {
             for j in js {
                 loaded[j] = (0..<R).map { r in
                     loadUnit(&b, unitOffset: j * SW + r * U, pred: guardOf(j).map { "@\($0) " } ?? "", wLane: wLane, metaLane: metaLane, scaleLane: scaleLane,
-                             op: weakFirstBatch && j0 == 0 ? "ld.global" : "ld.global.nc")
+                             op: weightLoad(firstBatch: j0 == 0))
                 }
             }
             if prefetchAhead > 0 {
@@ -460,6 +460,9 @@ public struct LinearKernel: Sendable {
     /// `griddepcontrol.wait` (measured in session 17's SASS: with the L2 prefetch, every
     /// activation load and `mma` ran before the wait).
     var activationLoad: String { dependentLaunch ? "ld.global" : "ld.global.nc" }
+    /// The weights' load: `ld.global.nc`, but weak for the batch loaded before the wait where
+    /// `weakWeightLoads` asks for it (ptxas keeps weak loads above the wait).
+    func weightLoad(firstBatch: Bool) -> String { weakFirstBatch && firstBatch ? "ld.global" : "ld.global.nc" }
 
     /// Loads unit `warp + j·W`'s activations for each token tile: 16 registers (f16 pairs) per
     /// tile, in the order the mma steps use them (dense: 16 consecutive columns per half;

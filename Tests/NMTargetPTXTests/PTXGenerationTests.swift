@@ -41,7 +41,7 @@ import Testing
         for (kind, tiles) in [(LinearKernel.Weights.int4Sparse24, 1), (.int4Sparse24, 2), (.int4, 1), (.fp16, 2)] {
             let k = try LinearKernel.standard(weights: kind, rows: 64, columns: 1152, tokenTiles: tiles, dependentLaunch: true)
             #expect(k.dependentLaunch && k.target == "sm_90" && k.entry.hasSuffix("_d"))
-            let lines = k.ptx().split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            let lines = k.ptxLines
             let trigger = try #require(lines.firstIndex(of: "griddepcontrol.launch_dependents;"))
             let wait = try #require(lines.firstIndex(of: "griddepcontrol.wait;"))
             #expect(lines.filter { $0 == "griddepcontrol.wait;" }.count == 1)
@@ -81,7 +81,7 @@ import Testing
         // scales 16 lines (threads 0…15).
         let k = try LinearKernel.standard(weights: .int4Sparse24, rows: 11008, columns: 4096, tokenTiles: 2, prefetch: true)
         #expect(k.warps == 4 && k.rowTiles == 2 && k.entry.hasSuffix("_t2_r2_w4_pf"))
-        let lines = k.ptx().split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let lines = k.ptxLines
         let prefetches = lines.filter { $0.contains("prefetch.global.L2") }
         #expect(prefetches.count == 4 && prefetches[1].hasSuffix("+16384];"))
         #expect(prefetches[3].hasPrefix("@%p") && lines.contains("setp.lt.u32 %p0, %r1, 16;"))
@@ -147,7 +147,7 @@ import Testing
         // 2 units a batch by default. With 4, a warp issues 4 units' weight loads (2 vectors a
         // unit: 2 row tiles) before its first mma; the default's entry has no suffix.
         func loadsBeforeFirstMMA(_ k: LinearKernel) throws -> Int {
-            let lines = k.ptx().split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            let lines = k.ptxLines
             let firstMMA = try #require(lines.firstIndex { $0.hasPrefix("mma.sp") })
             return lines[..<firstMMA].filter { $0.contains("ld.global.nc.v4.u32") }.count
         }
@@ -183,7 +183,7 @@ import Testing
         // 4096×11008 at 16 tokens: 16 warps, 6 rounds, batches of 2 units; the first batch (2
         // units × 2 row tiles: values, metadata, scales each) loads weakly, the later ones `.nc`.
         func loads(_ k: LinearKernel) -> (weakBeforeWait: Int, ncBeforeWait: Int) {
-            let lines = k.ptx().split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            let lines = k.ptxLines
             let wait = lines.firstIndex(of: "griddepcontrol.wait;") ?? lines.count
             let weak = { (line: String) -> Bool in line.hasPrefix("ld.global.v") || line.hasPrefix("ld.global.u32") }
             return (lines[..<wait].filter(weak).count, lines[..<wait].filter { $0.hasPrefix("ld.global.nc") }.count)
@@ -230,7 +230,7 @@ import Testing
         // scales), round 5's only for warps below 86 − 80 = 6, all before the first mma.
         let k = try LinearKernel(weights: .int4Sparse24, rows: 16, columns: 11008, tokenTiles: 1, warps: 16, prefetchAhead: 1)
         #expect(k.entry.hasSuffix("_w16_pa1"))
-        let lines = k.ptx().split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let lines = k.ptxLines
         let prefetches = lines.filter { $0.contains("prefetch.global.L2") }
         #expect(prefetches.count == 6 && prefetches.filter { $0.hasPrefix("@%p") }.count == 3)
         #expect(prefetches[0].hasSuffix("+32768];") && prefetches[1].hasSuffix("+16384];") && prefetches[2].hasSuffix("+2048];"))
@@ -551,4 +551,9 @@ import Testing
         #expect(throws: PTXError.self) { try TiledLinearKernel(weights: .int4, rows: 64, columns: 256) }
         #expect(throws: PTXError.self) { try TiledLinearKernel(weights: .int4, rows: 128, columns: 384) }
     }
+}
+
+extension LinearKernel {
+    /// The kernel's PTX, a line each, without indentation.
+    var ptxLines: [String] { ptx().split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) } }
 }
