@@ -60,6 +60,12 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// The token tiles a block can take: multiples of 64 (a 128-byte-swizzled stage stays
     /// 1024-byte aligned) up to the bulk copy's 256-row box.
     public static let tokenTiles = [64, 128, 192, 256]
+    /// Narrow token tiles a block can also take when asked for (`nmc-run --block-tokens`), never
+    /// picked by `standardBlockTokens`: the `wgmma` kernel at decode's M = 16 (experimental,
+    /// session 24 of docs/performance-gpu.md). A stage of 16 or 32 token rows is still whole
+    /// 1024-byte swizzle atoms; 16 tokens split K through the workspace, not the cluster (its
+    /// reduction hands out quarters of a warpgroup's n8 tiles).
+    public static let narrowTokenTiles = [16, 32]
     var stageBytes: Int { blockTokens * 128 }
     /// Activation buffers: a buffer is refilled once `wgmma.wait_group 1` has retired the stage
     /// that read it, so stages arrive two ahead. Eight (six stages ahead, three times the bytes in
@@ -127,7 +133,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     }
 
     public static func supports(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1) -> Bool {
-        [2, 4].contains(warpgroups) && Self.tokenTiles.contains(blockTokens) && (warpgroups == 2 || blockTokens <= 128)
+        [2, 4].contains(warpgroups) && (Self.tokenTiles + Self.narrowTokenTiles).contains(blockTokens) && (warpgroups == 2 || blockTokens <= 128)
             && (rowTiles == 1 || (rowTiles == 2 && warpgroups == 2 && blockTokens <= 128))
             && rows % (64 * warpgroups * rowTiles) == 0
             && columns % (2 * KernelWeightLayout.unitColumns) == 0
@@ -136,7 +142,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     public init(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1,
                 streamK: Bool = false) throws {
         guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens, rowTiles: rowTiles) else {
-            throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups of \(rowTiles) row tiles, \(blockTokens) tokens: needs 2 warpgroups of \(Self.tokenTiles.map(String.init).joined(separator: ", ")) tokens or 4 of at most 128, 2 row tiles only with 2 warpgroups of at most 128 tokens, rows a multiple of \(64 * warpgroups * rowTiles) and columns a multiple of 256")
+            throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups of \(rowTiles) row tiles, \(blockTokens) tokens: needs 2 warpgroups of \((Self.narrowTokenTiles + Self.tokenTiles).map(String.init).joined(separator: ", ")) tokens or 4 of at most 128, 2 row tiles only with 2 warpgroups of at most 128 tokens, rows a multiple of \(64 * warpgroups * rowTiles) and columns a multiple of 256")
         }
         guard !(streamK && rowTiles > 1) else {
             throw PTXError("warpgroup linear kernel: stream-K takes one row tile a warpgroup")
@@ -171,7 +177,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     public func clusterShape(grid: (Int, Int, Int)) -> (Int, Int, Int)? {
         clusterReduces && grid.2 == 2 ? (1, 1, 2) : nil
     }
-    var clusterReduces: Bool { warpgroups == 2 && rowTiles == 1 && !streamK }
+    var clusterReduces: Bool { warpgroups == 2 && rowTiles == 1 && !streamK && blockTokens >= 8 * Self.reductionChunks }
 
     public func scratch(grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int) {
         clusterShape(grid: grid) != nil ? (0, 0) : TiledLinearKernel.splitScratch(grid: grid, accumulators: rowTiles * blockTokens / 2, threads: threads)

@@ -53,7 +53,7 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Blocks (a cluster, sm_90) splitting K of the decode linear kernels (default: LinearKernel.standard's).") var splits: Int?
     @Option(help: "Blocks splitting K of the prefill kernel (default: by M and the shape; two splits of the Hopper 2:4 kernel reduce in a cluster).") var prefillSplits: Int?
     @Option(help: "Warpgroups a block of the Hopper (sm_90a, wgmma) 2:4 prefill kernel: 2 or 4 (default 2); 0 runs the mma.sync tiled kernel instead.") var warpgroups: Int?
-    @Option(help: "Tokens a block of the Hopper 2:4 prefill kernel: 64, 128, 192 or 256 (default: picked by M and the shape, WarpgroupLinearKernel.standardBlockTokens).") var blockTokens: Int?
+    @Option(help: "Tokens a block of the Hopper 2:4 prefill kernel: 64, 128, 192 or 256 (default: picked by M and the shape, WarpgroupLinearKernel.standardBlockTokens); 16 or 32 only when asked for (with --tiled-from 16: that kernel at decode M, experimental).") var blockTokens: Int?
     @Option(help: "Row tiles of 64 a warpgroup of the Hopper 2:4 prefill kernel: 1 or 2 (2: blocks of 256 rows from two warpgroups of at most 128 tokens, one block an SM; experimental, default 1).") var wgmmaRowTiles = 1
     @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (whole waves of tiles as a plain grid, the last one to two waves cut into equal runs over the SMs, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
