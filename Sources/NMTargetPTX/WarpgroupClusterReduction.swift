@@ -23,7 +23,7 @@ extension WarpgroupLinearKernel {
                          barrier bars: String, phase: String) -> [String] {
         let P = Self.reductionChunks, tilesPerChunk = acc.count / P, perChunk = 4 * tilesPerChunk
         let chunkBytes = perChunk * 128 * 4, slotChunks = b.reg("r")
-        precondition(warpgroups == 2 && acc.count % P == 0 && 2 * P * chunkBytes <= buffers * stageBytes,
+        precondition(warpgroups == 2 && acc.count % P == 0 && 2 * P * chunkBytes <= Self.buffers * stageBytes,
                      "the tile's accumulators fit the activation buffers")
         let rank = b.reg("r"), firstChunk = b.reg("r"), base = b.reg("r"), lane128 = b.reg("r")
         b.emit("mov.u32 \(rank), %cluster_ctarank;")

@@ -74,13 +74,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// multicast over a cluster of two row blocks measured slower in every form, also with one
     /// or two stages of slack between the pair (sessions 15 to 17; kept on the branch
     /// `exp/wgmma-multicast`).
-    public static let defaultBuffers = 4
-    /// Activation buffers (B; `defaultBuffers` unless asked for: `nmc-run --wgmma-buffers`,
-    /// experimental). With B buffers the loop's iteration is B stages (B / 2 units), stages
-    /// arrive B − 2 ahead, and each warp holds B / 2 units of weights, loaded B / 2 units ahead
-    /// of their use: 16 at decode's M = 16 with 16 tokens (2 KB a stage) puts a whole split of
-    /// 8 units' weights and activations in flight at once (session 24).
-    public let buffers: Int
+    static let buffers = 4
     public var blockRows: Int { 64 * warpgroups * rowTiles }
     public var threads: Int { 128 * warpgroups }
     /// Blocks an SM holds at once: two where two warpgroups of one row tile and at most 128
@@ -93,13 +87,13 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     }
     /// Bytes below the mbarriers: the activation buffers, or the staged output tile where that is
     /// larger (256 rows of 128 tokens: 67.6 KB against the buffers' 64 KB).
-    var bytesBelowBarriers: Int { max(buffers * stageBytes, stagedTileBytes) }
-    public var dynamicSharedBytes: Int { bytesBelowBarriers + 8 * buffers }
+    var bytesBelowBarriers: Int { max(Self.buffers * stageBytes, stagedTileBytes) }
+    public var dynamicSharedBytes: Int { bytesBelowBarriers + 8 * Self.buffers }
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { blockTokens }
     public var entry: String {
         "nm_wgmma_linear_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_t\(blockTokens)" + (rowTiles > 1 ? "_r\(rowTiles)" : "")
-            + (streamK ? "_sk" : "") + (buffers == Self.defaultBuffers ? "" : "_b\(buffers)")
+            + (streamK ? "_sk" : "")
     }
     var units: Int { columns / KernelWeightLayout.unitColumns }
 
@@ -146,7 +140,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     }
 
     public init(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1,
-                streamK: Bool = false, buffers: Int = WarpgroupLinearKernel.defaultBuffers) throws {
+                streamK: Bool = false) throws {
         guard Self.supports(rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens, rowTiles: rowTiles) else {
             throw PTXError("warpgroup linear kernel \(rows)x\(columns) with \(warpgroups) warpgroups of \(rowTiles) row tiles, \(blockTokens) tokens: needs 2 warpgroups of \((Self.narrowTokenTiles + Self.tokenTiles).map(String.init).joined(separator: ", ")) tokens or 4 of at most 128, 2 row tiles only with 2 warpgroups of at most 128 tokens, rows a multiple of \(64 * warpgroups * rowTiles) and columns a multiple of 256")
         }
@@ -154,10 +148,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             throw PTXError("warpgroup linear kernel: stream-K takes one row tile a warpgroup")
         }
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.blockTokens = blockTokens
-        self.rowTiles = rowTiles; self.streamK = streamK; self.buffers = buffers
-        guard [4, 8, 16].contains(buffers), buffers == Self.defaultBuffers || !streamK, dynamicSharedBytes <= 227 * 1024 else {
-            throw PTXError("warpgroup linear kernel: \(buffers) activation buffers of \(stageBytes) bytes\(streamK ? " with stream-K" : ""): needs 4, 8 or 16 (only 4 with stream-K) within 227 KB of shared memory")
-        }
+        self.rowTiles = rowTiles; self.streamK = streamK
     }
 
     /// (grid, block) for M tokens: `TiledLinearKernel`'s splits (doubling while the grid would
@@ -202,7 +193,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
 
     public func ptx() -> String {
         var b = PTXBuilder()
-        let U = units, T = threads, S = stageBytes, B = buffers, L = B - 2, V = B / 2
+        let U = units, T = threads, S = stageBytes, B = Self.buffers, L = B - 2
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r")
         b.emit("mov.u32 \(tid), %tid.x;")
@@ -299,11 +290,11 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         // `loadUnit` loads unit `unit` (counted from the iteration's unit u, at immediate offsets
         // from the moving pointers; row tile r's 4W · r tiles further on) into its sets, where
         // `inRange` holds.
-        let unitSets = (0..<rowTiles).map { _ in (0..<V).map { _ in (values: b.regs("r", 4), meta: b.regs("r", 2), scale: b.reg("r")) } }
+        let unitSets = (0..<rowTiles).map { _ in (0..<2).map { _ in (values: b.regs("r", 4), meta: b.regs("r", 2), scale: b.reg("r")) } }
         func loadUnit(_ unit: Int, guard inRange: String? = nil) {
             let on = inRange.map { "@\($0) " } ?? ""
             for (r, sets) in unitSets.enumerated() {
-                let set = sets[unit % V], tiles = 4 * warpgroups * r * U   // units between the row tiles' streams
+                let set = sets[unit % 2], tiles = 4 * warpgroups * r * U   // units between the row tiles' streams
                 b.emit("\(on)ld.global.nc.v4.u32 {\(set.values.joined(separator: ", "))}, [\(wNext)+\(512 * (unit + tiles))];")
                 b.emit("\(on)ld.global.nc.v2.u32 {\(set.meta.joined(separator: ", "))}, [\(metaNext)+\(256 * (unit + tiles))];")
                 b.emit("\(on)ld.global.nc.u32 \(set.scale), [\(scaleNext)+\(32 * (unit + tiles))];")
@@ -318,7 +309,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         typealias Operands = (a: [[String]], meta: [String])
         func operands(stage: Int, into: [Operands]? = nil) -> [Operands] {
             unitSets.enumerated().map { r, sets in
-                let set = sets[(stage / 2) % V]
+                let set = sets[(stage / 2) % 2]
                 let w = Array(set.values[(2 * (stage % 2))...].prefix(2))
                 let meta = into?[r].meta ?? b.regs("r", 2)
                 for (d, x) in zip(meta, set.meta) { b.emit("mov.b32 \(d), \(x);") }
@@ -363,15 +354,8 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             b.emit("wgmma.wait_group.sync.aligned 1;")
         }
         // Prologue: units u and u + 1's weights, the first L stages' activations.
-        // (With more than four buffers, units and stages past the first two units where they exist.)
-        func exists(_ unit: Int) -> String {
-            let at = b.reg("r"), p = b.reg("p")
-            b.emit("add.u32 \(at), \(u), \(unit);")
-            b.emit("setp.lt.u32 \(p), \(at), \(uEnd);")
-            return p
-        }
-        for j in 0..<V { loadUnit(j, guard: j < 2 ? nil : exists(j)) }
-        for i in 0..<L { loadActivations(i, into: i * S, guard: i < 4 ? nil : exists(i / 2)) }
+        loadUnit(0); loadUnit(1)
+        for i in 0..<L { loadActivations(i, into: i * S) }
         let carry = operands(stage: 0)
         // n: this split's stage; stages: how many it has (2 a unit); phase: the parity of the
         // mbarriers' phase this iteration waits for (each buffer's is used once an iteration).
@@ -383,23 +367,15 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         b.emit("shl.b32 \(stages), \(stages), 1;")
         let loop = b.label("wgmma_units")
         b.place(loop)
-        // unitsAhead: units u + 2 and u + 3 exist (the split's units come in pairs; with more
-        // than four buffers each unit V on is asked for at its load, and the iteration ends
-        // early, at a block-uniform branch, where the split's units do).
-        var unitsAhead: String? = nil
-        let partialEnd = V > 2 ? b.label("wgmma_units_end") : ""
-        if V == 2 {
-            let ahead = b.reg("r"), p = b.reg("p")
-            b.emit("add.u32 \(ahead), \(u), 2;")
-            b.emit("setp.lt.u32 \(p), \(ahead), \(uEnd);")
-            unitsAhead = p
-        }
+        // unitsAhead: units u + 2 and u + 3 exist (the split's units come in pairs).
+        let ahead = b.reg("r"), unitsAhead = b.reg("p")
+        b.emit("add.u32 \(ahead), \(u), 2;")
+        b.emit("setp.lt.u32 \(unitsAhead), \(ahead), \(uEnd);")
         // B stages (B / 2 units) an iteration, stage i in buffer i; each prepares the next
         // stage's operands (fresh registers, the last into the carried ones) before its own
         // wgmmas, so that no register an in-flight wgmma reads is written.
         var ops = carry
         for i in 0..<B {
-            if V > 2 && i > 0 && i % 2 == 0 { b.emit("@!\(exists(i / 2)) bra \(partialEnd);") }
             // Stage n's activations have landed (its mbarrier's phase is complete) …
             let done = b.reg("p"), wait = b.label("stage_wait")
             b.place(wait)
@@ -413,23 +389,16 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
             let next = operands(stage: i + 1, into: i == B - 1 ? carry : nil)
             // A register set is free once its unit's second stage has its operands: unit u's
             // after stage 0, unit u + 1's after stage 2 (…); the next units' loads go into them.
-            if i % 2 == 0 { loadUnit(i / 2 + V, guard: unitsAhead ?? exists(i / 2 + V)) }
+            if i % 2 == 0 { loadUnit(i / 2 + 2, guard: unitsAhead) }
             compute(ops, i % 2, buffer: i * S)
             ops = next
         }
         b.emit("add.u32 \(n), \(n), \(B);")
         b.emit("xor.b32 \(phase), \(phase), 1;")
-        b.emit("add.u32 \(u), \(u), \(V);")
-        for (r, bytes) in [(wNext, 512), (metaNext, 256), (scaleNext, 32)] { b.emit("add.s64 \(r), \(r), \(bytes * V);") }
+        b.emit("add.u32 \(u), \(u), \(B / 2);")
+        for (r, bytes) in [(wNext, 1024), (metaNext, 512), (scaleNext, 64)] { b.emit("add.s64 \(r), \(r), \(bytes);") }
         b.emit("setp.lt.u32 \(p), \(u), \(uEnd);")
         b.emit("@\(p) bra \(loop);")
-        if V > 2 {  // an iteration that ended early has used buffer 0: its mbarrier's next phase is the other parity
-            let after = b.label("wgmma_units_done")
-            b.emit("bra.uni \(after);")
-            b.place(partialEnd)
-            b.emit("xor.b32 \(phase), \(phase), 1;")
-            b.place(after)
-        }
         b.emit("wgmma.wait_group.sync.aligned 0;")
         b.emit("bar.sync 0;")
 

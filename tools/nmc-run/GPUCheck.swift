@@ -78,20 +78,18 @@ struct GPUCheck {
             _ = try bench.run(shapes: [(rows: 256, columns: 4096)], tokens: [1, 77, 300], log: log)
             bench.prefillSplits = nil
             bench.wgmmaRowTiles = 1
-            // Narrow token tiles and more activation buffers (experimental, decode's M): 16 tokens
-            // (split K through the workspace) and 32 (in a cluster), with 8 and 16 buffers; K of 22
-            // units split 3 ways (8, 8 and 6 units: with 16 buffers every split's iteration ends early).
-            for (t, buffers) in [(16, 4), (16, 16), (32, 8), (64, 8)] {
+            // Narrow token tiles (experimental, decode's M): 16 tokens (split K through the
+            // workspace) and 32 (in a cluster), K of 22 units whole, split as M asks, and split 3
+            // ways (8, 8 and 6 units).
+            for t in WarpgroupLinearKernel.narrowTokenTiles {
                 bench.blockTokens = t
-                bench.wgmmaBuffers = buffers
-                for s in [nil, 2, 3] {
+                for s in [1, nil, 3] {
                     bench.prefillSplits = s
-                    log("gpu-check: the wgmma kernel of \(t) tokens with \(buffers) activation buffers, K split \(s.map(String.init) ?? "as M asks")")
+                    log("gpu-check: the wgmma kernel of \(t) tokens, K split \(s.map(String.init) ?? "as M asks")")
                     _ = try bench.run(shapes: [(rows: 256, columns: 2816)], tokens: [1, 9, 16, 77], log: log)
                 }
             }
             bench.prefillSplits = nil
-            bench.wgmmaBuffers = WarpgroupLinearKernel.defaultBuffers
             bench.kinds = LinearKernel.Weights.allCases
         }
         bench.warpgroups = nil

@@ -57,8 +57,6 @@ struct MatmulBench {
     var streamK = false
     /// Row tiles of 64 a warpgroup of that kernel (`WarpgroupLinearKernel.rowTiles`).
     var wgmmaRowTiles = 1
-    /// Activation buffers of that kernel (`WarpgroupLinearKernel.buffers`).
-    var wgmmaBuffers = WarpgroupLinearKernel.defaultBuffers
     var rotateBytes = 512 << 20
     /// Also time each point with the graph method (`graphMicroseconds`).
     var graphTiming = true
@@ -100,7 +98,7 @@ struct MatmulBench {
                                           rowTiles: rowTiles, splits: splits, tiledFrom: maxTokens >= tiledFrom ? tiledFrom : Int.max,
                                           warpgroups: warpgroups, blockTokens: blockTokens,
                                           prefillSplits: prefillSplits, streamK: streamK, wgmmaRowTiles: wgmmaRowTiles,
-                                          wgmmaBuffers: wgmmaBuffers, dependentLaunch: dependentLaunch && device.supportsDependentLaunch, decode: decode,
+                                          dependentLaunch: dependentLaunch && device.supportsDependentLaunch, decode: decode,
                                           replacements: replacementDirectory,
                                           arrays: arrays, rotateBytes: rotateBytes)
                 defer { variant.free() }
@@ -235,7 +233,7 @@ final class Variant {
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
          warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, streamK: Bool = false, wgmmaRowTiles: Int = 1,
-         wgmmaBuffers: Int = WarpgroupLinearKernel.defaultBuffers, dependentLaunch: Bool = false, decode: DecodeKernelChoices = DecodeKernelChoices(), replacements: String? = nil, arrays: [[UInt32]],
+         dependentLaunch: Bool = false, decode: DecodeKernelChoices = DecodeKernelChoices(), replacements: String? = nil, arrays: [[UInt32]],
          rotateBytes: Int) throws {
         self.device = device
         self.prefillSplits = prefillSplits
@@ -246,8 +244,7 @@ final class Variant {
         self.kernels = kernels
         label = "nmc-\(kind.rawValue) \(rows)x\(columns)" + (kernels.contains(where: \.prefetch) ? " with L2 prefetch" : "")
         let prefill = try prefillKernels(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens,
-                                         rowTiles: wgmmaRowTiles, streamK: streamK, buffers: wgmmaBuffers,
-                                         hopper: device.computeCapability == (9, 0))
+                                         rowTiles: wgmmaRowTiles, streamK: streamK, hopper: device.computeCapability == (9, 0))
         // Where none will run, the prefill kernels stay out of the module (the driver takes about
         // a second to compile the Hopper 2:4 ones); the module keeps the target they give it
         // (sm_90a on Hopper), so that the decode kernels compile as they did when measured.
@@ -384,7 +381,7 @@ enum HostReference {
 /// `blockTokens` (default: every token tile they allow, picked by M; `streamK`: those as
 /// stream-K), everything else the `mma.sync` tiled kernel; none where the shape allows neither.
 func prefillKernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgroups: Int?, blockTokens: Int?, rowTiles: Int = 1,
-                    streamK: Bool = false, buffers: Int = WarpgroupLinearKernel.defaultBuffers, hopper: Bool) throws -> [any PrefillLinearKernel] {
+                    streamK: Bool = false, hopper: Bool) throws -> [any PrefillLinearKernel] {
     let groups = warpgroups ?? 2
     let supported = { (t: Int) in
         WarpgroupLinearKernel.supports(rows: rows, columns: columns, warpgroups: groups, blockTokens: t, rowTiles: rowTiles)
@@ -393,7 +390,7 @@ func prefillKernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgro
     if hopper, kind == .int4Sparse24, groups > 0, !tokens.isEmpty, tokens.allSatisfy(supported) {
         return try tokens.map {
             try WarpgroupLinearKernel(rows: rows, columns: columns, warpgroups: groups, blockTokens: $0, rowTiles: rowTiles,
-                                      streamK: streamK, buffers: buffers)
+                                      streamK: streamK)
         }
     }
     return TiledLinearKernel.supports(rows: rows, columns: columns) ? [try TiledLinearKernel(weights: kind, rows: rows, columns: columns)] : []
