@@ -63,8 +63,9 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Narrow token tiles a block can also take when asked for (`nmc-run --block-tokens`), never
     /// picked by `standardBlockTokens`: the `wgmma` kernel at decode's M = 16 (experimental,
     /// session 24 of docs/performance-gpu.md). A stage of 16 or 32 token rows is still whole
-    /// 1024-byte swizzle atoms; 16 tokens split K through the workspace, not the cluster (its
-    /// reduction hands out quarters of a warpgroup's n8 tiles).
+    /// 1024-byte swizzle atoms. They split K through the workspace, not the cluster, whose
+    /// reduction hands out quarters of a warpgroup's n8 tiles and stores them in pairs (with 32
+    /// tokens a quarter is one tile, and gpu-check caught pairs stored half unreduced).
     public static let narrowTokenTiles = [16, 32]
     var stageBytes: Int { blockTokens * 128 }
     /// Activation buffers: a buffer is refilled once `wgmma.wait_group 1` has retired the stage
@@ -177,7 +178,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     public func clusterShape(grid: (Int, Int, Int)) -> (Int, Int, Int)? {
         clusterReduces && grid.2 == 2 ? (1, 1, 2) : nil
     }
-    var clusterReduces: Bool { warpgroups == 2 && rowTiles == 1 && !streamK && blockTokens >= 8 * Self.reductionChunks }
+    var clusterReduces: Bool { warpgroups == 2 && rowTiles == 1 && !streamK && blockTokens >= 16 * Self.reductionChunks }
 
     public func scratch(grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int) {
         clusterShape(grid: grid) != nil ? (0, 0) : TiledLinearKernel.splitScratch(grid: grid, accumulators: rowTiles * blockTokens / 2, threads: threads)

@@ -24,9 +24,9 @@ extension WarpgroupLinearKernel {
     /// runs it.
     func storeTile(_ b: inout PTXBuilder, acc: [[String]], tid: String, warp: String, lane: String, smem: String,
                    rowBlock: String?, tokenBase: String, m: String, yPtr: String, owned: [String]? = nil) {
-        precondition(stagedTileBytes <= bytesBelowBarriers && acc.count % 2 == 0,
-                     "the staged tile fits below the mbarriers; n8 tiles come in pairs")
         let R = tileRowStride, tilesPerRowTile = acc.count / rowTiles, tilesPerChunk = max(1, tilesPerRowTile / Self.reductionChunks)
+        precondition(stagedTileBytes <= bytesBelowBarriers && acc.count % 2 == 0 && (owned == nil || tilesPerChunk % 2 == 0),
+                     "the staged tile fits below the mbarriers; n8 tiles come in pairs, and so do a chunk's")
         let rowTileBytes = 128 * warpgroups   // 64W rows of f16, in a token row of the staged tile and of y
         b.emit("bar.sync 0;")  // every thread is done with the buffers (wgmma reads, reduction slots, the split flag)
         // Lane l gives the address of row l % 8 of matrix l / 8 (matrix i: n8 tile 2p + i / 2,

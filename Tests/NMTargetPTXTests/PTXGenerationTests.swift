@@ -356,11 +356,12 @@ import Testing
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 128, columns: 768, blockTokens: 96) }
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 256, columns: 768, warpgroups: 4, blockTokens: 256) }
         #expect(throws: PTXError.self) { try WarpgroupLinearKernel(rows: 256, columns: 768, warpgroups: 3) }
-        // 16 or 32 tokens only when asked for (never picked); 16 splits K through the workspace.
+        // 16 or 32 tokens only when asked for (never picked), split K through the workspace.
         let sixteen = try WarpgroupLinearKernel(rows: 256, columns: 768, blockTokens: 16)
         #expect(sixteen.ptx().contains("wgmma.mma_async.sp.sync.aligned.m64n16k32.f32.f16.f16 {%f"))
         #expect(sixteen.clusterShape(grid: (2, 1, 2)) == nil && sixteen.dynamicSharedBytes == 4 * (2048 + 8))
-        #expect(try WarpgroupLinearKernel(rows: 256, columns: 768, blockTokens: 32).clusterShape(grid: (2, 1, 2)) != nil)
+        #expect(try WarpgroupLinearKernel(rows: 256, columns: 768, blockTokens: 32).clusterShape(grid: (2, 1, 2)) == nil)
+        #expect(try WarpgroupLinearKernel(rows: 256, columns: 768, blockTokens: 64).clusterShape(grid: (2, 1, 2)) != nil)
         #expect(WarpgroupLinearKernel.standardBlockTokens(rows: 4096, columns: 4096, tokens: 16) == 64)
     }
 

@@ -78,9 +78,8 @@ struct GPUCheck {
             _ = try bench.run(shapes: [(rows: 256, columns: 4096)], tokens: [1, 77, 300], log: log)
             bench.prefillSplits = nil
             bench.wgmmaRowTiles = 1
-            // Narrow token tiles (experimental, decode's M): 16 tokens (split K through the
-            // workspace) and 32 (in a cluster), K of 22 units whole, split as M asks, and split 3
-            // ways (8, 8 and 6 units).
+            // Narrow token tiles (experimental, decode's M): 16 and 32 tokens, K of 22 units whole,
+            // split as M asks (2 ways, through the workspace) and split 3 ways (8, 8 and 6 units).
             for t in WarpgroupLinearKernel.narrowTokenTiles {
                 bench.blockTokens = t
                 for s in [1, nil, 3] {
