@@ -71,10 +71,10 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
     /// Activation buffers: a buffer is refilled once `wgmma.wait_group 1` has retired the stage
     /// that read it, so stages arrive two ahead. Eight (six stages ahead, three times the bytes in
     /// flight) measured no faster by graph in sessions 13 and 14 ("Session 14",
-    /// docs/performance-gpu.md; kept on the branch `exp/wgmma-eight-buffers`). Activations
-    /// multicast over a cluster of two row blocks measured slower in every form, also with one
-    /// or two stages of slack between the pair (sessions 15 to 17; kept on the branch
-    /// `exp/wgmma-multicast`).
+    /// docs/performance-gpu.md; in main's history at 17d23c0), nor 8 or 16 at M = 16 (session 24;
+    /// 79e46d5). Activations multicast over a cluster of two row blocks measured slower in every
+    /// form, also with one or two stages of slack between the pair (sessions 15 to 17; in main's
+    /// history up to 911603a).
     static let buffers = 4
     public var blockRows: Int { 64 * warpgroups * rowTiles }
     public var threads: Int { 128 * warpgroups }
