@@ -562,5 +562,8 @@ import Testing
 
 extension LinearKernel {
     /// The kernel's PTX, a line each, without indentation.
-    var ptxLines: [String] { ptx().split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) } }
+    var ptxLines: [String] { NMTargetPTXTests.ptxLines(ptx()) }
 }
+
+/// PTX text a line each, without indentation.
+func ptxLines(_ ptx: String) -> [String] { ptx.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) } }

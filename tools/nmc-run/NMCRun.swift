@@ -55,6 +55,7 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Warpgroups a block of the Hopper (sm_90a, wgmma) 2:4 prefill kernel: 2 or 4 (default 2); 0 runs the mma.sync tiled kernel instead.") var warpgroups: Int?
     @Option(help: "Tokens a block of the Hopper 2:4 prefill kernel: 64, 128, 192 or 256 (default: picked by M and the shape, WarpgroupLinearKernel.standardBlockTokens); 16 or 32 only when asked for (with --tiled-from 16: that kernel at decode M, experimental).") var blockTokens: Int?
     @Option(help: "Row tiles of 64 a warpgroup of the Hopper 2:4 prefill kernel: 1 or 2 (2: blocks of 256 rows from two warpgroups of at most 128 tokens, one block an SM; experimental, default 1).") var wgmmaRowTiles = 1
+    @Flag(help: "With --tiled-from 16 or less: the Hopper 2:4 prefill kernel is the decode-shaped wgmma kernel (16 tokens a block; --warpgroups 2 or 4 cut K within a block, default 4; --prefill-splits 1, 2 or 4 blocks of a cluster cut it between them, default by rows; experimental, not yet measured).") var wgmmaDecode = false
     @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (whole waves of tiles as a plain grid, the last one to two waves cut into equal runs over the SMs, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
     var dependentLaunch = true
@@ -80,6 +81,9 @@ struct NMCRun: ParsableCommand {
     func validate() throws {
         if streamK && warpgroups == 0 { throw ValidationError("--stream-k is a mode of the wgmma kernel; --warpgroups 0 asks for the mma.sync one") }
         if streamK && prefillSplits != nil { throw ValidationError("--stream-k splits K by itself; drop --prefill-splits") }
+        if wgmmaDecode && (streamK || wgmmaRowTiles != 1 || blockTokens != nil || warpgroups == 0) {
+            throw ValidationError("--wgmma-decode takes 16 tokens a block and one row tile a warpgroup, without --stream-k, --wgmma-row-tiles, --block-tokens or --warpgroups 0")
+        }
         if ![1, 2].contains(wgmmaRowTiles) { throw ValidationError("--wgmma-row-tiles \(wgmmaRowTiles): 1 or 2") }
         if wgmmaRowTiles == 2 && (streamK || ![nil, 2].contains(warpgroups) || (blockTokens ?? 0) > 128) {
             throw ValidationError("--wgmma-row-tiles 2 takes two warpgroups (--warpgroups 2) of at most 128 tokens (--block-tokens 64 or 128), without --stream-k")
@@ -202,8 +206,8 @@ struct NMCRun: ParsableCommand {
                 let kernels = try decodeChoices.kernels(kind: kind, rows: shape.rows, columns: shape.columns, warps: warps, rowTiles: rowTiles,
                                                         splits: splits, clusters: true, dependentLaunch: dependentLaunch)
                 let tiled = try prefillKernels(kind: kind, rows: shape.rows, columns: shape.columns, warpgroups: warpgroups, blockTokens: blockTokens,
-                                               rowTiles: wgmmaRowTiles, streamK: streamK,
-                                               hopper: true)
+                                               rowTiles: wgmmaRowTiles, streamK: streamK, wgmmaDecode: wgmmaDecode,
+                                               splits: prefillSplits, hopper: true)
                 let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
                 let target = tiled.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
                 try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() } + tiled.map { $0.ptx() }, target: target), to: path)
@@ -243,6 +247,7 @@ struct NMCRun: ParsableCommand {
         bench.blockTokens = blockTokens
         bench.streamK = streamK
         bench.wgmmaRowTiles = wgmmaRowTiles
+        bench.wgmmaDecode = wgmmaDecode
         bench.kinds = try parsedKernels()
         bench.dependentLaunch = dependentLaunch
         bench.decode = decodeChoices

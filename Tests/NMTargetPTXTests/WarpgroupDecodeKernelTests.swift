@@ -1,0 +1,39 @@
+import Testing
+@testable import NMTargetPTX
+
+@Suite struct WarpgroupDecodeKernelTests {
+    @Test func warpgroupsCutKAndLoadEverythingAtOnce() throws {
+        // 4096×11008 (86 units), 4 warpgroups, 2 splits: 8 warpgroups a row block, 11 units each
+        // at most (the last for warpgroups 0 … 5 only).
+        let k = try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2)
+        #expect(k.unitsPerWarpgroup == 11 && k.threads == 512)
+        #expect(k.launchShape(tokens: 16).grid == (64, 1, 2) && k.launchShape(tokens: 17).grid == (64, 2, 2))
+        #expect(k.clusterShape(grid: (64, 1, 2)) != nil && k.dynamicSharedBytes == 4 * 11 * 4096 + 4096 + 32)
+        let lines = ptxLines(k.ptx())
+        #expect(lines.contains { $0.hasPrefix("setp.lt.u32 %p0, %r") && $0.hasSuffix(", 6;") })  // q < 86 − 10 · 8
+        #expect(lines.filter { $0.contains("ld.global.nc.v4.u32") }.count == 11)
+        #expect(lines.filter { $0.hasPrefix("@%p0 ld.global.nc") }.count == 3)  // the last unit's values, metadata, scales
+        #expect(lines.filter { $0.contains("cp.async.bulk.tensor.2d") }.count == 22)
+        #expect(lines.filter { $0.contains("mbarrier.try_wait.parity") }.count == 1)  // one wait, not one a stage
+        let wgmmas = lines.filter { $0.hasPrefix("wgmma.mma_async.sp.sync.aligned.m64n16k32.f32.f16.f16") }
+        #expect(wgmmas.count == 44)
+        #expect(lines.filter { $0 == "wgmma.wait_group.sync.aligned 1;" }.count == 21)
+        let firstWgmma = try #require(lines.firstIndex(of: wgmmas[0])), lastWgmma = try #require(lines.lastIndex(of: wgmmas[43]))
+        #expect(!lines[firstWgmma...lastWgmma].contains { $0.hasPrefix("bar.sync") || $0.hasPrefix("mbarrier") })  // no barrier a stage
+        #expect(lines.contains("barrier.cluster.arrive.release.aligned;") && lines.contains { $0.hasPrefix("st.shared::cluster.v4.f32") })
+        // The column of unit k's stage h: q · 128 + 128 · 8k + 64h.
+        #expect(lines.contains { $0.hasSuffix(", 128, 8256;") })  // k = 8, h = 1
+        // One split: no cluster.
+        let one = try WarpgroupDecodeKernel(rows: 11008, columns: 4096, warpgroups: 4, splits: 1)
+        #expect(one.clusterShape(grid: (172, 1, 1)) == nil && !one.ptx().contains("barrier.cluster"))
+        #expect(WarpgroupDecodeKernel.standardSplits(rows: 4096) == 2 && WarpgroupDecodeKernel.standardSplits(rows: 11008) == 1)
+    }
+
+    @Test func impossibleShapesAreRefused() {
+        #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 1) }  // 352 KB of activations
+        #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 512, warpgroups: 4, splits: 2) }   // 4 units for 8 warpgroups
+        #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 100, columns: 4096) }
+        #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 3) }
+        #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 4096, splits: 3) }
+    }
+}
