@@ -18,6 +18,8 @@ public protocol PrefillLinearKernel: Sendable {
     func scratch(grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int)
     /// The same for a launch of this grid for M tokens (where the grid alone does not say).
     func scratch(tokens: Int, grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int)
+    /// Built for programmatic dependent launches (`griddepcontrol`, sm_90).
+    var dependentLaunch: Bool { get }
 }
 
 extension TiledLinearKernel: PrefillLinearKernel {
@@ -34,4 +36,5 @@ extension PrefillLinearKernel {
     }
 
     public func scratch(tokens m: Int, grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int) { scratch(grid: grid) }
+    public var dependentLaunch: Bool { false }
 }

@@ -20,6 +20,11 @@
 ///   0's (`st.shared::cluster` into slots past the activations, one cluster barrier), and block
 ///   0's first warpgroup stores the 64 × 16 tile.
 ///
+/// `dependentLaunch`: every block first lets the next kernel start (`griddepcontrol.launch_dependents`)
+/// and loads its weights with weak loads (`ld.global`, which ptxas keeps above the wait, where it
+/// sinks `.nc` ones: session 23), then waits for the kernel ahead (`griddepcontrol.wait`) before
+/// it asks for the activations; its outputs are stored after that too.
+///
 /// Grid: (rows / 64, ⌈M / 16⌉, S), clusters of (1, 1, S). Parameters: those of
 /// `TiledLinearKernel` (the workspace and counters unused), then the activations' tensor map.
 public struct WarpgroupDecodeKernel: PrefillLinearKernel {
@@ -29,6 +34,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     public let warpgroups: Int
     /// Blocks of a cluster (1, 2 or 4) cutting K between them, reduced in block 0.
     public let splits: Int
+    public let dependentLaunch: Bool
     public static let blockTokens = 16
     static let unitBytes = 2 * 2048   // a unit's two activation stages of 64 columns × 16 tokens
     static let slotBytes = 128 * 32   // a warpgroup's 8 f32 sums a thread
@@ -43,10 +49,13 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     public var dynamicSharedBytes: Int { barriers + 8 * warpgroups }
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { Self.blockTokens }
-    public var entry: String { "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" }
+    public var entry: String {
+        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (dependentLaunch ? "_d" : "")
+    }
 
-    public init(rows: Int, columns: Int, warpgroups: Int = 4, splits: Int = 1) throws {
+    public init(rows: Int, columns: Int, warpgroups: Int = 4, splits: Int = 1, dependentLaunch: Bool = false) throws {
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.splits = splits
+        self.dependentLaunch = dependentLaunch
         guard [2, 4].contains(warpgroups), [1, 2, 4].contains(splits), rows % 64 == 0, columns % KernelWeightLayout.unitColumns == 0,
               units >= splits * warpgroups, dynamicSharedBytes <= 227 * 1024 else {
             throw PTXError("warpgroup decode kernel \(rows)x\(columns) with \(warpgroups) warpgroups and \(splits) splits: needs 2 or 4 warpgroups, 1, 2 or 4 splits, rows a multiple of 64, a unit of 128 columns for each warpgroup of a row block at least, and its activations within 227 KB of shared memory")
@@ -66,6 +75,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         var b = PTXBuilder()
         let U = units, W = warpgroups, Q = splits * warpgroups, R = unitsPerWarpgroup
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
+        if dependentLaunch { b.emit("griddepcontrol.launch_dependents;") }
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r"), t = b.reg("r")
         let group = b.reg("r"), l = b.reg("r"), q = b.reg("r"), tile = b.reg("r"), tokenBase = b.reg("r")
         b.emit("mov.u32 \(tid), %tid.x;")
@@ -92,12 +102,13 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         let wBase = b.wide(b.wide(ptr[0], firstUnit, times: 512), lane, times: 16)
         let metaBase = b.wide(b.wide(ptr[1], firstUnit, times: 256), lane, times: 8)
         let scaleBase = b.wide(b.wide(ptr[2], firstUnit, times: 32), g, times: 4)
+        let load = dependentLaunch ? "ld.global" : "ld.global.nc"
         let weights = (0..<R).map { k -> (values: [String], meta: [String], scale: String) in
             let on = k == R - 1 ? "@\(hasLast) " : ""
             let w = (values: b.regs("r", 4), meta: b.regs("r", 2), scale: b.reg("r"))
-            b.emit("\(on)ld.global.nc.v4.u32 {\(w.values.joined(separator: ", "))}, [\(wBase)+\(512 * Q * k)];")
-            b.emit("\(on)ld.global.nc.v2.u32 {\(w.meta.joined(separator: ", "))}, [\(metaBase)+\(256 * Q * k)];")
-            b.emit("\(on)ld.global.nc.u32 \(w.scale), [\(scaleBase)+\(32 * Q * k)];")
+            b.emit("\(on)\(load).v4.u32 {\(w.values.joined(separator: ", "))}, [\(wBase)+\(512 * Q * k)];")
+            b.emit("\(on)\(load).v2.u32 {\(w.meta.joined(separator: ", "))}, [\(metaBase)+\(256 * Q * k)];")
+            b.emit("\(on)\(load).u32 \(w.scale), [\(scaleBase)+\(32 * Q * k)];")
             return w
         }
 
@@ -114,6 +125,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         b.emit("@\(leader) mbarrier.init.shared::cta.b64 [\(bar)], 1;")
         b.emit("@\(leader) fence.mbarrier_init.release.cluster;")
         b.emit("bar.sync 0;")
+        if dependentLaunch { b.emit("griddepcontrol.wait;") }  // the activations are the kernel ahead's output
         let bytes = b.reg("r"), state = b.reg("rd"), leaderLast = b.reg("p")
         b.emit("selp.u32 \(bytes), \(R * Self.unitBytes), \((R - 1) * Self.unitBytes), \(hasLast);")
         b.emit("@\(leader) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(bar)], \(bytes);")

@@ -27,6 +27,21 @@ import Testing
         let one = try WarpgroupDecodeKernel(rows: 11008, columns: 4096, warpgroups: 4, splits: 1)
         #expect(one.clusterShape(grid: (172, 1, 1)) == nil && !one.ptx().contains("barrier.cluster"))
         #expect(WarpgroupDecodeKernel.standardSplits(rows: 4096) == 2 && WarpgroupDecodeKernel.standardSplits(rows: 11008) == 1)
+        #expect(!lines.contains { $0.hasPrefix("griddepcontrol") })
+    }
+
+    @Test func dependentLaunchesLoadTheWeightsWeaklyBeforeTheWait() throws {
+        let k = try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2, dependentLaunch: true)
+        #expect(k.entry.hasSuffix("_g4_s2_d") && k.dependentLaunch)
+        let lines = ptxLines(k.ptx())
+        let start = try #require(lines.firstIndex(of: "griddepcontrol.launch_dependents;"))
+        let wait = try #require(lines.firstIndex(of: "griddepcontrol.wait;"))
+        let weights = lines.indices.filter { lines[$0].contains("ld.global.v4.u32") || lines[$0].contains("ld.global.v2.u32") || lines[$0].contains("ld.global.u32") }
+        #expect(weights.count == 12 && weights.allSatisfy { start < $0 && $0 < wait })  // 4 units a warp, all weak, above the wait
+        #expect(!lines.contains { $0.contains("ld.global.nc") })
+        let copies = lines.indices.filter { lines[$0].contains("cp.async.bulk.tensor") }
+        let stores = lines.indices.filter { lines[$0].hasPrefix("st.global") }
+        #expect(copies.count == 8 && copies.allSatisfy { $0 > wait } && !stores.isEmpty && stores.allSatisfy { $0 > wait })
     }
 
     @Test func impossibleShapesAreRefused() {

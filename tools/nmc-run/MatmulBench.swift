@@ -247,7 +247,7 @@ final class Variant {
         label = "nmc-\(kind.rawValue) \(rows)x\(columns)" + (kernels.contains(where: \.prefetch) ? " with L2 prefetch" : "")
         let prefill = try prefillKernels(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens,
                                          rowTiles: wgmmaRowTiles, streamK: streamK, wgmmaDecode: wgmmaDecode, splits: prefillSplits,
-                                         hopper: device.computeCapability == (9, 0))
+                                         dependentLaunch: dependentLaunch, hopper: device.computeCapability == (9, 0))
         // Where none will run, the prefill kernels stay out of the module (the driver takes about
         // a second to compile the Hopper 2:4 ones); the module keeps the target they give it
         // (sm_90a on Hopper), so that the decode kernels compile as they did when measured.
@@ -296,7 +296,7 @@ final class Variant {
 
     /// Whether M runs a decode kernel built for dependent launches.
     func dependentLaunch(m: Int) -> Bool {
-        prefillRunning(tokens: m) == nil && kernels[decodeIndex(tokens: m)].dependentLaunch
+        prefillRunning(tokens: m).map { $0.kernel.dependentLaunch } ?? kernels[decodeIndex(tokens: m)].dependentLaunch
     }
 
     /// One launch for M tokens on weight copy `copy`; `dependent` (decode kernels built for it):
@@ -319,8 +319,11 @@ final class Variant {
                 let map = try device.tensorMapF16(x, rows: m, columns: columns, boxRows: boxRows, boxColumns: 64)
                 tiledArguments.append(.bytes(map, alignment: 64))
             }
+            guard !dependent || t.kernel.dependentLaunch else {
+                throw BenchFailure("\(label) M=\(m): \(t.kernel.entry) is not built for dependent launches")
+            }
             return try device.launch(t.function, grid: shape.grid, block: shape.block, sharedBytes: t.kernel.dynamicSharedBytes,
-                                     arguments: tiledArguments, cluster: t.kernel.clusterShape(grid: shape.grid))
+                                     arguments: tiledArguments, dependent: dependent, cluster: t.kernel.clusterShape(grid: shape.grid))
         }
         let k = decodeIndex(tokens: m)
         guard !dependent || kernels[k].dependentLaunch else {
@@ -386,10 +389,11 @@ enum HostReference {
 /// `wgmmaDecode`: on Hopper, 2:4 INT4 takes `WarpgroupDecodeKernel` instead (`warpgroups`
 /// default 4, `splits` default `standardSplits`).
 func prefillKernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgroups: Int?, blockTokens: Int?, rowTiles: Int = 1,
-                    streamK: Bool = false, wgmmaDecode: Bool = false, splits: Int? = nil, hopper: Bool) throws -> [any PrefillLinearKernel] {
+                    streamK: Bool = false, wgmmaDecode: Bool = false, splits: Int? = nil, dependentLaunch: Bool = false,
+                    hopper: Bool) throws -> [any PrefillLinearKernel] {
     if wgmmaDecode && hopper && kind == .int4Sparse24 {
         return [try WarpgroupDecodeKernel(rows: rows, columns: columns, warpgroups: warpgroups ?? 4,
-                                          splits: splits ?? WarpgroupDecodeKernel.standardSplits(rows: rows))]
+                                          splits: splits ?? WarpgroupDecodeKernel.standardSplits(rows: rows), dependentLaunch: dependentLaunch)]
     }
     let groups = warpgroups ?? 2
     let supported = { (t: Int) in

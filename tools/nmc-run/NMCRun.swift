@@ -207,7 +207,7 @@ struct NMCRun: ParsableCommand {
                                                         splits: splits, clusters: true, dependentLaunch: dependentLaunch)
                 let tiled = try prefillKernels(kind: kind, rows: shape.rows, columns: shape.columns, warpgroups: warpgroups, blockTokens: blockTokens,
                                                rowTiles: wgmmaRowTiles, streamK: streamK, wgmmaDecode: wgmmaDecode,
-                                               splits: prefillSplits, hopper: true)
+                                               splits: prefillSplits, dependentLaunch: dependentLaunch, hopper: true)
                 let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
                 let target = tiled.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
                 try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() } + tiled.map { $0.ptx() }, target: target), to: path)
