@@ -88,8 +88,9 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         b.emit("mov.u32 \(q), %ctaid.z;")
         b.emit("mad.lo.u32 \(q), \(q), \(W), \(group);")             // this warpgroup among the row block's Q
         b.emit("and.b32 \(tile), \(warp), 3;")
-        b.emit("mov.u32 \(tokenBase), %ctaid.x;")
-        b.emit("mad.lo.u32 \(tile), \(tokenBase), 4, \(tile);")       // the warp's row tile: 16 of the block's 64 rows
+        let rowBlock = b.reg("r")
+        b.emit("mov.u32 \(rowBlock), %ctaid.x;")
+        b.emit("mad.lo.u32 \(tile), \(rowBlock), 4, \(tile);")       // the warp's row tile: 16 of the block's 64 rows
         b.emit("mov.u32 \(tokenBase), %ctaid.y;")
         b.emit("shl.b32 \(tokenBase), \(tokenBase), 4;")
         // The last unit (q + (R − 1)·Q) exists for the first U − (R − 1)·Q warpgroups only.
@@ -162,7 +163,6 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         let descLow = b.reg("r")
         b.emit("shr.u32 \(descLow), \(region), 4;")
         b.emit("or.b32 \(descLow), \(descLow), 0x10000;")
-        let descHigh = "0x\(String((UInt64(1) << 62) | (UInt64(1024 >> 4) << 32), radix: 16))"
         prepare(0)
         let arrived = b.reg("p"), wait = b.label("activations_wait"), skipLast = b.label("last_unit_done")
         b.place(wait)
@@ -173,10 +173,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
             if s == 2 * (R - 1) { b.emit("@!\(hasLast) bra \(skipLast);") }  // uniform in the warpgroup
             b.emit("wgmma.fence.sync.aligned;")
             for j in 0..<2 {
-                let low = b.reg("r"), desc = b.reg("rd")
-                b.emit("add.u32 \(low), \(descLow), \((Self.unitBytes * k + 2048 * h) / 16 + 4 * j);")
-                b.emit("cvt.u64.u32 \(desc), \(low);")
-                b.emit("or.b64 \(desc), \(desc), \(descHigh);")
+                let desc = WarpgroupLinearKernel.descriptor(&b, low: descLow, plus: (Self.unitBytes * k + 2048 * h) / 16 + 4 * j)
                 b.emit("wgmma.mma_async.sp.sync.aligned.m64n16k32.f32.f16.f16 \(accList), {\(sets[s % 2].a[j].joined(separator: ", "))}, \(desc), \(sets[s % 2].meta[j]), \(h), \(scaleD), 1, 1, 0;")
             }
             b.emit("wgmma.commit_group.sync.aligned;")

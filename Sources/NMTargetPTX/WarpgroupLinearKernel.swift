@@ -133,6 +133,17 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         return best?.blockTokens ?? 128
     }
 
+    /// A `wgmma` shared-memory descriptor: the low word `low` (a start address / 16, with the
+    /// leading byte offset 1) plus `offset16`, and the high word of the 128-byte swizzle with
+    /// 8-row groups 1024 bytes apart (the stride byte offset).
+    static func descriptor(_ b: inout PTXBuilder, low: String, plus offset16: Int) -> String {
+        let d = b.reg("rd"), l = b.reg("r")
+        b.emit("add.u32 \(l), \(low), \(offset16);")
+        b.emit("cvt.u64.u32 \(d), \(l);")
+        b.emit("or.b64 \(d), \(d), 0x\(String((UInt64(1) << 62) | (UInt64(1024 >> 4) << 32), radix: 16));")
+        return d
+    }
+
     public static func supports(rows: Int, columns: Int, warpgroups: Int = 2, blockTokens: Int = 128, rowTiles: Int = 1) -> Bool {
         [2, 4].contains(warpgroups) && (Self.tokenTiles + Self.narrowTokenTiles).contains(blockTokens) && (warpgroups == 2 || blockTokens <= 128)
             && (rowTiles == 1 || (rowTiles == 2 && warpgroups == 2 && blockTokens <= 128))
@@ -332,13 +343,7 @@ public struct WarpgroupLinearKernel: PrefillLinearKernel {
         func descriptors(_ buffer: Int) -> [String] {
             let low = b.reg("r")
             b.emit("add.u32 \(low), \(descLow), \(buffer >> 4);")
-            return (0..<2).map { j in
-                let d = b.reg("rd"), l = b.reg("r")
-                b.emit("add.u32 \(l), \(low), \(4 * j);")
-                b.emit("cvt.u64.u32 \(d), \(l);")
-                b.emit("or.b64 \(d), \(d), 0x\(String((UInt64(1) << 62) | (UInt64(1024 >> 4) << 32), radix: 16));")
-                return d
-            }
+            return (0..<2).map { j in Self.descriptor(&b, low: low, plus: 4 * j) }
         }
         // Stage (half h of a unit) from the activation buffer at `buffer`: both k32 wgmmas of each
         // row tile (the row tiles' on one descriptor side by side) as one group, then a wait for
