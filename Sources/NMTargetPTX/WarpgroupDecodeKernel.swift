@@ -200,14 +200,20 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
                 b.emit("st.shared\(cluster ? "::cluster" : "").v4.f32 [\(at)+\(16 * half)], {\(flat[(4 * half)...].prefix(4).joined(separator: ", "))};")
             }
         }
-        let slot = b.reg("r"), first = b.reg("p"), done = b.label("sums_stored")
+        // This thread's part of slot `index` − 1 (a warpgroup or cluster block 1 on), `offset` bytes in.
+        func slotAddress(_ index: String, offset: Int) -> String {
+            let at = b.reg("r")
+            b.emit("sub.u32 \(at), \(index), 1;")
+            b.emit("mad.lo.u32 \(at), \(at), 128, \(l);")
+            b.emit("mad.lo.u32 \(at), \(at), 32, \(smem);")
+            if offset > 0 { b.emit("add.u32 \(at), \(at), \(offset);") }
+            return at
+        }
+        let first = b.reg("p"), done = b.label("sums_stored")
         b.emit("bar.sync 0;")
         b.emit("setp.eq.u32 \(first), \(group), 0;")
         b.emit("@\(first) bra \(done);")
-        b.emit("sub.u32 \(slot), \(group), 1;")
-        b.emit("mad.lo.u32 \(slot), \(slot), 128, \(l);")
-        b.emit("mad.lo.u32 \(slot), \(slot), 32, \(smem);")
-        storeSlot(slot, cluster: false)
+        storeSlot(slotAddress(group, offset: 0), cluster: false)
         b.place(done)
         b.emit("bar.sync 0;")
         let home = b.reg("r")
@@ -216,17 +222,14 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         b.emit("@!\(first) bra \(gathered);")
         for w in 1..<W { addSlot("\(home)+\((w - 1) * Self.slotBytes)") }
         b.place(gathered)
-        let rank = b.reg("r"), isHome = b.reg("p")
+        let isHome = b.reg("p")
         if splits > 1 {
-            let sender = b.reg("p"), sent = b.label("cluster_sums_sent"), remote = b.reg("r"), local = b.reg("r"), zero = b.reg("r")
+            let rank = b.reg("r"), sender = b.reg("p"), sent = b.label("cluster_sums_sent"), remote = b.reg("r"), zero = b.reg("r")
             b.emit("mov.u32 \(rank), %cluster_ctarank;")
             b.emit("setp.ne.u32 \(sender), \(rank), 0;")
             b.emit("and.pred \(sender), \(sender), \(first);")
             b.emit("@!\(sender) bra \(sent);")
-            b.emit("sub.u32 \(local), \(rank), 1;")
-            b.emit("mad.lo.u32 \(local), \(local), 128, \(l);")
-            b.emit("mad.lo.u32 \(local), \(local), 32, \(smem);")
-            b.emit("add.u32 \(local), \(local), \(clusterSlots);")
+            let local = slotAddress(rank, offset: clusterSlots)
             b.emit("mov.u32 \(zero), 0;")
             b.emit("mapa.shared::cluster.u32 \(remote), \(local), \(zero);")
             storeSlot(remote, cluster: true)
@@ -240,7 +243,6 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
             for r in 1..<splits { addSlot("\(home)+\(clusterSlots + (r - 1) * Self.slotBytes)") }
             b.place(added)
         } else {
-            b.emit("mov.u32 \(rank), 0;")
             b.emit("mov.pred \(isHome), \(first);")
         }
         b.emit("@!\(isHome) bra \(entry)_EXIT;")

@@ -88,10 +88,8 @@ struct GPUCheck {
                     _ = try bench.run(shapes: [(rows: 256, columns: 2816)], tokens: [1, 9, 16, 77], log: log)
                 }
             }
-            bench.prefillSplits = nil
-            // The decode-shaped wgmma kernel (experimental): K of 22 units cut over 4 or 8
+            // The decode-shaped wgmma kernel (experimental): K of 22 units cut over 4 to 16
             // warpgroups, the last unit for some only, with and without a cluster; several token blocks.
-            bench.blockTokens = nil
             bench.wgmmaDecode = true
             for (groups, s) in [(4, 1), (4, 2), (2, 4), (4, 4)] {
                 bench.warpgroups = groups
@@ -100,7 +98,6 @@ struct GPUCheck {
                 _ = try bench.run(shapes: [(rows: 128, columns: 2816)], tokens: [1, 9, 16, 17, 40], log: log)
             }
             bench.wgmmaDecode = false
-            bench.warpgroups = 2
             bench.prefillSplits = nil
             bench.kinds = LinearKernel.Weights.allCases
         }
