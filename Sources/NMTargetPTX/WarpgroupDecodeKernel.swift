@@ -35,6 +35,9 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     /// Blocks of a cluster (1, 2 or 4) cutting K between them, reduced in block 0.
     public let splits: Int
     public let dependentLaunch: Bool
+    /// An mbarrier a unit instead of one a warpgroup, so that a unit's `wgmma`s start once its
+    /// own activations are in, not all of the warpgroup's (experimental: `--wgmma-decode-unit-waits`).
+    public let unitWaits: Bool
     public static let blockTokens = 16
     static let unitBytes = 2 * 2048   // a unit's two activation stages of 64 columns × 16 tokens
     static let slotBytes = 128 * 32   // a warpgroup's 8 f32 sums a thread
@@ -46,16 +49,19 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     var clusterSlots: Int { activationBytes }   // the cluster's other blocks' sums, past the activations
     var barriers: Int { clusterSlots + (splits - 1) * Self.slotBytes }
     public var threads: Int { 128 * warpgroups }
-    public var dynamicSharedBytes: Int { barriers + 8 * warpgroups }
+    /// mbarriers a warpgroup.
+    var barriersPerWarpgroup: Int { unitWaits ? unitsPerWarpgroup : 1 }
+    public var dynamicSharedBytes: Int { barriers + 8 * warpgroups * barriersPerWarpgroup }
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { Self.blockTokens }
     public var entry: String {
-        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (dependentLaunch ? "_d" : "")
+        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (unitWaits ? "_u" : "") + (dependentLaunch ? "_d" : "")
     }
 
-    public init(rows: Int, columns: Int, warpgroups: Int = 4, splits: Int = 1, dependentLaunch: Bool = false) throws {
+    public init(rows: Int, columns: Int, warpgroups: Int = 4, splits: Int = 1, dependentLaunch: Bool = false,
+                unitWaits: Bool = false) throws {
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.splits = splits
-        self.dependentLaunch = dependentLaunch
+        self.dependentLaunch = dependentLaunch; self.unitWaits = unitWaits
         guard [2, 4].contains(warpgroups), [1, 2, 4].contains(splits), rows % 64 == 0, columns % KernelWeightLayout.unitColumns == 0,
               units >= splits * warpgroups, dynamicSharedBytes <= 227 * 1024 else {
             throw PTXError("warpgroup decode kernel \(rows)x\(columns) with \(warpgroups) warpgroups and \(splits) splits: needs 2 or 4 warpgroups, 1, 2 or 4 splits, rows a multiple of 64, a unit of 128 columns for each warpgroup of a row block at least, and its activations within 227 KB of shared memory")
@@ -114,28 +120,38 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         }
 
         // Shared memory: warpgroup w's activations at w · R units, then the cluster's slots, then
-        // an mbarrier a warpgroup. Thread 0 of each warpgroup asks for its units' stages at once.
+        // the mbarriers, B a warpgroup (one, or one a unit). Thread 0 of each warpgroup asks for
+        // its units' stages at once.
+        let B = barriersPerWarpgroup
         let smem = b.reg("r"), region = b.reg("r"), bar = b.reg("r"), xmap = b.reg("rd"), leader = b.reg("p")
         b.emit("mov.u32 \(smem), \(entry)_stage;")
         b.emit("mad.lo.u32 \(region), \(group), \(R * Self.unitBytes), \(smem);")
-        b.emit("mad.lo.u32 \(bar), \(group), 8, \(smem);")
+        b.emit("mad.lo.u32 \(bar), \(group), \(8 * B), \(smem);")
         b.emit("add.u32 \(bar), \(bar), \(barriers);")
         b.emit("mov.u64 \(xmap), \(entry)_xmap;")
         b.emit("cvta.param.u64 \(xmap), \(xmap);")
         b.emit("setp.eq.u32 \(leader), \(l), 0;")
-        b.emit("@\(leader) mbarrier.init.shared::cta.b64 [\(bar)], 1;")
+        func barrier(_ k: Int) -> String { k == 0 ? bar : "\(bar)+\(8 * k)" }  // the warpgroup's k-th mbarrier
+        for k in 0..<B { b.emit("@\(leader) mbarrier.init.shared::cta.b64 [\(barrier(k))], 1;") }
         b.emit("@\(leader) fence.mbarrier_init.release.cluster;")
         b.emit("bar.sync 0;")
         if dependentLaunch { b.emit("griddepcontrol.wait;") }  // the activations are the kernel ahead's output
-        let bytes = b.reg("r"), state = b.reg("rd"), leaderLast = b.reg("p")
-        b.emit("selp.u32 \(bytes), \(R * Self.unitBytes), \((R - 1) * Self.unitBytes), \(hasLast);")
-        b.emit("@\(leader) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(bar)], \(bytes);")
+        let state = b.reg("rd"), leaderLast = b.reg("p")
         b.emit("and.pred \(leaderLast), \(leader), \(hasLast);")
+        if unitWaits {
+            for k in 0..<R {
+                b.emit("@\(k == R - 1 ? leaderLast : leader) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(barrier(k))], \(Self.unitBytes);")
+            }
+        } else {
+            let bytes = b.reg("r")
+            b.emit("selp.u32 \(bytes), \(R * Self.unitBytes), \((R - 1) * Self.unitBytes), \(hasLast);")
+            b.emit("@\(leader) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(bar)], \(bytes);")
+        }
         for k in 0..<R {
             for h in 0..<2 {
                 let column = b.reg("r")
                 b.emit("mad.lo.u32 \(column), \(q), 128, \(128 * Q * k + 64 * h);")
-                b.emit("@\(k == R - 1 ? leaderLast : leader) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(region)+\(Self.unitBytes * k + 2048 * h)], [\(xmap), {\(column), \(tokenBase)}], [\(bar)];")
+                b.emit("@\(k == R - 1 ? leaderLast : leader) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(region)+\(Self.unitBytes * k + 2048 * h)], [\(xmap), {\(column), \(tokenBase)}], [\(barrier(unitWaits ? k : 0))];")
             }
         }
 
@@ -164,13 +180,16 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         b.emit("shr.u32 \(descLow), \(region), 4;")
         b.emit("or.b32 \(descLow), \(descLow), 0x10000;")
         prepare(0)
-        let arrived = b.reg("p"), wait = b.label("activations_wait"), skipLast = b.label("last_unit_done")
-        b.place(wait)
-        b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(arrived), [\(bar)], 0;")
-        b.emit("@!\(arrived) bra \(wait);")
+        let arrived = b.reg("p"), skipLast = b.label("last_unit_done")
         for s in 0..<(2 * R) {
             let (k, h) = (s / 2, s % 2)
             if s == 2 * (R - 1) { b.emit("@!\(hasLast) bra \(skipLast);") }  // uniform in the warpgroup
+            if h == 0 && (unitWaits || k == 0) {  // the unit's activations (all of them, without unit waits)
+                let wait = b.label("activations_wait")
+                b.place(wait)
+                b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(arrived), [\(barrier(k))], 0;")
+                b.emit("@!\(arrived) bra \(wait);")
+            }
             b.emit("wgmma.fence.sync.aligned;")
             for j in 0..<2 {
                 let desc = WarpgroupLinearKernel.descriptor(&b, low: descLow, plus: (Self.unitBytes * k + 2048 * h) / 16 + 4 * j)
@@ -251,7 +270,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         b.emit("mad.lo.u32 \(tok0), \(t), 2, \(tokenBase);")
         TiledLinearKernel.storeResults(&b, acc: [acc], row0: row0, tok0: tok0, rows: rows, m: m, yPtr: ptr[4])
 
-        let header: [String] = ["// dynamic shared memory: \(W) warpgroups' activations (\(R) units of \(Self.unitBytes) bytes each), \(splits - 1) cluster slots of \(Self.slotBytes) bytes, \(W) mbarriers",
+        let header: [String] = ["// dynamic shared memory: \(W) warpgroups' activations (\(R) units of \(Self.unitBytes) bytes each), \(splits - 1) cluster slots of \(Self.slotBytes) bytes, \(W * B) mbarriers",
                                 ".extern .shared .align 1024 .b8 \(entry)_stage[];", ".visible .entry \(entry)("]
         var parameters = TiledLinearKernel.parameterDeclarations(entry: entry)
         parameters[parameters.count - 1] += ","

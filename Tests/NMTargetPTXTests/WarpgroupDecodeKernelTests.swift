@@ -44,6 +44,30 @@ import Testing
         #expect(copies.count == 8 && copies.allSatisfy { $0 > wait } && !stores.isEmpty && stores.allSatisfy { $0 > wait })
     }
 
+    @Test func unitWaitsGiveEachUnitItsOwnMbarrier() throws {
+        // 4096×11008, 4 warpgroups, 2 splits: 11 units a warpgroup, so 11 mbarriers each, 8 bytes apart.
+        let k = try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2, unitWaits: true)
+        #expect(k.entry.hasSuffix("_g4_s2_u") && k.dynamicSharedBytes == 4 * 11 * 4096 + 4096 + 4 * 11 * 8)
+        let lines = ptxLines(k.ptx())
+        #expect(lines.filter { $0.contains("mbarrier.init.shared::cta.b64") }.count == 11)
+        let arrivals = lines.filter { $0.contains("mbarrier.arrive.expect_tx") }
+        #expect(arrivals.count == 11 && arrivals.allSatisfy { $0.hasSuffix("], 4096;") })
+        #expect(arrivals.last!.hasPrefix("@%p") && arrivals.last!.contains("+80], 4096;"))  // the last unit's, for some warpgroups only
+        // Unit k's two stages come on mbarrier k, and its wgmmas wait for that one alone.
+        let copies = lines.filter { $0.contains("cp.async.bulk.tensor.2d") }
+        #expect(copies.count == 22 && copies[2].hasSuffix("+8];") && copies[21].hasSuffix("+80];"))
+        let waits = lines.indices.filter { lines[$0].contains("mbarrier.try_wait.parity") }
+        let wgmmas = lines.indices.filter { lines[$0].hasPrefix("wgmma.mma_async.sp") }
+        #expect(waits.count == 11 && wgmmas.count == 44)
+        for (k, w) in waits.enumerated() {
+            #expect(lines[w].contains(k == 0 ? "], 0;" : "+\(8 * k)], 0;"))
+            #expect(wgmmas.filter { $0 < w }.count == 4 * k)  // after unit k − 1's wgmmas, before unit k's
+        }
+        // Without unit waits the same kernel has one mbarrier a warpgroup and one wait.
+        let one = try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2)
+        #expect(ptxLines(one.ptx()).filter { $0.contains("mbarrier.try_wait.parity") }.count == 1)
+    }
+
     @Test func impossibleShapesAreRefused() {
         #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 1) }  // 352 KB of activations
         #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 512, warpgroups: 4, splits: 2) }   // 4 units for 8 warpgroups
