@@ -16,12 +16,9 @@
 /// - the stages' `wgmma.mma_async.sp.m64n16k32` pairs queue back to back, the next stage's A
 ///   fragments dequantized (`WarpgroupLinearKernel`'s way) into the register set that the stage
 ///   two back read, after `wgmma.wait_group 1` has retired it;
-/// - every warpgroup but block 0's first sends its 8 f32 sums a thread into a slot of block 0's
-///   shared memory past the activations, by `st.async` that counts its bytes on an mbarrier of
-///   block 0 (initialized before the grid-dependency wait, a cluster barrier later), and exits;
-///   block 0's first warpgroup waits on that mbarrier, adds the sums and stores the 64 × 16 tile.
-///   (Session 24's form, `st.shared::cluster` and a cluster barrier at the end, put a
-///   `MEMBAR.ALL.GPU` on every block's path after its last `wgmma`.)
+/// - the warpgroups' 8 f32 sums a thread meet in shared memory, the cluster's blocks in block
+///   0's (`st.shared::cluster` into slots past the activations, one cluster barrier), and block
+///   0's first warpgroup stores the 64 × 16 tile.
 ///
 /// `dependentLaunch`: every block first lets the next kernel start (`griddepcontrol.launch_dependents`)
 /// and loads its weights with weak loads (`ld.global`, which ptxas keeps above the wait, where it
@@ -49,15 +46,12 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     /// Units a warpgroup takes at most (the last may be missing for some: `⌈U / SW⌉`).
     var unitsPerWarpgroup: Int { (units + splits * warpgroups - 1) / (splits * warpgroups) }
     var activationBytes: Int { warpgroups * unitsPerWarpgroup * Self.unitBytes }
-    /// Block 0's slots for the sums of the cluster's other S·W − 1 warpgroups, past the activations.
-    var sumSlots: Int { activationBytes }
-    var barriers: Int { sumSlots + (splits * warpgroups - 1) * Self.slotBytes }
+    var clusterSlots: Int { activationBytes }   // the cluster's other blocks' sums, past the activations
+    var barriers: Int { clusterSlots + (splits - 1) * Self.slotBytes }
     public var threads: Int { 128 * warpgroups }
     /// mbarriers a warpgroup.
     var barriersPerWarpgroup: Int { unitWaits ? unitsPerWarpgroup : 1 }
-    /// The activations' mbarriers, then the one that block 0's sums arrive on.
-    var sumsBarrier: Int { barriers + 8 * warpgroups * barriersPerWarpgroup }
-    public var dynamicSharedBytes: Int { sumsBarrier + 8 }
+    public var dynamicSharedBytes: Int { barriers + 8 * warpgroups * barriersPerWarpgroup }
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { Self.blockTokens }
     public var entry: String {
@@ -139,26 +133,10 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         b.emit("setp.eq.u32 \(leader), \(l), 0;")
         func barrier(_ k: Int) -> String { k == 0 ? bar : "\(bar)+\(8 * k)" }  // the warpgroup's k-th mbarrier
         for k in 0..<B { b.emit("@\(leader) mbarrier.init.shared::cta.b64 [\(barrier(k))], 1;") }
-        // The sums' mbarrier (used in block 0): thread 0 expects the other warpgroups' bytes.
-        let sumsBar = b.reg("r"), first = b.reg("p"), state = b.reg("rd"), home = b.reg("p"), rank = b.reg("r")
-        b.emit("add.u32 \(sumsBar), \(smem), \(sumsBarrier);")
-        b.emit("setp.eq.u32 \(first), \(group), 0;")
-        b.emit("and.pred \(home), \(leader), \(first);")
-        b.emit("@\(home) mbarrier.init.shared::cta.b64 [\(sumsBar)], 1;")
-        b.emit("@\(home) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(sumsBar)], \((splits * warpgroups - 1) * Self.slotBytes);")
         b.emit("@\(leader) fence.mbarrier_init.release.cluster;")
-        if splits > 1 {  // block 0's mbarrier initialized before another block's sums can arrive on it
-            b.emit("barrier.cluster.arrive.relaxed.aligned;")
-            b.emit("barrier.cluster.wait.aligned;")
-            b.emit("mov.u32 \(rank), %cluster_ctarank;")
-        } else {
-            b.emit("bar.sync 0;")
-            b.emit("mov.u32 \(rank), 0;")
-        }
-        b.emit("setp.eq.u32 \(home), \(rank), 0;")
-        b.emit("and.pred \(home), \(home), \(first);")   // warpgroup 0 of block 0 adds the sums and stores
+        b.emit("bar.sync 0;")
         if dependentLaunch { b.emit("griddepcontrol.wait;") }  // the activations are the kernel ahead's output
-        let leaderLast = b.reg("p")
+        let state = b.reg("rd"), leaderLast = b.reg("p")
         b.emit("and.pred \(leaderLast), \(leader), \(hasLast);")
         if unitWaits {
             for k in 0..<R {
@@ -226,44 +204,73 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         b.place(skipLast)
         b.emit("wgmma.wait_group.sync.aligned 0;")
 
-        // Every other warpgroup of the cluster sends its 8 f32 sums a thread to its slot in block
-        // 0 by asynchronous stores that count their bytes on block 0's sums mbarrier, and is done;
-        // warpgroup 0 of block 0 waits for them there, adds them and stores the 64 × 16 tile.
+        // The warpgroups' sums in shared memory (over the activations, every wgmma done), then
+        // the cluster's in block 0's slots; warpgroup 0 of block 0 adds them and stores.
         let flat = Array(acc.joined())
-        let sent = b.label("sums_sent")
-        b.emit("@\(home) bra \(sent);")
-        let slot = b.reg("r"), remote = b.reg("r"), remoteBar = b.reg("r"), zero = b.reg("r")
-        b.emit("mad.lo.u32 \(slot), \(rank), \(W), \(group);")       // 1 … S·W − 1
-        b.emit("sub.u32 \(slot), \(slot), 1;")
-        b.emit("mad.lo.u32 \(slot), \(slot), 128, \(l);")
-        b.emit("mad.lo.u32 \(slot), \(slot), 32, \(smem);")
-        b.emit("add.u32 \(slot), \(slot), \(sumSlots);")
-        b.emit("mov.u32 \(zero), 0;")
-        b.emit("mapa.shared::cluster.u32 \(remote), \(slot), \(zero);")
-        b.emit("mapa.shared::cluster.u32 \(remoteBar), \(sumsBar), \(zero);")
-        for half in 0..<2 {
-            b.emit("st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.f32 [\(remote)+\(16 * half)], {\(flat[(4 * half)...].prefix(4).joined(separator: ", "))}, [\(remoteBar)];")
-        }
-        b.emit("bra.uni \(entry)_EXIT;")
-        b.place(sent)
-        let sumsWait = b.label("sums_wait"), got = b.reg("p"), at = b.reg("r")
-        b.place(sumsWait)
-        b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(got), [\(sumsBar)], 0;")
-        b.emit("@!\(got) bra \(sumsWait);")
-        b.emit("mad.lo.u32 \(at), \(l), 32, \(smem);")
-        for slot in 0..<(splits * W - 1) {
+        func addSlot(_ at: String) {
             for half in 0..<2 {
                 let v = b.regs("f", 4)
-                b.emit("ld.shared.v4.f32 {\(v.joined(separator: ", "))}, [\(at)+\(sumSlots + slot * Self.slotBytes + 16 * half)];")
+                b.emit("ld.shared.v4.f32 {\(v.joined(separator: ", "))}, [\(at)+\(16 * half)];")
                 for (a, x) in zip(flat[(4 * half)...].prefix(4), v) { b.emit("add.f32 \(a), \(a), \(x);") }
             }
         }
+        func storeSlot(_ at: String, cluster: Bool) {
+            for half in 0..<2 {
+                b.emit("st.shared\(cluster ? "::cluster" : "").v4.f32 [\(at)+\(16 * half)], {\(flat[(4 * half)...].prefix(4).joined(separator: ", "))};")
+            }
+        }
+        // This thread's part of slot `index` − 1 (a warpgroup or cluster block 1 on), `offset` bytes in.
+        func slotAddress(_ index: String, offset: Int) -> String {
+            let at = b.reg("r")
+            b.emit("sub.u32 \(at), \(index), 1;")
+            b.emit("mad.lo.u32 \(at), \(at), 128, \(l);")
+            b.emit("mad.lo.u32 \(at), \(at), 32, \(smem);")
+            if offset > 0 { b.emit("add.u32 \(at), \(at), \(offset);") }
+            return at
+        }
+        let first = b.reg("p"), done = b.label("sums_stored")
+        b.emit("bar.sync 0;")
+        b.emit("setp.eq.u32 \(first), \(group), 0;")
+        b.emit("@\(first) bra \(done);")
+        storeSlot(slotAddress(group, offset: 0), cluster: false)
+        b.place(done)
+        b.emit("bar.sync 0;")
+        let home = b.reg("r")
+        b.emit("mad.lo.u32 \(home), \(l), 32, \(smem);")
+        let gathered = b.label("warpgroups_added")
+        b.emit("@!\(first) bra \(gathered);")
+        for w in 1..<W { addSlot("\(home)+\((w - 1) * Self.slotBytes)") }
+        b.place(gathered)
+        let isHome = b.reg("p")
+        if splits > 1 {
+            let rank = b.reg("r"), sender = b.reg("p"), sent = b.label("cluster_sums_sent"), remote = b.reg("r"), zero = b.reg("r")
+            b.emit("mov.u32 \(rank), %cluster_ctarank;")
+            b.emit("setp.ne.u32 \(sender), \(rank), 0;")
+            b.emit("and.pred \(sender), \(sender), \(first);")
+            b.emit("@!\(sender) bra \(sent);")
+            let local = slotAddress(rank, offset: clusterSlots)
+            b.emit("mov.u32 \(zero), 0;")
+            b.emit("mapa.shared::cluster.u32 \(remote), \(local), \(zero);")
+            storeSlot(remote, cluster: true)
+            b.place(sent)
+            b.emit("barrier.cluster.arrive.release.aligned;")
+            b.emit("barrier.cluster.wait.acquire.aligned;")
+            b.emit("setp.eq.u32 \(isHome), \(rank), 0;")
+            b.emit("and.pred \(isHome), \(isHome), \(first);")
+            let added = b.label("cluster_sums_added")
+            b.emit("@!\(isHome) bra \(added);")
+            for r in 1..<splits { addSlot("\(home)+\(clusterSlots + (r - 1) * Self.slotBytes)") }
+            b.place(added)
+        } else {
+            b.emit("mov.pred \(isHome), \(first);")
+        }
+        b.emit("@!\(isHome) bra \(entry)_EXIT;")
         let row0 = b.reg("r"), tok0 = b.reg("r")
         b.emit("mad.lo.u32 \(row0), \(tile), 16, \(g);")
         b.emit("mad.lo.u32 \(tok0), \(t), 2, \(tokenBase);")
         TiledLinearKernel.storeResults(&b, acc: [acc], row0: row0, tok0: tok0, rows: rows, m: m, yPtr: ptr[4])
 
-        let header: [String] = ["// dynamic shared memory: \(W) warpgroups' activations (\(R) units of \(Self.unitBytes) bytes each), \(splits * W - 1) slots of \(Self.slotBytes) bytes for the cluster's other warpgroups' sums, \(W * B + 1) mbarriers",
+        let header: [String] = ["// dynamic shared memory: \(W) warpgroups' activations (\(R) units of \(Self.unitBytes) bytes each), \(splits - 1) cluster slots of \(Self.slotBytes) bytes, \(W * B) mbarriers",
                                 ".extern .shared .align 1024 .b8 \(entry)_stage[];", ".visible .entry \(entry)("]
         var parameters = TiledLinearKernel.parameterDeclarations(entry: entry)
         parameters[parameters.count - 1] += ","

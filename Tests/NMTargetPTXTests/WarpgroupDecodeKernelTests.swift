@@ -8,27 +8,19 @@ import Testing
         let k = try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2)
         #expect(k.unitsPerWarpgroup == 11 && k.threads == 512)
         #expect(k.launchShape(tokens: 16).grid == (64, 1, 2) && k.launchShape(tokens: 17).grid == (64, 2, 2))
-        // Shared memory: the activations, 7 slots for the other warpgroups' sums, 4 + 1 mbarriers.
-        #expect(k.clusterShape(grid: (64, 1, 2)) != nil && k.dynamicSharedBytes == 4 * 11 * 4096 + 7 * 4096 + 5 * 8)
+        #expect(k.clusterShape(grid: (64, 1, 2)) != nil && k.dynamicSharedBytes == 4 * 11 * 4096 + 4096 + 32)
         let lines = ptxLines(k.ptx())
         #expect(lines.contains { $0.hasPrefix("setp.lt.u32 %p0, %r") && $0.hasSuffix(", 6;") })  // q < 86 − 10 · 8
         #expect(lines.filter { $0.contains("ld.global.nc.v4.u32") }.count == 11)
         #expect(lines.filter { $0.hasPrefix("@%p0 ld.global.nc") }.count == 3)  // the last unit's values, metadata, scales
         #expect(lines.filter { $0.contains("cp.async.bulk.tensor.2d") }.count == 22)
-        #expect(lines.filter { $0.contains("mbarrier.try_wait.parity") }.count == 2)  // one for the activations (not one a stage), one for the sums
+        #expect(lines.filter { $0.contains("mbarrier.try_wait.parity") }.count == 1)  // one wait, not one a stage
         let wgmmas = lines.filter { $0.hasPrefix("wgmma.mma_async.sp.sync.aligned.m64n16k32.f32.f16.f16") }
         #expect(wgmmas.count == 44)
         #expect(lines.filter { $0 == "wgmma.wait_group.sync.aligned 1;" }.count == 21)
         let firstWgmma = try #require(lines.firstIndex(of: wgmmas[0])), lastWgmma = try #require(lines.lastIndex(of: wgmmas[43]))
         #expect(!lines[firstWgmma...lastWgmma].contains { $0.hasPrefix("bar.sync") || $0.hasPrefix("mbarrier") })  // no barrier a stage
-        // The sums: block 0's mbarrier initialized, then one cluster barrier before the activations are
-        // asked for; after the last wgmma, two asynchronous stores a thread into block 0 and no barrier.
-        let clusterBarrier = try #require(lines.firstIndex(of: "barrier.cluster.arrive.relaxed.aligned;"))
-        #expect(lines.filter { $0.hasPrefix("barrier.cluster") }.count == 2 && clusterBarrier < lines.firstIndex { $0.contains("cp.async.bulk.tensor") }!)
-        #expect(lines.contains { $0.contains("mbarrier.arrive.expect_tx") && $0.hasSuffix(", 28672;") })  // 7 slots of 4096 bytes
-        let sends = lines.indices.filter { lines[$0].hasPrefix("st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.f32") }
-        #expect(sends.count == 2 && sends.allSatisfy { $0 > lastWgmma })
-        #expect(!lines[lastWgmma...].contains { $0.hasPrefix("bar.sync") || $0.hasPrefix("barrier.cluster") || $0.hasPrefix("st.shared") })
+        #expect(lines.contains("barrier.cluster.arrive.release.aligned;") && lines.contains { $0.hasPrefix("st.shared::cluster.v4.f32") })
         // The column of unit k's stage h: q · 128 + 128 · 8k + 64h.
         #expect(lines.contains { $0.hasSuffix(", 128, 8256;") })  // k = 8, h = 1
         // One split: no cluster.
@@ -55,25 +47,25 @@ import Testing
     @Test func unitWaitsGiveEachUnitItsOwnMbarrier() throws {
         // 4096×11008, 4 warpgroups, 2 splits: 11 units a warpgroup, so 11 mbarriers each, 8 bytes apart.
         let k = try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2, unitWaits: true)
-        #expect(k.entry.hasSuffix("_g4_s2_u") && k.dynamicSharedBytes == 4 * 11 * 4096 + 7 * 4096 + (4 * 11 + 1) * 8)
+        #expect(k.entry.hasSuffix("_g4_s2_u") && k.dynamicSharedBytes == 4 * 11 * 4096 + 4096 + 4 * 11 * 8)
         let lines = ptxLines(k.ptx())
-        #expect(lines.filter { $0.contains("mbarrier.init.shared::cta.b64") }.count == 12)  // and the sums'
-        let arrivals = lines.filter { $0.contains("mbarrier.arrive.expect_tx") && !$0.hasSuffix(", 28672;") }
+        #expect(lines.filter { $0.contains("mbarrier.init.shared::cta.b64") }.count == 11)
+        let arrivals = lines.filter { $0.contains("mbarrier.arrive.expect_tx") }
         #expect(arrivals.count == 11 && arrivals.allSatisfy { $0.hasSuffix("], 4096;") })
         #expect(arrivals.last!.hasPrefix("@%p") && arrivals.last!.contains("+80], 4096;"))  // the last unit's, for some warpgroups only
         // Unit k's two stages come on mbarrier k, and its wgmmas wait for that one alone.
         let copies = lines.filter { $0.contains("cp.async.bulk.tensor.2d") }
         #expect(copies.count == 22 && copies[2].hasSuffix("+8];") && copies[21].hasSuffix("+80];"))
-        let allWaits = lines.indices.filter { lines[$0].contains("mbarrier.try_wait.parity") }, waits = allWaits.prefix(11)
+        let waits = lines.indices.filter { lines[$0].contains("mbarrier.try_wait.parity") }
         let wgmmas = lines.indices.filter { lines[$0].hasPrefix("wgmma.mma_async.sp") }
-        #expect(allWaits.count == 12 && wgmmas.count == 44 && allWaits[11] > wgmmas[43])  // the last for the sums
+        #expect(waits.count == 11 && wgmmas.count == 44)
         for (k, w) in waits.enumerated() {
             #expect(lines[w].contains(k == 0 ? "], 0;" : "+\(8 * k)], 0;"))
             #expect(wgmmas.filter { $0 < w }.count == 4 * k)  // after unit k − 1's wgmmas, before unit k's
         }
         // Without unit waits the same kernel has one mbarrier a warpgroup and one wait.
         let one = try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2)
-        #expect(ptxLines(one.ptx()).filter { $0.contains("mbarrier.try_wait.parity") }.count == 2)
+        #expect(ptxLines(one.ptx()).filter { $0.contains("mbarrier.try_wait.parity") }.count == 1)
     }
 
     @Test func impossibleShapesAreRefused() {
