@@ -35,9 +35,13 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     /// Blocks of a cluster (1, 2 or 4) cutting K between them, reduced in block 0.
     public let splits: Int
     public let dependentLaunch: Bool
-    /// An mbarrier a unit instead of one a warpgroup, so that a unit's `wgmma`s start once its
-    /// own activations are in, not all of the warpgroup's (experimental: `--wgmma-decode-unit-waits`).
-    public let unitWaits: Bool
+    /// Units whose activations come on one mbarrier (all of a warpgroup's by default, one wait;
+    /// fewer, so that the first units' `wgmma`s start before the last units' activations are in:
+    /// experimental, `--wgmma-decode-units-per-wait`).
+    public let unitsPerWait: Int
+    /// Ask for more than half an SM's shared memory, so that one block of this kernel runs on an
+    /// SM at a time, also beside the next launch's (a measuring aid, `--wgmma-decode-one-block`).
+    public let oneBlockPerSM: Bool
     public static let blockTokens = 16
     static let unitBytes = 2 * 2048   // a unit's two activation stages of 64 columns × 16 tokens
     static let slotBytes = 128 * 32   // a warpgroup's 8 f32 sums a thread
@@ -50,20 +54,22 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     var barriers: Int { clusterSlots + (splits - 1) * Self.slotBytes }
     public var threads: Int { 128 * warpgroups }
     /// mbarriers a warpgroup.
-    var barriersPerWarpgroup: Int { unitWaits ? unitsPerWarpgroup : 1 }
-    public var dynamicSharedBytes: Int { barriers + 8 * warpgroups * barriersPerWarpgroup }
+    var barriersPerWarpgroup: Int { (unitsPerWarpgroup + unitsPerWait - 1) / unitsPerWait }
+    public var dynamicSharedBytes: Int { max(barriers + 8 * warpgroups * barriersPerWarpgroup, oneBlockPerSM ? 116 * 1024 : 0) }
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { Self.blockTokens }
     public var entry: String {
-        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (unitWaits ? "_u" : "") + (dependentLaunch ? "_d" : "")
+        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (dependentLaunch ? "_d" : "")
     }
 
     public init(rows: Int, columns: Int, warpgroups: Int = 4, splits: Int = 1, dependentLaunch: Bool = false,
-                unitWaits: Bool = false) throws {
+                unitsPerWait: Int? = nil, oneBlockPerSM: Bool = false) throws {
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.splits = splits
-        self.dependentLaunch = dependentLaunch; self.unitWaits = unitWaits
+        self.dependentLaunch = dependentLaunch; self.oneBlockPerSM = oneBlockPerSM
+        let R = (columns / KernelWeightLayout.unitColumns + splits * warpgroups - 1) / (splits * warpgroups)
+        self.unitsPerWait = min(unitsPerWait ?? R, R)
         guard [2, 4].contains(warpgroups), [1, 2, 4].contains(splits), rows % 64 == 0, columns % KernelWeightLayout.unitColumns == 0,
-              units >= splits * warpgroups, dynamicSharedBytes <= 227 * 1024 else {
+              units >= splits * warpgroups, self.unitsPerWait >= 1, dynamicSharedBytes <= 227 * 1024 else {
             throw PTXError("warpgroup decode kernel \(rows)x\(columns) with \(warpgroups) warpgroups and \(splits) splits: needs 2 or 4 warpgroups, 1, 2 or 4 splits, rows a multiple of 64, a unit of 128 columns for each warpgroup of a row block at least, and its activations within 227 KB of shared memory")
         }
     }
@@ -138,20 +144,22 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         if dependentLaunch { b.emit("griddepcontrol.wait;") }  // the activations are the kernel ahead's output
         let state = b.reg("rd"), leaderLast = b.reg("p")
         b.emit("and.pred \(leaderLast), \(leader), \(hasLast);")
-        if unitWaits {
-            for k in 0..<R {
-                b.emit("@\(k == R - 1 ? leaderLast : leader) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(barrier(k))], \(Self.unitBytes);")
+        let n = unitsPerWait
+        for j in 0..<B {  // mbarrier j: units jn … (j + 1)n − 1; the last one's bytes for some warpgroups only
+            let count = min(n, R - j * n)
+            if j < B - 1 {
+                b.emit("@\(leader) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(barrier(j))], \(count * Self.unitBytes);")
+            } else {
+                let bytes = b.reg("r")
+                b.emit("selp.u32 \(bytes), \(count * Self.unitBytes), \((count - 1) * Self.unitBytes), \(hasLast);")
+                b.emit("@\(leader) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(barrier(j))], \(bytes);")
             }
-        } else {
-            let bytes = b.reg("r")
-            b.emit("selp.u32 \(bytes), \(R * Self.unitBytes), \((R - 1) * Self.unitBytes), \(hasLast);")
-            b.emit("@\(leader) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(bar)], \(bytes);")
         }
         for k in 0..<R {
             for h in 0..<2 {
                 let column = b.reg("r")
                 b.emit("mad.lo.u32 \(column), \(q), 128, \(128 * Q * k + 64 * h);")
-                b.emit("@\(k == R - 1 ? leaderLast : leader) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(region)+\(Self.unitBytes * k + 2048 * h)], [\(xmap), {\(column), \(tokenBase)}], [\(barrier(unitWaits ? k : 0))];")
+                b.emit("@\(k == R - 1 ? leaderLast : leader) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(region)+\(Self.unitBytes * k + 2048 * h)], [\(xmap), {\(column), \(tokenBase)}], [\(barrier(k / n))];")
             }
         }
 
@@ -184,10 +192,10 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         for s in 0..<(2 * R) {
             let (k, h) = (s / 2, s % 2)
             if s == 2 * (R - 1) { b.emit("@!\(hasLast) bra \(skipLast);") }  // uniform in the warpgroup
-            if h == 0 && (unitWaits || k == 0) {  // the unit's activations (all of them, without unit waits)
+            if h == 0 && k % n == 0 {  // the activations of units k … k + n − 1
                 let wait = b.label("activations_wait")
                 b.place(wait)
-                b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(arrived), [\(barrier(k))], 0;")
+                b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(arrived), [\(barrier(k / n))], 0;")
                 b.emit("@!\(arrived) bra \(wait);")
             }
             b.emit("wgmma.fence.sync.aligned;")

@@ -91,15 +91,15 @@ struct GPUCheck {
             // The decode-shaped wgmma kernel (experimental): K of 22 units cut over 4 to 16
             // warpgroups, the last unit for some only, with and without a cluster; several token blocks.
             bench.wgmmaDecode = true
-            for (groups, s, unitWaits) in [(4, 1, false), (4, 2, false), (2, 4, false), (4, 4, false), (4, 2, true), (2, 1, true)] {
+            for (groups, s, perWait) in [(4, 1, nil), (4, 2, nil), (2, 4, nil), (4, 4, nil), (4, 2, 1), (2, 1, 1), (2, 1, 2), (2, 2, 3)] as [(Int, Int, Int?)] {
                 bench.warpgroups = groups
                 bench.prefillSplits = s
-                bench.wgmmaDecodeUnitWaits = unitWaits
-                log("gpu-check: the decode-shaped wgmma kernel, \(groups) warpgroups, \(s) blocks a cluster\(unitWaits ? ", an mbarrier a unit" : "")")
+                bench.wgmmaDecodeUnitsPerWait = perWait
+                log("gpu-check: the decode-shaped wgmma kernel, \(groups) warpgroups, \(s) blocks a cluster\(perWait.map { ", \($0) units a wait" } ?? "")")
                 _ = try bench.run(shapes: [(rows: 128, columns: 2816)], tokens: [1, 9, 16, 17, 40], log: log)
             }
             bench.wgmmaDecode = false
-            bench.wgmmaDecodeUnitWaits = false
+            bench.wgmmaDecodeUnitsPerWait = nil
             bench.prefillSplits = nil
             bench.kinds = LinearKernel.Weights.allCases
         }

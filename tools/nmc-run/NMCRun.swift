@@ -56,7 +56,8 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Tokens a block of the Hopper 2:4 prefill kernel: 64, 128, 192 or 256 (default: picked by M and the shape, WarpgroupLinearKernel.standardBlockTokens); 16 or 32 only when asked for (with --tiled-from 16: that kernel at decode M, experimental).") var blockTokens: Int?
     @Option(help: "Row tiles of 64 a warpgroup of the Hopper 2:4 prefill kernel: 1 or 2 (2: blocks of 256 rows from two warpgroups of at most 128 tokens, one block an SM; experimental, default 1).") var wgmmaRowTiles = 1
     @Flag(help: "With --tiled-from 16 or less: the Hopper 2:4 prefill kernel is the decode-shaped wgmma kernel (16 tokens a block; --warpgroups 2 or 4 cut K within a block, default 4; --prefill-splits 1, 2 or 4 blocks of a cluster cut it between them, default by rows; experimental; measured slower than the decode kernels in session 25).") var wgmmaDecode = false
-    @Flag(help: "With --wgmma-decode: an mbarrier a unit, so that each unit's wgmmas start once its own activations are in (experimental).") var wgmmaDecodeUnitWaits = false
+    @Option(help: "With --wgmma-decode: units of a warpgroup whose activations come on one mbarrier, so that the first units' wgmmas start before the last ones' activations are in (experimental; default all, one wait).") var wgmmaDecodeUnitsPerWait: Int?
+    @Flag(help: "With --wgmma-decode: one block of it an SM at a time, by asking for 116 KB of shared memory (a measuring aid).") var wgmmaDecodeOneBlock = false
     @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (whole waves of tiles as a plain grid, the last one to two waves cut into equal runs over the SMs, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
     var dependentLaunch = true
@@ -82,7 +83,11 @@ struct NMCRun: ParsableCommand {
     func validate() throws {
         if streamK && warpgroups == 0 { throw ValidationError("--stream-k is a mode of the wgmma kernel; --warpgroups 0 asks for the mma.sync one") }
         if streamK && prefillSplits != nil { throw ValidationError("--stream-k splits K by itself; drop --prefill-splits") }
-        if wgmmaDecodeUnitWaits && !wgmmaDecode { throw ValidationError("--wgmma-decode-unit-waits is a mode of --wgmma-decode") }
+        if let n = wgmmaDecodeUnitsPerWait {
+            if !wgmmaDecode { throw ValidationError("--wgmma-decode-units-per-wait is a mode of --wgmma-decode") }
+            if n < 1 { throw ValidationError("--wgmma-decode-units-per-wait must be 1 or more") }
+        }
+        if wgmmaDecodeOneBlock && !wgmmaDecode { throw ValidationError("--wgmma-decode-one-block is a mode of --wgmma-decode") }
         if wgmmaDecode && (streamK || wgmmaRowTiles != 1 || blockTokens != nil || warpgroups == 0) {
             throw ValidationError("--wgmma-decode takes 16 tokens a block and one row tile a warpgroup, without --stream-k, --wgmma-row-tiles, --block-tokens or --warpgroups 0")
         }
@@ -209,7 +214,7 @@ struct NMCRun: ParsableCommand {
                                                         splits: splits, clusters: true, dependentLaunch: dependentLaunch)
                 let tiled = try prefillKernels(kind: kind, rows: shape.rows, columns: shape.columns, warpgroups: warpgroups, blockTokens: blockTokens,
                                                rowTiles: wgmmaRowTiles, streamK: streamK, wgmmaDecode: wgmmaDecode,
-                                               unitWaits: wgmmaDecodeUnitWaits, splits: prefillSplits, dependentLaunch: dependentLaunch, hopper: true)
+                                               unitsPerWait: wgmmaDecodeUnitsPerWait, oneBlock: wgmmaDecodeOneBlock, splits: prefillSplits, dependentLaunch: dependentLaunch, hopper: true)
                 let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
                 let target = tiled.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
                 try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() } + tiled.map { $0.ptx() }, target: target), to: path)
@@ -250,7 +255,8 @@ struct NMCRun: ParsableCommand {
         bench.streamK = streamK
         bench.wgmmaRowTiles = wgmmaRowTiles
         bench.wgmmaDecode = wgmmaDecode
-        bench.wgmmaDecodeUnitWaits = wgmmaDecodeUnitWaits
+        bench.wgmmaDecodeUnitsPerWait = wgmmaDecodeUnitsPerWait
+        bench.wgmmaDecodeOneBlock = wgmmaDecodeOneBlock
         bench.kinds = try parsedKernels()
         bench.dependentLaunch = dependentLaunch
         bench.decode = decodeChoices
