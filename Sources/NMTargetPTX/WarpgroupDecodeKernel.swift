@@ -1,6 +1,11 @@
 /// PTX for `y = x · Wᵀ` at decode's M (16 tokens a block) with 2:4 INT4 weights on Hopper
-/// (`sm_90a`) by warpgroup MMA: experimental, not yet measured (session 24 of
-/// docs/performance-gpu.md; `nmc-run --wgmma-decode`).
+/// (`sm_90a`) by warpgroup MMA: experimental (`nmc-run --wgmma-decode`). Session 25 of
+/// docs/performance-gpu.md measured it against the decode kernels at M = 16:
+/// - slower at 4096² (4.76 against 4.58 us at best) and at 11008×4096;
+/// - within 2% at 4096×11008;
+/// - without the grid-dependency wait, faster (3.30 against 3.90 us at 4096²), so its loss is
+///   in the path after the wait;
+/// - slower with two blocks an SM than with one (`oneBlockPerSM`).
 ///
 /// `WarpgroupLinearKernel` with 16 tokens a block measured 26–60% slower than the decode kernels
 /// (`LinearKernel`) at M = 16: each warpgroup walks a long chain of stages, each waiting on the
