@@ -47,6 +47,21 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     /// Ask for more than half an SM's shared memory, so that one block of this kernel runs on an
     /// SM at a time, also beside the next launch's (a measuring aid, `--wgmma-decode-one-block`).
     public let oneBlockPerSM: Bool
+    /// Dequantize every stage's A fragments into registers of their own before the
+    /// grid-dependency wait, so that after it only the copies, the `wgmma`s and the sums remain
+    /// (at most 4 units a warpgroup: 10 registers a stage; experimental,
+    /// `--wgmma-decode-dequantize-ahead`).
+    public let dequantizeAhead: Bool
+
+    /// The experimental choices as nmc-run passes them.
+    public struct Choices: Sendable {
+        public var unitsPerWait: Int?
+        public var oneBlockPerSM: Bool
+        public var dequantizeAhead: Bool
+        public init(unitsPerWait: Int? = nil, oneBlockPerSM: Bool = false, dequantizeAhead: Bool = false) {
+            self.unitsPerWait = unitsPerWait; self.oneBlockPerSM = oneBlockPerSM; self.dequantizeAhead = dequantizeAhead
+        }
+    }
     public static let blockTokens = 16
     static let unitBytes = 2 * 2048   // a unit's two activation stages of 64 columns × 16 tokens
     static let slotBytes = 128 * 32   // a warpgroup's 8 f32 sums a thread
@@ -64,18 +79,18 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { Self.blockTokens }
     public var entry: String {
-        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (dependentLaunch ? "_d" : "")
+        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (dequantizeAhead ? "_q" : "") + (dependentLaunch ? "_d" : "")
     }
 
     public init(rows: Int, columns: Int, warpgroups: Int = 4, splits: Int = 1, dependentLaunch: Bool = false,
-                unitsPerWait: Int? = nil, oneBlockPerSM: Bool = false) throws {
+                unitsPerWait: Int? = nil, oneBlockPerSM: Bool = false, dequantizeAhead: Bool = false) throws {
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.splits = splits
-        self.dependentLaunch = dependentLaunch; self.oneBlockPerSM = oneBlockPerSM
+        self.dependentLaunch = dependentLaunch; self.oneBlockPerSM = oneBlockPerSM; self.dequantizeAhead = dequantizeAhead
         let R = (columns / KernelWeightLayout.unitColumns + splits * warpgroups - 1) / (splits * warpgroups)
         self.unitsPerWait = min(unitsPerWait ?? R, R)
         guard [2, 4].contains(warpgroups), [1, 2, 4].contains(splits), rows % 64 == 0, columns % KernelWeightLayout.unitColumns == 0,
-              units >= splits * warpgroups, self.unitsPerWait >= 1, dynamicSharedBytes <= 227 * 1024 else {
-            throw PTXError("warpgroup decode kernel \(rows)x\(columns) with \(warpgroups) warpgroups and \(splits) splits: needs 2 or 4 warpgroups, 1, 2 or 4 splits, rows a multiple of 64, a unit of 128 columns for each warpgroup of a row block at least, and its activations within 227 KB of shared memory")
+              units >= splits * warpgroups, self.unitsPerWait >= 1, dynamicSharedBytes <= 227 * 1024, !dequantizeAhead || R <= 4 else {
+            throw PTXError("warpgroup decode kernel \(rows)x\(columns) with \(warpgroups) warpgroups and \(splits) splits: needs 2 or 4 warpgroups, 1, 2 or 4 splits, rows a multiple of 64, a unit of 128 columns for each warpgroup of a row block at least, its activations within 227 KB of shared memory, and at most 4 units a warpgroup to dequantize ahead")
         }
     }
 
@@ -130,6 +145,23 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
             return w
         }
 
+        // Register sets of a stage's operands (A of both k32 steps, both metadata words): two,
+        // stage s in set s % 2, or with `dequantizeAhead` one a stage, all filled here, before
+        // the wait. `prepare` dequantizes stage s = 2k + h into its set.
+        let consts = b.int4Constants()
+        let sets = (0..<(dequantizeAhead ? 2 * R : 2)).map { _ in (a: (0..<2).map { _ in b.regs("r", 4) }, meta: b.regs("r", 2)) }
+        func set(_ s: Int) -> (a: [[String]], meta: [String]) { sets[s % sets.count] }
+        func prepare(_ s: Int) {
+            let (k, h) = (s / 2, s % 2), w = weights[k]
+            let scales = b.scalePairs(w.scale)
+            for j in 0..<2 {
+                let v = b.dequantizeInt4(w.values[2 * h + j], constants: consts, scales: scales)
+                for (d, x) in zip(set(s).a[j], v) { b.emit("mov.b32 \(d), \(x);") }
+                b.emit("mov.b32 \(set(s).meta[j]), \(w.meta[j]);")
+            }
+        }
+        for s in 0..<(dequantizeAhead ? 2 * R : 0) { prepare(s) }
+
         // Shared memory: warpgroup w's activations at w · R units, then the cluster's slots, then
         // the mbarriers, B a warpgroup (one, or one a unit). Thread 0 of each warpgroup asks for
         // its units' stages at once.
@@ -171,28 +203,15 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         let acc = (0..<2).map { _ in b.regs("f", 4) }
         for a in acc.joined() { b.emit("mov.f32 \(a), 0f00000000;") }
         let accList = "{\(acc.joined().joined(separator: ", "))}"
-        let consts = b.int4Constants()
         let one = b.reg("r"), scaleD = b.reg("p")
         b.emit("mov.u32 \(one), 1;")
         b.emit("setp.ne.u32 \(scaleD), \(one), 0;")  // D = A·B + D
-        // Two register sets of a stage's operands (A of both k32 steps, both metadata words),
-        // stage s in set s % 2; `prepare` dequantizes stage s = 2k + h into its set.
-        let sets = (0..<2).map { _ in (a: (0..<2).map { _ in b.regs("r", 4) }, meta: b.regs("r", 2)) }
-        func prepare(_ s: Int) {
-            let (k, h) = (s / 2, s % 2), set = sets[s % 2], w = weights[k]
-            let scales = b.scalePairs(w.scale)
-            for j in 0..<2 {
-                let v = b.dequantizeInt4(w.values[2 * h + j], constants: consts, scales: scales)
-                for (d, x) in zip(set.a[j], v) { b.emit("mov.b32 \(d), \(x);") }
-                b.emit("mov.b32 \(set.meta[j]), \(w.meta[j]);")
-            }
-        }
         // The descriptors' low word: the warpgroup's region / 16, leading byte offset 1 (as
         // `WarpgroupLinearKernel.descriptors`: 128-byte swizzle, 8-row groups 1024 bytes apart).
         let descLow = b.reg("r")
         b.emit("shr.u32 \(descLow), \(region), 4;")
         b.emit("or.b32 \(descLow), \(descLow), 0x10000;")
-        prepare(0)
+        if !dequantizeAhead { prepare(0) }
         let arrived = b.reg("p"), skipLast = b.label("last_unit_done")
         for s in 0..<(2 * R) {
             let (k, h) = (s / 2, s % 2)
@@ -203,13 +222,13 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
                 b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(arrived), [\(barrier(k / n))], 0;")
                 b.emit("@!\(arrived) bra \(wait);")
             }
-            b.emit("wgmma.fence.sync.aligned;")
+            b.emit("wgmma.fence.sync.aligned;")   // (also with every stage dequantized ahead: ptxas serializes the wgmmas without)
             for j in 0..<2 {
                 let desc = WarpgroupLinearKernel.descriptor(&b, low: descLow, plus: (Self.unitBytes * k + 2048 * h) / 16 + 4 * j)
-                b.emit("wgmma.mma_async.sp.sync.aligned.m64n16k32.f32.f16.f16 \(accList), {\(sets[s % 2].a[j].joined(separator: ", "))}, \(desc), \(sets[s % 2].meta[j]), \(h), \(scaleD), 1, 1, 0;")
+                b.emit("wgmma.mma_async.sp.sync.aligned.m64n16k32.f32.f16.f16 \(accList), {\(set(s).a[j].joined(separator: ", "))}, \(desc), \(set(s).meta[j]), \(h), \(scaleD), 1, 1, 0;")
             }
             b.emit("wgmma.commit_group.sync.aligned;")
-            if s + 1 < 2 * R {
+            if s + 1 < 2 * R && !dequantizeAhead {
                 b.emit("wgmma.wait_group.sync.aligned 1;")   // stage s − 1 retired: its set is free
                 prepare(s + 1)
             }

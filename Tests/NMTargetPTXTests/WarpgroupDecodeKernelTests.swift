@@ -79,6 +79,25 @@ import Testing
         #expect(ptxLines(one.ptx()).filter { $0.contains("mbarrier.try_wait.parity") }.count == 1)
     }
 
+    @Test func dequantizingAheadFillsEveryStageBeforeTheWait() throws {
+        // 4096², 4 warpgroups, 2 splits: 4 units a warpgroup, 8 stages in registers of their own.
+        let k = try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2, dependentLaunch: true, dequantizeAhead: true)
+        #expect(k.entry.hasSuffix("_g4_s2_q_d"))
+        let lines = ptxLines(k.ptx())
+        let wait = try #require(lines.firstIndex(of: "griddepcontrol.wait;"))
+        let wgmmas = lines.indices.filter { lines[$0].hasPrefix("wgmma.mma_async.sp") }
+        #expect(wgmmas.count == 16 && !lines.contains { $0.hasPrefix("wgmma.wait_group.sync.aligned 1") })
+        // Every A operand is a different register set, written before the wait and not after it.
+        let operands = wgmmas.map { lines[$0].components(separatedBy: "{")[2].components(separatedBy: "}")[0] }
+        #expect(Set(operands).count == 16)
+        for a in operands.flatMap({ $0.components(separatedBy: ", ") }) {
+            let writes = lines.indices.filter { lines[$0].hasPrefix("mov.b32 \(a),") }
+            #expect(writes.count == 1 && writes[0] < wait)
+        }
+        // More than 4 units a warpgroup is refused (4096×11008 with 8 warpgroups a row block: 11).
+        #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2, dequantizeAhead: true) }
+    }
+
     @Test func impossibleShapesAreRefused() {
         #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 1) }  // 352 KB of activations
         #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 512, warpgroups: 4, splits: 2) }   // 4 units for 8 warpgroups

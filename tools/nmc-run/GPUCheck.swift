@@ -91,15 +91,17 @@ struct GPUCheck {
             // The decode-shaped wgmma kernel (experimental): K of 22 units cut over 4 to 16
             // warpgroups, the last unit for some only, with and without a cluster; several token blocks.
             bench.wgmmaDecode = true
-            for (groups, s, perWait) in [(4, 1, nil), (4, 2, nil), (2, 4, nil), (4, 4, nil), (4, 2, 1), (2, 1, 1), (2, 1, 2), (2, 2, 3)] as [(Int, Int, Int?)] {
+            // Last, every stage dequantized before the wait: 3 units a warpgroup, with one or two waits.
+            for (groups, s, perWait, ahead) in [(4, 1, nil, false), (4, 2, nil, false), (2, 4, nil, false), (4, 4, nil, false), (4, 2, 1, false), (2, 1, 1, false),
+                                                (2, 1, 2, false), (2, 2, 3, false), (4, 2, nil, true), (4, 2, 2, true)] as [(Int, Int, Int?, Bool)] {
                 bench.warpgroups = groups
                 bench.prefillSplits = s
-                bench.wgmmaDecodeUnitsPerWait = perWait
-                log("gpu-check: the decode-shaped wgmma kernel, \(groups) warpgroups, \(s) blocks a cluster\(perWait.map { ", \($0) units a wait" } ?? "")")
+                bench.wgmmaDecodeChoices = WarpgroupDecodeKernel.Choices(unitsPerWait: perWait, dequantizeAhead: ahead)
+                log("gpu-check: the decode-shaped wgmma kernel, \(groups) warpgroups, \(s) blocks a cluster\(perWait.map { ", \($0) units a wait" } ?? "")\(ahead ? ", dequantized ahead" : "")")
                 _ = try bench.run(shapes: [(rows: 128, columns: 2816)], tokens: [1, 9, 16, 17, 40], log: log)
             }
             bench.wgmmaDecode = false
-            bench.wgmmaDecodeUnitsPerWait = nil
+            bench.wgmmaDecodeChoices = WarpgroupDecodeKernel.Choices()
             bench.prefillSplits = nil
             bench.kinds = LinearKernel.Weights.allCases
         }

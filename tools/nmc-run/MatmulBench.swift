@@ -59,10 +59,8 @@ struct MatmulBench {
     var wgmmaRowTiles = 1
     /// The 2:4 prefill kernel is `WarpgroupDecodeKernel` (16 tokens a block; experimental).
     var wgmmaDecode = false
-    /// That kernel's units a wait (`WarpgroupDecodeKernel.unitsPerWait`; experimental; nil: all).
-    var wgmmaDecodeUnitsPerWait: Int? = nil
-    /// That kernel one block an SM (`WarpgroupDecodeKernel.oneBlockPerSM`; a measuring aid).
-    var wgmmaDecodeOneBlock = false
+    /// That kernel's experimental choices (units a wait, one block an SM, dequantizing ahead).
+    var wgmmaDecodeChoices = WarpgroupDecodeKernel.Choices()
     var rotateBytes = 512 << 20
     /// Also time each point with the graph method (`graphMicroseconds`).
     var graphTiming = true
@@ -104,7 +102,7 @@ struct MatmulBench {
                                           rowTiles: rowTiles, splits: splits, tiledFrom: maxTokens >= tiledFrom ? tiledFrom : Int.max,
                                           warpgroups: warpgroups, blockTokens: blockTokens,
                                           prefillSplits: prefillSplits, streamK: streamK, wgmmaRowTiles: wgmmaRowTiles,
-                                          wgmmaDecode: wgmmaDecode, unitsPerWait: wgmmaDecodeUnitsPerWait, oneBlock: wgmmaDecodeOneBlock,
+                                          wgmmaDecode: wgmmaDecode, wgmmaDecodeChoices: wgmmaDecodeChoices,
                                           dependentLaunch: dependentLaunch && device.supportsDependentLaunch, decode: decode,
                                           replacements: replacementDirectory,
                                           arrays: arrays, rotateBytes: rotateBytes)
@@ -240,7 +238,7 @@ final class Variant {
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
          warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, streamK: Bool = false, wgmmaRowTiles: Int = 1,
-         wgmmaDecode: Bool = false, unitsPerWait: Int? = nil, oneBlock: Bool = false, dependentLaunch: Bool = false, decode: DecodeKernelChoices = DecodeKernelChoices(),
+         wgmmaDecode: Bool = false, wgmmaDecodeChoices: WarpgroupDecodeKernel.Choices = .init(), dependentLaunch: Bool = false, decode: DecodeKernelChoices = DecodeKernelChoices(),
          replacements: String? = nil, arrays: [[UInt32]],
          rotateBytes: Int) throws {
         self.device = device
@@ -252,7 +250,7 @@ final class Variant {
         self.kernels = kernels
         label = "nmc-\(kind.rawValue) \(rows)x\(columns)" + (kernels.contains(where: \.prefetch) ? " with L2 prefetch" : "")
         let prefill = try prefillKernels(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens,
-                                         rowTiles: wgmmaRowTiles, streamK: streamK, wgmmaDecode: wgmmaDecode, unitsPerWait: unitsPerWait, oneBlock: oneBlock,
+                                         rowTiles: wgmmaRowTiles, streamK: streamK, wgmmaDecode: wgmmaDecode, wgmmaDecodeChoices: wgmmaDecodeChoices,
                                          splits: prefillSplits, dependentLaunch: dependentLaunch, hopper: device.computeCapability == (9, 0))
         // Where none will run, the prefill kernels stay out of the module (the driver takes about
         // a second to compile the Hopper 2:4 ones); the module keeps the target they give it
@@ -393,14 +391,15 @@ enum HostReference {
 /// `blockTokens` (default: every token tile they allow, picked by M; `streamK`: those as
 /// stream-K), everything else the `mma.sync` tiled kernel; none where the shape allows neither.
 /// `wgmmaDecode`: on Hopper, 2:4 INT4 takes `WarpgroupDecodeKernel` instead (`warpgroups`
-/// default 4, `splits` default `standardSplits`, `unitsPerWait` units a wait, default all of a warpgroup's).
+/// default 4, `splits` default `standardSplits`, and `wgmmaDecodeChoices`).
 func prefillKernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgroups: Int?, blockTokens: Int?, rowTiles: Int = 1,
-                    streamK: Bool = false, wgmmaDecode: Bool = false, unitsPerWait: Int? = nil, oneBlock: Bool = false, splits: Int? = nil, dependentLaunch: Bool = false,
+                    streamK: Bool = false, wgmmaDecode: Bool = false, wgmmaDecodeChoices: WarpgroupDecodeKernel.Choices = .init(), splits: Int? = nil, dependentLaunch: Bool = false,
                     hopper: Bool) throws -> [any PrefillLinearKernel] {
     if wgmmaDecode && hopper && kind == .int4Sparse24 {
         return [try WarpgroupDecodeKernel(rows: rows, columns: columns, warpgroups: warpgroups ?? 4,
                                           splits: splits ?? WarpgroupDecodeKernel.standardSplits(rows: rows), dependentLaunch: dependentLaunch,
-                                          unitsPerWait: unitsPerWait, oneBlockPerSM: oneBlock)]
+                                          unitsPerWait: wgmmaDecodeChoices.unitsPerWait, oneBlockPerSM: wgmmaDecodeChoices.oneBlockPerSM,
+                                          dequantizeAhead: wgmmaDecodeChoices.dequantizeAhead)]
     }
     let groups = warpgroups ?? 2
     let supported = { (t: Int) in

@@ -58,6 +58,7 @@ struct NMCRun: ParsableCommand {
     @Flag(help: "With --tiled-from 16 or less: the Hopper 2:4 prefill kernel is the decode-shaped wgmma kernel (16 tokens a block; --warpgroups 2 or 4 cut K within a block, default 4; --prefill-splits 1, 2 or 4 blocks of a cluster cut it between them, default by rows; experimental; measured slower than the decode kernels in session 25).") var wgmmaDecode = false
     @Option(help: "With --wgmma-decode: units of a warpgroup whose activations come on one mbarrier, so that the first units' wgmmas start before the last ones' activations are in (experimental; default all, one wait).") var wgmmaDecodeUnitsPerWait: Int?
     @Flag(help: "With --wgmma-decode: one block of it an SM at a time, by asking for 116 KB of shared memory (a measuring aid).") var wgmmaDecodeOneBlock = false
+    @Flag(help: "With --wgmma-decode: dequantize every stage's weights into registers of their own before the grid-dependency wait (at most 4 units a warpgroup; experimental).") var wgmmaDecodeDequantizeAhead = false
     @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (whole waves of tiles as a plain grid, the last one to two waves cut into equal runs over the SMs, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
     var dependentLaunch = true
@@ -87,7 +88,9 @@ struct NMCRun: ParsableCommand {
             if !wgmmaDecode { throw ValidationError("--wgmma-decode-units-per-wait is a mode of --wgmma-decode") }
             if n < 1 { throw ValidationError("--wgmma-decode-units-per-wait must be 1 or more") }
         }
-        if wgmmaDecodeOneBlock && !wgmmaDecode { throw ValidationError("--wgmma-decode-one-block is a mode of --wgmma-decode") }
+        if (wgmmaDecodeOneBlock || wgmmaDecodeDequantizeAhead) && !wgmmaDecode {
+            throw ValidationError("--wgmma-decode-one-block and --wgmma-decode-dequantize-ahead are modes of --wgmma-decode")
+        }
         if wgmmaDecode && (streamK || wgmmaRowTiles != 1 || blockTokens != nil || warpgroups == 0) {
             throw ValidationError("--wgmma-decode takes 16 tokens a block and one row tile a warpgroup, without --stream-k, --wgmma-row-tiles, --block-tokens or --warpgroups 0")
         }
@@ -201,6 +204,10 @@ struct NMCRun: ParsableCommand {
         }
     }
 
+    private var wgmmaDecodeChoices: WarpgroupDecodeKernel.Choices {
+        WarpgroupDecodeKernel.Choices(unitsPerWait: wgmmaDecodeUnitsPerWait, oneBlockPerSM: wgmmaDecodeOneBlock, dequantizeAhead: wgmmaDecodeDequantizeAhead)
+    }
+
     private var decodeChoices: DecodeKernelChoices {
         DecodeKernelChoices(prefetch: decodePrefetch, prefetchAhead: decodePrefetchAhead, sumsScaled: decodeScaleSums, batchUnits: decodeBatch,
                             blocksPerSM: decodeMinBlocks, dependentAnyWarps: decodeDependentAnyWarps, weakWeightLoads: decodeWeakWeightLoads)
@@ -214,7 +221,7 @@ struct NMCRun: ParsableCommand {
                                                         splits: splits, clusters: true, dependentLaunch: dependentLaunch)
                 let tiled = try prefillKernels(kind: kind, rows: shape.rows, columns: shape.columns, warpgroups: warpgroups, blockTokens: blockTokens,
                                                rowTiles: wgmmaRowTiles, streamK: streamK, wgmmaDecode: wgmmaDecode,
-                                               unitsPerWait: wgmmaDecodeUnitsPerWait, oneBlock: wgmmaDecodeOneBlock, splits: prefillSplits, dependentLaunch: dependentLaunch, hopper: true)
+                                               wgmmaDecodeChoices: wgmmaDecodeChoices, splits: prefillSplits, dependentLaunch: dependentLaunch, hopper: true)
                 let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
                 let target = tiled.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
                 try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() } + tiled.map { $0.ptx() }, target: target), to: path)
@@ -255,8 +262,7 @@ struct NMCRun: ParsableCommand {
         bench.streamK = streamK
         bench.wgmmaRowTiles = wgmmaRowTiles
         bench.wgmmaDecode = wgmmaDecode
-        bench.wgmmaDecodeUnitsPerWait = wgmmaDecodeUnitsPerWait
-        bench.wgmmaDecodeOneBlock = wgmmaDecodeOneBlock
+        bench.wgmmaDecodeChoices = wgmmaDecodeChoices
         bench.kinds = try parsedKernels()
         bench.dependentLaunch = dependentLaunch
         bench.decode = decodeChoices
