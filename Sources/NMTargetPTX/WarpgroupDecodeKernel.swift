@@ -83,13 +83,13 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     }
 
     public init(rows: Int, columns: Int, warpgroups: Int = 4, splits: Int = 1, dependentLaunch: Bool = false,
-                unitsPerWait: Int? = nil, oneBlockPerSM: Bool = false, dequantizeAhead: Bool = false) throws {
+                choices: Choices = Choices()) throws {
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.splits = splits
-        self.dependentLaunch = dependentLaunch; self.oneBlockPerSM = oneBlockPerSM; self.dequantizeAhead = dequantizeAhead
+        self.dependentLaunch = dependentLaunch; self.oneBlockPerSM = choices.oneBlockPerSM; self.dequantizeAhead = choices.dequantizeAhead
         let R = (columns / KernelWeightLayout.unitColumns + splits * warpgroups - 1) / (splits * warpgroups)
-        self.unitsPerWait = min(unitsPerWait ?? R, R)
+        self.unitsPerWait = min(choices.unitsPerWait ?? R, R)
         guard [2, 4].contains(warpgroups), [1, 2, 4].contains(splits), rows % 64 == 0, columns % KernelWeightLayout.unitColumns == 0,
-              units >= splits * warpgroups, self.unitsPerWait >= 1, dynamicSharedBytes <= 227 * 1024, !dequantizeAhead || R <= 4 else {
+              units >= splits * warpgroups, unitsPerWait >= 1, dynamicSharedBytes <= 227 * 1024, !dequantizeAhead || R <= 4 else {
             throw PTXError("warpgroup decode kernel \(rows)x\(columns) with \(warpgroups) warpgroups and \(splits) splits: needs 2 or 4 warpgroups, 1, 2 or 4 splits, rows a multiple of 64, a unit of 128 columns for each warpgroup of a row block at least, its activations within 227 KB of shared memory, and at most 4 units a warpgroup to dequantize ahead")
         }
     }
@@ -163,8 +163,8 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         for s in 0..<(dequantizeAhead ? 2 * R : 0) { prepare(s) }
 
         // Shared memory: warpgroup w's activations at w · R units, then the cluster's slots, then
-        // the mbarriers, B a warpgroup (one, or one a unit). Thread 0 of each warpgroup asks for
-        // its units' stages at once.
+        // the mbarriers, B a warpgroup (one a wait: `unitsPerWait` units each). Thread 0 of each
+        // warpgroup asks for its units' stages at once.
         let B = barriersPerWarpgroup
         let smem = b.reg("r"), region = b.reg("r"), bar = b.reg("r"), xmap = b.reg("rd"), leader = b.reg("p")
         b.emit("mov.u32 \(smem), \(entry)_stage;")

@@ -46,7 +46,7 @@ import Testing
 
     @Test func unitWaitsGiveEachUnitItsOwnMbarrier() throws {
         // 4096×11008, 4 warpgroups, 2 splits: 11 units a warpgroup, so 11 mbarriers each, 8 bytes apart.
-        let k = try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2, unitsPerWait: 1)
+        let k = try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2, choices: .init(unitsPerWait: 1))
         #expect(k.entry.hasSuffix("_g4_s2_u1") && k.dynamicSharedBytes == 4 * 11 * 4096 + 4096 + 4 * 11 * 8)
         let lines = ptxLines(k.ptx())
         #expect(lines.filter { $0.contains("mbarrier.init.shared::cta.b64") }.count == 11)
@@ -65,13 +65,13 @@ import Testing
             #expect(wgmmas.filter { $0 < w }.count == 4 * k)  // after unit k − 1's wgmmas, before unit k's
         }
         // Two units a wait: 6 mbarriers, the last for unit 10 alone; waits before units 0, 2, … 10.
-        let pairs = try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2, unitsPerWait: 2)
+        let pairs = try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2, choices: .init(unitsPerWait: 2))
         let pairLines = ptxLines(pairs.ptx())
         #expect(pairs.entry.hasSuffix("_g4_s2_u2") && pairLines.filter { $0.contains("mbarrier.try_wait.parity") }.count == 6)
         #expect(pairLines.filter { $0.contains("mbarrier.arrive.expect_tx") && $0.hasSuffix("], 8192;") }.count == 5)
         #expect(pairLines.filter { $0.contains("cp.async.bulk.tensor.2d") }[5].hasSuffix("+8];"))  // unit 2's second stage
         // One block an SM: the same code, asking for 116 KB of shared memory.
-        let alone = try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2, oneBlockPerSM: true)
+        let alone = try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2, choices: .init(oneBlockPerSM: true))
         #expect(alone.entry.hasSuffix("_g4_s2_o") && alone.dynamicSharedBytes == 116 * 1024)
         #expect(try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2).dynamicSharedBytes < 116 * 1024)
         // Without unit waits the same kernel has one mbarrier a warpgroup and one wait.
@@ -81,7 +81,7 @@ import Testing
 
     @Test func dequantizingAheadFillsEveryStageBeforeTheWait() throws {
         // 4096², 4 warpgroups, 2 splits: 4 units a warpgroup, 8 stages in registers of their own.
-        let k = try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2, dependentLaunch: true, dequantizeAhead: true)
+        let k = try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2, dependentLaunch: true, choices: .init(dequantizeAhead: true))
         #expect(k.entry.hasSuffix("_g4_s2_q_d"))
         let lines = ptxLines(k.ptx())
         let wait = try #require(lines.firstIndex(of: "griddepcontrol.wait;"))
@@ -95,7 +95,7 @@ import Testing
             #expect(writes.count == 1 && writes[0] < wait)
         }
         // More than 4 units a warpgroup is refused (4096×11008 with 8 warpgroups a row block: 11).
-        #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2, dequantizeAhead: true) }
+        #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2, choices: .init(dequantizeAhead: true)) }
     }
 
     @Test func impossibleShapesAreRefused() {

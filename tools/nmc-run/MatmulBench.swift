@@ -398,8 +398,7 @@ func prefillKernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgro
     if wgmmaDecode && hopper && kind == .int4Sparse24 {
         return [try WarpgroupDecodeKernel(rows: rows, columns: columns, warpgroups: warpgroups ?? 4,
                                           splits: splits ?? WarpgroupDecodeKernel.standardSplits(rows: rows), dependentLaunch: dependentLaunch,
-                                          unitsPerWait: wgmmaDecodeChoices.unitsPerWait, oneBlockPerSM: wgmmaDecodeChoices.oneBlockPerSM,
-                                          dequantizeAhead: wgmmaDecodeChoices.dequantizeAhead)]
+                                          choices: wgmmaDecodeChoices)]
     }
     let groups = warpgroups ?? 2
     let supported = { (t: Int) in
