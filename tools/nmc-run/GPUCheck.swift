@@ -90,18 +90,16 @@ struct GPUCheck {
             }
             // The decode-shaped wgmma kernel (experimental): K of 22 units cut over 4 to 16
             // warpgroups, the last unit for some only, with and without a cluster; several token blocks.
-            bench.wgmmaDecode = true
             // Last, every stage dequantized before the wait: 3 units a warpgroup, with one or two waits.
             for (groups, s, perWait, ahead) in [(4, 1, nil, false), (4, 2, nil, false), (2, 4, nil, false), (4, 4, nil, false), (4, 2, 1, false), (2, 1, 1, false),
                                                 (2, 1, 2, false), (2, 2, 3, false), (4, 2, nil, true), (4, 2, 2, true)] as [(Int, Int, Int?, Bool)] {
                 bench.warpgroups = groups
                 bench.prefillSplits = s
-                bench.wgmmaDecodeChoices = WarpgroupDecodeKernel.Choices(unitsPerWait: perWait, dequantizeAhead: ahead)
+                bench.wgmmaDecode = WarpgroupDecodeKernel.Choices(unitsPerWait: perWait, dequantizeAhead: ahead)
                 log("gpu-check: the decode-shaped wgmma kernel, \(groups) warpgroups, \(s) blocks a cluster\(perWait.map { ", \($0) units a wait" } ?? "")\(ahead ? ", dequantized ahead" : "")")
                 _ = try bench.run(shapes: [(rows: 128, columns: 2816)], tokens: [1, 9, 16, 17, 40], log: log)
             }
-            bench.wgmmaDecode = false
-            bench.wgmmaDecodeChoices = WarpgroupDecodeKernel.Choices()
+            bench.wgmmaDecode = nil
             bench.prefillSplits = nil
             bench.kinds = LinearKernel.Weights.allCases
         }
@@ -221,7 +219,7 @@ struct GPUCheck {
                 let w = kind == .int4Sparse24 ? sparse : dense
                 let arrays = try layout.prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: []).0
                 let variant = try Variant(device: device, kind: kind, rows: n, columns: n, warps: anyWarps ? 4 : nil, rowTiles: nil, tiledFrom: wgmma ? 1 : Int.max,
-                                          warpgroups: nil, blockTokens: nil, wgmmaDecode: wgmma, dependentLaunch: true,
+                                          warpgroups: nil, blockTokens: nil, wgmmaDecode: wgmma ? WarpgroupDecodeKernel.Choices() : nil, dependentLaunch: true,
                                           decode: DecodeKernelChoices(prefetch: prefetch, dependentAnyWarps: anyWarps, weakWeightLoads: weak), arrays: arrays, rotateBytes: 0)
                 defer { variant.free() }
                 for m in [1, 5, 16, 24] {

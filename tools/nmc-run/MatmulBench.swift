@@ -57,10 +57,9 @@ struct MatmulBench {
     var streamK = false
     /// Row tiles of 64 a warpgroup of that kernel (`WarpgroupLinearKernel.rowTiles`).
     var wgmmaRowTiles = 1
-    /// The 2:4 prefill kernel is `WarpgroupDecodeKernel` (16 tokens a block; experimental).
-    var wgmmaDecode = false
-    /// That kernel's experimental choices (units a wait, one block an SM, dequantizing ahead).
-    var wgmmaDecodeChoices = WarpgroupDecodeKernel.Choices()
+    /// Where set, the 2:4 prefill kernel is `WarpgroupDecodeKernel` (16 tokens a block;
+    /// experimental) with these choices (units a wait, one block an SM, dequantizing ahead).
+    var wgmmaDecode: WarpgroupDecodeKernel.Choices? = nil
     var rotateBytes = 512 << 20
     /// Also time each point with the graph method (`graphMicroseconds`).
     var graphTiming = true
@@ -102,7 +101,7 @@ struct MatmulBench {
                                           rowTiles: rowTiles, splits: splits, tiledFrom: maxTokens >= tiledFrom ? tiledFrom : Int.max,
                                           warpgroups: warpgroups, blockTokens: blockTokens,
                                           prefillSplits: prefillSplits, streamK: streamK, wgmmaRowTiles: wgmmaRowTiles,
-                                          wgmmaDecode: wgmmaDecode, wgmmaDecodeChoices: wgmmaDecodeChoices,
+                                          wgmmaDecode: wgmmaDecode,
                                           dependentLaunch: dependentLaunch && device.supportsDependentLaunch, decode: decode,
                                           replacements: replacementDirectory,
                                           arrays: arrays, rotateBytes: rotateBytes)
@@ -238,7 +237,7 @@ final class Variant {
 
     init(device: CUDADevice, kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int? = nil, tiledFrom: Int,
          warpgroups: Int?, blockTokens: Int?, prefillSplits: Int? = nil, streamK: Bool = false, wgmmaRowTiles: Int = 1,
-         wgmmaDecode: Bool = false, wgmmaDecodeChoices: WarpgroupDecodeKernel.Choices = .init(), dependentLaunch: Bool = false, decode: DecodeKernelChoices = DecodeKernelChoices(),
+         wgmmaDecode: WarpgroupDecodeKernel.Choices? = nil, dependentLaunch: Bool = false, decode: DecodeKernelChoices = DecodeKernelChoices(),
          replacements: String? = nil, arrays: [[UInt32]],
          rotateBytes: Int) throws {
         self.device = device
@@ -250,7 +249,7 @@ final class Variant {
         self.kernels = kernels
         label = "nmc-\(kind.rawValue) \(rows)x\(columns)" + (kernels.contains(where: \.prefetch) ? " with L2 prefetch" : "")
         let prefill = try prefillKernels(kind: kind, rows: rows, columns: columns, warpgroups: warpgroups, blockTokens: blockTokens,
-                                         rowTiles: wgmmaRowTiles, streamK: streamK, wgmmaDecode: wgmmaDecode, wgmmaDecodeChoices: wgmmaDecodeChoices,
+                                         rowTiles: wgmmaRowTiles, streamK: streamK, wgmmaDecode: wgmmaDecode,
                                          splits: prefillSplits, dependentLaunch: dependentLaunch, hopper: device.computeCapability == (9, 0))
         // Where none will run, the prefill kernels stay out of the module (the driver takes about
         // a second to compile the Hopper 2:4 ones); the module keeps the target they give it
@@ -390,15 +389,15 @@ enum HostReference {
 /// `warpgroups` (default 2; 0 = the `mma.sync` one instead), `rowTiles` a warpgroup and
 /// `blockTokens` (default: every token tile they allow, picked by M; `streamK`: those as
 /// stream-K), everything else the `mma.sync` tiled kernel; none where the shape allows neither.
-/// `wgmmaDecode`: on Hopper, 2:4 INT4 takes `WarpgroupDecodeKernel` instead (`warpgroups`
-/// default 4, `splits` default `standardSplits`, and `wgmmaDecodeChoices`).
+/// `wgmmaDecode`: on Hopper, 2:4 INT4 takes `WarpgroupDecodeKernel` with those choices instead
+/// (`warpgroups` default 4, `splits` default `standardSplits`).
 func prefillKernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgroups: Int?, blockTokens: Int?, rowTiles: Int = 1,
-                    streamK: Bool = false, wgmmaDecode: Bool = false, wgmmaDecodeChoices: WarpgroupDecodeKernel.Choices = .init(), splits: Int? = nil, dependentLaunch: Bool = false,
+                    streamK: Bool = false, wgmmaDecode: WarpgroupDecodeKernel.Choices? = nil, splits: Int? = nil, dependentLaunch: Bool = false,
                     hopper: Bool) throws -> [any PrefillLinearKernel] {
-    if wgmmaDecode && hopper && kind == .int4Sparse24 {
+    if let choices = wgmmaDecode, hopper && kind == .int4Sparse24 {
         return [try WarpgroupDecodeKernel(rows: rows, columns: columns, warpgroups: warpgroups ?? 4,
                                           splits: splits ?? WarpgroupDecodeKernel.standardSplits(rows: rows), dependentLaunch: dependentLaunch,
-                                          choices: wgmmaDecodeChoices)]
+                                          choices: choices)]
     }
     let groups = warpgroups ?? 2
     let supported = { (t: Int) in

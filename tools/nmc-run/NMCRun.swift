@@ -204,8 +204,10 @@ struct NMCRun: ParsableCommand {
         }
     }
 
-    private var wgmmaDecodeChoices: WarpgroupDecodeKernel.Choices {
-        WarpgroupDecodeKernel.Choices(unitsPerWait: wgmmaDecodeUnitsPerWait, oneBlockPerSM: wgmmaDecodeOneBlock, dequantizeAhead: wgmmaDecodeDequantizeAhead)
+    /// `--wgmma-decode`'s kernel choices, nil without it.
+    private var wgmmaDecodeChoices: WarpgroupDecodeKernel.Choices? {
+        wgmmaDecode ? WarpgroupDecodeKernel.Choices(unitsPerWait: wgmmaDecodeUnitsPerWait, oneBlockPerSM: wgmmaDecodeOneBlock,
+                                                    dequantizeAhead: wgmmaDecodeDequantizeAhead) : nil
     }
 
     private var decodeChoices: DecodeKernelChoices {
@@ -220,8 +222,7 @@ struct NMCRun: ParsableCommand {
                 let kernels = try decodeChoices.kernels(kind: kind, rows: shape.rows, columns: shape.columns, warps: warps, rowTiles: rowTiles,
                                                         splits: splits, clusters: true, dependentLaunch: dependentLaunch)
                 let tiled = try prefillKernels(kind: kind, rows: shape.rows, columns: shape.columns, warpgroups: warpgroups, blockTokens: blockTokens,
-                                               rowTiles: wgmmaRowTiles, streamK: streamK, wgmmaDecode: wgmmaDecode,
-                                               wgmmaDecodeChoices: wgmmaDecodeChoices, splits: prefillSplits, dependentLaunch: dependentLaunch, hopper: true)
+                                               rowTiles: wgmmaRowTiles, streamK: streamK, wgmmaDecode: wgmmaDecodeChoices, splits: prefillSplits, dependentLaunch: dependentLaunch, hopper: true)
                 let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
                 let target = tiled.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
                 try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() } + tiled.map { $0.ptx() }, target: target), to: path)
@@ -261,8 +262,7 @@ struct NMCRun: ParsableCommand {
         bench.blockTokens = blockTokens
         bench.streamK = streamK
         bench.wgmmaRowTiles = wgmmaRowTiles
-        bench.wgmmaDecode = wgmmaDecode
-        bench.wgmmaDecodeChoices = wgmmaDecodeChoices
+        bench.wgmmaDecode = wgmmaDecodeChoices
         bench.kinds = try parsedKernels()
         bench.dependentLaunch = dependentLaunch
         bench.decode = decodeChoices
