@@ -52,14 +52,26 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     /// (at most 4 units a warpgroup: 10 registers a stage; experimental,
     /// `--wgmma-decode-dequantize-ahead`).
     public let dequantizeAhead: Bool
+    /// Each warpgroup's copying thread asks the copy engine to fetch the activations' tensor map
+    /// (`prefetch.tensormap`) before the grid-dependency wait, so that the first copy after it
+    /// does not wait for the map (experimental, `--wgmma-decode-prefetch-map`).
+    public let prefetchTensorMap: Bool
+    /// The copies are asked for by lane 0 of each of the warpgroup's four warps, unit k's by warp
+    /// k mod 4, instead of all by its thread 0, so that four short issue chains run side by side
+    /// (experimental, `--wgmma-decode-copies-by-warps`).
+    public let copiesByWarps: Bool
 
     /// The experimental choices as nmc-run passes them.
     public struct Choices: Sendable {
         public var unitsPerWait: Int?
         public var oneBlockPerSM: Bool
         public var dequantizeAhead: Bool
-        public init(unitsPerWait: Int? = nil, oneBlockPerSM: Bool = false, dequantizeAhead: Bool = false) {
+        public var prefetchTensorMap: Bool
+        public var copiesByWarps: Bool
+        public init(unitsPerWait: Int? = nil, oneBlockPerSM: Bool = false, dequantizeAhead: Bool = false, prefetchTensorMap: Bool = false,
+                    copiesByWarps: Bool = false) {
             self.unitsPerWait = unitsPerWait; self.oneBlockPerSM = oneBlockPerSM; self.dequantizeAhead = dequantizeAhead
+            self.prefetchTensorMap = prefetchTensorMap; self.copiesByWarps = copiesByWarps
         }
     }
     public static let blockTokens = 16
@@ -79,13 +91,14 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { Self.blockTokens }
     public var entry: String {
-        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (dequantizeAhead ? "_q" : "") + (dependentLaunch ? "_d" : "")
+        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (dequantizeAhead ? "_q" : "") + (prefetchTensorMap ? "_m" : "") + (copiesByWarps ? "_c" : "") + (dependentLaunch ? "_d" : "")
     }
 
     public init(rows: Int, columns: Int, warpgroups: Int = 4, splits: Int = 1, dependentLaunch: Bool = false,
                 choices: Choices = Choices()) throws {
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.oneBlockPerSM = choices.oneBlockPerSM; self.dequantizeAhead = choices.dequantizeAhead
+        self.prefetchTensorMap = choices.prefetchTensorMap; self.copiesByWarps = choices.copiesByWarps
         let R = (columns / KernelWeightLayout.unitColumns + splits * warpgroups - 1) / (splits * warpgroups)
         self.unitsPerWait = min(choices.unitsPerWait ?? R, R)
         guard [2, 4].contains(warpgroups), [1, 2, 4].contains(splits), rows % 64 == 0, columns % KernelWeightLayout.unitColumns == 0,
@@ -177,6 +190,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         func barrier(_ k: Int) -> String { k == 0 ? bar : "\(bar)+\(8 * k)" }  // the warpgroup's k-th mbarrier
         for k in 0..<B { b.emit("@\(leader) mbarrier.init.shared::cta.b64 [\(barrier(k))], 1;") }
         b.emit("@\(leader) fence.mbarrier_init.release.cluster;")
+        if prefetchTensorMap { b.emit("@\(leader) prefetch.tensormap [\(xmap)];") }
         b.emit("bar.sync 0;")
         if dependentLaunch { b.emit("griddepcontrol.wait;") }  // the activations are the kernel ahead's output
         let state = b.reg("rd"), leaderLast = b.reg("p")
@@ -192,11 +206,27 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
                 b.emit("@\(leader) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(barrier(j))], \(bytes);")
             }
         }
+        // Who asks for unit k's copies: thread 0, or lane 0 of warp k mod 4 (the last unit's only
+        // where this warpgroup has it).
+        let issuers: [String] = copiesByWarps ? (0..<min(4, R)).map { w in
+            let p = b.reg("p")
+            b.emit("setp.eq.u32 \(p), \(l), \(32 * w);")   // l: the thread in its warpgroup
+            return p
+        } : [leader]
+        func issuer(_ k: Int) -> String {
+            let p = issuers[k % issuers.count]
+            guard k == R - 1 else { return p }
+            if !copiesByWarps { return leaderLast }
+            let last = b.reg("p")
+            b.emit("and.pred \(last), \(p), \(hasLast);")
+            return last
+        }
         for k in 0..<R {
+            let on = issuer(k)
             for h in 0..<2 {
                 let column = b.reg("r")
                 b.emit("mad.lo.u32 \(column), \(q), 128, \(128 * Q * k + 64 * h);")
-                b.emit("@\(k == R - 1 ? leaderLast : leader) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(region)+\(Self.unitBytes * k + 2048 * h)], [\(xmap), {\(column), \(tokenBase)}], [\(barrier(k / n))];")
+                b.emit("@\(on) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(region)+\(Self.unitBytes * k + 2048 * h)], [\(xmap), {\(column), \(tokenBase)}], [\(barrier(k / n))];")
             }
         }
 

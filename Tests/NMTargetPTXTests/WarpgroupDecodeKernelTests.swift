@@ -98,6 +98,29 @@ import Testing
         #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2, choices: .init(dequantizeAhead: true)) }
     }
 
+    @Test func theMapIsFetchedBeforeTheWaitAndFourWarpsAskForTheCopies() throws {
+        // 4096×11008, 4 warpgroups, 2 splits: 11 units a warpgroup, the last for 6 of the 8 only.
+        let k = try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2, dependentLaunch: true,
+                                          choices: .init(prefetchTensorMap: true, copiesByWarps: true))
+        #expect(k.entry.hasSuffix("_g4_s2_m_c_d"))
+        let lines = ptxLines(k.ptx())
+        let wait = try #require(lines.firstIndex(of: "griddepcontrol.wait;"))
+        let prefetch = try #require(lines.firstIndex { $0.contains("prefetch.tensormap") })
+        #expect(prefetch < wait)
+        // 22 copies after the wait, unit k's two by lane 0 of warp k mod 4 (l == 32·(k mod 4)).
+        let copies = lines.indices.filter { lines[$0].contains("cp.async.bulk.tensor") }
+        #expect(copies.count == 22 && copies.allSatisfy { $0 > wait })
+        let issuers = copies.map { lines[$0].components(separatedBy: " ")[0] }
+        #expect(Set(issuers.prefix(20)).count == 4 && issuers[0] == issuers[8] && issuers[0] != issuers[2])
+        for w in 0..<4 { #expect(lines.contains { $0.hasPrefix("setp.eq.u32") && $0.hasSuffix(", \(32 * w);") }) }
+        // The last unit's pair is asked for only where the warpgroup has it: its own predicate.
+        #expect(issuers[20] == issuers[21] && !issuers.prefix(20).contains(issuers[20]))
+        // Without the choices: one issuer, no prefetch.
+        let plain = ptxLines(try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2, dependentLaunch: true).ptx())
+        #expect(!plain.contains { $0.contains("prefetch.tensormap") })
+        #expect(Set(plain.filter { $0.contains("cp.async.bulk.tensor") }.prefix(20).map { $0.components(separatedBy: " ")[0] }).count == 1)
+    }
+
     @Test func impossibleShapesAreRefused() {
         #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 1) }  // 352 KB of activations
         #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 512, warpgroups: 4, splits: 2) }   // 4 units for 8 warpgroups
