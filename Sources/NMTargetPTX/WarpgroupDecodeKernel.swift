@@ -60,6 +60,11 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     /// k mod 4, instead of all by its thread 0, so that four short issue chains run side by side
     /// (experimental, `--wgmma-decode-copies-by-warps`).
     public let copiesByWarps: Bool
+    /// Before the grid-dependency wait only `prefetch.global.L2` each weight line, and load the
+    /// weights into registers after it, so that the next launch's blocks, where they sit beside
+    /// this one's, hold no loads in flight while it finishes (experimental,
+    /// `--wgmma-decode-prefetch-weights`; not with `dequantizeAhead`).
+    public let prefetchWeights: Bool
 
     /// The experimental choices as nmc-run passes them.
     public struct Choices: Sendable {
@@ -68,10 +73,11 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         public var dequantizeAhead: Bool
         public var prefetchTensorMap: Bool
         public var copiesByWarps: Bool
+        public var prefetchWeights: Bool
         public init(unitsPerWait: Int? = nil, oneBlockPerSM: Bool = false, dequantizeAhead: Bool = false, prefetchTensorMap: Bool = false,
-                    copiesByWarps: Bool = false) {
+                    copiesByWarps: Bool = false, prefetchWeights: Bool = false) {
             self.unitsPerWait = unitsPerWait; self.oneBlockPerSM = oneBlockPerSM; self.dequantizeAhead = dequantizeAhead
-            self.prefetchTensorMap = prefetchTensorMap; self.copiesByWarps = copiesByWarps
+            self.prefetchTensorMap = prefetchTensorMap; self.copiesByWarps = copiesByWarps; self.prefetchWeights = prefetchWeights
         }
     }
     public static let blockTokens = 16
@@ -91,7 +97,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { Self.blockTokens }
     public var entry: String {
-        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (dequantizeAhead ? "_q" : "") + (prefetchTensorMap ? "_m" : "") + (copiesByWarps ? "_c" : "") + (dependentLaunch ? "_d" : "")
+        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (dequantizeAhead ? "_q" : "") + (prefetchTensorMap ? "_m" : "") + (copiesByWarps ? "_c" : "") + (prefetchWeights ? "_w" : "") + (dependentLaunch ? "_d" : "")
     }
 
     public init(rows: Int, columns: Int, warpgroups: Int = 4, splits: Int = 1, dependentLaunch: Bool = false,
@@ -99,11 +105,13 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.oneBlockPerSM = choices.oneBlockPerSM; self.dequantizeAhead = choices.dequantizeAhead
         self.prefetchTensorMap = choices.prefetchTensorMap; self.copiesByWarps = choices.copiesByWarps
+        self.prefetchWeights = choices.prefetchWeights
         let R = (columns / KernelWeightLayout.unitColumns + splits * warpgroups - 1) / (splits * warpgroups)
         self.unitsPerWait = min(choices.unitsPerWait ?? R, R)
         guard [2, 4].contains(warpgroups), [1, 2, 4].contains(splits), rows % 64 == 0, columns % KernelWeightLayout.unitColumns == 0,
-              units >= splits * warpgroups, unitsPerWait >= 1, dynamicSharedBytes <= 227 * 1024, !dequantizeAhead || R <= 4 else {
-            throw PTXError("warpgroup decode kernel \(rows)x\(columns) with \(warpgroups) warpgroups and \(splits) splits: needs 2 or 4 warpgroups, 1, 2 or 4 splits, rows a multiple of 64, a unit of 128 columns for each warpgroup of a row block at least, its activations within 227 KB of shared memory, and at most 4 units a warpgroup to dequantize ahead")
+              units >= splits * warpgroups, unitsPerWait >= 1, dynamicSharedBytes <= 227 * 1024, !dequantizeAhead || R <= 4,
+              !(dequantizeAhead && prefetchWeights) else {
+            throw PTXError("warpgroup decode kernel \(rows)x\(columns) with \(warpgroups) warpgroups and \(splits) splits: needs 2 or 4 warpgroups, 1, 2 or 4 splits, rows a multiple of 64, a unit of 128 columns for each warpgroup of a row block at least, its activations within 227 KB of shared memory, and at most 4 units a warpgroup to dequantize ahead (which needs the weights loaded before the wait, not prefetched)")
         }
     }
 
@@ -149,14 +157,22 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         let metaBase = b.wide(b.wide(ptr[1], firstUnit, times: 256), lane, times: 8)
         let scaleBase = b.wide(b.wide(ptr[2], firstUnit, times: 32), g, times: 4)
         let load = dependentLaunch ? "ld.global" : "ld.global.nc"
-        let weights = (0..<R).map { k -> (values: [String], meta: [String], scale: String) in
-            let on = k == R - 1 ? "@\(hasLast) " : ""
-            let w = (values: b.regs("r", 4), meta: b.regs("r", 2), scale: b.reg("r"))
-            b.emit("\(on)\(load).v4.u32 {\(w.values.joined(separator: ", "))}, [\(wBase)+\(512 * Q * k)];")
-            b.emit("\(on)\(load).v2.u32 {\(w.meta.joined(separator: ", "))}, [\(metaBase)+\(256 * Q * k)];")
-            b.emit("\(on)\(load).u32 \(w.scale), [\(scaleBase)+\(32 * Q * k)];")
-            return w
+        let weights = (0..<R).map { _ in (values: b.regs("r", 4), meta: b.regs("r", 2), scale: b.reg("r")) }
+        // Unit k's loads (or, `prefetchWeights` before the wait, its lines' L2 prefetches).
+        func loadWeights(prefetching: Bool) {
+            for (k, w) in weights.enumerated() {
+                let on = k == R - 1 ? "@\(hasLast) " : ""
+                let addresses = ["\(wBase)+\(512 * Q * k)", "\(metaBase)+\(256 * Q * k)", "\(scaleBase)+\(32 * Q * k)"]
+                if prefetching {
+                    for a in addresses { b.emit("\(on)prefetch.global.L2 [\(a)];") }
+                    continue
+                }
+                b.emit("\(on)\(load).v4.u32 {\(w.values.joined(separator: ", "))}, [\(addresses[0])];")
+                b.emit("\(on)\(load).v2.u32 {\(w.meta.joined(separator: ", "))}, [\(addresses[1])];")
+                b.emit("\(on)\(load).u32 \(w.scale), [\(addresses[2])];")
+            }
         }
+        loadWeights(prefetching: prefetchWeights)
 
         // Register sets of a stage's operands (A of both k32 steps, both metadata words): two,
         // stage s in set s % 2, or with `dequantizeAhead` one a stage, all filled here, before
@@ -193,6 +209,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         if prefetchTensorMap { b.emit("@\(leader) prefetch.tensormap [\(xmap)];") }
         b.emit("bar.sync 0;")
         if dependentLaunch { b.emit("griddepcontrol.wait;") }  // the activations are the kernel ahead's output
+        if prefetchWeights { loadWeights(prefetching: false) }
         let state = b.reg("rd"), leaderLast = b.reg("p")
         b.emit("and.pred \(leaderLast), \(leader), \(hasLast);")
         let n = unitsPerWait

@@ -121,6 +121,25 @@ import Testing
         #expect(Set(plain.filter { $0.contains("cp.async.bulk.tensor") }.prefix(20).map { $0.components(separatedBy: " ")[0] }).count == 1)
     }
 
+    @Test func prefetchedWeightsAreLoadedOnlyAfterTheWait() throws {
+        // 4096², 4 warpgroups, 2 splits: 4 units a warpgroup, three lines each (values, metadata, scales).
+        let k = try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2, dependentLaunch: true,
+                                          choices: .init(prefetchWeights: true))
+        #expect(k.entry.hasSuffix("_g4_s2_w_d"))
+        let lines = ptxLines(k.ptx())
+        let wait = try #require(lines.firstIndex(of: "griddepcontrol.wait;"))
+        let prefetches = lines.indices.filter { lines[$0].contains("prefetch.global.L2") }
+        let loads = lines.indices.filter { lines[$0].contains("ld.global") }
+        #expect(prefetches.count == 12 && prefetches.allSatisfy { $0 < wait })
+        #expect(loads.count == 12 && loads.allSatisfy { $0 > wait })
+        // Each load reads the line its prefetch asked for.
+        let address = { (i: Int) in lines[i].components(separatedBy: "[")[1] }
+        #expect(Set(prefetches.map(address)) == Set(loads.map(address)))
+        #expect(throws: PTXError.self) {
+            try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2, choices: .init(dequantizeAhead: true, prefetchWeights: true))
+        }
+    }
+
     @Test func impossibleShapesAreRefused() {
         #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 1) }  // 352 KB of activations
         #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 512, warpgroups: 4, splits: 2) }   // 4 units for 8 warpgroups

@@ -61,6 +61,7 @@ struct NMCRun: ParsableCommand {
     @Flag(help: "With --wgmma-decode: dequantize every stage's weights into registers of their own before the grid-dependency wait (at most 4 units a warpgroup; experimental).") var wgmmaDecodeDequantizeAhead = false
     @Flag(help: "With --wgmma-decode: fetch the activations' tensor map into the copy engine before the grid-dependency wait (prefetch.tensormap; experimental).") var wgmmaDecodePrefetchMap = false
     @Flag(help: "With --wgmma-decode: the activations' copies asked for by lane 0 of each of a warpgroup's four warps instead of all by its first thread (experimental).") var wgmmaDecodeCopiesByWarps = false
+    @Flag(help: "With --wgmma-decode: before the grid-dependency wait only prefetch the weights into L2, and load them after it (experimental; not with --wgmma-decode-dequantize-ahead).") var wgmmaDecodePrefetchWeights = false
     @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (whole waves of tiles as a plain grid, the last one to two waves cut into equal runs over the SMs, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
     var dependentLaunch = true
@@ -90,8 +91,8 @@ struct NMCRun: ParsableCommand {
             if !wgmmaDecode { throw ValidationError("--wgmma-decode-units-per-wait is a mode of --wgmma-decode") }
             if n < 1 { throw ValidationError("--wgmma-decode-units-per-wait must be 1 or more") }
         }
-        if (wgmmaDecodeOneBlock || wgmmaDecodeDequantizeAhead || wgmmaDecodePrefetchMap || wgmmaDecodeCopiesByWarps) && !wgmmaDecode {
-            throw ValidationError("--wgmma-decode-one-block, --wgmma-decode-dequantize-ahead, --wgmma-decode-prefetch-map and --wgmma-decode-copies-by-warps are modes of --wgmma-decode")
+        if (wgmmaDecodeOneBlock || wgmmaDecodeDequantizeAhead || wgmmaDecodePrefetchMap || wgmmaDecodeCopiesByWarps || wgmmaDecodePrefetchWeights) && !wgmmaDecode {
+            throw ValidationError("--wgmma-decode-one-block, --wgmma-decode-dequantize-ahead, --wgmma-decode-prefetch-map, --wgmma-decode-copies-by-warps and --wgmma-decode-prefetch-weights are modes of --wgmma-decode")
         }
         if wgmmaDecode && (streamK || wgmmaRowTiles != 1 || blockTokens != nil || warpgroups == 0) {
             throw ValidationError("--wgmma-decode takes 16 tokens a block and one row tile a warpgroup, without --stream-k, --wgmma-row-tiles, --block-tokens or --warpgroups 0")
@@ -210,7 +211,7 @@ struct NMCRun: ParsableCommand {
     private var wgmmaDecodeChoices: WarpgroupDecodeKernel.Choices? {
         wgmmaDecode ? WarpgroupDecodeKernel.Choices(unitsPerWait: wgmmaDecodeUnitsPerWait, oneBlockPerSM: wgmmaDecodeOneBlock,
                                                     dequantizeAhead: wgmmaDecodeDequantizeAhead, prefetchTensorMap: wgmmaDecodePrefetchMap,
-                                                    copiesByWarps: wgmmaDecodeCopiesByWarps) : nil
+                                                    copiesByWarps: wgmmaDecodeCopiesByWarps, prefetchWeights: wgmmaDecodePrefetchWeights) : nil
     }
 
     private var decodeChoices: DecodeKernelChoices {
