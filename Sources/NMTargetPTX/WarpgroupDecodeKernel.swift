@@ -65,6 +65,11 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     /// this one's, hold no loads in flight while it finishes (experimental,
     /// `--wgmma-decode-prefetch-weights`; not with `dequantizeAhead`).
     public let prefetchWeights: Bool
+    /// Let the next kernel start (`griddepcontrol.launch_dependents`) only once the first
+    /// activations are in, instead of first thing, so that where its blocks sit beside this
+    /// one's their weight loads do not queue ahead of this one's copies (experimental,
+    /// `--decode-late-trigger`).
+    public let lateTrigger: Bool
 
     /// The experimental choices as nmc-run passes them.
     public struct Choices: Sendable {
@@ -74,10 +79,12 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         public var prefetchTensorMap: Bool
         public var copiesByWarps: Bool
         public var prefetchWeights: Bool
+        public var lateTrigger: Bool
         public init(unitsPerWait: Int? = nil, oneBlockPerSM: Bool = false, dequantizeAhead: Bool = false, prefetchTensorMap: Bool = false,
-                    copiesByWarps: Bool = false, prefetchWeights: Bool = false) {
+                    copiesByWarps: Bool = false, prefetchWeights: Bool = false, lateTrigger: Bool = false) {
             self.unitsPerWait = unitsPerWait; self.oneBlockPerSM = oneBlockPerSM; self.dequantizeAhead = dequantizeAhead
             self.prefetchTensorMap = prefetchTensorMap; self.copiesByWarps = copiesByWarps; self.prefetchWeights = prefetchWeights
+            self.lateTrigger = lateTrigger
         }
     }
     public static let blockTokens = 16
@@ -97,7 +104,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { Self.blockTokens }
     public var entry: String {
-        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (dequantizeAhead ? "_q" : "") + (prefetchTensorMap ? "_m" : "") + (copiesByWarps ? "_c" : "") + (prefetchWeights ? "_w" : "") + (dependentLaunch ? "_d" : "")
+        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (dequantizeAhead ? "_q" : "") + (prefetchTensorMap ? "_m" : "") + (copiesByWarps ? "_c" : "") + (prefetchWeights ? "_w" : "") + (lateTrigger && dependentLaunch ? "_lt" : "") + (dependentLaunch ? "_d" : "")
     }
 
     public init(rows: Int, columns: Int, warpgroups: Int = 4, splits: Int = 1, dependentLaunch: Bool = false,
@@ -105,7 +112,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.oneBlockPerSM = choices.oneBlockPerSM; self.dequantizeAhead = choices.dequantizeAhead
         self.prefetchTensorMap = choices.prefetchTensorMap; self.copiesByWarps = choices.copiesByWarps
-        self.prefetchWeights = choices.prefetchWeights
+        self.prefetchWeights = choices.prefetchWeights; self.lateTrigger = choices.lateTrigger
         let R = (columns / KernelWeightLayout.unitColumns + splits * warpgroups - 1) / (splits * warpgroups)
         self.unitsPerWait = min(choices.unitsPerWait ?? R, R)
         guard [2, 4].contains(warpgroups), [1, 2, 4].contains(splits), rows % 64 == 0, columns % KernelWeightLayout.unitColumns == 0,
@@ -128,7 +135,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         var b = PTXBuilder()
         let U = units, W = warpgroups, Q = splits * warpgroups, R = unitsPerWarpgroup
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
-        if dependentLaunch { b.emit("griddepcontrol.launch_dependents;") }
+        if dependentLaunch && !lateTrigger { b.emit("griddepcontrol.launch_dependents;") }
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r"), t = b.reg("r")
         let group = b.reg("r"), l = b.reg("r"), q = b.reg("r"), tile = b.reg("r"), tokenBase = b.reg("r")
         b.emit("mov.u32 \(tid), %tid.x;")
@@ -268,6 +275,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
                 b.place(wait)
                 b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(arrived), [\(barrier(k / n))], 0;")
                 b.emit("@!\(arrived) bra \(wait);")
+                if s == 0 && dependentLaunch && lateTrigger { b.emit("griddepcontrol.launch_dependents;") }
             }
             b.emit("wgmma.fence.sync.aligned;")   // (also with every stage dequantized ahead: ptxas serializes the wgmmas without)
             for j in 0..<2 {
