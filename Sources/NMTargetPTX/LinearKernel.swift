@@ -95,17 +95,12 @@ public struct LinearKernel: Sendable {
     /// 3.81), whose next launch finds no room until they end. `standard` asks for it in the
     /// 4-warp staged 2:4 kernel only (`nmc-run --[no-]decode-weak-weight-loads` overrides).
     public let weakWeightLoads: Bool
-    /// Let the next kernel start (`griddepcontrol.launch_dependents`) only once the warp has
-    /// computed its first unit, so its activations are in, instead of first thing (`dependentLaunch`
-    /// only; experimental, `nmc-run --decode-late-trigger`): where the next launch's blocks sit
-    /// beside this one's, their weight loads then no longer queue ahead of this one's activation loads.
-    public let lateTrigger: Bool
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
             + (prefetch ? "_pf" : "") + (prefetchAhead > 0 ? "_pa\(prefetchAhead)" : "")
             + (weights == .fp16 || scaleSums == oneBatch ? "" : scaleSums ? "_ss" : "_ws")
             + (batch == defaultBatch ? "" : "_b\(batch)") + (minBlocks == defaultMinBlocks ? "" : "_m\(minBlocks)")
-            + (dependentLaunch ? "_d" : "") + (weakFirstBatch ? "_wk" : "") + (dependentLaunch && lateTrigger ? "_lt" : "")
+            + (dependentLaunch ? "_d" : "") + (weakFirstBatch ? "_wk" : "")
     }
     /// The first batch's weight loads are weak (`weakWeightLoads` where it applies).
     var weakFirstBatch: Bool { weakWeightLoads && dependentLaunch }
@@ -129,7 +124,7 @@ public struct LinearKernel: Sendable {
 
     public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
                 dependentLaunch: Bool = false, prefetch: Bool = false, prefetchAhead: Int = 0, sumsScaled: Bool? = nil,
-                batchUnits: Int? = nil, blocksPerSM: Int? = nil, weakWeightLoads: Bool = false, lateTrigger: Bool = false) throws {
+                batchUnits: Int? = nil, blocksPerSM: Int? = nil, weakWeightLoads: Bool = false) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
         guard (1...8).contains(batchUnits ?? 1) else { throw PTXError("linear kernel \(rows)x\(columns): a batch of \(batchUnits!) units is not supported (1 to 8)") }
         guard (1...16).contains(blocksPerSM ?? 1), (blocksPerSM ?? 1) * 32 * warps <= 2048 else {
@@ -143,7 +138,7 @@ public struct LinearKernel: Sendable {
         self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.prefetch = prefetch; self.prefetchAhead = prefetchAhead
         self.sumsScaled = sumsScaled; self.batchUnits = batchUnits; self.blocksPerSM = blocksPerSM
-        self.weakWeightLoads = weakWeightLoads; self.lateTrigger = lateTrigger
+        self.weakWeightLoads = weakWeightLoads
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
@@ -178,8 +173,7 @@ public struct LinearKernel: Sendable {
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
                                 prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil,
-                                blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, weakWeightLoads: Bool? = nil,
-                                lateTrigger: Bool = false) throws -> LinearKernel {
+                                blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, weakWeightLoads: Bool? = nil) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
@@ -197,8 +191,7 @@ public struct LinearKernel: Sendable {
         let ahead = prefetchAhead ?? (sparseDependent && tokenTiles == 1 && !kernel.oneBatch && !withPrefetch ? 1 : 0)
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
-                                sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks, weakWeightLoads: weak,
-                                lateTrigger: lateTrigger)
+                                sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks, weakWeightLoads: weak)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -245,7 +238,7 @@ public struct LinearKernel: Sendable {
             ptr.append(g)
         }
         let (wPtr, metaPtr, scalePtr, xPtr, yPtr) = (ptr[0], ptr[1], ptr[2], ptr[3], ptr[4])
-        if dependentLaunch && !lateTrigger { b.emit("griddepcontrol.launch_dependents;") }
+        if dependentLaunch { b.emit("griddepcontrol.launch_dependents;") }
         let m = b.reg("r")
         b.emit("ld.param.u32 \(m), [\(entry)_m];")
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r"), t = b.reg("r")
@@ -396,7 +389,6 @@ public struct LinearKernel: Sendable {
                 let x = activations[j] ?? loadActivations(&b, j: j, pred: "", xLane: xLane)
                 computeUnit(&b, regs: loaded[j]!, x: staged ? stage(&b, x[0], staging) : x, acc: acc[j % chains], consts: consts, zero: zero)
                 if guards[j] != nil { b.place(skip) }
-                if dependentLaunch && lateTrigger && j == 0 { b.emit("griddepcontrol.launch_dependents;") }  // every thread passes here
             }
             j0 += batch
         }

@@ -65,11 +65,22 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     /// this one's, hold no loads in flight while it finishes (experimental,
     /// `--wgmma-decode-prefetch-weights`; not with `dequantizeAhead`).
     public let prefetchWeights: Bool
-    /// Let the next kernel start (`griddepcontrol.launch_dependents`) only once the first
-    /// activations are in, instead of first thing, so that where its blocks sit beside this
-    /// one's their weight loads do not queue ahead of this one's copies (experimental,
-    /// `--decode-late-trigger`).
-    public let lateTrigger: Bool
+    /// Where the block lets the next kernel start (`griddepcontrol.launch_dependents`).
+    public enum Trigger: String, CaseIterable, Sendable {
+        /// First thing, before the weights' loads.
+        case first
+        /// Once the block has asked for its activations (after the grid-dependency wait).
+        case issued
+        /// Once the first activations are in (the first mbarrier wait).
+        case landed
+        /// After the last `wgmma`, before the sums.
+        case computed
+    }
+    /// Where the next kernel is let start: later than `first`, so that where its blocks sit beside
+    /// this one's their weight loads do not queue ahead of this one's copies (experimental,
+    /// `--wgmma-decode-trigger`; measured in session 26: `landed` took 4096² at M = 16 from 6.01
+    /// to 4.64 us, two blocks an SM).
+    public let trigger: Trigger
 
     /// The experimental choices as nmc-run passes them.
     public struct Choices: Sendable {
@@ -79,12 +90,12 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         public var prefetchTensorMap: Bool
         public var copiesByWarps: Bool
         public var prefetchWeights: Bool
-        public var lateTrigger: Bool
+        public var trigger: Trigger
         public init(unitsPerWait: Int? = nil, oneBlockPerSM: Bool = false, dequantizeAhead: Bool = false, prefetchTensorMap: Bool = false,
-                    copiesByWarps: Bool = false, prefetchWeights: Bool = false, lateTrigger: Bool = false) {
+                    copiesByWarps: Bool = false, prefetchWeights: Bool = false, trigger: Trigger = .first) {
             self.unitsPerWait = unitsPerWait; self.oneBlockPerSM = oneBlockPerSM; self.dequantizeAhead = dequantizeAhead
             self.prefetchTensorMap = prefetchTensorMap; self.copiesByWarps = copiesByWarps; self.prefetchWeights = prefetchWeights
-            self.lateTrigger = lateTrigger
+            self.trigger = trigger
         }
     }
     public static let blockTokens = 16
@@ -104,7 +115,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { Self.blockTokens }
     public var entry: String {
-        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (dequantizeAhead ? "_q" : "") + (prefetchTensorMap ? "_m" : "") + (copiesByWarps ? "_c" : "") + (prefetchWeights ? "_w" : "") + (lateTrigger && dependentLaunch ? "_lt" : "") + (dependentLaunch ? "_d" : "")
+        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (dequantizeAhead ? "_q" : "") + (prefetchTensorMap ? "_m" : "") + (copiesByWarps ? "_c" : "") + (prefetchWeights ? "_w" : "") + (trigger != .first && dependentLaunch ? "_t\(trigger.rawValue)" : "") + (dependentLaunch ? "_d" : "")
     }
 
     public init(rows: Int, columns: Int, warpgroups: Int = 4, splits: Int = 1, dependentLaunch: Bool = false,
@@ -112,7 +123,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.oneBlockPerSM = choices.oneBlockPerSM; self.dequantizeAhead = choices.dequantizeAhead
         self.prefetchTensorMap = choices.prefetchTensorMap; self.copiesByWarps = choices.copiesByWarps
-        self.prefetchWeights = choices.prefetchWeights; self.lateTrigger = choices.lateTrigger
+        self.prefetchWeights = choices.prefetchWeights; self.trigger = choices.trigger
         let R = (columns / KernelWeightLayout.unitColumns + splits * warpgroups - 1) / (splits * warpgroups)
         self.unitsPerWait = min(choices.unitsPerWait ?? R, R)
         guard [2, 4].contains(warpgroups), [1, 2, 4].contains(splits), rows % 64 == 0, columns % KernelWeightLayout.unitColumns == 0,
@@ -135,7 +146,8 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         var b = PTXBuilder()
         let U = units, W = warpgroups, Q = splits * warpgroups, R = unitsPerWarpgroup
         let (ptr, m) = TiledLinearKernel.loadParameters(&b, entry: entry)
-        if dependentLaunch && !lateTrigger { b.emit("griddepcontrol.launch_dependents;") }
+        func letTheNextStart(_ here: Trigger) { if dependentLaunch && trigger == here { b.emit("griddepcontrol.launch_dependents;") } }
+        letTheNextStart(.first)
         let tid = b.reg("r"), lane = b.reg("r"), warp = b.reg("r"), g = b.reg("r"), t = b.reg("r")
         let group = b.reg("r"), l = b.reg("r"), q = b.reg("r"), tile = b.reg("r"), tokenBase = b.reg("r")
         b.emit("mov.u32 \(tid), %tid.x;")
@@ -253,6 +265,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
                 b.emit("@\(on) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(region)+\(Self.unitBytes * k + 2048 * h)], [\(xmap), {\(column), \(tokenBase)}], [\(barrier(k / n))];")
             }
         }
+        letTheNextStart(.issued)
 
         let acc = (0..<2).map { _ in b.regs("f", 4) }
         for a in acc.joined() { b.emit("mov.f32 \(a), 0f00000000;") }
@@ -275,7 +288,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
                 b.place(wait)
                 b.emit("mbarrier.try_wait.parity.shared::cta.b64 \(arrived), [\(barrier(k / n))], 0;")
                 b.emit("@!\(arrived) bra \(wait);")
-                if s == 0 && dependentLaunch && lateTrigger { b.emit("griddepcontrol.launch_dependents;") }
+                if s == 0 { letTheNextStart(.landed) }
             }
             b.emit("wgmma.fence.sync.aligned;")   // (also with every stage dequantized ahead: ptxas serializes the wgmmas without)
             for j in 0..<2 {
@@ -290,6 +303,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         }
         b.place(skipLast)
         b.emit("wgmma.wait_group.sync.aligned 0;")
+        letTheNextStart(.computed)
 
         // The warpgroups' sums in shared memory (over the activations, every wgmma done), then
         // the cluster's in block 0's slots; warpgroup 0 of block 0 adds them and stores.

@@ -148,25 +148,30 @@ import Testing
         #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 4096, splits: 3) }
     }
 
-    @Test func aLateTriggerComesAfterTheFirstActivations() throws {
-        // The wgmma decode kernel: after the first mbarrier wait, not before the weights.
-        let k = try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2, dependentLaunch: true, choices: .init(lateTrigger: true))
-        #expect(k.entry.hasSuffix("_g4_s2_lt_d"))
-        let lines = ptxLines(k.ptx())
-        let triggers = lines.indices.filter { lines[$0] == "griddepcontrol.launch_dependents;" }
-        let firstWait = try #require(lines.firstIndex { $0.hasPrefix("mbarrier.try_wait.parity") })
-        let firstWgmma = try #require(lines.firstIndex { $0.hasPrefix("wgmma.mma_async") })
-        #expect(triggers.count == 1 && triggers[0] > firstWait && triggers[0] < firstWgmma)
-        // The decode kernel (16 tokens, 16 warps): after the first unit's mma.sp, outside any branch.
-        let d = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 4096, tokenTiles: 2, dependentLaunch: true, lateTrigger: true)
-        #expect(d.entry.hasSuffix("_d_lt"))
-        let dl = ptxLines(d.ptx())
-        let dTriggers = dl.indices.filter { dl[$0] == "griddepcontrol.launch_dependents;" }
-        let firstMma = try #require(dl.firstIndex { $0.hasPrefix("mma.sp") })
-        let wait = try #require(dl.firstIndex(of: "griddepcontrol.wait;"))
-        #expect(dTriggers.count == 1 && dTriggers[0] > firstMma && dTriggers[0] > wait && !dl[dTriggers[0] - 1].hasPrefix("@"))
-        // Without it, the trigger is the first thing.
-        let plain = ptxLines(try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 4096, tokenTiles: 2, dependentLaunch: true).ptx())
-        #expect(plain.firstIndex(of: "griddepcontrol.launch_dependents;")! < plain.firstIndex { $0.contains("ld.global") }!)
+    @Test func theTriggerGoesWhereItIsAsked() throws {
+        // Each place once, in the order of the kernel's path: the first thing, after the copies
+        // are asked for, after the first mbarrier wait, after the last wgmma.
+        var at: [WarpgroupDecodeKernel.Trigger: Int] = [:]
+        for trigger in WarpgroupDecodeKernel.Trigger.allCases {
+            let k = try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2, dependentLaunch: true, choices: .init(trigger: trigger))
+            #expect(k.entry.hasSuffix(trigger == .first ? "_g4_s2_d" : "_g4_s2_t\(trigger.rawValue)_d"))
+            let lines = ptxLines(k.ptx())
+            let triggers = lines.indices.filter { lines[$0] == "griddepcontrol.launch_dependents;" }
+            #expect(triggers.count == 1)   // unpredicated: every thread of the block lets it start
+            let lastCopy = try #require(lines.lastIndex { $0.contains("cp.async.bulk.tensor") })
+            let firstWait = try #require(lines.firstIndex { $0.hasPrefix("mbarrier.try_wait.parity") })
+            let firstWgmma = try #require(lines.firstIndex { $0.hasPrefix("wgmma.mma_async") })
+            let lastWgmma = try #require(lines.lastIndex { $0.hasPrefix("wgmma.mma_async") })
+            let firstLoad = try #require(lines.firstIndex { $0.contains("ld.global") })
+            let t = triggers[0]
+            switch trigger {
+            case .first: #expect(t < firstLoad)
+            case .issued: #expect(t > lastCopy && t < firstWait)
+            case .landed: #expect(t > firstWait && t < firstWgmma)
+            case .computed: #expect(t > lastWgmma && lines[t - 1] == "wgmma.wait_group.sync.aligned 0;")
+            }
+            at[trigger] = t
+        }
+        #expect(at[.first]! < at[.issued]! && at[.issued]! < at[.landed]! && at[.landed]! < at[.computed]!)
     }
 }

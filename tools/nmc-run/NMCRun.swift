@@ -61,6 +61,7 @@ struct NMCRun: ParsableCommand {
     @Flag(help: "With --wgmma-decode: dequantize every stage's weights into registers of their own before the grid-dependency wait (at most 4 units a warpgroup; experimental).") var wgmmaDecodeDequantizeAhead = false
     @Flag(help: "With --wgmma-decode: fetch the activations' tensor map into the copy engine before the grid-dependency wait (prefetch.tensormap; experimental).") var wgmmaDecodePrefetchMap = false
     @Flag(help: "With --wgmma-decode: the activations' copies asked for by lane 0 of each of a warpgroup's four warps instead of all by its first thread (experimental).") var wgmmaDecodeCopiesByWarps = false
+    @Option(help: "With --wgmma-decode launched dependently: where a block lets the next kernel start: first (first thing), issued (once it has asked for its activations), landed (once the first are in) or computed (after its last wgmma); experimental.") var wgmmaDecodeTrigger: WarpgroupDecodeKernel.Trigger = .first
     @Flag(help: "With --wgmma-decode: before the grid-dependency wait only prefetch the weights into L2, and load them after it (experimental; not with --wgmma-decode-dequantize-ahead).") var wgmmaDecodePrefetchWeights = false
     @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (whole waves of tiles as a plain grid, the last one to two waves cut into equal runs over the SMs, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
@@ -75,7 +76,6 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Blocks of the decode linear kernels an SM must hold at once (.minnctapersm; ptxas keeps registers within it, spilling if it must; default: 2 for 16-warp one-token-tile kernels launched dependently, 3 for the 4-warp 2:4 kernel for 9 to 16 tokens launched dependently, else 1; experimental).") var decodeMinBlocks: Int?
     @Flag(inversion: .prefixedNo, help: "With --dependent-launch, load the weights each warp of the decode linear kernels loads before waiting for the kernel ahead with weak loads (ld.global, not .nc), which ptxas keeps above the wait, or not (default: only in the 4-warp 2:4 kernel for 9 to 16 tokens; experimental).")
     var decodeWeakWeightLoads: Bool?
-    @Flag(help: "With --dependent-launch, the decode linear kernels (and --wgmma-decode's) let the next kernel start only once their first unit's activations are in, instead of first thing (experimental).") var decodeLateTrigger = false
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
@@ -92,8 +92,8 @@ struct NMCRun: ParsableCommand {
             if !wgmmaDecode { throw ValidationError("--wgmma-decode-units-per-wait is a mode of --wgmma-decode") }
             if n < 1 { throw ValidationError("--wgmma-decode-units-per-wait must be 1 or more") }
         }
-        if (wgmmaDecodeOneBlock || wgmmaDecodeDequantizeAhead || wgmmaDecodePrefetchMap || wgmmaDecodeCopiesByWarps || wgmmaDecodePrefetchWeights) && !wgmmaDecode {
-            throw ValidationError("--wgmma-decode-one-block, --wgmma-decode-dequantize-ahead, --wgmma-decode-prefetch-map, --wgmma-decode-copies-by-warps and --wgmma-decode-prefetch-weights are modes of --wgmma-decode")
+        if (wgmmaDecodeOneBlock || wgmmaDecodeDequantizeAhead || wgmmaDecodePrefetchMap || wgmmaDecodeCopiesByWarps || wgmmaDecodePrefetchWeights || wgmmaDecodeTrigger != .first) && !wgmmaDecode {
+            throw ValidationError("--wgmma-decode-one-block, --wgmma-decode-dequantize-ahead, --wgmma-decode-prefetch-map, --wgmma-decode-copies-by-warps, --wgmma-decode-prefetch-weights and --wgmma-decode-trigger are modes of --wgmma-decode")
         }
         if wgmmaDecode && (streamK || wgmmaRowTiles != 1 || blockTokens != nil || warpgroups == 0) {
             throw ValidationError("--wgmma-decode takes 16 tokens a block and one row tile a warpgroup, without --stream-k, --wgmma-row-tiles, --block-tokens or --warpgroups 0")
@@ -213,13 +213,12 @@ struct NMCRun: ParsableCommand {
         wgmmaDecode ? WarpgroupDecodeKernel.Choices(unitsPerWait: wgmmaDecodeUnitsPerWait, oneBlockPerSM: wgmmaDecodeOneBlock,
                                                     dequantizeAhead: wgmmaDecodeDequantizeAhead, prefetchTensorMap: wgmmaDecodePrefetchMap,
                                                     copiesByWarps: wgmmaDecodeCopiesByWarps, prefetchWeights: wgmmaDecodePrefetchWeights,
-                                                    lateTrigger: decodeLateTrigger) : nil
+                                                    trigger: wgmmaDecodeTrigger) : nil
     }
 
     private var decodeChoices: DecodeKernelChoices {
         DecodeKernelChoices(prefetch: decodePrefetch, prefetchAhead: decodePrefetchAhead, sumsScaled: decodeScaleSums, batchUnits: decodeBatch,
-                            blocksPerSM: decodeMinBlocks, dependentAnyWarps: decodeDependentAnyWarps, weakWeightLoads: decodeWeakWeightLoads,
-                            lateTrigger: decodeLateTrigger)
+                            blocksPerSM: decodeMinBlocks, dependentAnyWarps: decodeDependentAnyWarps, weakWeightLoads: decodeWeakWeightLoads)
     }
 
     private func emit(into dir: String) throws {
@@ -291,3 +290,5 @@ struct NMCRun: ParsableCommand {
         }
     }
 }
+
+extension WarpgroupDecodeKernel.Trigger: ExpressibleByArgument {}
