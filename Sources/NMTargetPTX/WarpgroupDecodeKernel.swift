@@ -6,6 +6,11 @@
 /// - without the grid-dependency wait, faster (3.30 against 3.90 us at 4096²), so its loss is
 ///   in the path after the wait;
 /// - slower with two blocks an SM than with one (`oneBlockPerSM`).
+/// Session 26: two blocks an SM were slow because the next launch's weight loads, issued as soon
+/// as it may start, queued ahead of this launch's activation copies; with the next launch let
+/// start once the first activations are in (`trigger`), 4096² went from 6.01 to 4.64 us (the
+/// decode kernel: 4.62). Dequantizing ahead, the tensor map prefetched, copies by four warps and
+/// weights only prefetched before the wait did not help.
 ///
 /// `WarpgroupLinearKernel` with 16 tokens a block measured 26–60% slower than the decode kernels
 /// (`LinearKernel`) at M = 16: each warpgroup walks a long chain of stages, each waiting on the
