@@ -9,8 +9,9 @@
 /// Session 26: two blocks an SM were slow because the next launch's weight loads, issued as soon
 /// as it may start, queued ahead of this launch's activation copies; with the next launch let
 /// start once the first activations are in (`trigger`), 4096² went from 6.01 to 4.64 us (the
-/// decode kernel: 4.62). Dequantizing ahead, the tensor map prefetched, copies by four warps and
-/// weights only prefetched before the wait did not help.
+/// decode kernel: 4.62). Dequantizing every stage before the wait, the tensor map prefetched and
+/// copies asked for by four warps (built in sessions 25 and 26, measured no faster, removed: see
+/// the docs) and weights only prefetched before the wait (`prefetchWeights`) did not help.
 ///
 /// `WarpgroupLinearKernel` with 16 tokens a block measured 26–60% slower than the decode kernels
 /// (`LinearKernel`) at M = 16: each warpgroup walks a long chain of stages, each waiting on the
@@ -52,23 +53,10 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     /// Ask for more than half an SM's shared memory, so that one block of this kernel runs on an
     /// SM at a time, also beside the next launch's (a measuring aid, `--wgmma-decode-one-block`).
     public let oneBlockPerSM: Bool
-    /// Dequantize every stage's A fragments into registers of their own before the
-    /// grid-dependency wait, so that after it only the copies, the `wgmma`s and the sums remain
-    /// (at most 4 units a warpgroup: 10 registers a stage; experimental,
-    /// `--wgmma-decode-dequantize-ahead`).
-    public let dequantizeAhead: Bool
-    /// Each warpgroup's copying thread asks the copy engine to fetch the activations' tensor map
-    /// (`prefetch.tensormap`) before the grid-dependency wait, so that the first copy after it
-    /// does not wait for the map (experimental, `--wgmma-decode-prefetch-map`).
-    public let prefetchTensorMap: Bool
-    /// The copies are asked for by lane 0 of each of the warpgroup's four warps, unit k's by warp
-    /// k mod 4, instead of all by its thread 0, so that four short issue chains run side by side
-    /// (experimental, `--wgmma-decode-copies-by-warps`).
-    public let copiesByWarps: Bool
     /// Before the grid-dependency wait only `prefetch.global.L2` each weight line, and load the
     /// weights into registers after it, so that the next launch's blocks, where they sit beside
     /// this one's, hold no loads in flight while it finishes (experimental,
-    /// `--wgmma-decode-prefetch-weights`; not with `dequantizeAhead`).
+    /// `--wgmma-decode-prefetch-weights`).
     public let prefetchWeights: Bool
     /// Where the block lets the next kernel start (`griddepcontrol.launch_dependents`).
     public enum Trigger: String, CaseIterable, Sendable {
@@ -91,15 +79,10 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     public struct Choices: Sendable {
         public var unitsPerWait: Int?
         public var oneBlockPerSM: Bool
-        public var dequantizeAhead: Bool
-        public var prefetchTensorMap: Bool
-        public var copiesByWarps: Bool
         public var prefetchWeights: Bool
         public var trigger: Trigger
-        public init(unitsPerWait: Int? = nil, oneBlockPerSM: Bool = false, dequantizeAhead: Bool = false, prefetchTensorMap: Bool = false,
-                    copiesByWarps: Bool = false, prefetchWeights: Bool = false, trigger: Trigger = .first) {
-            self.unitsPerWait = unitsPerWait; self.oneBlockPerSM = oneBlockPerSM; self.dequantizeAhead = dequantizeAhead
-            self.prefetchTensorMap = prefetchTensorMap; self.copiesByWarps = copiesByWarps; self.prefetchWeights = prefetchWeights
+        public init(unitsPerWait: Int? = nil, oneBlockPerSM: Bool = false, prefetchWeights: Bool = false, trigger: Trigger = .first) {
+            self.unitsPerWait = unitsPerWait; self.oneBlockPerSM = oneBlockPerSM; self.prefetchWeights = prefetchWeights
             self.trigger = trigger
         }
     }
@@ -120,21 +103,19 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { Self.blockTokens }
     public var entry: String {
-        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (dequantizeAhead ? "_q" : "") + (prefetchTensorMap ? "_m" : "") + (copiesByWarps ? "_c" : "") + (prefetchWeights ? "_w" : "") + (trigger != .first && dependentLaunch ? "_t\(trigger.rawValue)" : "") + (dependentLaunch ? "_d" : "")
+        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (prefetchWeights ? "_w" : "") + (trigger != .first && dependentLaunch ? "_t\(trigger.rawValue)" : "") + (dependentLaunch ? "_d" : "")
     }
 
     public init(rows: Int, columns: Int, warpgroups: Int = 4, splits: Int = 1, dependentLaunch: Bool = false,
                 choices: Choices = Choices()) throws {
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.splits = splits
-        self.dependentLaunch = dependentLaunch; self.oneBlockPerSM = choices.oneBlockPerSM; self.dequantizeAhead = choices.dequantizeAhead
-        self.prefetchTensorMap = choices.prefetchTensorMap; self.copiesByWarps = choices.copiesByWarps
+        self.dependentLaunch = dependentLaunch; self.oneBlockPerSM = choices.oneBlockPerSM
         self.prefetchWeights = choices.prefetchWeights; self.trigger = choices.trigger
         let R = (columns / KernelWeightLayout.unitColumns + splits * warpgroups - 1) / (splits * warpgroups)
         self.unitsPerWait = min(choices.unitsPerWait ?? R, R)
         guard [2, 4].contains(warpgroups), [1, 2, 4].contains(splits), rows % 64 == 0, columns % KernelWeightLayout.unitColumns == 0,
-              units >= splits * warpgroups, unitsPerWait >= 1, dynamicSharedBytes <= 227 * 1024, !dequantizeAhead || R <= 4,
-              !(dequantizeAhead && prefetchWeights) else {
-            throw PTXError("warpgroup decode kernel \(rows)x\(columns) with \(warpgroups) warpgroups and \(splits) splits: needs 2 or 4 warpgroups, 1, 2 or 4 splits, rows a multiple of 64, a unit of 128 columns for each warpgroup of a row block at least, its activations within 227 KB of shared memory, and at most 4 units a warpgroup to dequantize ahead (which needs the weights loaded before the wait, not prefetched)")
+              units >= splits * warpgroups, unitsPerWait >= 1, dynamicSharedBytes <= 227 * 1024 else {
+            throw PTXError("warpgroup decode kernel \(rows)x\(columns) with \(warpgroups) warpgroups and \(splits) splits: needs 2 or 4 warpgroups, 1, 2 or 4 splits, rows a multiple of 64, a unit of 128 columns for each warpgroup of a row block at least, and its activations within 227 KB of shared memory")
         }
     }
 
@@ -199,11 +180,10 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         loadWeights(prefetching: prefetchWeights)
 
         // Register sets of a stage's operands (A of both k32 steps, both metadata words): two,
-        // stage s in set s % 2, or with `dequantizeAhead` one a stage, all filled here, before
-        // the wait. `prepare` dequantizes stage s = 2k + h into its set.
+        // stage s in set s % 2. `prepare` dequantizes stage s = 2k + h into its set.
         let consts = b.int4Constants()
-        let sets = (0..<(dequantizeAhead ? 2 * R : 2)).map { _ in (a: (0..<2).map { _ in b.regs("r", 4) }, meta: b.regs("r", 2)) }
-        func set(_ s: Int) -> (a: [[String]], meta: [String]) { sets[s % sets.count] }
+        let sets = (0..<2).map { _ in (a: (0..<2).map { _ in b.regs("r", 4) }, meta: b.regs("r", 2)) }
+        func set(_ s: Int) -> (a: [[String]], meta: [String]) { sets[s % 2] }
         func prepare(_ s: Int) {
             let (k, h) = (s / 2, s % 2), w = weights[k]
             let scales = b.scalePairs(w.scale)
@@ -213,7 +193,6 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
                 b.emit("mov.b32 \(set(s).meta[j]), \(w.meta[j]);")
             }
         }
-        for s in 0..<(dequantizeAhead ? 2 * R : 0) { prepare(s) }
 
         // Shared memory: warpgroup w's activations at w · R units, then the cluster's slots, then
         // the mbarriers, B a warpgroup (one a wait: `unitsPerWait` units each). Thread 0 of each
@@ -230,7 +209,6 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         func barrier(_ k: Int) -> String { k == 0 ? bar : "\(bar)+\(8 * k)" }  // the warpgroup's k-th mbarrier
         for k in 0..<B { b.emit("@\(leader) mbarrier.init.shared::cta.b64 [\(barrier(k))], 1;") }
         b.emit("@\(leader) fence.mbarrier_init.release.cluster;")
-        if prefetchTensorMap { b.emit("@\(leader) prefetch.tensormap [\(xmap)];") }
         b.emit("bar.sync 0;")
         if dependentLaunch { b.emit("griddepcontrol.wait;") }  // the activations are the kernel ahead's output
         if prefetchWeights { loadWeights(prefetching: false) }
@@ -247,23 +225,8 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
                 b.emit("@\(leader) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(barrier(j))], \(bytes);")
             }
         }
-        // Who asks for unit k's copies: thread 0, or lane 0 of warp k mod 4 (the last unit's only
-        // where this warpgroup has it).
-        let issuers: [String] = copiesByWarps ? (0..<min(4, R)).map { w in
-            let p = b.reg("p")
-            b.emit("setp.eq.u32 \(p), \(l), \(32 * w);")   // l: the thread in its warpgroup
-            return p
-        } : [leader]
-        func issuer(_ k: Int) -> String {
-            let p = issuers[k % issuers.count]
-            guard k == R - 1 else { return p }
-            if !copiesByWarps { return leaderLast }
-            let last = b.reg("p")
-            b.emit("and.pred \(last), \(p), \(hasLast);")
-            return last
-        }
         for k in 0..<R {
-            let on = issuer(k)
+            let on = k == R - 1 ? leaderLast : leader
             for h in 0..<2 {
                 let column = b.reg("r")
                 b.emit("mad.lo.u32 \(column), \(q), 128, \(128 * Q * k + 64 * h);")
@@ -283,7 +246,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         let descLow = b.reg("r")
         b.emit("shr.u32 \(descLow), \(region), 4;")
         b.emit("or.b32 \(descLow), \(descLow), 0x10000;")
-        if !dequantizeAhead { prepare(0) }
+        prepare(0)
         let arrived = b.reg("p"), skipLast = b.label("last_unit_done")
         for s in 0..<(2 * R) {
             let (k, h) = (s / 2, s % 2)
@@ -295,13 +258,13 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
                 b.emit("@!\(arrived) bra \(wait);")
                 if s == 0 { letTheNextStart(.landed) }
             }
-            b.emit("wgmma.fence.sync.aligned;")   // (also with every stage dequantized ahead: ptxas serializes the wgmmas without)
+            b.emit("wgmma.fence.sync.aligned;")
             for j in 0..<2 {
                 let desc = WarpgroupLinearKernel.descriptor(&b, low: descLow, plus: (Self.unitBytes * k + 2048 * h) / 16 + 4 * j)
                 b.emit("wgmma.mma_async.sp.sync.aligned.m64n16k32.f32.f16.f16 \(accList), {\(set(s).a[j].joined(separator: ", "))}, \(desc), \(set(s).meta[j]), \(h), \(scaleD), 1, 1, 0;")
             }
             b.emit("wgmma.commit_group.sync.aligned;")
-            if s + 1 < 2 * R && !dequantizeAhead {
+            if s + 1 < 2 * R {
                 b.emit("wgmma.wait_group.sync.aligned 1;")   // stage s − 1 retired: its set is free
                 prepare(s + 1)
             }

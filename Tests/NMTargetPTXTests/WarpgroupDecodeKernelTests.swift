@@ -79,48 +79,6 @@ import Testing
         #expect(ptxLines(one.ptx()).filter { $0.contains("mbarrier.try_wait.parity") }.count == 1)
     }
 
-    @Test func dequantizingAheadFillsEveryStageBeforeTheWait() throws {
-        // 4096², 4 warpgroups, 2 splits: 4 units a warpgroup, 8 stages in registers of their own.
-        let k = try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2, dependentLaunch: true, choices: .init(dequantizeAhead: true))
-        #expect(k.entry.hasSuffix("_g4_s2_q_d"))
-        let lines = ptxLines(k.ptx())
-        let wait = try #require(lines.firstIndex(of: "griddepcontrol.wait;"))
-        let wgmmas = lines.indices.filter { lines[$0].hasPrefix("wgmma.mma_async.sp") }
-        #expect(wgmmas.count == 16 && !lines.contains { $0.hasPrefix("wgmma.wait_group.sync.aligned 1") })
-        // Every A operand is a different register set, written before the wait and not after it.
-        let operands = wgmmas.map { lines[$0].components(separatedBy: "{")[2].components(separatedBy: "}")[0] }
-        #expect(Set(operands).count == 16)
-        for a in operands.flatMap({ $0.components(separatedBy: ", ") }) {
-            let writes = lines.indices.filter { lines[$0].hasPrefix("mov.b32 \(a),") }
-            #expect(writes.count == 1 && writes[0] < wait)
-        }
-        // More than 4 units a warpgroup is refused (4096×11008 with 8 warpgroups a row block: 11).
-        #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2, choices: .init(dequantizeAhead: true)) }
-    }
-
-    @Test func theMapIsFetchedBeforeTheWaitAndFourWarpsAskForTheCopies() throws {
-        // 4096×11008, 4 warpgroups, 2 splits: 11 units a warpgroup, the last for 6 of the 8 only.
-        let k = try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2, dependentLaunch: true,
-                                          choices: .init(prefetchTensorMap: true, copiesByWarps: true))
-        #expect(k.entry.hasSuffix("_g4_s2_m_c_d"))
-        let lines = ptxLines(k.ptx())
-        let wait = try #require(lines.firstIndex(of: "griddepcontrol.wait;"))
-        let prefetch = try #require(lines.firstIndex { $0.contains("prefetch.tensormap") })
-        #expect(prefetch < wait)
-        // 22 copies after the wait, unit k's two by lane 0 of warp k mod 4 (l == 32·(k mod 4)).
-        let copies = lines.indices.filter { lines[$0].contains("cp.async.bulk.tensor") }
-        #expect(copies.count == 22 && copies.allSatisfy { $0 > wait })
-        let issuers = copies.map { lines[$0].components(separatedBy: " ")[0] }
-        #expect(Set(issuers.prefix(20)).count == 4 && issuers[0] == issuers[8] && issuers[0] != issuers[2])
-        for w in 0..<4 { #expect(lines.contains { $0.hasPrefix("setp.eq.u32") && $0.hasSuffix(", \(32 * w);") }) }
-        // The last unit's pair is asked for only where the warpgroup has it: its own predicate.
-        #expect(issuers[20] == issuers[21] && !issuers.prefix(20).contains(issuers[20]))
-        // Without the choices: one issuer, no prefetch.
-        let plain = ptxLines(try WarpgroupDecodeKernel(rows: 4096, columns: 11008, warpgroups: 4, splits: 2, dependentLaunch: true).ptx())
-        #expect(!plain.contains { $0.contains("prefetch.tensormap") })
-        #expect(Set(plain.filter { $0.contains("cp.async.bulk.tensor") }.prefix(20).map { $0.components(separatedBy: " ")[0] }).count == 1)
-    }
-
     @Test func prefetchedWeightsAreLoadedOnlyAfterTheWait() throws {
         // 4096², 4 warpgroups, 2 splits: 4 units a warpgroup, three lines each (values, metadata, scales).
         let k = try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2, dependentLaunch: true,
@@ -135,9 +93,6 @@ import Testing
         // Each load reads the line its prefetch asked for.
         let address = { (i: Int) in lines[i].components(separatedBy: "[")[1] }
         #expect(Set(prefetches.map(address)) == Set(loads.map(address)))
-        #expect(throws: PTXError.self) {
-            try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2, choices: .init(dequantizeAhead: true, prefetchWeights: true))
-        }
     }
 
     @Test func impossibleShapesAreRefused() {

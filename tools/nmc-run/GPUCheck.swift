@@ -90,18 +90,13 @@ struct GPUCheck {
             }
             // The decode-shaped wgmma kernel (experimental): K of 22 units cut over 4 to 16
             // warpgroups, the last unit for some only, with and without a cluster; several token blocks.
-            // Last, every stage dequantized before the wait: 3 units a warpgroup, with one or two waits.
-            // The tensor map fetched ahead (prefetch.tensormap) in the last three, the copies asked
-            // for by four warps in the last two (3 units: warp 3 asks for none), the weights only
-            // prefetched before the wait in the one before them.
-            for (groups, s, perWait, ahead) in [(4, 1, nil, false), (4, 2, nil, false), (2, 4, nil, false), (4, 4, nil, false), (4, 2, 1, false), (2, 1, 1, false),
-                                                (2, 1, 2, false), (2, 2, 3, false), (4, 2, nil, true), (4, 2, 2, true)] as [(Int, Int, Int?, Bool)] {
+            // The weights only prefetched before the wait in the last (three units a wait).
+            for (groups, s, perWait) in [(4, 1, nil), (4, 2, nil), (2, 4, nil), (4, 4, nil), (4, 2, 1), (2, 1, 1),
+                                         (2, 1, 2), (2, 2, 3)] as [(Int, Int, Int?)] {
                 bench.warpgroups = groups
                 bench.prefillSplits = s
-                let prefetchMap = ahead || perWait == 3
-                bench.wgmmaDecode = WarpgroupDecodeKernel.Choices(unitsPerWait: perWait, dequantizeAhead: ahead, prefetchTensorMap: prefetchMap,
-                                                                  copiesByWarps: ahead, prefetchWeights: perWait == 3)
-                log("gpu-check: the decode-shaped wgmma kernel, \(groups) warpgroups, \(s) blocks a cluster\(perWait.map { ", \($0) units a wait" } ?? "")\(ahead ? ", dequantized ahead" : "")\(prefetchMap ? ", tensor map prefetched" : "")\(ahead ? ", copies by warps" : "")\(perWait == 3 ? ", weights prefetched" : "")")
+                bench.wgmmaDecode = WarpgroupDecodeKernel.Choices(unitsPerWait: perWait, prefetchWeights: perWait == 3)
+                log("gpu-check: the decode-shaped wgmma kernel, \(groups) warpgroups, \(s) blocks a cluster\(perWait.map { ", \($0) units a wait" } ?? "")\(perWait == 3 ? ", weights prefetched" : "")")
                 _ = try bench.run(shapes: [(rows: 128, columns: 2816)], tokens: [1, 9, 16, 17, 40], log: log)
             }
             bench.wgmmaDecode = nil

@@ -58,11 +58,8 @@ struct NMCRun: ParsableCommand {
     @Flag(help: "With --tiled-from 16 or less: the Hopper 2:4 prefill kernel is the decode-shaped wgmma kernel (16 tokens a block; --warpgroups 2 or 4 cut K within a block, default 4; --prefill-splits 1, 2 or 4 blocks of a cluster cut it between them, default by rows; experimental; measured slower than the decode kernels in session 25, level with them at 4096² with --wgmma-decode-trigger landed in session 26).") var wgmmaDecode = false
     @Option(help: "With --wgmma-decode: units of a warpgroup whose activations come on one mbarrier, so that the first units' wgmmas start before the last ones' activations are in (experimental; default all, one wait).") var wgmmaDecodeUnitsPerWait: Int?
     @Flag(help: "With --wgmma-decode: one block of it an SM at a time, by asking for 116 KB of shared memory (a measuring aid).") var wgmmaDecodeOneBlock = false
-    @Flag(help: "With --wgmma-decode: dequantize every stage's weights into registers of their own before the grid-dependency wait (at most 4 units a warpgroup; experimental).") var wgmmaDecodeDequantizeAhead = false
-    @Flag(help: "With --wgmma-decode: fetch the activations' tensor map into the copy engine before the grid-dependency wait (prefetch.tensormap; experimental).") var wgmmaDecodePrefetchMap = false
-    @Flag(help: "With --wgmma-decode: the activations' copies asked for by lane 0 of each of a warpgroup's four warps instead of all by its first thread (experimental).") var wgmmaDecodeCopiesByWarps = false
     @Option(help: "With --wgmma-decode launched dependently: where a block lets the next kernel start: first (first thing), issued (once it has asked for its activations), landed (once the first are in) or computed (after its last wgmma); experimental.") var wgmmaDecodeTrigger: WarpgroupDecodeKernel.Trigger = .first
-    @Flag(help: "With --wgmma-decode: before the grid-dependency wait only prefetch the weights into L2, and load them after it (experimental; not with --wgmma-decode-dequantize-ahead).") var wgmmaDecodePrefetchWeights = false
+    @Flag(help: "With --wgmma-decode: before the grid-dependency wait only prefetch the weights into L2, and load them after it (experimental).") var wgmmaDecodePrefetchWeights = false
     @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (whole waves of tiles as a plain grid, the last one to two waves cut into equal runs over the SMs, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
     var dependentLaunch = true
@@ -92,8 +89,8 @@ struct NMCRun: ParsableCommand {
             if !wgmmaDecode { throw ValidationError("--wgmma-decode-units-per-wait is a mode of --wgmma-decode") }
             if n < 1 { throw ValidationError("--wgmma-decode-units-per-wait must be 1 or more") }
         }
-        if (wgmmaDecodeOneBlock || wgmmaDecodeDequantizeAhead || wgmmaDecodePrefetchMap || wgmmaDecodeCopiesByWarps || wgmmaDecodePrefetchWeights || wgmmaDecodeTrigger != .first) && !wgmmaDecode {
-            throw ValidationError("--wgmma-decode-one-block, --wgmma-decode-dequantize-ahead, --wgmma-decode-prefetch-map, --wgmma-decode-copies-by-warps, --wgmma-decode-prefetch-weights and --wgmma-decode-trigger are modes of --wgmma-decode")
+        if (wgmmaDecodeOneBlock || wgmmaDecodePrefetchWeights || wgmmaDecodeTrigger != .first) && !wgmmaDecode {
+            throw ValidationError("--wgmma-decode-one-block, --wgmma-decode-prefetch-weights and --wgmma-decode-trigger are modes of --wgmma-decode")
         }
         if wgmmaDecode && (streamK || wgmmaRowTiles != 1 || blockTokens != nil || warpgroups == 0) {
             throw ValidationError("--wgmma-decode takes 16 tokens a block and one row tile a warpgroup, without --stream-k, --wgmma-row-tiles, --block-tokens or --warpgroups 0")
@@ -211,9 +208,7 @@ struct NMCRun: ParsableCommand {
     /// `--wgmma-decode`'s kernel choices, nil without it.
     private var wgmmaDecodeChoices: WarpgroupDecodeKernel.Choices? {
         wgmmaDecode ? WarpgroupDecodeKernel.Choices(unitsPerWait: wgmmaDecodeUnitsPerWait, oneBlockPerSM: wgmmaDecodeOneBlock,
-                                                    dequantizeAhead: wgmmaDecodeDequantizeAhead, prefetchTensorMap: wgmmaDecodePrefetchMap,
-                                                    copiesByWarps: wgmmaDecodeCopiesByWarps, prefetchWeights: wgmmaDecodePrefetchWeights,
-                                                    trigger: wgmmaDecodeTrigger) : nil
+                                                    prefetchWeights: wgmmaDecodePrefetchWeights, trigger: wgmmaDecodeTrigger) : nil
     }
 
     private var decodeChoices: DecodeKernelChoices {
