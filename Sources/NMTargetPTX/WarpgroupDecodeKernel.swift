@@ -31,7 +31,7 @@
 ///   0's (`st.shared::cluster` into slots past the activations, one cluster barrier), and block
 ///   0's first warpgroup stores the 64 × 16 tile.
 ///
-/// `dependentLaunch`: every block first lets the next kernel start (`griddepcontrol.launch_dependents`)
+/// `dependentLaunch`: every block first (or where `trigger` says) lets the next kernel start (`griddepcontrol.launch_dependents`)
 /// and loads its weights with weak loads (`ld.global`, which ptxas keeps above the wait, where it
 /// sinks `.nc` ones: session 23), then waits for the kernel ahead (`griddepcontrol.wait`) before
 /// it asks for the activations; its outputs are stored after that too.

@@ -89,6 +89,9 @@ struct NMCRun: ParsableCommand {
             if !wgmmaDecode { throw ValidationError("--wgmma-decode-units-per-wait is a mode of --wgmma-decode") }
             if n < 1 { throw ValidationError("--wgmma-decode-units-per-wait must be 1 or more") }
         }
+        if wgmmaDecodeTrigger != .first && !dependentLaunch {
+            throw ValidationError("--wgmma-decode-trigger places the dependent launch's trigger: it needs dependent launches (not --no-dependent-launch)")
+        }
         if (wgmmaDecodeOneBlock || wgmmaDecodePrefetchWeights || wgmmaDecodeTrigger != .first) && !wgmmaDecode {
             throw ValidationError("--wgmma-decode-one-block, --wgmma-decode-prefetch-weights and --wgmma-decode-trigger are modes of --wgmma-decode")
         }
