@@ -31,10 +31,11 @@
 ///   0's (`st.shared::cluster` into slots past the activations, one cluster barrier), and block
 ///   0's first warpgroup stores the 64 × 16 tile.
 ///
-/// `dependentLaunch`: every block first (or where `trigger` says) lets the next kernel start (`griddepcontrol.launch_dependents`)
-/// and loads its weights with weak loads (`ld.global`, which ptxas keeps above the wait, where it
-/// sinks `.nc` ones: session 23), then waits for the kernel ahead (`griddepcontrol.wait`) before
-/// it asks for the activations; its outputs are stored after that too.
+/// `dependentLaunch`: every block first (or where `trigger` says) lets the next kernel start
+/// (`griddepcontrol.launch_dependents`) and loads its weights with weak loads (`ld.global`, which
+/// ptxas keeps above the wait, where it sinks `.nc` ones: session 23), then waits for the kernel
+/// ahead (`griddepcontrol.wait`) before it asks for the activations; its outputs are stored after
+/// that too.
 ///
 /// Grid: (rows / 64, ⌈M / 16⌉, S), clusters of (1, 1, S). Parameters: those of
 /// `TiledLinearKernel` (the workspace and counters unused), then the activations' tensor map.
@@ -92,7 +93,10 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
 
     var units: Int { columns / KernelWeightLayout.unitColumns }
     /// Units a warpgroup takes at most (the last may be missing for some: `⌈U / SW⌉`).
-    var unitsPerWarpgroup: Int { (units + splits * warpgroups - 1) / (splits * warpgroups) }
+    var unitsPerWarpgroup: Int { Self.unitsPerWarpgroup(columns: columns, warpgroups: warpgroups, splits: splits) }
+    static func unitsPerWarpgroup(columns: Int, warpgroups: Int, splits: Int) -> Int {
+        (columns / KernelWeightLayout.unitColumns + splits * warpgroups - 1) / (splits * warpgroups)
+    }
     var activationBytes: Int { warpgroups * unitsPerWarpgroup * Self.unitBytes }
     var clusterSlots: Int { activationBytes }   // the cluster's other blocks' sums, past the activations
     var barriers: Int { clusterSlots + (splits - 1) * Self.slotBytes }
@@ -111,7 +115,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.oneBlockPerSM = choices.oneBlockPerSM
         self.prefetchWeights = choices.prefetchWeights; self.trigger = choices.trigger
-        let R = (columns / KernelWeightLayout.unitColumns + splits * warpgroups - 1) / (splits * warpgroups)
+        let R = Self.unitsPerWarpgroup(columns: columns, warpgroups: warpgroups, splits: splits)
         self.unitsPerWait = min(choices.unitsPerWait ?? R, R)
         guard [2, 4].contains(warpgroups), [1, 2, 4].contains(splits), rows % 64 == 0, columns % KernelWeightLayout.unitColumns == 0,
               units >= splits * warpgroups, unitsPerWait >= 1, dynamicSharedBytes <= 227 * 1024 else {

@@ -58,7 +58,7 @@ struct MatmulBench {
     /// Row tiles of 64 a warpgroup of that kernel (`WarpgroupLinearKernel.rowTiles`).
     var wgmmaRowTiles = 1
     /// Where set, the 2:4 prefill kernel is `WarpgroupDecodeKernel` (16 tokens a block;
-    /// experimental) with these choices (units a wait, one block an SM, dequantizing ahead).
+    /// experimental) with these choices (`WarpgroupDecodeKernel.Choices`).
     var wgmmaDecode: WarpgroupDecodeKernel.Choices? = nil
     var rotateBytes = 512 << 20
     /// Also time each point with the graph method (`graphMicroseconds`).
