@@ -80,6 +80,10 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     /// into all C blocks' shared memory (`.multicast::cluster`), so the L2 serves the activations
     /// once a C row blocks instead of once a row block (experimental, `--wgmma-decode-multicast`).
     public let multicast: Int
+    /// With `multicast`: the same clusters and barriers, but every block asks for all of its own
+    /// copies, none multicast (a measuring aid, `--wgmma-decode-cluster-only`: what the clusters
+    /// cost apart from the multicast copies).
+    public let clusterOnly: Bool
 
     /// The experimental choices as nmc-run passes them.
     public struct Choices: Sendable {
@@ -88,10 +92,11 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         public var prefetchWeights: Bool
         public var trigger: Trigger
         public var multicast: Int
+        public var clusterOnly: Bool
         public init(unitsPerWait: Int? = nil, oneBlockPerSM: Bool = false, prefetchWeights: Bool = false, trigger: Trigger = .first,
-                    multicast: Int = 1) {
+                    multicast: Int = 1, clusterOnly: Bool = false) {
             self.unitsPerWait = unitsPerWait; self.oneBlockPerSM = oneBlockPerSM; self.prefetchWeights = prefetchWeights
-            self.trigger = trigger; self.multicast = multicast
+            self.trigger = trigger; self.multicast = multicast; self.clusterOnly = clusterOnly
         }
     }
     public static let blockTokens = 16
@@ -114,7 +119,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { Self.blockTokens }
     public var entry: String {
-        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (prefetchWeights ? "_w" : "") + (trigger != .first && dependentLaunch ? "_t\(trigger.rawValue)" : "") + (multicast > 1 ? "_mc\(multicast)" : "") + (dependentLaunch ? "_d" : "")
+        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (prefetchWeights ? "_w" : "") + (trigger != .first && dependentLaunch ? "_t\(trigger.rawValue)" : "") + (multicast > 1 ? (clusterOnly ? "_co\(multicast)" : "_mc\(multicast)") : "") + (dependentLaunch ? "_d" : "")
     }
 
     public init(rows: Int, columns: Int, warpgroups: Int = 4, splits: Int = 1, dependentLaunch: Bool = false,
@@ -122,6 +127,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.oneBlockPerSM = choices.oneBlockPerSM
         self.prefetchWeights = choices.prefetchWeights; self.trigger = choices.trigger; self.multicast = choices.multicast
+        self.clusterOnly = choices.clusterOnly
         let R = Self.unitsPerWarpgroup(columns: columns, warpgroups: warpgroups, splits: splits)
         self.unitsPerWait = min(choices.unitsPerWait ?? R, R)
         guard [2, 4].contains(warpgroups), [1, 2, 4].contains(splits), rows % 64 == 0, columns % KernelWeightLayout.unitColumns == 0,
@@ -248,7 +254,8 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         // Multicast: this block (c of the C row blocks) asks for stages s ≡ c (mod C) of its
         // warpgroup, into the same place of all C blocks (cluster ranks zC … zC + C − 1).
         var copiers = [(leader, leaderLast)], mask = ""
-        if C > 1 {
+        let shared = C > 1 && !clusterOnly
+        if shared {
             let c = b.reg("r"), shift = b.reg("r"), bits = b.reg("r")
             mask = b.reg("h")
             b.emit("mov.u32 \(c), %cluster_ctaid.x;")
@@ -266,11 +273,11 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         }
         for k in 0..<R {
             for h in 0..<2 {
-                let copier = copiers[(2 * k + h) % C], on = k == R - 1 ? copier.1 : copier.0
+                let copier = copiers[(2 * k + h) % copiers.count], on = k == R - 1 ? copier.1 : copier.0
                 let column = b.reg("r")
                 b.emit("mad.lo.u32 \(column), \(q), 128, \(128 * Q * k + 64 * h);")
-                b.emit("@\(on) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes" + (C > 1 ? ".multicast::cluster" : "")
-                       + " [\(region)+\(Self.unitBytes * k + 2048 * h)], [\(xmap), {\(column), \(tokenBase)}], [\(barrier(k / n))]" + (C > 1 ? ", \(mask);" : ";"))
+                b.emit("@\(on) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes" + (shared ? ".multicast::cluster" : "")
+                       + " [\(region)+\(Self.unitBytes * k + 2048 * h)], [\(xmap), {\(column), \(tokenBase)}], [\(barrier(k / n))]" + (shared ? ", \(mask);" : ";"))
             }
         }
         letTheNextStart(.issued)

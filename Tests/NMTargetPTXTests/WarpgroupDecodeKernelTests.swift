@@ -152,6 +152,11 @@ import Testing
         let one = try WarpgroupDecodeKernel(rows: 11008, columns: 4096, warpgroups: 4, splits: 1, choices: .init(multicast: 4))
         #expect(one.clusterShape(grid: (172, 1, 1))! == (4, 1, 1))
         #expect(ptxLines(one.ptx()).filter { $0 == "barrier.cluster.wait.acquire.aligned;" }.count == 2)
+        // Cluster only (a measuring aid): the same clusters, each block's own 8 copies, none multicast.
+        let clusterOnly = try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2, choices: .init(multicast: 4, clusterOnly: true))
+        let own = ptxLines(clusterOnly.ptx()).filter { $0.contains("cp.async.bulk.tensor.2d") }
+        #expect(clusterOnly.entry.hasSuffix("_co4") && clusterOnly.clusterShape(grid: (64, 1, 2))! == (4, 1, 2))
+        #expect(own.count == 8 && !own.contains { $0.contains("multicast") })
         // Without multicast the copies are the plain ones.
         #expect(!(try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2)).ptx().contains("multicast"))
         #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 4096, splits: 2, choices: .init(multicast: 3)) }

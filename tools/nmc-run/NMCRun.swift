@@ -61,6 +61,7 @@ struct NMCRun: ParsableCommand {
     @Option(help: "With --wgmma-decode launched dependently: where a block lets the next kernel start: first (first thing), issued (once it has asked for its activations), landed (once the first are in) or computed (after its last wgmma); experimental.") var wgmmaDecodeTrigger: WarpgroupDecodeKernel.Trigger = .first
     @Flag(help: "With --wgmma-decode: before the grid-dependency wait only prefetch the weights into L2, and load them after it (experimental).") var wgmmaDecodePrefetchWeights = false
     @Option(help: "With --wgmma-decode: neighbouring row blocks (1, 2 or 4) in one cluster that share each activation copy by multicast, so the L2 serves the activations once a that many row blocks (experimental; default 1).") var wgmmaDecodeMulticast = 1
+    @Flag(help: "With --wgmma-decode-multicast 2 or 4: the same clusters, but every block asks for all of its own activation copies, none multicast (a measuring aid).") var wgmmaDecodeClusterOnly = false
     @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (whole waves of tiles as a plain grid, the last one to two waves cut into equal runs over the SMs, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
     var dependentLaunch = true
@@ -97,6 +98,7 @@ struct NMCRun: ParsableCommand {
             throw ValidationError("--wgmma-decode-one-block, --wgmma-decode-prefetch-weights, --wgmma-decode-trigger and --wgmma-decode-multicast are modes of --wgmma-decode")
         }
         if ![1, 2, 4].contains(wgmmaDecodeMulticast) { throw ValidationError("--wgmma-decode-multicast must be 1, 2 or 4") }
+        if wgmmaDecodeClusterOnly && wgmmaDecodeMulticast == 1 { throw ValidationError("--wgmma-decode-cluster-only is a mode of --wgmma-decode-multicast 2 or 4") }
         if wgmmaDecode && (streamK || wgmmaRowTiles != 1 || blockTokens != nil || warpgroups == 0) {
             throw ValidationError("--wgmma-decode takes 16 tokens a block and one row tile a warpgroup, without --stream-k, --wgmma-row-tiles, --block-tokens or --warpgroups 0")
         }
@@ -214,7 +216,7 @@ struct NMCRun: ParsableCommand {
     private var wgmmaDecodeChoices: WarpgroupDecodeKernel.Choices? {
         wgmmaDecode ? WarpgroupDecodeKernel.Choices(unitsPerWait: wgmmaDecodeUnitsPerWait, oneBlockPerSM: wgmmaDecodeOneBlock,
                                                     prefetchWeights: wgmmaDecodePrefetchWeights, trigger: wgmmaDecodeTrigger,
-                                                    multicast: wgmmaDecodeMulticast) : nil
+                                                    multicast: wgmmaDecodeMulticast, clusterOnly: wgmmaDecodeClusterOnly) : nil
     }
 
     private var decodeChoices: DecodeKernelChoices {
