@@ -37,7 +37,7 @@
 /// ahead (`griddepcontrol.wait`) before it asks for the activations; its outputs are stored after
 /// that too.
 ///
-/// Grid: (rows / 64, ⌈M / 16⌉, S), clusters of (C, 1, S) (`multicast` C, default 1). Parameters: those of
+/// Grid: (rows / 64, ⌈M / 16⌉, S), clusters of (1, 1, S). Parameters: those of
 /// `TiledLinearKernel` (the workspace and counters unused), then the activations' tensor map.
 public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     public let rows: Int
@@ -75,15 +75,6 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     /// `--wgmma-decode-trigger`; measured in session 26: `landed` took 4096² at M = 16 from 6.01
     /// to 4.64 us, two blocks an SM).
     public let trigger: Trigger
-    /// Neighbouring row blocks (1, 2 or 4) whose blocks, in one cluster with the splits', share
-    /// each activation copy: block c of them asks for the stages s with s mod C = c, multicast
-    /// into all C blocks' shared memory (`.multicast::cluster`), so the L2 serves the activations
-    /// once a C row blocks instead of once a row block (experimental, `--wgmma-decode-multicast`).
-    public let multicast: Int
-    /// With `multicast`: the same clusters and barriers, but every block asks for all of its own
-    /// copies, none multicast (a measuring aid, `--wgmma-decode-cluster-only`: what the clusters
-    /// cost apart from the multicast copies).
-    public let clusterOnly: Bool
 
     /// The experimental choices as nmc-run passes them.
     public struct Choices: Sendable {
@@ -91,12 +82,9 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         public var oneBlockPerSM: Bool
         public var prefetchWeights: Bool
         public var trigger: Trigger
-        public var multicast: Int
-        public var clusterOnly: Bool
-        public init(unitsPerWait: Int? = nil, oneBlockPerSM: Bool = false, prefetchWeights: Bool = false, trigger: Trigger = .first,
-                    multicast: Int = 1, clusterOnly: Bool = false) {
+        public init(unitsPerWait: Int? = nil, oneBlockPerSM: Bool = false, prefetchWeights: Bool = false, trigger: Trigger = .first) {
             self.unitsPerWait = unitsPerWait; self.oneBlockPerSM = oneBlockPerSM; self.prefetchWeights = prefetchWeights
-            self.trigger = trigger; self.multicast = multicast; self.clusterOnly = clusterOnly
+            self.trigger = trigger
         }
     }
     public static let blockTokens = 16
@@ -119,30 +107,26 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
     public var target: String { "sm_90a" }
     public var activationMapTokens: Int? { Self.blockTokens }
     public var entry: String {
-        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (prefetchWeights ? "_w" : "") + (trigger != .first && dependentLaunch ? "_t\(trigger.rawValue)" : "") + (multicast > 1 ? (clusterOnly ? "_co\(multicast)" : "_mc\(multicast)") : "") + (dependentLaunch ? "_d" : "")
+        "nm_wgmma_decode_int4Sparse24_n\(rows)_k\(columns)_g\(warpgroups)_s\(splits)" + (barriersPerWarpgroup > 1 ? "_u\(unitsPerWait)" : "") + (oneBlockPerSM ? "_o" : "") + (prefetchWeights ? "_w" : "") + (trigger != .first && dependentLaunch ? "_t\(trigger.rawValue)" : "") + (dependentLaunch ? "_d" : "")
     }
 
     public init(rows: Int, columns: Int, warpgroups: Int = 4, splits: Int = 1, dependentLaunch: Bool = false,
                 choices: Choices = Choices()) throws {
         self.rows = rows; self.columns = columns; self.warpgroups = warpgroups; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.oneBlockPerSM = choices.oneBlockPerSM
-        self.prefetchWeights = choices.prefetchWeights; self.trigger = choices.trigger; self.multicast = choices.multicast
-        self.clusterOnly = choices.clusterOnly
+        self.prefetchWeights = choices.prefetchWeights; self.trigger = choices.trigger
         let R = Self.unitsPerWarpgroup(columns: columns, warpgroups: warpgroups, splits: splits)
         self.unitsPerWait = min(choices.unitsPerWait ?? R, R)
         guard [2, 4].contains(warpgroups), [1, 2, 4].contains(splits), rows % 64 == 0, columns % KernelWeightLayout.unitColumns == 0,
               units >= splits * warpgroups, unitsPerWait >= 1, dynamicSharedBytes <= 227 * 1024 else {
             throw PTXError("warpgroup decode kernel \(rows)x\(columns) with \(warpgroups) warpgroups and \(splits) splits: needs 2 or 4 warpgroups, 1, 2 or 4 splits, rows a multiple of 64, a unit of 128 columns for each warpgroup of a row block at least, and its activations within 227 KB of shared memory")
         }
-        guard [1, 2, 4].contains(multicast), (rows / 64) % multicast == 0, multicast * splits <= 8 else {
-            throw PTXError("warpgroup decode kernel \(rows)x\(columns): multicast over \(multicast) row blocks needs 1, 2 or 4 of them, dividing the \(rows / 64) row blocks, and at most 8 blocks a cluster with its \(splits) splits")
-        }
     }
 
     public func launchShape(tokens m: Int, multiprocessors: Int = 132) -> (grid: (Int, Int, Int), block: (Int, Int, Int)) {
         ((rows / 64, (m + Self.blockTokens - 1) / Self.blockTokens, splits), (threads, 1, 1))
     }
-    public func clusterShape(grid: (Int, Int, Int)) -> (Int, Int, Int)? { splits * multicast > 1 ? (multicast, 1, splits) : nil }
+    public func clusterShape(grid: (Int, Int, Int)) -> (Int, Int, Int)? { splits > 1 ? (1, 1, splits) : nil }
     public func scratch(grid: (Int, Int, Int)) -> (workspaceBytes: Int, counters: Int) { (0, 0) }
     /// Blocks a cluster for `rows`: enough row blocks × splits to fill an H100's 132 SMs about
     /// once (4096 rows: 64 row blocks, 2 splits; 11008: 172, none).
@@ -229,13 +213,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         func barrier(_ k: Int) -> String { k == 0 ? bar : "\(bar)+\(8 * k)" }  // the warpgroup's k-th mbarrier
         for k in 0..<B { b.emit("@\(leader) mbarrier.init.shared::cta.b64 [\(barrier(k))], 1;") }
         b.emit("@\(leader) fence.mbarrier_init.release.cluster;")
-        let C = multicast
-        if C > 1 {  // the other blocks' mbarriers are initialized before their copies land on them
-            b.emit("barrier.cluster.arrive.release.aligned;")
-            b.emit("barrier.cluster.wait.acquire.aligned;")
-        } else {
-            b.emit("bar.sync 0;")
-        }
+        b.emit("bar.sync 0;")
         if dependentLaunch { b.emit("griddepcontrol.wait;") }  // the activations are the kernel ahead's output
         if prefetchWeights { loadWeights(prefetching: false) }
         let state = b.reg("rd"), leaderLast = b.reg("p")
@@ -251,33 +229,12 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
                 b.emit("@\(leader) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), [\(barrier(j))], \(bytes);")
             }
         }
-        // Multicast: this block (c of the C row blocks) asks for stages s ≡ c (mod C) of its
-        // warpgroup, into the same place of all C blocks (cluster ranks zC … zC + C − 1).
-        var copiers = [(leader, leaderLast)], mask = ""
-        let shared = C > 1 && !clusterOnly
-        if shared {
-            let c = b.reg("r"), shift = b.reg("r"), bits = b.reg("r")
-            mask = b.reg("h")
-            b.emit("mov.u32 \(c), %cluster_ctaid.x;")
-            b.emit("mov.u32 \(shift), %cluster_ctaid.z;")
-            b.emit("mul.lo.u32 \(shift), \(shift), \(C);")
-            b.emit("mov.u32 \(bits), \((1 << C) - 1);")
-            b.emit("shl.b32 \(bits), \(bits), \(shift);")
-            b.emit("cvt.u16.u32 \(mask), \(bits);")
-            copiers = (0..<C).map { r in
-                let mine = b.reg("p"), mineLast = b.reg("p")
-                b.emit("setp.eq.and.u32 \(mine), \(c), \(r), \(leader);")
-                b.emit("and.pred \(mineLast), \(mine), \(hasLast);")
-                return (mine, mineLast)
-            }
-        }
         for k in 0..<R {
+            let on = k == R - 1 ? leaderLast : leader
             for h in 0..<2 {
-                let copier = copiers[(2 * k + h) % copiers.count], on = k == R - 1 ? copier.1 : copier.0
                 let column = b.reg("r")
                 b.emit("mad.lo.u32 \(column), \(q), 128, \(128 * Q * k + 64 * h);")
-                b.emit("@\(on) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes" + (shared ? ".multicast::cluster" : "")
-                       + " [\(region)+\(Self.unitBytes * k + 2048 * h)], [\(xmap), {\(column), \(tokenBase)}], [\(barrier(k / n))]" + (shared ? ", \(mask);" : ";"))
+                b.emit("@\(on) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(region)+\(Self.unitBytes * k + 2048 * h)], [\(xmap), {\(column), \(tokenBase)}], [\(barrier(k / n))];")
             }
         }
         letTheNextStart(.issued)
@@ -319,10 +276,6 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         b.place(skipLast)
         b.emit("wgmma.wait_group.sync.aligned 0;")
         letTheNextStart(.computed)
-        if C > 1 && splits == 1 {  // no block leaves while a copy it asked for may still be landing in another
-            b.emit("barrier.cluster.arrive.release.aligned;")
-            b.emit("barrier.cluster.wait.acquire.aligned;")
-        }
 
         // The warpgroups' sums in shared memory (over the activations, every wgmma done), then
         // the cluster's in block 0's slots; warpgroup 0 of block 0 adds them and stores.
@@ -364,12 +317,12 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         let isHome = b.reg("p")
         if splits > 1 {
             let rank = b.reg("r"), sender = b.reg("p"), sent = b.label("cluster_sums_sent"), remote = b.reg("r"), zero = b.reg("r")
-            b.emit("mov.u32 \(rank), \(C > 1 ? "%cluster_ctaid.z" : "%cluster_ctarank");")   // the block's split
+            b.emit("mov.u32 \(rank), %cluster_ctarank;")
             b.emit("setp.ne.u32 \(sender), \(rank), 0;")
             b.emit("and.pred \(sender), \(sender), \(first);")
             b.emit("@!\(sender) bra \(sent);")
             let local = slotAddress(rank, offset: clusterSlots)
-            b.emit(C > 1 ? "mov.u32 \(zero), %cluster_ctaid.x;" : "mov.u32 \(zero), 0;")   // the row block's split 0
+            b.emit("mov.u32 \(zero), 0;")
             b.emit("mapa.shared::cluster.u32 \(remote), \(local), \(zero);")
             storeSlot(remote, cluster: true)
             b.place(sent)
@@ -395,10 +348,7 @@ public struct WarpgroupDecodeKernel: PrefillLinearKernel {
         var parameters = TiledLinearKernel.parameterDeclarations(entry: entry)
         parameters[parameters.count - 1] += ","
         parameters.append("    .param .align 64 .b8 \(entry)_xmap[128]")
-        // Multicast's few more registers (66 at 4096²) would leave one block an SM where the
-        // shared memory allows two: ask ptxas for two (64 registers, no spills with ptxas 13.0).
-        let twoBlocks = multicast > 1 && !oneBlockPerSM && 2 * (dynamicSharedBytes + 1024) <= 228 * 1024
-        let declaration: [String] = parameters + [")", ".maxntid \(threads), 1, 1"] + (twoBlocks ? [".minnctapersm 2"] : []) + ["{"]
+        let declaration: [String] = parameters + [")", ".maxntid \(threads), 1, 1", "{"]
         let lines: [String] = header + declaration + b.declarations + b.body + ["\(entry)_EXIT:", "    ret;", "}", ""]
         return lines.joined(separator: "\n")
     }

@@ -129,38 +129,4 @@ import Testing
         }
         #expect(at[.first]! < at[.issued]! && at[.issued]! < at[.landed]! && at[.landed]! < at[.computed]!)
     }
-
-    @Test func multicastSplitsTheCopiesOverTheRowBlocksOfACluster() throws {
-        // 4096², 4 warpgroups, 2 splits, multicast over 4 row blocks: clusters of (4, 1, 2); each
-        // warpgroup's 8 stages are asked for by the 4 blocks in turn (stage s by block s mod 4),
-        // each copy into all 4 blocks (ranks 4z … 4z + 3).
-        let k = try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2, choices: .init(multicast: 4))
-        #expect(k.entry.hasSuffix("_g4_s2_mc4") && k.clusterShape(grid: (64, 1, 2))! == (4, 1, 2))
-        let lines = ptxLines(k.ptx())
-        let cvt = try #require(lines.first { $0.hasPrefix("cvt.u16.u32 ") })    // the mask: 15 << 4z
-        let mask = String(cvt.dropFirst("cvt.u16.u32 ".count).prefix { $0 != "," })
-        let copies = lines.filter { $0.contains("cp.async.bulk.tensor.2d") }
-        #expect(copies.count == 8 && copies.allSatisfy { $0.contains(".multicast::cluster [") && $0.hasSuffix(", \(mask);") })
-        let copiers = copies.map { String($0.prefix { $0 != " " }) }
-        #expect(Set(copiers.prefix(4)).count == 4 && copiers[0] == copiers[4] && copiers[1] == copiers[5] && copiers[0] != copiers[1])
-        #expect(lines.contains { $0.hasPrefix("mov.u32") && $0.hasSuffix(", 15;") })
-        // The mbarriers are initialized cluster-wide before any copy; the sums go to split 0 of the same row block.
-        let sync = try #require(lines.firstIndex(of: "barrier.cluster.wait.acquire.aligned;"))
-        #expect(sync < lines.firstIndex { $0.contains("cp.async.bulk.tensor") }! && !lines[..<sync].contains("bar.sync 0;"))
-        #expect(lines.contains { $0.hasSuffix(", %cluster_ctaid.z;") } && !lines.contains { $0.contains("%cluster_ctarank") })
-        // One split: a cluster of the 4 row blocks, which meet once more before any leaves.
-        let one = try WarpgroupDecodeKernel(rows: 11008, columns: 4096, warpgroups: 4, splits: 1, choices: .init(multicast: 4))
-        #expect(one.clusterShape(grid: (172, 1, 1))! == (4, 1, 1))
-        #expect(ptxLines(one.ptx()).filter { $0 == "barrier.cluster.wait.acquire.aligned;" }.count == 2)
-        // Cluster only (a measuring aid): the same clusters, each block's own 8 copies, none multicast.
-        let clusterOnly = try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2, choices: .init(multicast: 4, clusterOnly: true))
-        let own = ptxLines(clusterOnly.ptx()).filter { $0.contains("cp.async.bulk.tensor.2d") }
-        #expect(clusterOnly.entry.hasSuffix("_co4") && clusterOnly.clusterShape(grid: (64, 1, 2))! == (4, 1, 2))
-        #expect(own.count == 8 && !own.contains { $0.contains("multicast") })
-        // Without multicast the copies are the plain ones.
-        #expect(!(try WarpgroupDecodeKernel(rows: 4096, columns: 4096, warpgroups: 4, splits: 2)).ptx().contains("multicast"))
-        #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 4096, splits: 2, choices: .init(multicast: 3)) }
-        #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 192, columns: 4096, splits: 2, choices: .init(multicast: 2)) }  // 3 row blocks
-        #expect(throws: PTXError.self) { try WarpgroupDecodeKernel(rows: 4096, columns: 4096, splits: 4, choices: .init(multicast: 4)) }  // 16 a cluster
-    }
 }

@@ -90,16 +90,14 @@ struct GPUCheck {
             }
             // The decode-shaped wgmma kernel (experimental): K of 22 units cut over 4 to 16
             // warpgroups, the last unit for some only, with and without a cluster; several token blocks.
-            // The weights only prefetched before the wait in the last (three units a wait) of the
-            // first eight; then activations multicast over 2 or 4 row blocks (256 rows for 4).
-            for (groups, s, perWait, mc) in [(4, 1, nil, 1), (4, 2, nil, 1), (2, 4, nil, 1), (4, 4, nil, 1), (4, 2, 1, 1), (2, 1, 1, 1),
-                                             (2, 1, 2, 1), (2, 2, 3, 1), (4, 2, nil, 2), (2, 4, 2, 2), (2, 1, 1, 2), (4, 2, nil, 4),
-                                             (4, 1, 3, 4)] as [(Int, Int, Int?, Int)] {
+            // The weights only prefetched before the wait in the last (three units a wait).
+            for (groups, s, perWait) in [(4, 1, nil), (4, 2, nil), (2, 4, nil), (4, 4, nil), (4, 2, 1), (2, 1, 1),
+                                         (2, 1, 2), (2, 2, 3)] as [(Int, Int, Int?)] {
                 bench.warpgroups = groups
                 bench.prefillSplits = s
-                bench.wgmmaDecode = WarpgroupDecodeKernel.Choices(unitsPerWait: perWait, prefetchWeights: perWait == 3 && mc == 1, multicast: mc)
-                log("gpu-check: the decode-shaped wgmma kernel, \(groups) warpgroups, \(s) splits\(perWait.map { ", \($0) units a wait" } ?? "")\(perWait == 3 && mc == 1 ? ", weights prefetched" : "")\(mc > 1 ? ", activations multicast over \(mc) row blocks" : "")")
-                _ = try bench.run(shapes: [(rows: mc == 4 ? 256 : 128, columns: 2816)], tokens: [1, 9, 16, 17, 40], log: log)
+                bench.wgmmaDecode = WarpgroupDecodeKernel.Choices(unitsPerWait: perWait, prefetchWeights: perWait == 3)
+                log("gpu-check: the decode-shaped wgmma kernel, \(groups) warpgroups, \(s) blocks a cluster\(perWait.map { ", \($0) units a wait" } ?? "")\(perWait == 3 ? ", weights prefetched" : "")")
+                _ = try bench.run(shapes: [(rows: 128, columns: 2816)], tokens: [1, 9, 16, 17, 40], log: log)
             }
             bench.wgmmaDecode = nil
             bench.prefillSplits = nil
@@ -214,17 +212,16 @@ struct GPUCheck {
             // ones load their first batch's weights weakly, above the wait, by default), and with
             // 16-warp blocks loading them so (experimental, `weakWeightLoads`); on Hopper, for 2:4 at
             // 4096, the decode-shaped wgmma kernel (experimental, `WarpgroupDecodeKernel`), also
-            // letting the next launch start only once its first activations are in (`trigger`), and
-            // so with its activations multicast over 4 row blocks (`multicast`).
+            // letting the next launch start only once its first activations are in (`trigger`).
             let wgmma = device.computeCapability == (9, 0) && n == 4096
-            let variants: [(prefetch: Bool, anyWarps: Bool, weak: Bool?, wgmma: Bool, late: Bool, multicast: Int)] =
-                [(false, false, nil, false, false, 1), (true, false, nil, false, false, 1), (false, true, nil, false, false, 1), (false, false, true, false, false, 1)]
-                + (wgmma ? [(false, false, nil, true, false, 1), (false, false, nil, true, true, 1), (false, false, nil, true, true, 4)] : [])
-            for kind in LinearKernel.Weights.allCases { for (prefetch, anyWarps, weak, wgmma, late, multicast) in variants where !wgmma || kind == .int4Sparse24 {
+            let variants: [(prefetch: Bool, anyWarps: Bool, weak: Bool?, wgmma: Bool, late: Bool)] =
+                [(false, false, nil, false, false), (true, false, nil, false, false), (false, true, nil, false, false), (false, false, true, false, false)]
+                + (wgmma ? [(false, false, nil, true, false), (false, false, nil, true, true)] : [])
+            for kind in LinearKernel.Weights.allCases { for (prefetch, anyWarps, weak, wgmma, late) in variants where !wgmma || kind == .int4Sparse24 {
                 let w = kind == .int4Sparse24 ? sparse : dense
                 let arrays = try layout.prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: []).0
                 let variant = try Variant(device: device, kind: kind, rows: n, columns: n, warps: anyWarps ? 4 : nil, rowTiles: nil, tiledFrom: wgmma ? 1 : Int.max,
-                                          warpgroups: nil, blockTokens: nil, wgmmaDecode: wgmma ? WarpgroupDecodeKernel.Choices(trigger: late ? .landed : .first, multicast: multicast) : nil, dependentLaunch: true,
+                                          warpgroups: nil, blockTokens: nil, wgmmaDecode: wgmma ? WarpgroupDecodeKernel.Choices(trigger: late ? .landed : .first) : nil, dependentLaunch: true,
                                           decode: DecodeKernelChoices(prefetch: prefetch, dependentAnyWarps: anyWarps, weakWeightLoads: weak),
                                           arrays: arrays, rotateBytes: 0)
                 defer { variant.free() }

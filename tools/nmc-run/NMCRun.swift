@@ -60,8 +60,6 @@ struct NMCRun: ParsableCommand {
     @Flag(help: "With --wgmma-decode: one block of it an SM at a time, by asking for 116 KB of shared memory (a measuring aid).") var wgmmaDecodeOneBlock = false
     @Option(help: "With --wgmma-decode launched dependently: where a block lets the next kernel start: first (first thing), issued (once it has asked for its activations), landed (once the first are in) or computed (after its last wgmma); experimental.") var wgmmaDecodeTrigger: WarpgroupDecodeKernel.Trigger = .first
     @Flag(help: "With --wgmma-decode: before the grid-dependency wait only prefetch the weights into L2, and load them after it (experimental).") var wgmmaDecodePrefetchWeights = false
-    @Option(help: "With --wgmma-decode: neighbouring row blocks (1, 2 or 4) in one cluster that share each activation copy by multicast, so the L2 serves the activations once a that many row blocks (experimental; default 1).") var wgmmaDecodeMulticast = 1
-    @Flag(help: "With --wgmma-decode-multicast 2 or 4: the same clusters, but every block asks for all of its own activation copies, none multicast (a measuring aid).") var wgmmaDecodeClusterOnly = false
     @Flag(help: "Run the Hopper 2:4 prefill kernel as stream-K (whole waves of tiles as a plain grid, the last one to two waves cut into equal runs over the SMs, partial tiles summed through a workspace; experimental, not the default).") var streamK = false
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels for programmatic dependent launches (sm_90: weight loads start before the kernel ahead ends) and also time them in a graph of dependent launches; --no-dependent-launch builds plain sm_80 ones.")
     var dependentLaunch = true
@@ -94,11 +92,9 @@ struct NMCRun: ParsableCommand {
         if wgmmaDecodeTrigger != .first && !dependentLaunch {
             throw ValidationError("--wgmma-decode-trigger places the dependent launch's trigger: it needs dependent launches (not --no-dependent-launch)")
         }
-        if (wgmmaDecodeOneBlock || wgmmaDecodePrefetchWeights || wgmmaDecodeTrigger != .first || wgmmaDecodeMulticast != 1) && !wgmmaDecode {
-            throw ValidationError("--wgmma-decode-one-block, --wgmma-decode-prefetch-weights, --wgmma-decode-trigger and --wgmma-decode-multicast are modes of --wgmma-decode")
+        if (wgmmaDecodeOneBlock || wgmmaDecodePrefetchWeights || wgmmaDecodeTrigger != .first) && !wgmmaDecode {
+            throw ValidationError("--wgmma-decode-one-block, --wgmma-decode-prefetch-weights and --wgmma-decode-trigger are modes of --wgmma-decode")
         }
-        if ![1, 2, 4].contains(wgmmaDecodeMulticast) { throw ValidationError("--wgmma-decode-multicast must be 1, 2 or 4") }
-        if wgmmaDecodeClusterOnly && wgmmaDecodeMulticast == 1 { throw ValidationError("--wgmma-decode-cluster-only is a mode of --wgmma-decode-multicast 2 or 4") }
         if wgmmaDecode && (streamK || wgmmaRowTiles != 1 || blockTokens != nil || warpgroups == 0) {
             throw ValidationError("--wgmma-decode takes 16 tokens a block and one row tile a warpgroup, without --stream-k, --wgmma-row-tiles, --block-tokens or --warpgroups 0")
         }
@@ -215,8 +211,7 @@ struct NMCRun: ParsableCommand {
     /// `--wgmma-decode`'s kernel choices, nil without it.
     private var wgmmaDecodeChoices: WarpgroupDecodeKernel.Choices? {
         wgmmaDecode ? WarpgroupDecodeKernel.Choices(unitsPerWait: wgmmaDecodeUnitsPerWait, oneBlockPerSM: wgmmaDecodeOneBlock,
-                                                    prefetchWeights: wgmmaDecodePrefetchWeights, trigger: wgmmaDecodeTrigger,
-                                                    multicast: wgmmaDecodeMulticast, clusterOnly: wgmmaDecodeClusterOnly) : nil
+                                                    prefetchWeights: wgmmaDecodePrefetchWeights, trigger: wgmmaDecodeTrigger) : nil
     }
 
     private var decodeChoices: DecodeKernelChoices {
