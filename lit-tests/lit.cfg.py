@@ -33,6 +33,10 @@ for tool in ("FileCheck", "not"):
 
 config.environment["PATH"] = os.pathsep.join([bin_dir, llvm_bin, config.environment.get("PATH", os.environ["PATH"])])
 config.substitutions.append(("%data", os.path.join(repo_root, "..", "shared", "data")))
+# The Python tools in tools/ (e.g. chain_floor.py), run by the interpreter that runs lit.
+import sys
+config.substitutions.append(("%python", sys.executable))
+config.substitutions.append(("%tools", os.path.join(repo_root, "tools")))
 
 # GPU-less machines (CI) check nmc-run's "no CUDA driver" message; a machine with the driver skips that test.
 import ctypes.util
