@@ -2,6 +2,7 @@
 import os
 import shutil
 import subprocess
+import sys
 
 import lit.formats
 
@@ -34,7 +35,6 @@ for tool in ("FileCheck", "not"):
 config.environment["PATH"] = os.pathsep.join([bin_dir, llvm_bin, config.environment.get("PATH", os.environ["PATH"])])
 config.substitutions.append(("%data", os.path.join(repo_root, "..", "shared", "data")))
 # The Python tools in tools/ (e.g. chain_floor.py), run by the interpreter that runs lit.
-import sys
 config.substitutions.append(("%python", sys.executable))
 config.substitutions.append(("%tools", os.path.join(repo_root, "tools")))
 
