@@ -70,16 +70,24 @@ def floor(name, lines):
     return "\n".join(header + body) + "\n"
 
 
-def main():
+def arguments(tool, usage):
+    """(module path, its text, OUTDIR) from `TOOL MODULE.ptx OUTDIR`; None, said why, otherwise."""
     if len(sys.argv) != 3:
-        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
-        return 1
+        print(usage.strip().splitlines()[-1], file=sys.stderr)
+        return None
     module, out = sys.argv[1], sys.argv[2]
     try:
-        text = open(module, encoding="utf-8").read()
+        return module, open(module, encoding="utf-8").read(), out
     except OSError as e:
-        print(f"chain_floor: {module}: {e.strerror}", file=sys.stderr)
+        print(f"{tool}: {module}: {e.strerror}", file=sys.stderr)
+        return None
+
+
+def main():
+    args = arguments("chain_floor", __doc__)
+    if args is None:
         return 1
+    module, text, out = args
     os.makedirs(out, exist_ok=True)
     written = 0
     for name, lines in entries(text):

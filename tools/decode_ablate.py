@@ -23,7 +23,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from chain_floor import entries  # noqa: E402
+from chain_floor import arguments, entries  # noqa: E402
 
 ONES = "0x3c003c00"  # two f16 ones
 LOAD = re.compile(r"^(\s*)(@!?%p\d+\s+)?ld\.global(\.v[24])?\.(u32|b32) \{?([^}\[]*?)\}?, \[[^\]]+\];$")
@@ -57,15 +57,10 @@ ABLATIONS = {
 
 
 def main():
-    if len(sys.argv) != 3:
-        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
+    args = arguments("decode_ablate", __doc__)
+    if args is None:
         return 1
-    module, out = sys.argv[1], sys.argv[2]
-    try:
-        text = open(module, encoding="utf-8").read()
-    except OSError as e:
-        print(f"decode_ablate: {module}: {e.strerror}", file=sys.stderr)
-        return 1
+    module, text, out = args
     kernels = [(n, l) for n, l in entries(text)
                if "    griddepcontrol.wait;" in l and not any("cp.async.bulk.tensor" in x for x in l)]
     if not kernels:
