@@ -9,6 +9,13 @@ graph of dependent launches, is what that piece costs there:
   noact    after the wait, every activation load (a weak `ld.global`: the weights' loads after
            the wait are `.nc`) becomes moves of f16 ones into its registers: the weights are still
            loaded, dequantized and multiplied, the L2's activation traffic is gone
+  hotact   after the wait, every thread's activation loads read the first bytes of x, each load
+           the next ones (a thread's n-th load at the sum of the widths before it), the same for
+           every thread: the loads and the shared-memory staging stay, the L2 sends at most a
+           kilobyte or so for them (the rest hit L1)
+  noreduce no sums across the block's warps: after its last mma each thread adds its own
+           accumulators and stores their f16 sum to y[block · threads + thread] (where that is
+           inside M × N), in place of the shared-memory reduction, its barriers and the stores
   nowait   no `griddepcontrol.wait`: every load and instruction stays, only the order against
            the launch ahead is lost (session 25 timed this edit by hand)
   noact+nowait: the two together
@@ -45,14 +52,67 @@ def noact(name, lines):
     return out
 
 
+def hotact(name, lines):
+    x = next(re.match(r"\s*\.param \.u64 (\S+_x),?$", l).group(1) for l in lines if re.match(r"\s*\.param \.u64 \S+_x,?$", l))
+    wait = lines.index("    griddepcontrol.wait;")
+    out, offset = lines[:wait + 1] + [f"    ld.param.u64 %hot, [{x}];", "    cvta.to.global.u64 %hot, %hot;"], 0
+    for line in lines[wait + 1:]:
+        m = LOAD.match(line)
+        if m is None:
+            out.append(line)
+            continue
+        out.append(re.sub(r"\[[^\]]+\];$", f"[%hot+{offset}];", line))
+        offset += {".v4": 16, ".v2": 8}.get(m.group(3), 4)
+    if offset == 0:
+        raise SystemExit(f"decode_ablate: {name}: no activation load after the wait")
+    brace = out.index("{")
+    return out[:brace + 1] + ["    .reg .b64 %hot;"] + out[brace + 1:]
+
+
+def noreduce(name, lines):
+    last_mma = max(i for i, l in enumerate(lines) if l.strip().startswith("mma."))
+    red = next(i for i in range(last_mma, len(lines)) if re.match(rf"\s*mov\.u32 %r\d+, {name}_red;$", lines[i]))
+    start = red - 1 if lines[red - 1].strip() == "bar.sync 0;" else red
+    sums = [m.group(1) for l in lines[red:] for m in [re.match(r"\s*st\.shared\.f32 \[[^\]]+\], (%f\d+);$", l)] if m]
+    if not sums:
+        raise SystemExit(f"decode_ablate: {name}: no reduction after the last mma")
+    params = {m.group(1): m.group(0) for l in lines for m in [re.match(r"\s*\.param \.u\d+ (\S+?),?$", l)] if m}
+    y, m_ = next(p for p in params if p.endswith("_y")), next(p for p in params if p.endswith("_m"))
+    n = int(re.search(r"_n(\d+)_", name).group(1))
+    body = [f"    mov.f32 %nr_sum, {sums[0]};"] + [f"    add.f32 %nr_sum, %nr_sum, {f};" for f in sums[1:]] + [
+        "    cvt.rn.f16.f32 %nr_h, %nr_sum;",
+        "    mov.u32 %nr_i, %ctaid.x;",
+        "    mov.u32 %nr_t, %ntid.x;",
+        "    mov.u32 %nr_j, %tid.x;",
+        "    mad.lo.u32 %nr_i, %nr_i, %nr_t, %nr_j;",
+        f"    ld.param.u32 %nr_t, [{m_}];",
+        f"    mul.lo.u32 %nr_t, %nr_t, {n};",
+        "    setp.lt.u32 %nr_in, %nr_i, %nr_t;",
+        f"    ld.param.u64 %nr_y, [{y}];",
+        "    cvta.to.global.u64 %nr_y, %nr_y;",
+        "    mul.wide.u32 %nr_o, %nr_i, 2;",
+        "    add.s64 %nr_y, %nr_y, %nr_o;",
+        "    @%nr_in st.global.b16 [%nr_y], %nr_h;",
+        "    ret;",
+        "}",
+    ]
+    brace = lines.index("{")
+    regs = ["    .reg .f32 %nr_sum;", "    .reg .b16 %nr_h;", "    .reg .b32 %nr_i, %nr_t, %nr_j;",
+            "    .reg .pred %nr_in;", "    .reg .b64 %nr_y, %nr_o;"]
+    return lines[:brace + 1] + regs + lines[brace + 1:start] + body
+
+
 def nowait(name, lines):
     return [l for l in lines if l.strip() != "griddepcontrol.wait;"]
 
 
 ABLATIONS = {
     "noact": noact,
+    "hotact": hotact,
+    "noreduce": noreduce,
     "nowait": nowait,
     "noact+nowait": lambda name, lines: nowait(name, noact(name, lines)),
+    "noact+noreduce": lambda name, lines: noreduce(name, noact(name, lines)),
 }
 
 
