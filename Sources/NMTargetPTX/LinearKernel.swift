@@ -95,16 +95,12 @@ public struct LinearKernel: Sendable {
     /// 3.81), whose next launch finds no room until they end. `standard` asks for it in the
     /// 4-warp staged 2:4 kernel only (`nmc-run --[no-]decode-weak-weight-loads` overrides).
     public let weakWeightLoads: Bool
-    /// A staged kernel's activations by the copy engine (`cp.async.bulk`, sm_90) straight into
-    /// its shared-memory rows, instead of 16-byte loads into registers and stores from them:
-    /// LinearKernelBulkActivations.swift. Experimental (`nmc-run --decode-bulk-activations`).
-    public let bulkActivations: Bool
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
             + (prefetch ? "_pf" : "") + (prefetchAhead > 0 ? "_pa\(prefetchAhead)" : "")
             + (weights == .fp16 || scaleSums == oneBatch ? "" : scaleSums ? "_ss" : "_ws")
             + (batch == defaultBatch ? "" : "_b\(batch)") + (minBlocks == defaultMinBlocks ? "" : "_m\(minBlocks)")
-            + (dependentLaunch ? "_d" : "") + (weakFirstBatch ? "_wk" : "") + (bulkActivations ? "_ba" : "")
+            + (dependentLaunch ? "_d" : "") + (weakFirstBatch ? "_wk" : "")
     }
     /// The first batch's weight loads are weak (`weakWeightLoads` where it applies).
     var weakFirstBatch: Bool { weakWeightLoads && dependentLaunch }
@@ -117,7 +113,7 @@ public struct LinearKernel: Sendable {
     public var minBlocks: Int { blocksPerSM ?? defaultMinBlocks }
     var defaultMinBlocks: Int { dependentLaunch && tokenTiles == 1 && warps == 16 ? 2 : 1 }
     /// The PTX target the entry needs (clusters and grid dependency control are sm_90's).
-    public var target: String { splits > 1 || dependentLaunch || bulkActivations ? "sm_90" : "sm_80" }
+    public var target: String { splits > 1 || dependentLaunch ? "sm_90" : "sm_80" }
     public var threads: Int { 32 * warps }
     var units: Int { columns / KernelWeightLayout.unitColumns }
     /// Units a warp takes (the last round may leave some warps without one).
@@ -128,7 +124,7 @@ public struct LinearKernel: Sendable {
 
     public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
                 dependentLaunch: Bool = false, prefetch: Bool = false, prefetchAhead: Int = 0, sumsScaled: Bool? = nil,
-                batchUnits: Int? = nil, blocksPerSM: Int? = nil, weakWeightLoads: Bool = false, bulkActivations: Bool = false) throws {
+                batchUnits: Int? = nil, blocksPerSM: Int? = nil, weakWeightLoads: Bool = false) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
         guard (1...8).contains(batchUnits ?? 1) else { throw PTXError("linear kernel \(rows)x\(columns): a batch of \(batchUnits!) units is not supported (1 to 8)") }
         guard (1...16).contains(blocksPerSM ?? 1), (blocksPerSM ?? 1) * 32 * warps <= 2048 else {
@@ -138,14 +134,11 @@ public struct LinearKernel: Sendable {
               [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0, !(prefetch && splits > 1) else {
             throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps, \(splits) splits\(prefetch ? " with L2 prefetch" : "")\(prefetchAhead > 0 ? ", prefetching \(prefetchAhead) batches ahead" : "") is not supported")
         }
-        guard !bulkActivations || (weights == .int4Sparse24 && tokenTiles == 2) else {
-            throw PTXError("linear kernel \(rows)x\(columns): activations by the copy engine need the staged 2:4 kernel (two token tiles)")
-        }
         self.weights = weights; self.rows = rows; self.columns = columns
         self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.prefetch = prefetch; self.prefetchAhead = prefetchAhead
         self.sumsScaled = sumsScaled; self.batchUnits = batchUnits; self.blocksPerSM = blocksPerSM
-        self.weakWeightLoads = weakWeightLoads; self.bulkActivations = bulkActivations
+        self.weakWeightLoads = weakWeightLoads
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
@@ -180,8 +173,7 @@ public struct LinearKernel: Sendable {
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
                                 prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil,
-                                blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, weakWeightLoads: Bool? = nil,
-                                bulkActivations: Bool = false) throws -> LinearKernel {
+                                blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, weakWeightLoads: Bool? = nil) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
@@ -199,8 +191,7 @@ public struct LinearKernel: Sendable {
         let ahead = prefetchAhead ?? (sparseDependent && tokenTiles == 1 && !kernel.oneBatch && !withPrefetch ? 1 : 0)
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
-                                sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks, weakWeightLoads: weak,
-                                bulkActivations: bulkActivations && sparse16)
+                                sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks, weakWeightLoads: weak)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -225,13 +216,8 @@ public struct LinearKernel: Sendable {
     /// Shared memory: the reduction's buffer (then, split, the block's sums); a staged kernel's
     /// activation rows share it (16 rows a warp).
     var sharedBytes: Int {
-        if bulkActivations { return bulkBarrierOffset + 8 * warps * batch }
-        return max(reductionBytes, staged ? warps * 16 * Self.stagedRowBytes : 0)
-    }
-    /// The reduction's buffer: every warp's sums (and, split, the block's).
-    var reductionBytes: Int {
         let (T, R) = (tokenTiles, rowTiles)
-        return warps * 4 * T * R * 32 * 4 + (splits > 1 ? 4 * T * R * 32 * 4 : 0)
+        return max(warps * 4 * T * R * 32 * 4 + (splits > 1 ? 4 * T * R * 32 * 4 : 0), staged ? warps * 16 * Self.stagedRowBytes : 0)
     }
     /// Past the 48 KB an entry may declare statically (ptxas refuses more for sm_80 and sm_90,
     /// though not for sm_90a: the 16-warp staged 2:4 kernel's 68 KB), the buffer is dynamic
@@ -305,10 +291,7 @@ public struct LinearKernel: Sendable {
         let mLast = b.reg("r")
         b.emit("sub.u32 \(mLast), \(m), 1;")
         var staging = (store: "", load: "")
-        var bulk: BulkStaging? = nil
-        if bulkActivations {
-            bulk = bulkSetup(&b, warp: warp, lane: lane, vwarp: vwarp, tokenBase: tokenBase, mLast: mLast, xPtr: xPtr)
-        } else if staged {
+        if staged {
             // Lane l copies 16-byte chunk l % 16 of token rows l / 16 + 2i (i = 0…7) to its warp's
             // rows, and reads ldmatrix row l % 8 of matrix l / 8.
             let base = b.reg("r"), tmp = b.reg("r"), row = b.reg("r"), chunk = b.reg("r")
@@ -397,24 +380,14 @@ public struct LinearKernel: Sendable {
             if dependentLaunch && j0 == 0 { b.emit("griddepcontrol.wait;") }
             // With one token tile the activations fit in registers beside the weights: load them
             // now too, so that no load waits behind the weights' arithmetic.
-            if let bulk {
-                bulkCopy(&b, bulk, units: js, first: j0, guards: guards)
-            } else {
-                for j in js where T == 1 || staged {
-                    activations[j] = loadActivations(&b, j: j, pred: guards[j].map { "@\($0) " } ?? "", xLane: xLane)
-                }
+            for j in js where T == 1 || staged {
+                activations[j] = loadActivations(&b, j: j, pred: guards[j].map { "@\($0) " } ?? "", xLane: xLane)
             }
             for j in js {
                 let skip = b.label("skip")
                 if let p = guards[j] { b.emit("@!\(p) bra \(skip);") }
-                let x: [[String]]
-                if let bulk {
-                    x = bulkFragments(&b, bulk, buffer: j - j0, parity: (j0 / batch) % 2)
-                } else {
-                    let loadedX = activations[j] ?? loadActivations(&b, j: j, pred: "", xLane: xLane)
-                    x = staged ? stage(&b, loadedX[0], staging) : loadedX
-                }
-                computeUnit(&b, regs: loaded[j]!, x: x, acc: acc[j % chains], consts: consts, zero: zero)
+                let x = activations[j] ?? loadActivations(&b, j: j, pred: "", xLane: xLane)
+                computeUnit(&b, regs: loaded[j]!, x: staged ? stage(&b, x[0], staging) : x, acc: acc[j % chains], consts: consts, zero: zero)
                 if guards[j] != nil { b.place(skip) }
             }
             j0 += batch
@@ -527,16 +500,10 @@ public struct LinearKernel: Sendable {
             b.emit("st.shared.v4.u32 [\(staging.store)+\(2 * i * Self.stagedRowBytes)], {\(x[(4 * i)..<(4 * i + 4)].joined(separator: ", "))};")
         }
         b.emit("bar.warp.sync -1;")
-        return stagedFragments(&b, load: staging.load)
-    }
-
-    /// Each step's B fragments for both token tiles, by `ldmatrix` from a warp's 16 staged rows
-    /// (`load`: the lane's `ldmatrix` row address).
-    func stagedFragments(_ b: inout PTXBuilder, load: String) -> [[String]] {
-        (0..<2).map { nt in
+        return (0..<2).map { nt in
             (0..<4).flatMap { s -> [String] in
                 let r = b.regs("r", 4)
-                b.emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {\(r.joined(separator: ", "))}, [\(load)+\(nt * 8 * Self.stagedRowBytes + 64 * s)];")
+                b.emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {\(r.joined(separator: ", "))}, [\(staging.load)+\(nt * 8 * Self.stagedRowBytes + 64 * s)];")
                 return r
             }
         }

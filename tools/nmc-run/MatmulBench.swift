@@ -432,8 +432,6 @@ struct DecodeKernelChoices {
     /// Weak loads for the weights a warp loads before the grid-dependency wait, asked for or
     /// refused (`LinearKernel.weakWeightLoads`).
     var weakWeightLoads: Bool? = nil
-    /// The staged 2:4 kernel's activations by the copy engine (`LinearKernel.bulkActivations`).
-    var bulkActivations = false
 
     /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
     func kernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int?,
@@ -442,8 +440,7 @@ struct DecodeKernelChoices {
             try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
                                       splits: splits, clusters: clusters, dependentLaunch: dependentLaunch,
                                       prefetch: prefetch, prefetchAhead: prefetchAhead, sumsScaled: sumsScaled, batchUnits: batchUnits,
-                                      blocksPerSM: blocksPerSM, dependentAnyWarps: dependentAnyWarps, weakWeightLoads: weakWeightLoads,
-                                      bulkActivations: bulkActivations)
+                                      blocksPerSM: blocksPerSM, dependentAnyWarps: dependentAnyWarps, weakWeightLoads: weakWeightLoads)
         }
     }
 }
