@@ -16,6 +16,9 @@ graph of dependent launches, is what that piece costs there:
   noreduce no sums across the block's warps: after its last mma each thread adds its own
            accumulators and stores their f16 sum to y[block · threads + thread] (where that is
            inside M × N), in place of the shared-memory reduction, its barriers and the stores
+  cluster2 nothing taken out: the same kernel launched as clusters of two blocks
+           (`.reqnctapercluster 2, 1, 1`, which nothing in it uses), so its results stay right and
+           its time tells what a cluster launch costs a kernel that does work
   nowait   no `griddepcontrol.wait`: every load and instruction stays, only the order against
            the launch ahead is lost (session 25 timed this edit by hand)
   noact+nowait: the two together
@@ -102,6 +105,13 @@ def noreduce(name, lines):
     return lines[:brace + 1] + regs + lines[brace + 1:start] + body
 
 
+def cluster2(name, lines):
+    if any(".reqnctapercluster" in l for l in lines):
+        raise SystemExit(f"decode_ablate: {name}: already launched as clusters")
+    brace = lines.index("{")
+    return lines[:brace] + [".reqnctapercluster 2, 1, 1"] + lines[brace:]
+
+
 def nowait(name, lines):
     return [l for l in lines if l.strip() != "griddepcontrol.wait;"]
 
@@ -110,6 +120,7 @@ ABLATIONS = {
     "noact": noact,
     "hotact": hotact,
     "noreduce": noreduce,
+    "cluster2": cluster2,
     "nowait": nowait,
     "noact+nowait": lambda name, lines: nowait(name, noact(name, lines)),
     "noact+noreduce": lambda name, lines: noreduce(name, noact(name, lines)),
