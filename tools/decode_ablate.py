@@ -21,9 +21,9 @@ graph of dependent launches, is what that piece costs there:
            its time tells what a cluster launch costs a kernel that does work
   nowait   no `griddepcontrol.wait`: every load and instruction stays, only the order against
            the launch ahead is lost (session 25 timed this edit by hand)
-  noact+nowait: the two together
+  noact+nowait, noact+noreduce: two together
 
-Results are wrong; nmc-run reports them without checking. The `wgmma` kernels take their
+Results are wrong (but cluster2's); nmc-run reports them without checking. The `wgmma` kernels take their
 activations by bulk copies and are left out (tools/wgmma_ablate.py edits those).
 
 Usage: python3 tools/decode_ablate.py MODULE.ptx OUTDIR
@@ -56,7 +56,7 @@ def noact(name, lines):
 
 
 def hotact(name, lines):
-    x = next(re.match(r"\s*\.param \.u64 (\S+_x),?$", l).group(1) for l in lines if re.match(r"\s*\.param \.u64 \S+_x,?$", l))
+    x = next(m.group(1) for l in lines for m in [re.match(r"\s*\.param \.u64 (\S+_x),?$", l)] if m)
     wait = lines.index("    griddepcontrol.wait;")
     out, offset = lines[:wait + 1] + [f"    ld.param.u64 %hot, [{x}];", "    cvta.to.global.u64 %hot, %hot;"], 0
     for line in lines[wait + 1:]:
@@ -79,7 +79,7 @@ def noreduce(name, lines):
     sums = [m.group(1) for l in lines[red:] for m in [re.match(r"\s*st\.shared\.f32 \[[^\]]+\], (%f\d+);$", l)] if m]
     if not sums:
         raise SystemExit(f"decode_ablate: {name}: no reduction after the last mma")
-    params = {m.group(1): m.group(0) for l in lines for m in [re.match(r"\s*\.param \.u\d+ (\S+?),?$", l)] if m}
+    params = [m.group(1) for l in lines for m in [re.match(r"\s*\.param \.u\d+ (\S+?),?$", l)] if m]
     y, m_ = next(p for p in params if p.endswith("_y")), next(p for p in params if p.endswith("_m"))
     n = int(re.search(r"_n(\d+)_", name).group(1))
     body = [f"    mov.f32 %nr_sum, {sums[0]};"] + [f"    add.f32 %nr_sum, %nr_sum, {f};" for f in sums[1:]] + [
