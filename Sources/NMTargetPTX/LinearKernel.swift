@@ -95,12 +95,17 @@ public struct LinearKernel: Sendable {
     /// 3.81), whose next launch finds no room until they end. `standard` asks for it in the
     /// 4-warp staged 2:4 kernel only (`nmc-run --[no-]decode-weak-weight-loads` overrides).
     public let weakWeightLoads: Bool
+    /// A staged kernel's activations by the bulk tensor copy engine (`cp.async.bulk.tensor`, 2-D
+    /// boxes through a tensor map, sm_90a) straight into shared memory, instead of 16-byte loads
+    /// into registers and stores from them: LinearKernelTensorActivations.swift. Experimental
+    /// (`nmc-run --decode-tensor-activations`).
+    public let tensorActivations: Bool
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
             + (prefetch ? "_pf" : "") + (prefetchAhead > 0 ? "_pa\(prefetchAhead)" : "")
             + (weights == .fp16 || scaleSums == oneBatch ? "" : scaleSums ? "_ss" : "_ws")
             + (batch == defaultBatch ? "" : "_b\(batch)") + (minBlocks == defaultMinBlocks ? "" : "_m\(minBlocks)")
-            + (dependentLaunch ? "_d" : "") + (weakFirstBatch ? "_wk" : "")
+            + (dependentLaunch ? "_d" : "") + (weakFirstBatch ? "_wk" : "") + (tensorActivations ? "_ta" : "")
     }
     /// The first batch's weight loads are weak (`weakWeightLoads` where it applies).
     var weakFirstBatch: Bool { weakWeightLoads && dependentLaunch }
@@ -113,7 +118,7 @@ public struct LinearKernel: Sendable {
     public var minBlocks: Int { blocksPerSM ?? defaultMinBlocks }
     var defaultMinBlocks: Int { dependentLaunch && tokenTiles == 1 && warps == 16 ? 2 : 1 }
     /// The PTX target the entry needs (clusters and grid dependency control are sm_90's).
-    public var target: String { splits > 1 || dependentLaunch ? "sm_90" : "sm_80" }
+    public var target: String { tensorActivations ? "sm_90a" : splits > 1 || dependentLaunch ? "sm_90" : "sm_80" }
     public var threads: Int { 32 * warps }
     var units: Int { columns / KernelWeightLayout.unitColumns }
     /// Units a warp takes (the last round may leave some warps without one).
@@ -124,7 +129,7 @@ public struct LinearKernel: Sendable {
 
     public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
                 dependentLaunch: Bool = false, prefetch: Bool = false, prefetchAhead: Int = 0, sumsScaled: Bool? = nil,
-                batchUnits: Int? = nil, blocksPerSM: Int? = nil, weakWeightLoads: Bool = false) throws {
+                batchUnits: Int? = nil, blocksPerSM: Int? = nil, weakWeightLoads: Bool = false, tensorActivations: Bool = false) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
         guard (1...8).contains(batchUnits ?? 1) else { throw PTXError("linear kernel \(rows)x\(columns): a batch of \(batchUnits!) units is not supported (1 to 8)") }
         guard (1...16).contains(blocksPerSM ?? 1), (blocksPerSM ?? 1) * 32 * warps <= 2048 else {
@@ -134,11 +139,14 @@ public struct LinearKernel: Sendable {
               [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0, !(prefetch && splits > 1) else {
             throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps, \(splits) splits\(prefetch ? " with L2 prefetch" : "")\(prefetchAhead > 0 ? ", prefetching \(prefetchAhead) batches ahead" : "") is not supported")
         }
+        guard !tensorActivations || (weights == .int4Sparse24 && tokenTiles == 2) else {
+            throw PTXError("linear kernel \(rows)x\(columns): activations by the tensor copy engine need the staged 2:4 kernel (two token tiles)")
+        }
         self.weights = weights; self.rows = rows; self.columns = columns
         self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.prefetch = prefetch; self.prefetchAhead = prefetchAhead
         self.sumsScaled = sumsScaled; self.batchUnits = batchUnits; self.blocksPerSM = blocksPerSM
-        self.weakWeightLoads = weakWeightLoads
+        self.weakWeightLoads = weakWeightLoads; self.tensorActivations = tensorActivations
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
@@ -173,7 +181,8 @@ public struct LinearKernel: Sendable {
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
                                 prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil,
-                                blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, weakWeightLoads: Bool? = nil) throws -> LinearKernel {
+                                blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, weakWeightLoads: Bool? = nil,
+                                tensorActivations: Bool = false) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
@@ -191,7 +200,8 @@ public struct LinearKernel: Sendable {
         let ahead = prefetchAhead ?? (sparseDependent && tokenTiles == 1 && !kernel.oneBatch && !withPrefetch ? 1 : 0)
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
-                                sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks, weakWeightLoads: weak)
+                                sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks, weakWeightLoads: weak,
+                                tensorActivations: tensorActivations && sparse16)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -216,8 +226,13 @@ public struct LinearKernel: Sendable {
     /// Shared memory: the reduction's buffer (then, split, the block's sums); a staged kernel's
     /// activation rows share it (16 rows a warp).
     var sharedBytes: Int {
+        if tensorActivations { return tensorBarrierOffset + 8 * warps * batch }
+        return max(reductionBytes, staged ? warps * 16 * Self.stagedRowBytes : 0)
+    }
+    /// The reduction's buffer: every warp's sums (and, split, the block's).
+    var reductionBytes: Int {
         let (T, R) = (tokenTiles, rowTiles)
-        return max(warps * 4 * T * R * 32 * 4 + (splits > 1 ? 4 * T * R * 32 * 4 : 0), staged ? warps * 16 * Self.stagedRowBytes : 0)
+        return warps * 4 * T * R * 32 * 4 + (splits > 1 ? 4 * T * R * 32 * 4 : 0)
     }
     /// Past the 48 KB an entry may declare statically (ptxas refuses more for sm_80 and sm_90,
     /// though not for sm_90a: the 16-warp staged 2:4 kernel's 68 KB), the buffer is dynamic
@@ -291,7 +306,10 @@ public struct LinearKernel: Sendable {
         let mLast = b.reg("r")
         b.emit("sub.u32 \(mLast), \(m), 1;")
         var staging = (store: "", load: "")
-        if staged {
+        var tensor: TensorStaging? = nil
+        if tensorActivations {
+            tensor = tensorSetup(&b, warp: warp, lane: lane, vwarp: vwarp, tokenBase: tokenBase)
+        } else if staged {
             // Lane l copies 16-byte chunk l % 16 of token rows l / 16 + 2i (i = 0…7) to its warp's
             // rows, and reads ldmatrix row l % 8 of matrix l / 8.
             let base = b.reg("r"), tmp = b.reg("r"), row = b.reg("r"), chunk = b.reg("r")
@@ -380,14 +398,24 @@ public struct LinearKernel: Sendable {
             if dependentLaunch && j0 == 0 { b.emit("griddepcontrol.wait;") }
             // With one token tile the activations fit in registers beside the weights: load them
             // now too, so that no load waits behind the weights' arithmetic.
-            for j in js where T == 1 || staged {
-                activations[j] = loadActivations(&b, j: j, pred: guards[j].map { "@\($0) " } ?? "", xLane: xLane)
+            if let tensor {
+                tensorCopy(&b, tensor, units: js, first: j0, guards: guards)
+            } else {
+                for j in js where T == 1 || staged {
+                    activations[j] = loadActivations(&b, j: j, pred: guards[j].map { "@\($0) " } ?? "", xLane: xLane)
+                }
             }
             for j in js {
                 let skip = b.label("skip")
                 if let p = guards[j] { b.emit("@!\(p) bra \(skip);") }
-                let x = activations[j] ?? loadActivations(&b, j: j, pred: "", xLane: xLane)
-                computeUnit(&b, regs: loaded[j]!, x: staged ? stage(&b, x[0], staging) : x, acc: acc[j % chains], consts: consts, zero: zero)
+                let x: [[String]]
+                if let tensor {
+                    x = tensorFragments(&b, tensor, buffer: j - j0, parity: (j0 / batch) % 2)
+                } else {
+                    let loadedX = activations[j] ?? loadActivations(&b, j: j, pred: "", xLane: xLane)
+                    x = staged ? stage(&b, loadedX[0], staging) : loadedX
+                }
+                computeUnit(&b, regs: loaded[j]!, x: x, acc: acc[j % chains], consts: consts, zero: zero)
                 if guards[j] != nil { b.place(skip) }
             }
             j0 += batch
@@ -398,12 +426,14 @@ public struct LinearKernel: Sendable {
         if staged { b.emit("bar.sync 0;") }  // every warp is done with its rows before the reduction reuses them
         reduceAndStore(&b, acc: acc[0], tid: tid, lane: lane, warp: warp, tile: tile, tokenBase: tokenBase, m: m, yPtr: yPtr)
 
-        let params = prm.map { "    .param .u64 \($0)," } + ["    .param .u32 \(entry)_m"]
+        let params = prm.map { "    .param .u64 \($0)," }
+            + (tensorActivations ? ["    .param .u32 \(entry)_m,", "    .param .align 64 .b8 \(entry)_xmap[128]"] : ["    .param .u32 \(entry)_m"])
         let cluster = S > 1 ? [".reqnctapercluster \(S), 1, 1"] : []
         let dynamic = dynamicSharedBytes > 0
-        return ((dynamic ? [".extern .shared .align 16 .b8 \(entry)_red[];"] : []) + [".visible .entry \(entry)("] + params
+        let align = tensorActivations ? 1024 : 16  // the 128-byte swizzle's pattern repeats every 1024 bytes
+        return ((dynamic ? [".extern .shared .align \(align) .b8 \(entry)_red[];"] : []) + [".visible .entry \(entry)("] + params
                 + [")", ".maxntid \(threads), 1, 1"] + (minBlocks > 1 ? [".minnctapersm \(minBlocks)"] : []) + cluster + ["{"]
-                + b.declarations + (dynamic ? [] : ["    .shared .align 16 .b8 \(entry)_red[\(sharedBytes)];"])
+                + b.declarations + (dynamic ? [] : ["    .shared .align \(align) .b8 \(entry)_red[\(sharedBytes)];"])
                 + b.body + ["    ret;", "}", ""]).joined(separator: "\n")
     }
 
@@ -500,10 +530,16 @@ public struct LinearKernel: Sendable {
             b.emit("st.shared.v4.u32 [\(staging.store)+\(2 * i * Self.stagedRowBytes)], {\(x[(4 * i)..<(4 * i + 4)].joined(separator: ", "))};")
         }
         b.emit("bar.warp.sync -1;")
-        return (0..<2).map { nt in
+        return stagedFragments(&b, load: staging.load)
+    }
+
+    /// Each step's B fragments for both token tiles, by `ldmatrix` from a warp's 16 staged rows
+    /// (`load`: the lane's `ldmatrix` row address).
+    func stagedFragments(_ b: inout PTXBuilder, load: String) -> [[String]] {
+        (0..<2).map { nt in
             (0..<4).flatMap { s -> [String] in
                 let r = b.regs("r", 4)
-                b.emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {\(r.joined(separator: ", "))}, [\(staging.load)+\(nt * 8 * Self.stagedRowBytes + 64 * s)];")
+                b.emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {\(r.joined(separator: ", "))}, [\(load)+\(nt * 8 * Self.stagedRowBytes + 64 * s)];")
                 return r
             }
         }

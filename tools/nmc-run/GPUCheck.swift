@@ -212,17 +212,21 @@ struct GPUCheck {
             // ones load their first batch's weights weakly, above the wait, by default), and with
             // 16-warp blocks loading them so (experimental, `weakWeightLoads`); on Hopper, for 2:4 at
             // 4096, the decode-shaped wgmma kernel (experimental, `WarpgroupDecodeKernel`), also
-            // letting the next launch start only once its first activations are in (`trigger`).
+            // letting the next launch start only once its first activations are in (`trigger`); and
+            // the staged 2:4 kernel's activations by the tensor copy engine (experimental, `tensorActivations`).
             let wgmma = device.computeCapability == (9, 0) && n == 4096
-            let variants: [(prefetch: Bool, anyWarps: Bool, weak: Bool?, wgmma: Bool, late: Bool)] =
-                [(false, false, nil, false, false), (true, false, nil, false, false), (false, true, nil, false, false), (false, false, true, false, false)]
-                + (wgmma ? [(false, false, nil, true, false), (false, false, nil, true, true)] : [])
-            for kind in LinearKernel.Weights.allCases { for (prefetch, anyWarps, weak, wgmma, late) in variants where !wgmma || kind == .int4Sparse24 {
+            let variants: [(prefetch: Bool, anyWarps: Bool, weak: Bool?, wgmma: Bool, late: Bool, tensor: Bool)] =
+                [(false, false, nil, false, false, false), (true, false, nil, false, false, false), (false, true, nil, false, false, false),
+                 (false, false, true, false, false, false), (false, false, nil, false, false, true), (false, true, nil, false, false, true)]
+                + (wgmma ? [(false, false, nil, true, false, false), (false, false, nil, true, true, false)] : [])
+            for kind in LinearKernel.Weights.allCases {
+                for (prefetch, anyWarps, weak, wgmma, late, tensor) in variants where !(wgmma || tensor) || kind == .int4Sparse24 {
                 let w = kind == .int4Sparse24 ? sparse : dense
                 let arrays = try layout.prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: []).0
                 let variant = try Variant(device: device, kind: kind, rows: n, columns: n, warps: anyWarps ? 4 : nil, rowTiles: nil, tiledFrom: wgmma ? 1 : Int.max,
                                           warpgroups: nil, blockTokens: nil, wgmmaDecode: wgmma ? WarpgroupDecodeKernel.Choices(trigger: late ? .landed : .first) : nil, dependentLaunch: true,
-                                          decode: DecodeKernelChoices(prefetch: prefetch, dependentAnyWarps: anyWarps, weakWeightLoads: weak),
+                                          decode: DecodeKernelChoices(prefetch: prefetch, dependentAnyWarps: anyWarps, weakWeightLoads: weak,
+                                                                      tensorActivations: tensor),
                                           arrays: arrays, rotateBytes: 0)
                 defer { variant.free() }
                 for m in [1, 5, 16, 24] {

@@ -262,7 +262,7 @@ final class Variant {
             return try String(contentsOfFile: "\(dir)/\($0).ptx", encoding: .utf8)
         }
         self.replaced = replaced
-        let target = prefill.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
+        let target = moduleTarget(kernels.map(\.target) + prefill.map(\.target))
         let module = try device.loadModule(ptx: PTXModule.text(entries: entries, target: target), label: label)
         functions = try kernels.map { try module.function($0.entry) }
         for (k, f) in zip(kernels, functions) where k.dynamicSharedBytes > 0 { try f.allowDynamicSharedBytes(k.dynamicSharedBytes) }
@@ -333,8 +333,12 @@ final class Variant {
             throw BenchFailure("\(label) M=\(m): \(kernels[k].entry) is not built for dependent launches")
         }
         let shape = kernels[k].launchShape(tokens: m)
+        var decodeArguments = arguments
+        if kernels[k].tensorActivations {  // boxes of 16 tokens × 64 columns
+            decodeArguments.append(.bytes(try device.tensorMapF16(x, rows: m, columns: columns, boxRows: 16, boxColumns: 64), alignment: 64))
+        }
         try device.launch(functions[k], grid: shape.grid, block: shape.block, sharedBytes: kernels[k].dynamicSharedBytes,
-                          arguments: arguments, dependent: dependent)
+                          arguments: decodeArguments, dependent: dependent)
     }
 
     /// `--prefill-splits S` checked against the shape: no split may be left without units.
@@ -413,6 +417,11 @@ func prefillKernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warpgro
     return TiledLinearKernel.supports(rows: rows, columns: columns) ? [try TiledLinearKernel(weights: kind, rows: rows, columns: columns)] : []
 }
 
+/// The target of a module holding kernels of these targets: the newest of sm_90a, sm_90, sm_80.
+func moduleTarget(_ targets: [String]) -> String {
+    targets.contains("sm_90a") ? "sm_90a" : targets.contains("sm_90") ? "sm_90" : "sm_80"
+}
+
 /// The choices of the decode linear kernels that `nmc-run` passes through to
 /// `LinearKernel.standard` (nil each: its default).
 struct DecodeKernelChoices {
@@ -432,6 +441,8 @@ struct DecodeKernelChoices {
     /// Weak loads for the weights a warp loads before the grid-dependency wait, asked for or
     /// refused (`LinearKernel.weakWeightLoads`).
     var weakWeightLoads: Bool? = nil
+    /// The staged 2:4 kernel's activations by the tensor copy engine (`LinearKernel.tensorActivations`).
+    var tensorActivations = false
 
     /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
     func kernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int?,
@@ -440,7 +451,8 @@ struct DecodeKernelChoices {
             try LinearKernel.standard(weights: kind, rows: rows, columns: columns, tokenTiles: $0, warps: warps, rowTiles: rowTiles,
                                       splits: splits, clusters: clusters, dependentLaunch: dependentLaunch,
                                       prefetch: prefetch, prefetchAhead: prefetchAhead, sumsScaled: sumsScaled, batchUnits: batchUnits,
-                                      blocksPerSM: blocksPerSM, dependentAnyWarps: dependentAnyWarps, weakWeightLoads: weakWeightLoads)
+                                      blocksPerSM: blocksPerSM, dependentAnyWarps: dependentAnyWarps, weakWeightLoads: weakWeightLoads,
+                                      tensorActivations: tensorActivations)
         }
     }
 }

@@ -73,6 +73,8 @@ struct NMCRun: ParsableCommand {
     @Option(help: "Blocks of the decode linear kernels an SM must hold at once (.minnctapersm; ptxas keeps registers within it, spilling if it must; default: 2 for 16-warp one-token-tile kernels launched dependently, 3 for the 4-warp 2:4 kernel for 9 to 16 tokens launched dependently, else 1; experimental).") var decodeMinBlocks: Int?
     @Flag(inversion: .prefixedNo, help: "With --dependent-launch, load the weights each warp of the decode linear kernels loads before waiting for the kernel ahead with weak loads (ld.global, not .nc), which ptxas keeps above the wait, or not (default: only in the 4-warp 2:4 kernel for 9 to 16 tokens; experimental).")
     var decodeWeakWeightLoads: Bool?
+    @Flag(help: "Bring the activations of the 2:4 decode linear kernel for 9 to 16 tokens into shared memory by the bulk tensor copy engine (cp.async.bulk.tensor, two 2-D boxes a unit, sm_90a), instead of 16-byte loads into registers and stores from them (experimental).")
+    var decodeTensorActivations = false
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
@@ -216,7 +218,8 @@ struct NMCRun: ParsableCommand {
 
     private var decodeChoices: DecodeKernelChoices {
         DecodeKernelChoices(prefetch: decodePrefetch, prefetchAhead: decodePrefetchAhead, sumsScaled: decodeScaleSums, batchUnits: decodeBatch,
-                            blocksPerSM: decodeMinBlocks, dependentAnyWarps: decodeDependentAnyWarps, weakWeightLoads: decodeWeakWeightLoads)
+                            blocksPerSM: decodeMinBlocks, dependentAnyWarps: decodeDependentAnyWarps, weakWeightLoads: decodeWeakWeightLoads,
+                            tensorActivations: decodeTensorActivations)
     }
 
     private func emit(into dir: String) throws {
@@ -228,7 +231,7 @@ struct NMCRun: ParsableCommand {
                 let tiled = try prefillKernels(kind: kind, rows: shape.rows, columns: shape.columns, warpgroups: warpgroups, blockTokens: blockTokens,
                                                rowTiles: wgmmaRowTiles, streamK: streamK, wgmmaDecode: wgmmaDecodeChoices, splits: prefillSplits, dependentLaunch: dependentLaunch, hopper: true)
                 let path = "\(dir)/linear_\(kind.rawValue)_\(shape.rows)x\(shape.columns).ptx"
-                let target = tiled.contains { $0.target == "sm_90a" } ? "sm_90a" : kernels.contains { $0.target == "sm_90" } ? "sm_90" : "sm_80"
+                let target = moduleTarget(kernels.map(\.target) + tiled.map(\.target))
                 try AtomicFile.write(PTXModule.text(entries: kernels.map { $0.ptx() } + tiled.map { $0.ptx() }, target: target), to: path)
                 print(path)
             }
