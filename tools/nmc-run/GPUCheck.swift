@@ -214,10 +214,11 @@ struct GPUCheck {
             // 4096, the decode-shaped wgmma kernel (experimental, `WarpgroupDecodeKernel`), also
             // letting the next launch start only once its first activations are in (`trigger`); and
             // the staged 2:4 kernel's activations by the tensor copy engine (experimental, `tensorActivations`).
-            let wgmma = device.computeCapability == (9, 0) && n == 4096
+            let hopper = device.computeCapability == (9, 0), wgmma = hopper && n == 4096
             let variants: [(prefetch: Bool, anyWarps: Bool, weak: Bool?, wgmma: Bool, late: Bool, tensor: Bool)] =
                 [(false, false, nil, false, false, false), (true, false, nil, false, false, false), (false, true, nil, false, false, false),
-                 (false, false, true, false, false, false), (false, false, nil, false, false, true), (false, true, nil, false, false, true)]
+                 (false, false, true, false, false, false)]
+                + (hopper ? [(false, false, nil, false, false, true), (false, true, nil, false, false, true)] : [])
                 + (wgmma ? [(false, false, nil, true, false, false), (false, false, nil, true, true, false)] : [])
             for kind in LinearKernel.Weights.allCases {
                 for (prefetch, anyWarps, weak, wgmma, late, tensor) in variants where !(wgmma || tensor) || kind == .int4Sparse24 {
