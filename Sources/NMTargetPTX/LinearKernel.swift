@@ -530,16 +530,10 @@ public struct LinearKernel: Sendable {
             b.emit("st.shared.v4.u32 [\(staging.store)+\(2 * i * Self.stagedRowBytes)], {\(x[(4 * i)..<(4 * i + 4)].joined(separator: ", "))};")
         }
         b.emit("bar.warp.sync -1;")
-        return stagedFragments(&b, load: staging.load)
-    }
-
-    /// Each step's B fragments for both token tiles, by `ldmatrix` from a warp's 16 staged rows
-    /// (`load`: the lane's `ldmatrix` row address).
-    func stagedFragments(_ b: inout PTXBuilder, load: String) -> [[String]] {
-        (0..<2).map { nt in
+        return (0..<2).map { nt in
             (0..<4).flatMap { s -> [String] in
                 let r = b.regs("r", 4)
-                b.emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {\(r.joined(separator: ", "))}, [\(load)+\(nt * 8 * Self.stagedRowBytes + 64 * s)];")
+                b.emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {\(r.joined(separator: ", "))}, [\(staging.load)+\(nt * 8 * Self.stagedRowBytes + 64 * s)];")
                 return r
             }
         }
