@@ -212,16 +212,16 @@ struct GPUCheck {
             // ones load their first batch's weights weakly, above the wait, by default), and with
             // 16-warp blocks loading them so (experimental, `weakWeightLoads`); on Hopper, for 2:4 at
             // 4096, the decode-shaped wgmma kernel (experimental, `WarpgroupDecodeKernel`), also
-            // letting the next launch start only once its first activations are in (`trigger`); and
-            // the staged 2:4 kernel's activations by the tensor copy engine (experimental, `tensorActivations`).
+            // letting the next launch start only once its first activations are in (`trigger`); and, on
+            // Hopper, the staged 2:4 kernel's activations by the tensor copy engine (experimental,
+            // `tensorActivations`, sm_90a), with 16-warp and 4-warp blocks.
             let hopper = device.computeCapability == (9, 0), wgmma = hopper && n == 4096
             let variants: [(prefetch: Bool, anyWarps: Bool, weak: Bool?, wgmma: Bool, late: Bool, tensor: Bool)] =
                 [(false, false, nil, false, false, false), (true, false, nil, false, false, false), (false, true, nil, false, false, false),
                  (false, false, true, false, false, false)]
                 + (hopper ? [(false, false, nil, false, false, true), (false, true, nil, false, false, true)] : [])
                 + (wgmma ? [(false, false, nil, true, false, false), (false, false, nil, true, true, false)] : [])
-            for kind in LinearKernel.Weights.allCases {
-                for (prefetch, anyWarps, weak, wgmma, late, tensor) in variants where !(wgmma || tensor) || kind == .int4Sparse24 {
+            for kind in LinearKernel.Weights.allCases { for (prefetch, anyWarps, weak, wgmma, late, tensor) in variants where !(wgmma || tensor) || kind == .int4Sparse24 {
                 let w = kind == .int4Sparse24 ? sparse : dense
                 let arrays = try layout.prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: []).0
                 let variant = try Variant(device: device, kind: kind, rows: n, columns: n, warps: anyWarps ? 4 : nil, rowTiles: nil, tiledFrom: wgmma ? 1 : Int.max,
