@@ -147,7 +147,7 @@ public struct LinearKernel: Sendable {
         guard (1...16).contains(blocksPerSM ?? 1), (blocksPerSM ?? 1) * 32 * warps <= 2048 else {
             throw PTXError("linear kernel \(rows)x\(columns): \(blocksPerSM!) blocks of \(warps) warps do not fit an SM (2048 threads)")
         }
-        guard tokenTiles == 1 || tokenTiles == 2, [1, 2, 4].contains(rowTiles), [2, 4, 8, 16].contains(warps), (0...3).contains(prefetchAhead),
+        guard tokenTiles == 1 || tokenTiles == 2, [1, 2, 4, 8].contains(rowTiles), [2, 4, 8, 16].contains(warps), (0...3).contains(prefetchAhead),
               [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0, !(prefetch && splits > 1) else {
             throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps, \(splits) splits\(prefetch ? " with L2 prefetch" : "")\(prefetchAhead > 0 ? ", prefetching \(prefetchAhead) batches ahead" : "") is not supported")
         }
