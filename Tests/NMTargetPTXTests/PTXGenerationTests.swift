@@ -62,6 +62,11 @@ import Testing
         let loads = lines.filter { $0.hasPrefix("ld.global.cg.f32") }
         #expect(loads.count == 8 && loads.filter { $0.hasSuffix("+4096];") }.count == 4)
         #expect(lines.filter { $0.hasPrefix("st.global.b16") }.count == 4)
+        // 8 row tiles, 4 splits: 128 rows a group, 64 slots of 32 sums a block.
+        let wide = try LinearKernel(weights: .int4Sparse24, rows: 256, columns: 1152, tokenTiles: 2, warps: 8, rowTiles: 8, splits: 4,
+                                    workspaceSplits: true)
+        #expect(wide.launchShape(tokens: 16).grid.0 == 8 && wide.splitScratch(tokens: 16)! == (workspaceBytes: 2 * 4 * 2048 * 4, counters: 2))
+        #expect(wide.ptxLines.contains { $0.hasPrefix("and.b32") && $0.hasSuffix(", 3;") })  // the split: block index mod 4
         // The same kernel without the workspace is a cluster; and none asked for one split.
         let cluster = try LinearKernel(weights: .int4Sparse24, rows: 64, columns: 1152, tokenTiles: 2, warps: 8, rowTiles: 4, splits: 2)
         #expect(cluster.splitScratch(tokens: 16) == nil && cluster.ptx().contains(".reqnctapercluster 2, 1, 1"))
