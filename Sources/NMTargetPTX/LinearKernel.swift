@@ -58,7 +58,8 @@ public struct LinearKernel: Sendable {
     /// thread at a time; the block's R row tiles are one contiguous run of each), so that a warp's
     /// later batches of units hit the L2 instead of each waiting a DRAM round trip, and, launched
     /// dependently, so that the block's weights are on their way while the kernel ahead still
-    /// runs. Not with split K. Measured (docs/performance-gpu.md, "Session 18"): faster only with
+    /// runs. Not with split K over a cluster (with `workspaceSplits` each block of a group asks for
+    /// the whole group's weights; the L2 merges the pair's requests). Measured (docs/performance-gpu.md, "Session 18"): faster only with
     /// dependent launches at 4096×4096 (5–8%), slower everywhere else, by up to 23% (plain
     /// graph); with `scaleSums` (session 19) also at 11008×4096, M = 1. So `standard` turns it on
     /// for 2:4 kernels launched dependently whose warps load all their units in one batch.
@@ -148,7 +149,7 @@ public struct LinearKernel: Sendable {
             throw PTXError("linear kernel \(rows)x\(columns): \(blocksPerSM!) blocks of \(warps) warps do not fit an SM (2048 threads)")
         }
         guard tokenTiles == 1 || tokenTiles == 2, [1, 2, 4, 8].contains(rowTiles), [2, 4, 8, 16].contains(warps), (0...3).contains(prefetchAhead),
-              [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0, !(prefetch && splits > 1) else {
+              [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0, !(prefetch && splits > 1 && !workspaceSplits) else {
             throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps, \(splits) splits\(prefetch ? " with L2 prefetch" : "")\(prefetchAhead > 0 ? ", prefetching \(prefetchAhead) batches ahead" : "") is not supported")
         }
         guard !tensorActivations || (weights == .int4Sparse24 && tokenTiles == 2) else {

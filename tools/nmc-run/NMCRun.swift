@@ -109,7 +109,9 @@ struct NMCRun: ParsableCommand {
         if let n = decodeBatch, !(1...8).contains(n) { throw ValidationError("--decode-batch \(n): 1 to 8 units") }
         if let n = decodeMinBlocks, !(1...16).contains(n) { throw ValidationError("--decode-min-blocks \(n): 1 to 16 blocks (and at most 2048 threads an SM)") }
         if let n = decodePrefetchAhead, !(0...3).contains(n) { throw ValidationError("--decode-prefetch-ahead \(n): 0 to 3 batches") }
-        if decodePrefetch == true && (splits ?? 1) > 1 { throw ValidationError("--decode-prefetch takes no split K (--splits 1)") }
+        if decodePrefetch == true && (splits ?? 1) > 1 && !decodeWorkspaceSplits {
+            throw ValidationError("--decode-prefetch takes no split K over a cluster (--splits 1, or --decode-workspace-splits)")
+        }
         if decodeWorkspaceSplits && (splits ?? 1) < 2 { throw ValidationError("--decode-workspace-splits is a way of splitting K: give --splits 2, 4 or 8") }
         if let dir = replacePtx {
             guard benchMatmul else { throw ValidationError("--replace-ptx takes --bench-matmul") }
