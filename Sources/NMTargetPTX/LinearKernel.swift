@@ -58,8 +58,9 @@ public struct LinearKernel: Sendable {
     /// thread at a time; the block's R row tiles are one contiguous run of each), so that a warp's
     /// later batches of units hit the L2 instead of each waiting a DRAM round trip, and, launched
     /// dependently, so that the block's weights are on their way while the kernel ahead still
-    /// runs. Not with split K over a cluster (with `workspaceSplits` each block of a group asks for
-    /// the whole group's weights; the L2 merges the pair's requests). Measured (docs/performance-gpu.md, "Session 18"): faster only with
+    /// runs. Not with split K over a cluster (with `workspaceSplits` each block of a group asks
+    /// for the whole group's weights; the L2 merges the pair's requests). Measured
+    /// (docs/performance-gpu.md, "Session 18"): faster only with
     /// dependent launches at 4096×4096 (5–8%), slower everywhere else, by up to 23% (plain
     /// graph); with `scaleSums` (session 19) also at 11008×4096, M = 1. So `standard` turns it on
     /// for 2:4 kernels launched dependently whose warps load all their units in one batch.
