@@ -17,8 +17,6 @@
 /// (S·W)-th unit), each block sums its warps in shared memory, and block 0 of the cluster adds
 /// the others' sums through distributed shared memory (`mapa`, `ld.shared::cluster`) and stores.
 /// The cluster shape is fixed in the PTX (`.reqnctapercluster`), so an ordinary launch runs it.
-/// With `workspaceSplits` the S blocks are plain blocks (s = block index mod S) that meet
-/// through a global workspace instead: LinearKernelReduction.swift.
 ///
 /// Dependent launch (`dependentLaunch`, sm_90): every block first lets the next kernel in the
 /// stream start (`griddepcontrol.launch_dependents`), issues its first batch of weight loads, and
@@ -43,13 +41,6 @@ public struct LinearKernel: Sendable {
     public let rowTiles: Int
     /// Blocks (one cluster) that split K for one row tile group; > 1 needs sm_90.
     public let splits: Int
-    /// Split K without clusters: the S blocks of a row tile group leave their sums in a global
-    /// workspace and the last to arrive adds them (`reduceAndStore`), so no block waits on another
-    /// and any GPU runs it. Parameters `ws` and `cnt` follow M (`splitScratch` says their sizes).
-    /// Experimental (`nmc-run --splits S --decode-workspace-splits`): session 28 measured clusters
-    /// with work costing 1.4–2 us at M = 16 (docs/performance-gpu.md), so a split that cuts each
-    /// block's activation bytes has to go without them.
-    public let workspaceSplits: Bool
     /// Built for programmatic dependent launches (sm_90): weight loads before
     /// `griddepcontrol.wait` in the PTX (ptxas may sink them below it; see above).
     public let dependentLaunch: Bool
@@ -58,9 +49,7 @@ public struct LinearKernel: Sendable {
     /// thread at a time; the block's R row tiles are one contiguous run of each), so that a warp's
     /// later batches of units hit the L2 instead of each waiting a DRAM round trip, and, launched
     /// dependently, so that the block's weights are on their way while the kernel ahead still
-    /// runs. Not with split K over a cluster (with `workspaceSplits` each block of a group asks
-    /// for the whole group's weights; the L2 merges the pair's requests). Measured
-    /// (docs/performance-gpu.md, "Session 18"): faster only with
+    /// runs. Not with split K. Measured (docs/performance-gpu.md, "Session 18"): faster only with
     /// dependent launches at 4096×4096 (5–8%), slower everywhere else, by up to 23% (plain
     /// graph); with `scaleSums` (session 19) also at 11008×4096, M = 1. So `standard` turns it on
     /// for 2:4 kernels launched dependently whose warps load all their units in one batch.
@@ -112,7 +101,7 @@ public struct LinearKernel: Sendable {
     /// (`nmc-run --decode-tensor-activations`).
     public let tensorActivations: Bool
     public var entry: String {
-        "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" + (workspaceSplits ? "g" : "") : "")
+        "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
             + (prefetch ? "_pf" : "") + (prefetchAhead > 0 ? "_pa\(prefetchAhead)" : "")
             + (weights == .fp16 || scaleSums == oneBatch ? "" : scaleSums ? "_ss" : "_ws")
             + (batch == defaultBatch ? "" : "_b\(batch)") + (minBlocks == defaultMinBlocks ? "" : "_m\(minBlocks)")
@@ -129,9 +118,7 @@ public struct LinearKernel: Sendable {
     public var minBlocks: Int { blocksPerSM ?? defaultMinBlocks }
     var defaultMinBlocks: Int { dependentLaunch && tokenTiles == 1 && warps == 16 ? 2 : 1 }
     /// The PTX target the entry needs (clusters and grid dependency control are sm_90's).
-    public var target: String { tensorActivations ? "sm_90a" : clusterSplits || dependentLaunch ? "sm_90" : "sm_80" }
-    /// K split over the blocks of a cluster.
-    var clusterSplits: Bool { splits > 1 && !workspaceSplits }
+    public var target: String { tensorActivations ? "sm_90a" : splits > 1 || dependentLaunch ? "sm_90" : "sm_80" }
     public var threads: Int { 32 * warps }
     var units: Int { columns / KernelWeightLayout.unitColumns }
     /// Units a warp takes (the last round may leave some warps without one).
@@ -142,15 +129,14 @@ public struct LinearKernel: Sendable {
 
     public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
                 dependentLaunch: Bool = false, prefetch: Bool = false, prefetchAhead: Int = 0, sumsScaled: Bool? = nil,
-                batchUnits: Int? = nil, blocksPerSM: Int? = nil, weakWeightLoads: Bool = false, tensorActivations: Bool = false,
-                workspaceSplits: Bool = false) throws {
+                batchUnits: Int? = nil, blocksPerSM: Int? = nil, weakWeightLoads: Bool = false, tensorActivations: Bool = false) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
         guard (1...8).contains(batchUnits ?? 1) else { throw PTXError("linear kernel \(rows)x\(columns): a batch of \(batchUnits!) units is not supported (1 to 8)") }
         guard (1...16).contains(blocksPerSM ?? 1), (blocksPerSM ?? 1) * 32 * warps <= 2048 else {
             throw PTXError("linear kernel \(rows)x\(columns): \(blocksPerSM!) blocks of \(warps) warps do not fit an SM (2048 threads)")
         }
-        guard tokenTiles == 1 || tokenTiles == 2, [1, 2, 4, 8].contains(rowTiles), [2, 4, 8, 16].contains(warps), (0...3).contains(prefetchAhead),
-              [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0, !(prefetch && splits > 1 && !workspaceSplits) else {
+        guard tokenTiles == 1 || tokenTiles == 2, [1, 2, 4].contains(rowTiles), [2, 4, 8, 16].contains(warps), (0...3).contains(prefetchAhead),
+              [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0, !(prefetch && splits > 1) else {
             throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps, \(splits) splits\(prefetch ? " with L2 prefetch" : "")\(prefetchAhead > 0 ? ", prefetching \(prefetchAhead) batches ahead" : "") is not supported")
         }
         guard !tensorActivations || (weights == .int4Sparse24 && tokenTiles == 2) else {
@@ -161,7 +147,6 @@ public struct LinearKernel: Sendable {
         self.dependentLaunch = dependentLaunch; self.prefetch = prefetch; self.prefetchAhead = prefetchAhead
         self.sumsScaled = sumsScaled; self.batchUnits = batchUnits; self.blocksPerSM = blocksPerSM
         self.weakWeightLoads = weakWeightLoads; self.tensorActivations = tensorActivations
-        self.workspaceSplits = workspaceSplits && splits > 1
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
@@ -197,12 +182,10 @@ public struct LinearKernel: Sendable {
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
                                 prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil,
                                 blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, weakWeightLoads: Bool? = nil,
-                                tensorActivations: Bool = false, workspaceSplits: Bool = false) throws -> LinearKernel {
+                                tensorActivations: Bool = false) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
-        guard (splits ?? 1) == 1 || clusters || workspaceSplits else {
-            throw PTXError("linear kernel: split K needs thread-block clusters (sm_90) or the workspace")
-        }
+        guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
         let oneWave = rows / (KernelWeightLayout.tileRows * r) <= 132
         let w = warps ?? (sparse16 && !oneWave ? 4 : 16)
         let stagedFour = sparse16 && w == 4
@@ -218,7 +201,7 @@ public struct LinearKernel: Sendable {
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
                                 sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks, weakWeightLoads: weak,
-                                tensorActivations: tensorActivations && sparse16, workspaceSplits: workspaceSplits)
+                                tensorActivations: tensorActivations && sparse16)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -249,7 +232,7 @@ public struct LinearKernel: Sendable {
     /// The reduction's buffer: every warp's sums (and, split, the block's).
     var reductionBytes: Int {
         let (T, R) = (tokenTiles, rowTiles)
-        return warps * 4 * T * R * 32 * 4 + (workspaceSplits ? 16 : splits > 1 ? 4 * T * R * 32 * 4 : 0)
+        return warps * 4 * T * R * 32 * 4 + (splits > 1 ? 4 * T * R * 32 * 4 : 0)
     }
     /// Past the 48 KB an entry may declare statically (ptxas refuses more for sm_80 and sm_90,
     /// though not for sm_90a: the 16-warp staged 2:4 kernel's 68 KB), the buffer is dynamic
@@ -282,14 +265,7 @@ public struct LinearKernel: Sendable {
         b.emit("and.b32 \(t), \(lane), 3;")
         // vwarp: the warp's place among the S·W warps that split K (its own warp when S = 1).
         let vwarp: String
-        if workspaceSplits {
-            let rank = b.reg("r"), block = b.reg("r")
-            vwarp = b.reg("r")
-            b.emit("mov.u32 \(block), %ctaid.x;")
-            b.emit("shr.u32 \(tile), \(block), \(S.trailingZeroBitCount);")
-            b.emit("and.b32 \(rank), \(block), \(S - 1);")
-            b.emit("mad.lo.u32 \(vwarp), \(rank), \(W), \(warp);")
-        } else if S > 1 {
+        if S > 1 {
             let rank = b.reg("r")
             vwarp = b.reg("r")
             b.emit("mov.u32 \(tile), %clusterid.x;")
@@ -450,11 +426,9 @@ public struct LinearKernel: Sendable {
         if staged { b.emit("bar.sync 0;") }  // every warp is done with its rows before the reduction reuses them
         reduceAndStore(&b, acc: acc[0], tid: tid, lane: lane, warp: warp, tile: tile, tokenBase: tokenBase, m: m, yPtr: yPtr)
 
-        let declared = prm.map { ".param .u64 \($0)" } + [".param .u32 \(entry)_m"]
-            + (workspaceSplits ? [".param .u64 \(entry)_ws", ".param .u64 \(entry)_cnt"] : [])
-            + (tensorActivations ? [".param .align 64 .b8 \(entry)_xmap[128]"] : [])
-        let params = declared.enumerated().map { "    " + $1 + ($0 < declared.count - 1 ? "," : "") }
-        let cluster = clusterSplits ? [".reqnctapercluster \(S), 1, 1"] : []
+        let params = prm.map { "    .param .u64 \($0)," }
+            + (tensorActivations ? ["    .param .u32 \(entry)_m,", "    .param .align 64 .b8 \(entry)_xmap[128]"] : ["    .param .u32 \(entry)_m"])
+        let cluster = S > 1 ? [".reqnctapercluster \(S), 1, 1"] : []
         let dynamic = dynamicSharedBytes > 0
         let align = tensorActivations ? 1024 : 16  // the 128-byte swizzle's pattern repeats every 1024 bytes
         return ((dynamic ? [".extern .shared .align \(align) .b8 \(entry)_red[];"] : []) + [".visible .entry \(entry)("] + params

@@ -37,45 +37,6 @@ import Testing
         #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 32, columns: 256, tokenTiles: 1, splits: 3) }
     }
 
-    @Test func splitKThroughTheWorkspaceRunsWithoutClusters() throws {
-        // 64 rows, 4 row tiles, 2 splits: 1 row tile group, 2 plain blocks; 2 token tiles, so
-        // 32 slots of 32 sums a block; M = 24 is two token blocks, so two groups over the grid.
-        let k = try LinearKernel(weights: .int4Sparse24, rows: 64, columns: 1152, tokenTiles: 2, warps: 8, rowTiles: 4, splits: 2,
-                                 workspaceSplits: true)
-        #expect(k.target == "sm_80" && k.entry.hasSuffix("_s2g") && k.launchShape(tokens: 16).grid.0 == 2)
-        #expect(k.splitScratch(tokens: 16)! == (workspaceBytes: 2 * 1024 * 4, counters: 1))
-        #expect(k.splitScratch(tokens: 24)! == (workspaceBytes: 2 * 2 * 1024 * 4, counters: 2))
-        let lines = k.ptxLines
-        #expect(!lines.contains { $0.contains("cluster") })
-        #expect(lines.contains(".param .u32 \(k.entry)_m,") && lines.contains(".param .u64 \(k.entry)_ws,")
-                && lines.contains(".param .u64 \(k.entry)_cnt"))
-        // Every block stores its 1024 sums (4 passes of 256 threads), fences, and counts in; the
-        // last (count 1) resets the counter and adds both splits' sums, in split order.
-        #expect(lines.filter { $0.hasPrefix("st.global.f32") }.count == 4)
-        let count = try #require(lines.firstIndex { $0.hasPrefix("@%p") && $0.contains("atom.global.add.u32") })
-        let stored = try #require(lines.lastIndex { $0.hasPrefix("st.global.f32") })
-        let fence = try #require(lines.firstIndex(of: "membar.gl;"))
-        #expect(stored < fence && fence < count && lines[fence + 1] == "bar.sync 0;")
-        #expect(lines.contains { $0.hasPrefix("setp.ne.u32") && $0.hasSuffix(", 1;") })
-        let reset = try #require(lines.firstIndex { $0.hasPrefix("@%p") && $0.contains("st.global.u32") && $0.hasSuffix(", 0;") })
-        #expect(reset > count && lines[reset + 1] == "membar.gl;")
-        let loads = lines.filter { $0.hasPrefix("ld.global.cg.f32") }
-        #expect(loads.count == 8 && loads.filter { $0.hasSuffix("+4096];") }.count == 4)
-        #expect(lines.filter { $0.hasPrefix("st.global.b16") }.count == 4)
-        // 8 row tiles, 4 splits: 128 rows a group, 64 slots of 32 sums a block.
-        let wide = try LinearKernel(weights: .int4Sparse24, rows: 256, columns: 1152, tokenTiles: 2, warps: 8, rowTiles: 8, splits: 4,
-                                    workspaceSplits: true)
-        #expect(wide.launchShape(tokens: 16).grid.0 == 8 && wide.splitScratch(tokens: 16)! == (workspaceBytes: 2 * 4 * 2048 * 4, counters: 2))
-        #expect(wide.ptxLines.contains { $0.hasPrefix("and.b32") && $0.hasSuffix(", 3;") })  // the split: block index mod 4
-        // The same kernel without the workspace is a cluster; and none asked for one split.
-        let cluster = try LinearKernel(weights: .int4Sparse24, rows: 64, columns: 1152, tokenTiles: 2, warps: 8, rowTiles: 4, splits: 2)
-        #expect(cluster.splitScratch(tokens: 16) == nil && cluster.ptx().contains(".reqnctapercluster 2, 1, 1"))
-        let one = try LinearKernel(weights: .int4, rows: 64, columns: 1152, tokenTiles: 1, workspaceSplits: true)
-        #expect(!one.workspaceSplits && one.splitScratch(tokens: 1) == nil)
-        #expect(try LinearKernel.standard(weights: .int4, rows: 64, columns: 1152, tokenTiles: 1, splits: 2, workspaceSplits: true).workspaceSplits)
-        #expect(throws: PTXError.self) { try LinearKernel.standard(weights: .int4, rows: 64, columns: 1152, tokenTiles: 1, splits: 2) }
-    }
-
     @Test func dependentLaunchLoadsWeightsBeforeTheGridDependencyWait() throws {
         for (kind, tiles) in [(LinearKernel.Weights.int4Sparse24, 1), (.int4Sparse24, 2), (.int4, 1), (.fp16, 2)] {
             let k = try LinearKernel.standard(weights: kind, rows: 64, columns: 1152, tokenTiles: tiles, dependentLaunch: true)

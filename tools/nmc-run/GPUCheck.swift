@@ -31,22 +31,8 @@ struct GPUCheck {
             }
             bench.splits = nil
         } else {
-            log("gpu-check: split K over a cluster not checked (clusters need sm_90)")
+            log("gpu-check: split K not checked (clusters need sm_90)")
         }
-        // Split K through the workspace (experimental, any GPU): the same shapes and counts, and
-        // 4 row tiles (64 rows a block) as measured at M = 16.
-        bench.decode.workspaceSplits = true
-        for (s, r) in [(2, nil), (4, nil), (8, nil), (2, 4)] as [(Int, Int?)] {
-            bench.splits = s
-            bench.rowTiles = r
-            log("gpu-check: decode kernels with K split \(s) ways through the workspace\(r.map { ", \($0) row tiles" } ?? "")")
-            for shape in [(rows: 64, columns: 128), (rows: 64, columns: 1152), (rows: 128, columns: 4096)] {
-                _ = try bench.run(shapes: [shape], tokens: [1, 5, 9, 16, 24], log: log)
-            }
-        }
-        bench.splits = nil
-        bench.rowTiles = nil
-        bench.decode.workspaceSplits = false
         // The tiled kernel: partial token blocks, more than one block each way, 6 K units; then
         // split K (4 even splits of 32 units; 2 uneven splits, 12 and 10 of 22 units).
         // On Hopper the 2:4 one is the wgmma kernel: with 2 warpgroups and each token tile (64,
@@ -226,26 +212,22 @@ struct GPUCheck {
             // ones load their first batch's weights weakly, above the wait, by default), and with
             // 16-warp blocks loading them so (experimental, `weakWeightLoads`); on Hopper, for 2:4 at
             // 4096, the decode-shaped wgmma kernel (experimental, `WarpgroupDecodeKernel`), also
-            // letting the next launch start only once its first activations are in (`trigger`); on
+            // letting the next launch start only once its first activations are in (`trigger`); and, on
             // Hopper, the staged 2:4 kernel's activations by the tensor copy engine (experimental,
-            // `tensorActivations`, sm_90a), with 16-warp and 4-warp blocks; and K split 2 ways
-            // through the workspace with 4 row tiles (experimental, `workspaceSplits`: its counters
-            // must be back at zero for the next launch).
+            // `tensorActivations`, sm_90a), with 16-warp and 4-warp blocks.
             let hopper = device.computeCapability == (9, 0), wgmma = hopper && n == 4096
-            let variants: [(prefetch: Bool, anyWarps: Bool, weak: Bool?, wgmma: Bool, late: Bool, tensor: Bool, workspace: Bool)] =
-                [(false, false, nil, false, false, false, false), (true, false, nil, false, false, false, false),
-                 (false, true, nil, false, false, false, false), (false, false, true, false, false, false, false),
-                 (false, false, nil, false, false, false, true)]
-                + (hopper ? [(false, false, nil, false, false, true, false), (false, true, nil, false, false, true, false)] : [])
-                + (wgmma ? [(false, false, nil, true, false, false, false), (false, false, nil, true, true, false, false)] : [])
-            for kind in LinearKernel.Weights.allCases { for (prefetch, anyWarps, weak, wgmma, late, tensor, workspace) in variants where !(wgmma || tensor) || kind == .int4Sparse24 {
+            let variants: [(prefetch: Bool, anyWarps: Bool, weak: Bool?, wgmma: Bool, late: Bool, tensor: Bool)] =
+                [(false, false, nil, false, false, false), (true, false, nil, false, false, false), (false, true, nil, false, false, false),
+                 (false, false, true, false, false, false)]
+                + (hopper ? [(false, false, nil, false, false, true), (false, true, nil, false, false, true)] : [])
+                + (wgmma ? [(false, false, nil, true, false, false), (false, false, nil, true, true, false)] : [])
+            for kind in LinearKernel.Weights.allCases { for (prefetch, anyWarps, weak, wgmma, late, tensor) in variants where !(wgmma || tensor) || kind == .int4Sparse24 {
                 let w = kind == .int4Sparse24 ? sparse : dense
                 let arrays = try layout.prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: []).0
-                let variant = try Variant(device: device, kind: kind, rows: n, columns: n, warps: anyWarps ? 4 : nil, rowTiles: workspace ? 4 : nil,
-                                          splits: workspace ? 2 : nil, tiledFrom: wgmma ? 1 : Int.max,
+                let variant = try Variant(device: device, kind: kind, rows: n, columns: n, warps: anyWarps ? 4 : nil, rowTiles: nil, tiledFrom: wgmma ? 1 : Int.max,
                                           warpgroups: nil, blockTokens: nil, wgmmaDecode: wgmma ? WarpgroupDecodeKernel.Choices(trigger: late ? .landed : .first) : nil, dependentLaunch: true,
                                           decode: DecodeKernelChoices(prefetch: prefetch, dependentAnyWarps: anyWarps, weakWeightLoads: weak,
-                                                                      tensorActivations: tensor, workspaceSplits: workspace),
+                                                                      tensorActivations: tensor),
                                           arrays: arrays, rotateBytes: 0)
                 defer { variant.free() }
                 for m in [1, 5, 16, 24] {

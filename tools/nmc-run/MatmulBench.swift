@@ -230,8 +230,6 @@ final class Variant {
     let prefillSplits: Int?
     /// Split-K workspace and counters of the tiled kernel, by M.
     private var scratch: [Int: (workspace: CUDevicePointer, counters: CUDevicePointer)] = [:]
-    /// Those of the decode kernels split through the workspace, by M.
-    private var decodeScratch: [Int: (workspace: CUDevicePointer, counters: CUDevicePointer)] = [:]
     let copies: [[CUDevicePointer]]
     let bytesPerCopy: Int
     /// Entries loaded from `replacements` instead of generated.
@@ -336,14 +334,6 @@ final class Variant {
         }
         let shape = kernels[k].launchShape(tokens: m)
         var decodeArguments = arguments
-        if let need = kernels[k].splitScratch(tokens: m) {
-            if decodeScratch[m] == nil {
-                let counters = try device.allocate(4 * need.counters)
-                try device.fill(counters, byte: 0, bytes: 4 * need.counters)
-                decodeScratch[m] = (try device.allocate(need.workspaceBytes), counters)
-            }
-            decodeArguments += [.pointer(decodeScratch[m]!.workspace), .pointer(decodeScratch[m]!.counters)]
-        }
         if kernels[k].tensorActivations {  // boxes of 16 tokens × 64 columns
             decodeArguments.append(.bytes(try device.tensorMapF16(x, rows: m, columns: columns, boxRows: 16, boxColumns: 64), alignment: 64))
         }
@@ -372,7 +362,7 @@ final class Variant {
 
     func free() {
         for c in copies { for p in c where p != 0 { device.free(p) } }
-        for s in Array(scratch.values) + Array(decodeScratch.values) { device.free(s.workspace); device.free(s.counters) }
+        for s in scratch.values { device.free(s.workspace); device.free(s.counters) }
     }
 }
 
@@ -453,8 +443,6 @@ struct DecodeKernelChoices {
     var weakWeightLoads: Bool? = nil
     /// The staged 2:4 kernel's activations by the tensor copy engine (`LinearKernel.tensorActivations`).
     var tensorActivations = false
-    /// Split K (where `splits` asks for it) through a global workspace, not a cluster (`LinearKernel.workspaceSplits`).
-    var workspaceSplits = false
 
     /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
     func kernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int?,
@@ -464,7 +452,7 @@ struct DecodeKernelChoices {
                                       splits: splits, clusters: clusters, dependentLaunch: dependentLaunch,
                                       prefetch: prefetch, prefetchAhead: prefetchAhead, sumsScaled: sumsScaled, batchUnits: batchUnits,
                                       blocksPerSM: blocksPerSM, dependentAnyWarps: dependentAnyWarps, weakWeightLoads: weakWeightLoads,
-                                      tensorActivations: tensorActivations, workspaceSplits: workspaceSplits)
+                                      tensorActivations: tensorActivations)
         }
     }
 }

@@ -75,8 +75,6 @@ struct NMCRun: ParsableCommand {
     var decodeWeakWeightLoads: Bool?
     @Flag(help: "Bring the activations of the 2:4 decode linear kernel for 9 to 16 tokens into shared memory by the bulk tensor copy engine (cp.async.bulk.tensor, two 2-D boxes a unit, sm_90a), instead of 16-byte loads into registers and stores from them (experimental).")
     var decodeTensorActivations = false
-    @Flag(help: "With --splits S: the S blocks that split K of a decode linear kernel are plain blocks that add their sums through a global workspace (the last to arrive stores), not a cluster (experimental).")
-    var decodeWorkspaceSplits = false
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
@@ -109,10 +107,7 @@ struct NMCRun: ParsableCommand {
         if let n = decodeBatch, !(1...8).contains(n) { throw ValidationError("--decode-batch \(n): 1 to 8 units") }
         if let n = decodeMinBlocks, !(1...16).contains(n) { throw ValidationError("--decode-min-blocks \(n): 1 to 16 blocks (and at most 2048 threads an SM)") }
         if let n = decodePrefetchAhead, !(0...3).contains(n) { throw ValidationError("--decode-prefetch-ahead \(n): 0 to 3 batches") }
-        if decodePrefetch == true && (splits ?? 1) > 1 && !decodeWorkspaceSplits {
-            throw ValidationError("--decode-prefetch takes no split K over a cluster (--splits 1, or --decode-workspace-splits)")
-        }
-        if decodeWorkspaceSplits && (splits ?? 1) < 2 { throw ValidationError("--decode-workspace-splits is a way of splitting K: give --splits 2, 4 or 8") }
+        if decodePrefetch == true && (splits ?? 1) > 1 { throw ValidationError("--decode-prefetch takes no split K (--splits 1)") }
         if let dir = replacePtx {
             guard benchMatmul else { throw ValidationError("--replace-ptx takes --bench-matmul") }
             var isDirectory: ObjCBool = false
@@ -224,7 +219,7 @@ struct NMCRun: ParsableCommand {
     private var decodeChoices: DecodeKernelChoices {
         DecodeKernelChoices(prefetch: decodePrefetch, prefetchAhead: decodePrefetchAhead, sumsScaled: decodeScaleSums, batchUnits: decodeBatch,
                             blocksPerSM: decodeMinBlocks, dependentAnyWarps: decodeDependentAnyWarps, weakWeightLoads: decodeWeakWeightLoads,
-                            tensorActivations: decodeTensorActivations, workspaceSplits: decodeWorkspaceSplits)
+                            tensorActivations: decodeTensorActivations)
     }
 
     private func emit(into dir: String) throws {
