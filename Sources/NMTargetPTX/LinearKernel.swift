@@ -426,8 +426,9 @@ public struct LinearKernel: Sendable {
         if staged { b.emit("bar.sync 0;") }  // every warp is done with its rows before the reduction reuses them
         reduceAndStore(&b, acc: acc[0], tid: tid, lane: lane, warp: warp, tile: tile, tokenBase: tokenBase, m: m, yPtr: yPtr)
 
-        let params = prm.map { "    .param .u64 \($0)," }
-            + (tensorActivations ? ["    .param .u32 \(entry)_m,", "    .param .align 64 .b8 \(entry)_xmap[128]"] : ["    .param .u32 \(entry)_m"])
+        let declared = prm.map { ".param .u64 \($0)" } + [".param .u32 \(entry)_m"]
+            + (tensorActivations ? [".param .align 64 .b8 \(entry)_xmap[128]"] : [])
+        let params = declared.enumerated().map { "    " + $1 + ($0 < declared.count - 1 ? "," : "") }
         let cluster = S > 1 ? [".reqnctapercluster \(S), 1, 1"] : []
         let dynamic = dynamicSharedBytes > 0
         let align = tensorActivations ? 1024 : 16  // the 128-byte swizzle's pattern repeats every 1024 bytes
