@@ -166,6 +166,23 @@ struct GPUCheck {
         }
         bench.decode.blocksPerSM = nil
         bench.splits = nil
+        // The last round cut in halves (experimental), every kind: 9 units (4 warps: the third
+        // round's one unit over two warps) and 86 (16 warps: the sixth round's 6 units over 12;
+        // 4 warps: 2 over 4), then with L2 prefetch a batch ahead (the halves' own addresses) and,
+        // on Hopper, the 2:4 kernel's tensor copies.
+        bench.decode.halfUnits = true
+        try checkDecode("decode kernels with the last round in halves", shapes: [nine, many], tokens: [1, 5, 9, 16, 24])
+        bench.decode.prefetchAhead = 1
+        try checkDecode("decode kernels with the last round in halves, prefetching a batch ahead", shapes: [many])
+        bench.decode.prefetchAhead = nil
+        if device.computeCapability == (9, 0) {
+            bench.kinds = [.int4Sparse24]
+            bench.decode.tensorActivations = true
+            try checkDecode("2:4 decode kernels with the last round in halves and tensor copies", shapes: [nine, many], tokens: [9, 12, 16])
+            bench.decode.tensorActivations = false
+            bench.kinds = LinearKernel.Weights.allCases
+        }
+        bench.decode.halfUnits = false
         bench.warps = nil
         bench.decode.prefetch = nil
         bench.tiledFrom = 1
