@@ -106,6 +106,14 @@ public struct LinearKernel: Sendable {
     /// the round's unit w and warp L + w the last 64 columns' of the same unit (each loading all
     /// of it), so that 2L warps do half a unit where L did a whole one.
     public let halfUnits: Bool
+    /// The first batch's weights loaded after `griddepcontrol.wait`, weakly (experimental,
+    /// `nmc-run --decode-weights-after-wait`; `dependentLaunch` only). ptxas issues the `.nc`
+    /// weight loads it sinks below the wait after the activations' loads, and those of a warp's
+    /// second unit only among the first unit's `mma`s (4096², M = 16, in its SASS), a second L2
+    /// round trip after the wait although the L2 prefetch has them there; weak loads before the
+    /// wait (`weakWeightLoads`) measured slower in the 16-warp kernels (session 23). Weak loads
+    /// after it come in program order: all of a warp's loads, weights first, right after the wait.
+    public let weightsAfterWait: Bool
     /// The round whose units are cut in halves (`halfUnits`, where it applies).
     var halfRound: Int? {
         let left = units - (rounds - 1) * splits * warps
@@ -117,10 +125,10 @@ public struct LinearKernel: Sendable {
             + (weights == .fp16 || scaleSums == oneBatch ? "" : scaleSums ? "_ss" : "_ws")
             + (batch == defaultBatch ? "" : "_b\(batch)") + (minBlocks == defaultMinBlocks ? "" : "_m\(minBlocks)")
             + (dependentLaunch ? "_d" : "") + (weakFirstBatch ? "_wk" : "") + (tensorActivations ? "_ta" : "")
-            + (halfRound != nil ? "_h" : "")
+            + (halfRound != nil ? "_h" : "") + (dependentLaunch && weightsAfterWait ? "_aw" : "")
     }
     /// The first batch's weight loads are weak (`weakWeightLoads` where it applies).
-    var weakFirstBatch: Bool { weakWeightLoads && dependentLaunch }
+    var weakFirstBatch: Bool { (weakWeightLoads || weightsAfterWait) && dependentLaunch }
     /// Blocks an SM must hold at once (`.minnctapersm`). A one-token-tile kernel launched
     /// dependently takes 2 (ptxas then uses 64 registers instead of 40; no third 16-warp block
     /// fits an SM): measured in graphs of dependent launches (session 7, docs/performance-gpu.md),
@@ -142,7 +150,7 @@ public struct LinearKernel: Sendable {
     public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
                 dependentLaunch: Bool = false, prefetch: Bool = false, prefetchAhead: Int = 0, sumsScaled: Bool? = nil,
                 batchUnits: Int? = nil, blocksPerSM: Int? = nil, weakWeightLoads: Bool = false, tensorActivations: Bool = false,
-                halfUnits: Bool = false) throws {
+                halfUnits: Bool = false, weightsAfterWait: Bool = false) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
         guard (1...8).contains(batchUnits ?? 1) else { throw PTXError("linear kernel \(rows)x\(columns): a batch of \(batchUnits!) units is not supported (1 to 8)") }
         guard (1...16).contains(blocksPerSM ?? 1), (blocksPerSM ?? 1) * 32 * warps <= 2048 else {
@@ -160,6 +168,7 @@ public struct LinearKernel: Sendable {
         self.dependentLaunch = dependentLaunch; self.prefetch = prefetch; self.prefetchAhead = prefetchAhead
         self.sumsScaled = sumsScaled; self.batchUnits = batchUnits; self.blocksPerSM = blocksPerSM
         self.weakWeightLoads = weakWeightLoads; self.tensorActivations = tensorActivations; self.halfUnits = halfUnits
+        self.weightsAfterWait = weightsAfterWait
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
@@ -195,7 +204,7 @@ public struct LinearKernel: Sendable {
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
                                 prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil,
                                 blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, weakWeightLoads: Bool? = nil,
-                                tensorActivations: Bool = false, halfUnits: Bool = false) throws -> LinearKernel {
+                                tensorActivations: Bool = false, halfUnits: Bool = false, weightsAfterWait: Bool = false) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
@@ -214,7 +223,7 @@ public struct LinearKernel: Sendable {
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
                                 sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks, weakWeightLoads: weak,
-                                tensorActivations: tensorActivations && sparse16, halfUnits: halfUnits)
+                                tensorActivations: tensorActivations && sparse16, halfUnits: halfUnits, weightsAfterWait: weightsAfterWait)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -421,12 +430,16 @@ public struct LinearKernel: Sendable {
             let js = Array(j0..<min(j0 + batch, rounds))
             var loaded: [Int: [UnitRegisters]] = [:]
             var activations: [Int: [[String]]] = [:]
-            for j in js {
-                loaded[j] = (0..<R).map { r in
-                    loadUnit(&b, unitOffset: j * SW + r * U, pred: guardOf(j).map { "@\($0) " } ?? "", lanes: lanes(j),
-                             op: weightLoad(firstBatch: j0 == 0))
+            func loadWeights() {
+                for j in js {
+                    loaded[j] = (0..<R).map { r in
+                        loadUnit(&b, unitOffset: j * SW + r * U, pred: guardOf(j).map { "@\($0) " } ?? "", lanes: lanes(j),
+                                 op: weightLoad(firstBatch: j0 == 0))
+                    }
                 }
             }
+            let waitFirst = dependentLaunch && weightsAfterWait && j0 == 0
+            if !waitFirst { loadWeights() }
             if prefetchAhead > 0 {
                 let k = j0 / batch
                 for ahead in (k == 0 ? Array(1...prefetchAhead) : [k + prefetchAhead]) where ahead < batches {
@@ -442,6 +455,7 @@ public struct LinearKernel: Sendable {
             }
             // The weights never change: only activations (and the output) wait for the kernel ahead.
             if dependentLaunch && j0 == 0 { b.emit("griddepcontrol.wait;") }
+            if waitFirst { loadWeights() }
             // With one token tile the activations fit in registers beside the weights: load them
             // now too, so that no load waits behind the weights' arithmetic.
             if let tensor {

@@ -445,6 +445,8 @@ struct DecodeKernelChoices {
     var tensorActivations = false
     /// The last round of units cut in halves (`LinearKernel.halfUnits`).
     var halfUnits = false
+    /// The first batch of weights loaded weakly after the grid-dependency wait (`LinearKernel.weightsAfterWait`).
+    var weightsAfterWait = false
 
     /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
     func kernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int?,
@@ -454,7 +456,8 @@ struct DecodeKernelChoices {
                                       splits: splits, clusters: clusters, dependentLaunch: dependentLaunch,
                                       prefetch: prefetch, prefetchAhead: prefetchAhead, sumsScaled: sumsScaled, batchUnits: batchUnits,
                                       blocksPerSM: blocksPerSM, dependentAnyWarps: dependentAnyWarps, weakWeightLoads: weakWeightLoads,
-                                      tensorActivations: tensorActivations, halfUnits: halfUnits)
+                                      tensorActivations: tensorActivations, halfUnits: halfUnits,
+                                      weightsAfterWait: weightsAfterWait)
         }
     }
 }

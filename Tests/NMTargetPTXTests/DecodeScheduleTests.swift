@@ -1,8 +1,9 @@
 import Testing
 @testable import NMTargetPTX
 
-/// The decode kernels' last round cut in halves (`LinearKernel.halfUnits`).
-@Suite struct HalfUnitsTests {
+/// Experimental schedules of the decode kernels: the last round cut in halves
+/// (`LinearKernel.halfUnits`) and the first batch of weights loaded after the wait (`weightsAfterWait`).
+@Suite struct DecodeScheduleTests {
     func lines(_ k: LinearKernel) -> [String] {
         k.ptx().split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
     }
@@ -60,5 +61,30 @@ import Testing
         let column = String(moved.split(separator: " ")[1].dropLast())
         #expect(text.contains { $0.hasPrefix("add.u32") && $0.contains(", \(column), \(80 * 128);") })
         #expect(text.contains { $0.hasPrefix("add.u32") && $0.contains(", \(column), \(80 * 128 + 64);") })
+    }
+
+    @Test func weightsAfterTheWaitAreWeakAndFollowIt() throws {
+        for (rows, columns, tokenTiles) in [(4096, 4096, 2), (4096, 11008, 2), (4096, 4096, 1)] {
+            let plain = try LinearKernel.standard(weights: .int4Sparse24, rows: rows, columns: columns, tokenTiles: tokenTiles,
+                                                  dependentLaunch: true)
+            let k = try LinearKernel.standard(weights: .int4Sparse24, rows: rows, columns: columns, tokenTiles: tokenTiles,
+                                              dependentLaunch: true, weightsAfterWait: true)
+            #expect(k.entry == plain.entry + "_wk_aw")
+            let text = lines(k)
+            let wait = try #require(text.firstIndex(of: "griddepcontrol.wait;"))
+            // Nothing is loaded before the wait (the L2 prefetches stay there); the first batch's
+            // weights are weak and come first after it, the later batches' stay `.nc`.
+            #expect(!text[..<wait].contains { $0.contains("ld.global") })
+            #expect(text[..<wait].filter { $0.contains("prefetch.global.L2") }.count
+                    == lines(plain).prefix { $0 != "griddepcontrol.wait;" }.filter { $0.contains("prefetch.global.L2") }.count)
+            #expect(text[wait + 1].hasPrefix("ld.global.v4.u32") || text[wait + 1].hasPrefix("@%p0 ld.global.v4.u32"))
+            // The same loads, moved: where a warp loads its units in one batch, none is `.nc`.
+            #expect(text.filter { $0.contains("ld.global") }.count == lines(plain).filter { $0.contains("ld.global") }.count)
+            #expect(plain.oneBatch == !text.contains { $0.contains("ld.global.nc") })
+        }
+        // Without dependent launches there is no wait to move past: the plain kernel.
+        let plain = try LinearKernel.standard(weights: .int4, rows: 64, columns: 1152, tokenTiles: 1)
+        let k = try LinearKernel.standard(weights: .int4, rows: 64, columns: 1152, tokenTiles: 1, weightsAfterWait: true)
+        #expect(k.entry == plain.entry && k.ptx() == plain.ptx())
     }
 }
