@@ -14,6 +14,13 @@ in the PTX's order around the wait (session 23), so those are the PTX's own, the
 batch where a kernel loads it weakly (`LinearKernel.weakWeightLoads`; the PTX tests check that no
 activation load comes before the wait).
 
+It also reports, after the wait, how many global loads come before the first tensor-core
+instruction and how many after it (of them, the read-only `.CONSTANT` ones): in NMC's 16-warp
+4096² M = 16 decode kernel ptxas issues the weights' `.nc` loads after the activations', and a
+warp's second unit's among the first `HMMA`s; weak weight loads after the wait
+(`LinearKernel.weightsAfterWait`) it issues with the rest, before any (docs/performance-gpu.md,
+"Session 30"). A kernel with a loop reports its listing's order, not its execution's.
+
     nmc-run --emit-ptx DIR --shapes 4096x4096 [--decode-prefetch]
     ptxas -arch=sm_90a -o k.cubin DIR/linear_int4Sparse24_4096x4096.ptx
     python3 tools/pdl_order.py k.cubin [--cuobjdump PATH]
@@ -51,6 +58,22 @@ def before_wait(function_sass):
     return None
 
 
+def after_wait(function_sass):
+    """(loads before the first mma, of them read-only; loads after it, of them read-only) past the first ACQBULK."""
+    seen_wait = seen_mma = False
+    counts = [0, 0, 0, 0]
+    for _, text in instructions(function_sass):
+        op = opcode(text)
+        if op == "ACQBULK":
+            seen_wait = True
+        elif seen_wait and (op.startswith("HMMA") or op.startswith("HGMMA")):
+            seen_mma = True
+        elif seen_wait and op.startswith("LDG"):
+            counts[2 * seen_mma] += 1
+            counts[2 * seen_mma + 1] += ".CONSTANT" in op
+    return counts
+
+
 def main():
     cubin, sass = cubin_sass(__doc__, "pdl_order.py")
     bad = 0
@@ -62,6 +85,8 @@ def main():
         allowed, weak, forbidden = found
         print(f"{name}: before the wait {len(allowed)} weight loads or prefetches, {len(weak)} weak loads (the PTX's, in its order), "
               f"{len(forbidden)} other memory or mma instructions")
+        early, early_nc, late, late_nc = after_wait(part)
+        print(f"    after it: {early} global loads before the first mma ({early_nc} read-only), {late} after it ({late_nc} read-only)")
         for address, text in forbidden[:5]:
             print(f"    /*{address}*/ {text}")
         bad += bool(forbidden)
