@@ -17,9 +17,10 @@ activation load comes before the wait).
 It also reports, after the wait, how many global loads come before the first tensor-core
 instruction and how many after it (of them, the read-only `.CONSTANT` ones): in NMC's 16-warp
 4096² M = 16 decode kernel ptxas issues the weights' `.nc` loads after the activations', and a
-warp's second unit's among the first `HMMA`s; weak weight loads after the wait
-(`LinearKernel.weightsAfterWait`) it issues with the rest, before any (docs/performance-gpu.md,
-"Session 30"). A kernel with a loop reports its listing's order, not its execution's.
+warp's second unit's among the first `HMMA`s; weak weight loads after the wait (session 30's
+`--decode-weights-after-wait`, measured slower and removed) it issued with the rest, before any
+(docs/performance-gpu.md, "Session 30"). A kernel with a loop reports its listing's order, not its
+execution's.
 
     nmc-run --emit-ptx DIR --shapes 4096x4096 [--decode-prefetch]
     ptxas -arch=sm_90a -o k.cubin DIR/linear_int4Sparse24_4096x4096.ptx

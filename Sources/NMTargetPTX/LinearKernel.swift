@@ -100,35 +100,15 @@ public struct LinearKernel: Sendable {
     /// into registers and stores from them: LinearKernelTensorActivations.swift. Experimental
     /// (`nmc-run --decode-tensor-activations`).
     public let tensorActivations: Bool
-    /// The last round's units cut in halves (experimental, `nmc-run --decode-half-units`): where
-    /// that round leaves L units for at most half the warps (4096×11008: 86 units over 16 warps,
-    /// the sixth round's 6 only for warps 0–5), warp w < L takes the first 64 columns' steps of
-    /// the round's unit w and warp L + w the last 64 columns' of the same unit (each loading all
-    /// of it), so that 2L warps do half a unit where L did a whole one.
-    public let halfUnits: Bool
-    /// The first batch's weights loaded after `griddepcontrol.wait`, weakly (experimental,
-    /// `nmc-run --decode-weights-after-wait`; `dependentLaunch` only). ptxas issues the `.nc`
-    /// weight loads it sinks below the wait after the activations' loads, and those of a warp's
-    /// second unit only among the first unit's `mma`s (4096², M = 16, in its SASS), a second L2
-    /// round trip after the wait although the L2 prefetch has them there; weak loads before the
-    /// wait (`weakWeightLoads`) measured slower in the 16-warp kernels (session 23). Weak loads
-    /// after it come in program order: all of a warp's loads, weights first, right after the wait.
-    public let weightsAfterWait: Bool
-    /// The round whose units are cut in halves (`halfUnits`, where it applies).
-    var halfRound: Int? {
-        let left = units - (rounds - 1) * splits * warps
-        return halfUnits && 2 * left <= splits * warps ? rounds - 1 : nil
-    }
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
             + (prefetch ? "_pf" : "") + (prefetchAhead > 0 ? "_pa\(prefetchAhead)" : "")
             + (weights == .fp16 || scaleSums == oneBatch ? "" : scaleSums ? "_ss" : "_ws")
             + (batch == defaultBatch ? "" : "_b\(batch)") + (minBlocks == defaultMinBlocks ? "" : "_m\(minBlocks)")
             + (dependentLaunch ? "_d" : "") + (weakFirstBatch ? "_wk" : "") + (tensorActivations ? "_ta" : "")
-            + (halfRound != nil ? "_h" : "") + (dependentLaunch && weightsAfterWait ? "_aw" : "")
     }
     /// The first batch's weight loads are weak (`weakWeightLoads` where it applies).
-    var weakFirstBatch: Bool { (weakWeightLoads || weightsAfterWait) && dependentLaunch }
+    var weakFirstBatch: Bool { weakWeightLoads && dependentLaunch }
     /// Blocks an SM must hold at once (`.minnctapersm`). A one-token-tile kernel launched
     /// dependently takes 2 (ptxas then uses 64 registers instead of 40; no third 16-warp block
     /// fits an SM): measured in graphs of dependent launches (session 7, docs/performance-gpu.md),
@@ -149,8 +129,7 @@ public struct LinearKernel: Sendable {
 
     public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
                 dependentLaunch: Bool = false, prefetch: Bool = false, prefetchAhead: Int = 0, sumsScaled: Bool? = nil,
-                batchUnits: Int? = nil, blocksPerSM: Int? = nil, weakWeightLoads: Bool = false, tensorActivations: Bool = false,
-                halfUnits: Bool = false, weightsAfterWait: Bool = false) throws {
+                batchUnits: Int? = nil, blocksPerSM: Int? = nil, weakWeightLoads: Bool = false, tensorActivations: Bool = false) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
         guard (1...8).contains(batchUnits ?? 1) else { throw PTXError("linear kernel \(rows)x\(columns): a batch of \(batchUnits!) units is not supported (1 to 8)") }
         guard (1...16).contains(blocksPerSM ?? 1), (blocksPerSM ?? 1) * 32 * warps <= 2048 else {
@@ -167,8 +146,7 @@ public struct LinearKernel: Sendable {
         self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.prefetch = prefetch; self.prefetchAhead = prefetchAhead
         self.sumsScaled = sumsScaled; self.batchUnits = batchUnits; self.blocksPerSM = blocksPerSM
-        self.weakWeightLoads = weakWeightLoads; self.tensorActivations = tensorActivations; self.halfUnits = halfUnits
-        self.weightsAfterWait = weightsAfterWait
+        self.weakWeightLoads = weakWeightLoads; self.tensorActivations = tensorActivations
     }
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
@@ -204,7 +182,7 @@ public struct LinearKernel: Sendable {
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
                                 prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil,
                                 blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, weakWeightLoads: Bool? = nil,
-                                tensorActivations: Bool = false, halfUnits: Bool = false, weightsAfterWait: Bool = false) throws -> LinearKernel {
+                                tensorActivations: Bool = false) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
@@ -223,7 +201,7 @@ public struct LinearKernel: Sendable {
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
                                 sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks, weakWeightLoads: weak,
-                                tensorActivations: tensorActivations && sparse16, halfUnits: halfUnits, weightsAfterWait: weightsAfterWait)
+                                tensorActivations: tensorActivations && sparse16)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -380,49 +358,16 @@ public struct LinearKernel: Sendable {
         for z in zero { b.emit("mov.f32 \(z), 0f00000000;") }
 
         // The predicate of round j where it is the last and only warps w < U − j·SW have a unit
-        // (cut in halves: w < 2(U − j·SW)), made where first needed: never inside a skipped unit.
+        // (made where first needed: never inside a skipped unit).
         var guards: [Int: String] = [:]
         func guardOf(_ j: Int) -> String? {
-            let busy = (U - j * SW) * (j == halfRound ? 2 : 1)
-            guard busy < SW else { return nil }
+            guard (j + 1) * SW > U else { return nil }
             if guards[j] == nil {
                 let p = b.reg("p")
-                b.emit("setp.lt.u32 \(p), \(vwarp), \(busy);")
+                b.emit("setp.lt.u32 \(p), \(vwarp), \(U - j * SW);")
                 guards[j] = p
             }
             return guards[j]
-        }
-        // The lane's addresses for round j: its own place's, or, in the round cut in halves, those
-        // L units back for warps w ≥ L (so warps w and L + w share unit j·SW + w), with `first`
-        // holding for w < L. Made where first needed, with the round's first loads.
-        let main = Lanes(w: wLane, meta: metaLane, scale: scaleLane, x: xLane, column: tensor?.column ?? "")
-        var halves: (lanes: Lanes, first: String)? = nil
-        func lanes(_ j: Int) -> Lanes {
-            guard j == halfRound else { return main }
-            if halves == nil {
-                let left = U - j * SW, first = b.reg("p"), back = b.reg("r")
-                b.emit("setp.lt.u32 \(first), \(vwarp), \(left);")
-                b.emit("selp.b32 \(back), 0, \(-left), \(first);")
-                var deltas: [Int: String] = [:]  // bytes a unit: −left units' bytes for warps w ≥ L, else 0
-                func moved(_ base: String, _ bytes: Int) -> String {
-                    guard !base.isEmpty else { return base }
-                    if deltas[bytes] == nil {
-                        deltas[bytes] = b.reg("rd")
-                        b.emit("mul.wide.s32 \(deltas[bytes]!), \(back), \(bytes);")
-                    }
-                    let out = b.reg("rd")
-                    b.emit("add.s64 \(out), \(base), \(deltas[bytes]!);")
-                    return out
-                }
-                var column = main.column
-                if tensor != nil {
-                    column = b.reg("r")
-                    b.emit("mad.lo.u32 \(column), \(back), \(KernelWeightLayout.unitColumns), \(main.column);")
-                }
-                halves = (Lanes(w: moved(wLane, unitBytes), meta: moved(metaLane, 256), scale: moved(scaleLane, 32),
-                                x: xLane.map { moved($0, 2 * KernelWeightLayout.unitColumns) }, column: column), first)
-            }
-            return halves!.lanes
         }
         let batches = (rounds + batch - 1) / batch
         var j0 = 0
@@ -430,23 +375,19 @@ public struct LinearKernel: Sendable {
             let js = Array(j0..<min(j0 + batch, rounds))
             var loaded: [Int: [UnitRegisters]] = [:]
             var activations: [Int: [[String]]] = [:]
-            func loadWeights() {
-                for j in js {
-                    loaded[j] = (0..<R).map { r in
-                        loadUnit(&b, unitOffset: j * SW + r * U, pred: guardOf(j).map { "@\($0) " } ?? "", lanes: lanes(j),
-                                 op: weightLoad(firstBatch: j0 == 0))
-                    }
+            for j in js {
+                loaded[j] = (0..<R).map { r in
+                    loadUnit(&b, unitOffset: j * SW + r * U, pred: guardOf(j).map { "@\($0) " } ?? "", wLane: wLane, metaLane: metaLane, scaleLane: scaleLane,
+                             op: weightLoad(firstBatch: j0 == 0))
                 }
             }
-            let waitFirst = dependentLaunch && weightsAfterWait && j0 == 0
-            if !waitFirst { loadWeights() }
             if prefetchAhead > 0 {
                 let k = j0 / batch
                 for ahead in (k == 0 ? Array(1...prefetchAhead) : [k + prefetchAhead]) where ahead < batches {
                     for j in (ahead * batch)..<min((ahead + 1) * batch, rounds) {
-                        let pred = guardOf(j).map { "@\($0) " } ?? "", at = lanes(j)
+                        let pred = guardOf(j).map { "@\($0) " } ?? ""
                         for r in 0..<R {
-                            for address in unitAddresses(unitOffset: j * SW + r * U, lanes: at).all {
+                            for address in unitAddresses(unitOffset: j * SW + r * U, wLane: wLane, metaLane: metaLane, scaleLane: scaleLane).all {
                                 b.emit("\(pred)prefetch.global.L2 \(address);")
                             }
                         }
@@ -455,14 +396,13 @@ public struct LinearKernel: Sendable {
             }
             // The weights never change: only activations (and the output) wait for the kernel ahead.
             if dependentLaunch && j0 == 0 { b.emit("griddepcontrol.wait;") }
-            if waitFirst { loadWeights() }
             // With one token tile the activations fit in registers beside the weights: load them
             // now too, so that no load waits behind the weights' arithmetic.
             if let tensor {
-                tensorCopy(&b, tensor, units: js, first: j0, guards: guards, columns: Dictionary(uniqueKeysWithValues: js.map { ($0, lanes($0).column) }))
+                tensorCopy(&b, tensor, units: js, first: j0, guards: guards)
             } else {
                 for j in js where T == 1 || staged {
-                    activations[j] = loadActivations(&b, j: j, pred: guards[j].map { "@\($0) " } ?? "", xLane: lanes(j).x)
+                    activations[j] = loadActivations(&b, j: j, pred: guards[j].map { "@\($0) " } ?? "", xLane: xLane)
                 }
             }
             for j in js {
@@ -472,20 +412,10 @@ public struct LinearKernel: Sendable {
                 if let tensor {
                     x = tensorFragments(&b, tensor, buffer: j - j0, parity: (j0 / batch) % 2)
                 } else {
-                    let loadedX = activations[j] ?? loadActivations(&b, j: j, pred: "", xLane: lanes(j).x)
+                    let loadedX = activations[j] ?? loadActivations(&b, j: j, pred: "", xLane: xLane)
                     x = staged ? stage(&b, loadedX[0], staging) : loadedX
                 }
-                if let first = halves?.first, j == halfRound {  // the unit's first or last 64 columns: warp-uniform branches
-                    let second = b.label("half_second"), done = b.label("halves_done")
-                    b.emit("@!\(first) bra \(second);")
-                    computeUnit(&b, regs: loaded[j]!, x: x, acc: acc[j % chains], consts: consts, zero: zero, half: 0)
-                    b.emit("bra.uni \(done);")
-                    b.place(second)
-                    computeUnit(&b, regs: loaded[j]!, x: x, acc: acc[j % chains], consts: consts, zero: zero, half: 1)
-                    b.place(done)
-                } else {
-                    computeUnit(&b, regs: loaded[j]!, x: x, acc: acc[j % chains], consts: consts, zero: zero)
-                }
+                computeUnit(&b, regs: loaded[j]!, x: x, acc: acc[j % chains], consts: consts, zero: zero)
                 if guards[j] != nil { b.place(skip) }
             }
             j0 += batch
@@ -509,9 +439,6 @@ public struct LinearKernel: Sendable {
     }
 
     struct UnitRegisters { var w: [String]; var meta: [String]; var scale: String? }
-    /// A lane's base addresses for a round's units: weights, metadata, scales, activation rows
-    /// (`loadActivations`), and the tensor copies' first column.
-    struct Lanes { var w, meta, scale: String; var x: [String]; var column: String }
 
     /// Thread t asks the L2 for lines t, t + threads, … of the `lines` 128-byte lines from
     /// `start` (the block's first byte plus t·128; every line starts within the block's run).
@@ -524,6 +451,138 @@ public struct LinearKernel: Sendable {
                 pred = "@\(p) "
             }
             b.emit("\(pred)prefetch.global.L2 [\(start)+\(i * threads * 128)];")
+        }
+    }
+
+    /// The lane's addresses of unit `warp + j·W`'s weight vectors (512 bytes a warp each),
+    /// metadata and scale: what `loadUnit` loads and `prefetchAhead` asks the L2 for.
+    private func unitAddresses(unitOffset: Int, wLane: String, metaLane: String, scaleLane: String) -> (w: [String], meta: String?, scale: String?, all: [String]) {
+        let w = (0..<(unitBytes / 512)).map { "[\(wLane)+\(unitOffset * unitBytes + 512 * $0)]" }
+        let meta = weights == .int4Sparse24 ? "[\(metaLane)+\(unitOffset * 256)]" : nil
+        let scale = weights != .fp16 ? "[\(scaleLane)+\(unitOffset * 32)]" : nil
+        return (w, meta, scale, w + [meta, scale].compactMap { $0 })
+    }
+
+    /// Issues the loads of unit `warp + j·W`'s weights (and metadata, scales).
+    private func loadUnit(_ b: inout PTXBuilder, unitOffset: Int, pred: String, wLane: String, metaLane: String, scaleLane: String,
+                          op: String) -> UnitRegisters {
+        let at = unitAddresses(unitOffset: unitOffset, wLane: wLane, metaLane: metaLane, scaleLane: scaleLane)
+        let w = at.w.flatMap { address -> [String] in
+            let r = b.regs("r", 4)
+            b.emit("\(pred)\(op).v4.u32 {\(r.joined(separator: ", "))}, \(address);")
+            return r
+        }
+        var meta: [String] = []
+        if let address = at.meta {
+            meta = b.regs("r", 2)
+            b.emit("\(pred)\(op).v2.u32 {\(meta.joined(separator: ", "))}, \(address);")
+        }
+        let scale = at.scale.map { address -> String in
+            let s = b.reg("r")
+            b.emit("\(pred)\(op).u32 \(s), \(address);")
+            return s
+        }
+        return UnitRegisters(w: w, meta: meta, scale: scale)
+    }
+
+    /// The activations' load: `ld.global.nc` (the read-only path), but not where the kernel
+    /// may start before the kernel that writes them has ended (`dependentLaunch`): there the
+    /// buffer is not read-only for the kernel's lifetime, and ptxas moves `.nc` loads across
+    /// `griddepcontrol.wait` (measured in session 17's SASS: with the L2 prefetch, every
+    /// activation load and `mma` ran before the wait).
+    var activationLoad: String { dependentLaunch ? "ld.global" : "ld.global.nc" }
+    /// The weights' load: `ld.global.nc`, but weak for the batch loaded before the wait where
+    /// `weakWeightLoads` asks for it (ptxas keeps weak loads above the wait).
+    func weightLoad(firstBatch: Bool) -> String { weakFirstBatch && firstBatch ? "ld.global" : "ld.global.nc" }
+
+    /// Loads unit `warp + j·W`'s activations for each token tile: 16 registers (f16 pairs) per
+    /// tile, in the order the mma steps use them (dense: 16 consecutive columns per half;
+    /// 2:4: the pairs at 32s + 2t + 8jj).
+    private func loadActivations(_ b: inout PTXBuilder, j: Int, pred: String, xLane: [String]) -> [[String]] {
+        let xUnit = j * splits * warps * KernelWeightLayout.unitColumns * 2  // bytes
+        if staged {  // 8 rows' chunks, 16 bytes each, for `stage`
+            return [xLane.flatMap { row in
+                let r = b.regs("r", 4)
+                b.emit("\(pred)\(activationLoad).v4.u32 {\(r.joined(separator: ", "))}, [\(row)+\(xUnit)];")
+                return r
+            }]
+        }
+        return xLane.map { lane in
+            let r = b.regs("r", 16)
+            if weights == .int4Sparse24 {
+                for s in 0..<4 { for jj in 0..<4 {
+                    b.emit("\(pred)\(activationLoad).u32 \(r[4 * s + jj]), [\(lane)+\(xUnit + 64 * s + 16 * jj)];")
+                } }
+            } else {
+                for v in 0..<4 {
+                    let offset = xUnit + 128 * (v / 2) + 16 * (v % 2)
+                    b.emit("\(pred)\(activationLoad).v4.u32 {\(r[(4 * v)..<(4 * v + 4)].joined(separator: ", "))}, [\(lane)+\(offset)];")
+                }
+            }
+            return r
+        }
+    }
+
+    /// Writes a unit's 16 activation rows (loaded by `loadActivations`) to the warp's rows in
+    /// shared memory and takes each step's B fragments for both token tiles with `ldmatrix`.
+    private func stage(_ b: inout PTXBuilder, _ x: [String], _ staging: (store: String, load: String)) -> [[String]] {
+        b.emit("bar.warp.sync -1;")  // the previous unit's ldmatrix reads are done
+        for i in 0..<8 {
+            b.emit("st.shared.v4.u32 [\(staging.store)+\(2 * i * Self.stagedRowBytes)], {\(x[(4 * i)..<(4 * i + 4)].joined(separator: ", "))};")
+        }
+        b.emit("bar.warp.sync -1;")
+        return (0..<2).map { nt in
+            (0..<4).flatMap { s -> [String] in
+                let r = b.regs("r", 4)
+                b.emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {\(r.joined(separator: ", "))}, [\(staging.load)+\(nt * 8 * Self.stagedRowBytes + 64 * s)];")
+                return r
+            }
+        }
+    }
+
+    /// Dequantizes one unit's weights (for each row tile) and runs its tensor-core steps for
+    /// every token tile. INT4 weights go to the `mma` unscaled (q exactly, in f16): a unit is one
+    /// scale group, so its steps sum into fresh f32 accumulators, and one `fma` a sum applies the
+    /// row's scale while adding it to the kernel's (`acc`). That leaves one `sub.f16x2` a weight
+    /// pair, not a `sub` and a `mul`, and is exact up to the f32 sums.
+    private func computeUnit(_ b: inout PTXBuilder, regs: [UnitRegisters], x: [[String]], acc: [[[String]]], consts: [String], zero: [String]) {
+        func mma(_ d: [String], _ c: [String], _ a: [String], _ bRegs: [String], meta: String? = nil, selector: Int = 0) {
+            let (d, c) = ("{\(d.joined(separator: ", "))}", "{\(c.joined(separator: ", "))}")
+            if let e = meta {
+                b.emit("mma.sp.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 \(d), {\(a.joined(separator: ", "))}, {\(bRegs.joined(separator: ", "))}, \(c), \(e), \(selector);")
+            } else {
+                b.emit("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 \(d), {\(a.joined(separator: ", "))}, {\(bRegs.joined(separator: ", "))}, \(c);")
+            }
+        }
+        if weights == .fp16 {
+            for h in 0..<2 { for s in 0..<4 { for r in 0..<rowTiles {
+                let a = Array(regs[r].w[(16 * h + 4 * s)..<(16 * h + 4 * s + 4)])
+                for nt in 0..<tokenTiles { mma(acc[r][nt], acc[r][nt], a, [x[nt][8 * h + 2 * s], x[nt][8 * h + 2 * s + 1]]) }
+            } } }
+            return
+        }
+        // (word, B registers of token tile nt, metadata, selector) of each tensor-core step
+        let steps: [(word: Int, x: (Int) -> [String], meta: (Int) -> String?, selector: Int)] = weights == .int4Sparse24
+            ? (0..<4).map { s in (s, { nt in Array(x[nt][(4 * s)..<(4 * s + 4)]) }, { r in regs[r].meta[s % 2] }, s / 2) }
+            : (0..<8).map { i in (i, { nt in [x[nt][2 * i], x[nt][2 * i + 1]] }, { _ in nil }, 0) }
+        guard scaleSums else {
+            let scales = regs.map { b.scalePairs($0.scale!) }
+            for step in steps { for r in 0..<rowTiles {
+                let a = b.dequantizeInt4(regs[r].w[step.word], constants: consts, scales: scales[r])
+                for nt in 0..<tokenTiles { mma(acc[r][nt], acc[r][nt], a, step.x(nt), meta: step.meta(r), selector: step.selector) }
+            } }
+            return
+        }
+        for r in 0..<rowTiles {
+            let sums = (0..<tokenTiles).map { _ in b.regs("f", 4) }
+            for (i, step) in steps.enumerated() {
+                let a = b.dequantizeInt4(regs[r].w[step.word], constants: consts, scales: nil)
+                for nt in 0..<tokenTiles { mma(sums[nt], i == 0 ? zero : sums[nt], a, step.x(nt), meta: step.meta(r), selector: step.selector) }
+            }
+            let scale = b.scaleFloats(regs[r].scale!)
+            for nt in 0..<tokenTiles {
+                for c in 0..<4 { b.emit("fma.rn.f32 \(acc[r][nt][c]), \(sums[nt][c]), \(c < 2 ? scale.0 : scale.1), \(acc[r][nt][c]);") }
+            }
         }
     }
 }

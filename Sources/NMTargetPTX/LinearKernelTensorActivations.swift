@@ -65,9 +65,8 @@ extension LinearKernel {
     }
 
     /// Asks for the boxes of units `units` (a batch starting at unit `first`; unit j into buffer
-    /// j − first, from the column its round's lanes start at: `columns`), each unit only where
-    /// its guard (if any) holds.
-    func tensorCopy(_ b: inout PTXBuilder, _ s: TensorStaging, units: [Int], first: Int, guards: [Int: String], columns: [Int: String]) {
+    /// j − first), each unit only where its guard (if any) holds.
+    func tensorCopy(_ b: inout PTXBuilder, _ s: TensorStaging, units: [Int], first: Int, guards: [Int: String]) {
         if first > 0 {  // the batch before read these buffers: every lane's ldmatrix is done
             b.emit("bar.warp.sync -1;")
             b.emit("fence.proxy.async.shared::cta;")
@@ -83,7 +82,7 @@ extension LinearKernel {
             b.emit("@\(on) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), \(barrier), \(Self.tensorBufferBytes);")
             for h in 0..<2 {
                 let column = b.reg("r")
-                b.emit("add.u32 \(column), \(columns[j]!), \(j * splits * warps * KernelWeightLayout.unitColumns + 64 * h);")
+                b.emit("add.u32 \(column), \(s.column), \(j * splits * warps * KernelWeightLayout.unitColumns + 64 * h);")
                 b.emit("@\(on) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(s.buffer)+\((j - first) * Self.tensorBufferBytes + h * Self.tensorBoxBytes)], [\(s.map), {\(column), \(s.tokenBase)}], \(barrier);")
             }
         }

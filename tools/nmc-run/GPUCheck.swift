@@ -166,28 +166,6 @@ struct GPUCheck {
         }
         bench.decode.blocksPerSM = nil
         bench.splits = nil
-        // The last round cut in halves (experimental), every kind: 9 units (4 warps: the third
-        // round's one unit over two warps) and 86 (16 warps: the sixth round's 6 units over 12;
-        // 4 warps: 2 over 4), then with L2 prefetch a batch ahead (the halves' own addresses) and,
-        // on Hopper, the 2:4 kernel's tensor copies.
-        bench.decode.halfUnits = true
-        try checkDecode("decode kernels with the last round in halves", shapes: [nine, many], tokens: [1, 5, 9, 16, 24])
-        bench.decode.prefetchAhead = 1
-        try checkDecode("decode kernels with the last round in halves, prefetching a batch ahead", shapes: [many])
-        bench.decode.prefetchAhead = nil
-        if device.computeCapability == (9, 0) {
-            bench.kinds = [.int4Sparse24]
-            bench.decode.tensorActivations = true
-            try checkDecode("2:4 decode kernels with the last round in halves and tensor copies", shapes: [nine, many], tokens: [9, 12, 16])
-            bench.decode.tensorActivations = false
-            bench.kinds = LinearKernel.Weights.allCases
-        }
-        bench.decode.halfUnits = false
-        // The first batch of weights loaded weakly after the grid-dependency wait (experimental),
-        // every kind: 1, 9 and 86 units (and in the chains of dependent launches above).
-        bench.decode.weightsAfterWait = true
-        try checkDecode("decode kernels with their weights loaded after the wait", shapes: [one, nine, many])
-        bench.decode.weightsAfterWait = false
         bench.warps = nil
         bench.decode.prefetch = nil
         bench.tiledFrom = 1
@@ -236,22 +214,20 @@ struct GPUCheck {
             // 4096, the decode-shaped wgmma kernel (experimental, `WarpgroupDecodeKernel`), also
             // letting the next launch start only once its first activations are in (`trigger`); and, on
             // Hopper, the staged 2:4 kernel's activations by the tensor copy engine (experimental,
-            // `tensorActivations`, sm_90a), with 16-warp and 4-warp blocks; and the first batch of
-            // weights loaded weakly after the wait (experimental, `weightsAfterWait`).
+            // `tensorActivations`, sm_90a), with 16-warp and 4-warp blocks.
             let hopper = device.computeCapability == (9, 0), wgmma = hopper && n == 4096
-            let variants: [(prefetch: Bool, anyWarps: Bool, weak: Bool?, wgmma: Bool, late: Bool, tensor: Bool, afterWait: Bool)] =
-                [(false, false, nil, false, false, false, false), (true, false, nil, false, false, false, false),
-                 (false, true, nil, false, false, false, false), (false, false, true, false, false, false, false),
-                 (true, false, nil, false, false, false, true)]
-                + (hopper ? [(false, false, nil, false, false, true, false), (false, true, nil, false, false, true, false)] : [])
-                + (wgmma ? [(false, false, nil, true, false, false, false), (false, false, nil, true, true, false, false)] : [])
-            for kind in LinearKernel.Weights.allCases { for (prefetch, anyWarps, weak, wgmma, late, tensor, afterWait) in variants where !(wgmma || tensor) || kind == .int4Sparse24 {
+            let variants: [(prefetch: Bool, anyWarps: Bool, weak: Bool?, wgmma: Bool, late: Bool, tensor: Bool)] =
+                [(false, false, nil, false, false, false), (true, false, nil, false, false, false), (false, true, nil, false, false, false),
+                 (false, false, true, false, false, false)]
+                + (hopper ? [(false, false, nil, false, false, true), (false, true, nil, false, false, true)] : [])
+                + (wgmma ? [(false, false, nil, true, false, false), (false, false, nil, true, true, false)] : [])
+            for kind in LinearKernel.Weights.allCases { for (prefetch, anyWarps, weak, wgmma, late, tensor) in variants where !(wgmma || tensor) || kind == .int4Sparse24 {
                 let w = kind == .int4Sparse24 ? sparse : dense
                 let arrays = try layout.prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: []).0
                 let variant = try Variant(device: device, kind: kind, rows: n, columns: n, warps: anyWarps ? 4 : nil, rowTiles: nil, tiledFrom: wgmma ? 1 : Int.max,
                                           warpgroups: nil, blockTokens: nil, wgmmaDecode: wgmma ? WarpgroupDecodeKernel.Choices(trigger: late ? .landed : .first) : nil, dependentLaunch: true,
                                           decode: DecodeKernelChoices(prefetch: prefetch, dependentAnyWarps: anyWarps, weakWeightLoads: weak,
-                                                                      tensorActivations: tensor, weightsAfterWait: afterWait),
+                                                                      tensorActivations: tensor),
                                           arrays: arrays, rotateBytes: 0)
                 defer { variant.free() }
                 for m in [1, 5, 16, 24] {

@@ -443,10 +443,6 @@ struct DecodeKernelChoices {
     var weakWeightLoads: Bool? = nil
     /// The staged 2:4 kernel's activations by the tensor copy engine (`LinearKernel.tensorActivations`).
     var tensorActivations = false
-    /// The last round of units cut in halves (`LinearKernel.halfUnits`).
-    var halfUnits = false
-    /// The first batch of weights loaded weakly after the grid-dependency wait (`LinearKernel.weightsAfterWait`).
-    var weightsAfterWait = false
 
     /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
     func kernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int?,
@@ -456,8 +452,7 @@ struct DecodeKernelChoices {
                                       splits: splits, clusters: clusters, dependentLaunch: dependentLaunch,
                                       prefetch: prefetch, prefetchAhead: prefetchAhead, sumsScaled: sumsScaled, batchUnits: batchUnits,
                                       blocksPerSM: blocksPerSM, dependentAnyWarps: dependentAnyWarps, weakWeightLoads: weakWeightLoads,
-                                      tensorActivations: tensorActivations, halfUnits: halfUnits,
-                                      weightsAfterWait: weightsAfterWait)
+                                      tensorActivations: tensorActivations)
         }
     }
 }

@@ -75,10 +75,6 @@ struct NMCRun: ParsableCommand {
     var decodeWeakWeightLoads: Bool?
     @Flag(help: "Bring the activations of the 2:4 decode linear kernel for 9 to 16 tokens into shared memory by the bulk tensor copy engine (cp.async.bulk.tensor, two 2-D boxes a unit, sm_90a), instead of 16-byte loads into registers and stores from them (experimental).")
     var decodeTensorActivations = false
-    @Flag(help: "Cut the last round of units of the decode linear kernels in halves where it leaves no more units than half the warps (4096x11008: two warps take each of the sixth round's 6 units, half of its steps each; experimental).")
-    var decodeHalfUnits = false
-    @Flag(help: "With --dependent-launch, load the first batch of weights of the decode linear kernels after waiting for the kernel ahead, with weak loads, so that each warp issues them with its activations' loads right after the wait (experimental).")
-    var decodeWeightsAfterWait = false
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
@@ -223,8 +219,7 @@ struct NMCRun: ParsableCommand {
     private var decodeChoices: DecodeKernelChoices {
         DecodeKernelChoices(prefetch: decodePrefetch, prefetchAhead: decodePrefetchAhead, sumsScaled: decodeScaleSums, batchUnits: decodeBatch,
                             blocksPerSM: decodeMinBlocks, dependentAnyWarps: decodeDependentAnyWarps, weakWeightLoads: decodeWeakWeightLoads,
-                            tensorActivations: decodeTensorActivations, halfUnits: decodeHalfUnits,
-                            weightsAfterWait: decodeWeightsAfterWait)
+                            tensorActivations: decodeTensorActivations)
     }
 
     private func emit(into dir: String) throws {
