@@ -177,12 +177,22 @@ public struct LinearKernel: Sendable {
     /// all their units in one batch (`oneBatch`), where it was measured faster (see `prefetch`);
     /// `prefetchAhead` (nil: this choice) is 1 for those with one token tile and several batches
     /// (see `prefetchAhead`), else 0.
+    ///
+    /// 16-warp 2:4 kernels launched dependently whose warps have more rounds than a default batch
+    /// (4096×11008: 86 units, 6 rounds) load one unit a batch (`batchUnits`, nil: this choice),
+    /// with the next batch's weights asked of the L2 (`prefetchAhead` 1), and the staged one (16
+    /// tokens) takes its activations by the tensor copy engine (`tensorActivations`, nil: this
+    /// choice; sm_90a). Measured in graphs of dependent launches (session 30,
+    /// docs/performance-gpu.md): 4096×11008 at M = 16 10.7 → 9.6 us with batches of one, 9.2 with
+    /// the prefetch, 9.0 with the tensor copies (4.00x cuBLAS in one run); at M = 1 7.5 → 7.2 us.
+    /// The 4-warp 11008×4096 M = 16 kernel lost with batches of one (8.5 → 9.3 us, 8.7 with
+    /// the prefetch), and kernels of one batch stay as they are.
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
                                 warps: Int? = nil, rowTiles: Int? = nil, splits: Int? = nil,
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
                                 prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil,
                                 blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, weakWeightLoads: Bool? = nil,
-                                tensorActivations: Bool = false) throws -> LinearKernel {
+                                tensorActivations: Bool? = nil) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
@@ -196,12 +206,15 @@ public struct LinearKernel: Sendable {
                                       warps: w, rowTiles: r, splits: splits ?? 1, dependentLaunch: dependent,
                                       batchUnits: batchUnits, blocksPerSM: minBlocks)
         let sparseDependent = weights == .int4Sparse24 && kernel.dependentLaunch && kernel.splits == 1
-        let withPrefetch = prefetch ?? (sparseDependent && kernel.oneBatch)
-        let ahead = prefetchAhead ?? (sparseDependent && tokenTiles == 1 && !kernel.oneBatch && !withPrefetch ? 1 : 0)
+        let streamed = sparseDependent && w == 16 && kernel.rounds > kernel.defaultBatch
+        let batch = batchUnits ?? (streamed ? 1 : nil)
+        let oneBatch = kernel.rounds <= (batch ?? kernel.defaultBatch)
+        let withPrefetch = prefetch ?? (sparseDependent && oneBatch)
+        let ahead = prefetchAhead ?? (sparseDependent && (tokenTiles == 1 || streamed) && !oneBatch && !withPrefetch ? 1 : 0)
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
-                                sumsScaled: sumsScaled, batchUnits: batchUnits, blocksPerSM: minBlocks, weakWeightLoads: weak,
-                                tensorActivations: tensorActivations && sparse16)
+                                sumsScaled: sumsScaled, batchUnits: batch, blocksPerSM: minBlocks, weakWeightLoads: weak,
+                                tensorActivations: (tensorActivations ?? streamed) && sparse16)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte

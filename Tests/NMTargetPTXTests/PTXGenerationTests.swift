@@ -105,12 +105,24 @@ import Testing
         #expect(try !standard(.int4, 4096).prefetch && !standard(.fp16, 4096).prefetch && !standard(.int4Sparse24, 4096, splits: 2).prefetch)
         #expect(throws: PTXError.self) { try LinearKernel(weights: .int4, rows: 64, columns: 1152, tokenTiles: 1, splits: 2, prefetch: true) }
         // Prefetching a batch ahead is the default where the block's prefetch is not: 2:4, one
-        // token tile, dependent launches, several batches (11008 columns); not at M = 16, nor
-        // without dependent launches, nor for the other kinds; asked for, it is granted.
-        #expect(try standard(.int4Sparse24, 11008).prefetchAhead == 1 && standard(.int4Sparse24, 11008).entry.hasSuffix("_w16_pa1_d"))
+        // token tile or 16 warps, dependent launches, several batches (11008 columns, then in
+        // batches of one unit: session 30); not without dependent launches, nor for the other
+        // kinds, nor for the 4-warp M = 16 kernel; asked for, it is granted.
+        #expect(try standard(.int4Sparse24, 11008).prefetchAhead == 1 && standard(.int4Sparse24, 11008).entry.hasSuffix("_w16_pa1_b1_d"))
         #expect(try standard(.int4Sparse24, 4096).prefetchAhead == 0 && standard(.int4Sparse24, 11008, dependent: false).prefetchAhead == 0)
         #expect(try standard(.int4, 11008).prefetchAhead == 0 && standard(.fp16, 11008).prefetchAhead == 0)
-        #expect(try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true).prefetchAhead == 0)
+        let m16 = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true)
+        #expect(m16.prefetchAhead == 1 && m16.batch == 1 && m16.tensorActivations && m16.entry.hasSuffix("_w16_pa1_b1_d_ta"))
+        let fourWarps = try LinearKernel.standard(weights: .int4Sparse24, rows: 11008, columns: 4096, tokenTiles: 2, dependentLaunch: true)
+        #expect(fourWarps.warps == 4 && fourWarps.prefetchAhead == 0 && fourWarps.batch == 2 && !fourWarps.tensorActivations)
+        // One batch a warp (4096 columns) keeps its batch, and the block's prefetch; no tensor copies.
+        let square = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 4096, tokenTiles: 2, dependentLaunch: true)
+        #expect(square.batch == 2 && square.prefetch && !square.tensorActivations)
+        // Refused, the tensor copies stay off; without dependent launches nothing changes.
+        #expect(try !LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true,
+                                           tensorActivations: false).tensorActivations)
+        let plain16 = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2)
+        #expect(plain16.batch == 2 && plain16.prefetchAhead == 0 && !plain16.tensorActivations)
         #expect(try LinearKernel.standard(weights: .int4, rows: 4096, columns: 11008, tokenTiles: 1, prefetchAhead: 2).prefetchAhead == 2)
     }
 
@@ -180,8 +192,9 @@ import Testing
 
 
     @Test func weakWeightLoadsOnlyBeforeTheWait() throws {
-        // 4096×11008 at 16 tokens: 16 warps, 6 rounds, batches of 2 units; the first batch (2
-        // units × 2 row tiles: values, metadata, scales each) loads weakly, the later ones `.nc`.
+        // 4096×11008 at 16 tokens: 16 warps, 6 rounds, batches of 2 units (asked for: the default
+        // is one, with the tensor copies); the first batch (2 units × 2 row tiles: values,
+        // metadata, scales each) loads weakly, the later ones `.nc`.
         func loads(_ k: LinearKernel) -> (weakBeforeWait: Int, ncBeforeWait: Int) {
             let lines = k.ptxLines
             let wait = lines.firstIndex(of: "griddepcontrol.wait;") ?? lines.count
@@ -189,8 +202,9 @@ import Testing
             return (lines[..<wait].filter(weak).count, lines[..<wait].filter { $0.hasPrefix("ld.global.nc") }.count)
         }
         let asked = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true,
-                                              weakWeightLoads: true)
-        let standard = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true)
+                                              prefetchAhead: 0, batchUnits: 2, weakWeightLoads: true, tensorActivations: false)
+        let standard = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true,
+                                                 prefetchAhead: 0, batchUnits: 2, tensorActivations: false)
         #expect(asked.entry == standard.entry + "_wk")
         #expect(loads(standard).weakBeforeWait == 0 && loads(standard).ncBeforeWait == 12)
         let weak = loads(asked)

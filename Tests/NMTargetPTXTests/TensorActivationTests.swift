@@ -44,17 +44,33 @@ import Testing
     }
 
     @Test func laterBatchesReuseTheBuffersOnTheNextPhase() throws {
-        // 4096×11008: 86 units over 16 warps, 6 rounds, 3 batches of 2; the last round only for
-        // warps 0–5, so its expectation and boxes are guarded.
+        // 4096×11008: 86 units over 16 warps, 6 rounds, 3 batches of 2 (asked for; the default is
+        // batches of one, below); the last round only for warps 0–5, so its expectation and boxes
+        // are guarded.
         let k = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true,
-                                          tensorActivations: true)
+                                          prefetchAhead: 0, batchUnits: 2, tensorActivations: true)
         let text = lines(k)
         #expect(text.filter { $0.contains("cp.async.bulk.tensor") }.count == 12)
         #expect(text.filter { $0 == "fence.proxy.async.shared::cta;" }.count == 2)
         let parities = text.filter { $0.hasPrefix("mbarrier.try_wait.parity") }.map { $0.hasSuffix(", 1;") ? 1 : 0 }
         #expect(parities == [0, 0, 1, 1, 0, 0])
-        let plain = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true)
+        let plain = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true,
+                                              prefetchAhead: 0, batchUnits: 2, tensorActivations: false)
         #expect(text.filter { $0.hasPrefix("and.pred") }.count == lines(plain).filter { $0.hasPrefix("and.pred") }.count + 1)
+    }
+
+    @Test func theDefaultAt4096x11008TakesOneUnitABatch() throws {
+        // Session 30's default there: one buffer a warp, each batch after the first reusing it on
+        // the next phase, and the next unit's weights asked of the L2 while a unit loads.
+        let k = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true)
+        #expect(k.tensorActivations && k.batch == 1 && k.prefetchAhead == 1)
+        #expect(k.sharedBytes == max(k.reductionBytes, 16 * 4096) + 16 * 8)
+        let text = lines(k)
+        #expect(text.filter { $0.contains("cp.async.bulk.tensor") }.count == 12)
+        #expect(text.filter { $0 == "fence.proxy.async.shared::cta;" }.count == 5)
+        let parities = text.filter { $0.hasPrefix("mbarrier.try_wait.parity") }.map { $0.hasSuffix(", 1;") ? 1 : 0 }
+        #expect(parities == [0, 1, 0, 1, 0, 1])
+        #expect(text.contains { $0.hasPrefix("prefetch.global.L2") })
     }
 
     @Test func onlyTheStagedKernelTakesIt() throws {

@@ -441,8 +441,9 @@ struct DecodeKernelChoices {
     /// Weak loads for the weights a warp loads before the grid-dependency wait, asked for or
     /// refused (`LinearKernel.weakWeightLoads`).
     var weakWeightLoads: Bool? = nil
-    /// The staged 2:4 kernel's activations by the tensor copy engine (`LinearKernel.tensorActivations`).
-    var tensorActivations = false
+    /// The staged 2:4 kernel's activations by the tensor copy engine (`LinearKernel.tensorActivations`),
+    /// asked for or refused.
+    var tensorActivations: Bool? = nil
 
     /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
     func kernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int?,

@@ -65,16 +65,16 @@ struct NMCRun: ParsableCommand {
     var dependentLaunch = true
     @Flag(inversion: .prefixedNo, help: "Build the decode linear kernels with (or without) an L2 prefetch of each block's weights before its first load (not with --splits; default: LinearKernel.standard's, on for 2:4 kernels launched dependently whose warps load all their units in one batch).")
     var decodePrefetch: Bool?
-    @Option(help: "Each warp of the decode linear kernels asks the L2 for its units N batches ahead of those it loads (0 to 3; default: LinearKernel.standard's, 1 for 2:4 one-token-tile kernels launched dependently whose warps load their units in several batches, else 0).") var decodePrefetchAhead: Int?
+    @Option(help: "Each warp of the decode linear kernels asks the L2 for its units N batches ahead of those it loads (0 to 3; default: LinearKernel.standard's, 1 for 2:4 kernels launched dependently whose warps load their units in several batches, one token tile or 16 warps, else 0).") var decodePrefetchAhead: Int?
     @Flag(inversion: .prefixedNo, help: "Scale the f32 sums of each unit of the INT4 decode linear kernels instead of the f16 weights, with one accumulator set (or scale the weights); default: sums where a warp's units load in one batch (experimental).")
     var decodeScaleSums: Bool?
-    @Option(help: "Units each warp of the decode linear kernels loads before it computes them (1 to 8; default: 2 for the FP16 and 2:4 16-token kernels, else 4; experimental).") var decodeBatch: Int?
+    @Option(help: "Units each warp of the decode linear kernels loads before it computes them (1 to 8; default: 1 for 16-warp 2:4 kernels launched dependently that have more rounds of units than the next default, 2 for the FP16 and 2:4 16-token kernels, else 4; experimental).") var decodeBatch: Int?
     @Flag(help: "With --dependent-launch, build every decode linear kernel for dependent launches, not only those of 16-warp blocks and the 4-warp 2:4 kernel for 9 to 16 tokens (experimental).") var decodeDependentAnyWarps = false
     @Option(help: "Blocks of the decode linear kernels an SM must hold at once (.minnctapersm; ptxas keeps registers within it, spilling if it must; default: 2 for 16-warp one-token-tile kernels launched dependently, 3 for the 4-warp 2:4 kernel for 9 to 16 tokens launched dependently, else 1; experimental).") var decodeMinBlocks: Int?
     @Flag(inversion: .prefixedNo, help: "With --dependent-launch, load the weights each warp of the decode linear kernels loads before waiting for the kernel ahead with weak loads (ld.global, not .nc), which ptxas keeps above the wait, or not (default: only in the 4-warp 2:4 kernel for 9 to 16 tokens; experimental).")
     var decodeWeakWeightLoads: Bool?
-    @Flag(help: "Bring the activations of the 2:4 decode linear kernel for 9 to 16 tokens into shared memory by the bulk tensor copy engine (cp.async.bulk.tensor, two 2-D boxes a unit, sm_90a), instead of 16-byte loads into registers and stores from them (experimental).")
-    var decodeTensorActivations = false
+    @Flag(inversion: .prefixedNo, help: "Bring the activations of the 2:4 decode linear kernel for 9 to 16 tokens into shared memory by the bulk tensor copy engine (cp.async.bulk.tensor, two 2-D boxes a unit, sm_90a), instead of 16-byte loads into registers and stores from them, or not (default: LinearKernel.standard's, on for its 16-warp kernels launched dependently whose warps load their units in several batches, as at 4096x11008).")
+    var decodeTensorActivations: Bool?
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
