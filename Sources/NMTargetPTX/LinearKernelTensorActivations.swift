@@ -1,5 +1,5 @@
 /// Activations by the bulk tensor copy engine for the staged 2:4 decode kernel
-/// (`LinearKernel.tensorActivations`, experimental).
+/// (`LinearKernel.tensorActivations`; the default where a 16-warp kernel has several batches).
 ///
 /// The staged kernel (two token tiles) loads each unit's 16 token rows of 256 bytes with 16-byte
 /// loads into registers and stores them to its warp's rows in shared memory, for `ldmatrix`.
