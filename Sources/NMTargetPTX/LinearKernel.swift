@@ -187,7 +187,7 @@ public struct LinearKernel: Sendable {
     /// tokens) takes its activations by the tensor copy engine (`tensorActivations`, nil: this
     /// choice; sm_90a). Measured in graphs of dependent launches (session 30,
     /// docs/performance-gpu.md): 4096×11008 at M = 16 10.7 → 9.6 us with batches of one, 9.2 with
-    /// the prefetch, 9.0 with the tensor copies (4.00x cuBLAS in one run); at M = 1 7.5 → 7.2 us.
+    /// the prefetch, 9.0 with the tensor copies (4.00x and 3.98x cuBLAS in two runs); at M = 1 7.5 → 7.2 us.
     /// The 4-warp 11008×4096 M = 16 kernel lost with batches of one (8.5 → 9.3 us, 8.7 with
     /// the prefetch), and kernels of one batch stay as they are.
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
