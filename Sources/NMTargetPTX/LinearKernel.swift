@@ -63,8 +63,7 @@ public struct LinearKernel: Sendable {
     /// slower at M = 16 (4096×11008 10.9 → 12.3 with 1, 11.2 with 2; 11008×4096 11.2 → 11.5,
     /// 12.5), where the staged kernels' instructions, not the round trips, set the time. So
     /// `standard` asks for 1 ahead for 2:4 one-token-tile kernels launched dependently whose
-    /// warps load their units in several batches, and since session 30 for the 16-warp staged ones
-    /// in batches of one unit (4096×11008 M = 16: 9.6 → 9.2 us; see `standard`).
+    /// warps load their units in several batches, and for the 16-warp ones it gives batches of one.
     public let prefetchAhead: Int
     /// INT4 where a warp's units all load in one batch: scale each unit's f32 sums instead of
     /// the f16 weights (`computeUnit`); fewer instructions, more registers (session 19 of
@@ -76,8 +75,7 @@ public struct LinearKernel: Sendable {
     /// at 11008×4096, M = 16.
     public let sumsScaled: Bool?
     /// Units a warp loads before it computes the first of them (nil: `defaultBatch`; `standard`
-    /// asks for 1 in 16-warp 2:4 kernels with several batches, session 30). `nmc-run --decode-batch
-    /// N` overrides. Measured in session 21 (docs/performance-gpu.md):
+    /// gives 1 to some kernels, see there). Measured in session 21 (docs/performance-gpu.md):
     /// batches of 4 with scaled sums slower at M = 16 (11008×4096 4% with its 4-warp blocks' spare
     /// registers; 4096×11008, which spills, 48%); ptxas hoists loads as registers allow anyway.
     public let batchUnits: Int?
@@ -100,8 +98,7 @@ public struct LinearKernel: Sendable {
     /// A staged kernel's activations by the bulk tensor copy engine (`cp.async.bulk.tensor`, 2-D
     /// boxes through a tensor map, sm_90a) straight into shared memory, instead of 16-byte loads
     /// into registers and stores from them: LinearKernelTensorActivations.swift. `standard` asks
-    /// for it in the 16-warp kernel with several batches (4096×11008, session 30: 9.2 → 9.0 us with
-    /// batches of one; slower where a warp has one batch); `nmc-run --[no-]decode-tensor-activations`.
+    /// for it where it gives batches of one (see there).
     public let tensorActivations: Bool
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")

@@ -213,8 +213,9 @@ struct GPUCheck {
             // 16-warp blocks loading them so (experimental, `weakWeightLoads`); on Hopper, for 2:4 at
             // 4096, the decode-shaped wgmma kernel (experimental, `WarpgroupDecodeKernel`), also
             // letting the next launch start only once its first activations are in (`trigger`); and, on
-            // Hopper, the staged 2:4 kernel's activations by the tensor copy engine (experimental,
-            // `tensorActivations`, sm_90a), with 16-warp and 4-warp blocks.
+            // Hopper, the staged 2:4 kernel's activations by the tensor copy engine
+            // (`tensorActivations`, sm_90a; by default only where a warp has several batches), with
+            // 16-warp and 4-warp blocks.
             let hopper = device.computeCapability == (9, 0), wgmma = hopper && n == 4096
             let variants: [(prefetch: Bool, anyWarps: Bool, weak: Bool?, wgmma: Bool, late: Bool, tensor: Bool)] =
                 [(false, false, nil, false, false, false), (true, false, nil, false, false, false), (false, true, nil, false, false, false),
