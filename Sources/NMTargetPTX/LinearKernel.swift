@@ -147,7 +147,12 @@ public struct LinearKernel: Sendable {
         self.dependentLaunch = dependentLaunch; self.prefetch = prefetch; self.prefetchAhead = prefetchAhead
         self.sumsScaled = sumsScaled; self.batchUnits = batchUnits; self.blocksPerSM = blocksPerSM
         self.weakWeightLoads = weakWeightLoads; self.tensorActivations = tensorActivations
+        guard sharedBytes <= Self.maxSharedBytes else {
+            throw PTXError("linear kernel \(rows)x\(columns): \(warps) warps with batches of \(batch) units\(tensorActivations ? " and the tensor copies' buffers" : "") need \(sharedBytes) bytes of shared memory, more than an SM has (\(Self.maxSharedBytes))")
+        }
     }
+    /// The most shared memory a block may have (sm_80 and sm_90: 227 KB).
+    static let maxSharedBytes = 227 * 1024
 
     /// The configuration measured fastest on an H100 (docs/performance-gpu.md): 16 warps; with
     /// two token tiles the 2:4 kernel stages its activations in shared memory and takes two row
@@ -182,7 +187,7 @@ public struct LinearKernel: Sendable {
     /// (4096×11008: 86 units, 6 rounds) load one unit a batch (`batchUnits`, nil: this choice),
     /// with the next batch's weights asked of the L2 (`prefetchAhead` 1), and the staged one (16
     /// tokens) takes its activations by the tensor copy engine (`tensorActivations`, nil: this
-    /// choice; sm_90a). Measured in graphs of dependent launches (session 30,
+    /// choice where its batches are of one unit; sm_90a). Measured in graphs of dependent launches (session 30,
     /// docs/performance-gpu.md): 4096×11008 at M = 16 10.7 → 9.6 us with batches of one, 9.2 with
     /// the prefetch, 9.0 with the tensor copies (4.00x and 3.98x cuBLAS in two runs); at M = 1 7.5 → 7.2 us.
     /// The 4-warp 11008×4096 M = 16 kernel lost with batches of one (8.5 → 9.3 us, 8.7 with
@@ -214,7 +219,7 @@ public struct LinearKernel: Sendable {
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
                                 sumsScaled: sumsScaled, batchUnits: batch, blocksPerSM: minBlocks, weakWeightLoads: weak,
-                                tensorActivations: (tensorActivations ?? streamed) && sparse16)
+                                tensorActivations: (tensorActivations ?? (streamed && batch == 1)) && sparse16)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte

@@ -121,6 +121,16 @@ import Testing
         // Refused, the tensor copies stay off; without dependent launches nothing changes.
         #expect(try !LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true,
                                            tensorActivations: false).tensorActivations)
+        // Other batches asked for keep the loads into registers: the copies' buffers of a batch of
+        // 4 units would take 256 KB (session 31's gpu-check found it), which the kernel refuses.
+        for units in [2, 3, 4] {
+            #expect(try !LinearKernel.standard(weights: .int4Sparse24, rows: 96, columns: 11008, tokenTiles: 2, dependentLaunch: true,
+                                               batchUnits: units).tensorActivations)
+        }
+        #expect(throws: PTXError.self) {
+            try LinearKernel(weights: .int4Sparse24, rows: 96, columns: 11008, tokenTiles: 2, warps: 16, rowTiles: 2,
+                             dependentLaunch: true, batchUnits: 4, tensorActivations: true)
+        }
         let plain16 = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2)
         #expect(plain16.batch == 2 && plain16.prefetchAhead == 0 && !plain16.tensorActivations)
         #expect(try LinearKernel.standard(weights: .int4, rows: 4096, columns: 11008, tokenTiles: 1, prefetchAhead: 2).prefetchAhead == 2)

@@ -188,23 +188,30 @@ struct GPUCheck {
         log("gpu-check: all kernels match the host reference")
     }
 
-    /// Programmatic dependent launches keep their order: a chain x → y1 → … → y4 of the same
-    /// square linear, each launch reading the one before's output, launched dependent on the
-    /// stream and replayed twice from a graph, must give the plain chain's outputs bit for bit
-    /// (the outputs are poisoned with NaN first, so a launch that read its input early shows),
-    /// and y4 must match the host reference computed from the plain chain's y3.
+    /// Programmatic dependent launches keep their order: a chain x → y1 → … → y4 of linears,
+    /// each launch reading the one before's output, launched dependent on the stream and replayed
+    /// twice from a graph, must give the plain chain's outputs bit for bit (the outputs are
+    /// poisoned with NaN first, so a launch that read its input early shows), and y4 must match
+    /// the host reference computed from the plain chain's y3. A square chain uses one weight; the
+    /// 128 × 11008 one alternates it with an 11008 × 128 weight, so that the default 16-warp 2:4
+    /// kernels of several batches (batches of one, a batch prefetched ahead, at 16 tokens the
+    /// tensor copies: `LinearKernel.standard`) hand over to and from 4-warp and one-unit kernels.
     func dependentLaunches(log: (String) -> Void) throws {
         var points = 0
         var layout = MatmulBench(device: device, runs: 1, seed: seed)
         layout.metadataOrder = metadataOrder
-        for n in [1152, 4096] {
+        for (n, k) in [(1152, 1152), (4096, 4096), (128, 11008)] {
             var rng = SplitMix64(seed: seed &+ 99)
-            let dense = try PackedINT4Weight.random(rows: n, columns: n, group: 128, sparse24: false, using: &rng)
-            let sparse = try PackedINT4Weight.random(rows: n, columns: n, group: 128, sparse24: true, using: &rng)
-            let maxTokens = 24
-            let xBits = (0..<(maxTokens * n)).map { _ in Float16(Float.random(in: -1...1, using: &rng)).bitPattern }
+            // weights[i % 2] takes launch i: n × k, then k × n (the same weight where square).
+            func weights(sparse24: Bool) throws -> [PackedINT4Weight] {
+                let a = try PackedINT4Weight.random(rows: n, columns: k, group: 128, sparse24: sparse24, using: &rng)
+                return n == k ? [a, a] : [a, try PackedINT4Weight.random(rows: k, columns: n, group: 128, sparse24: sparse24, using: &rng)]
+            }
+            let dense = try weights(sparse24: false), sparse = try weights(sparse24: true)
+            let maxTokens = 24, width = max(n, k)
+            let xBits = (0..<(maxTokens * k)).map { _ in Float16(Float.random(in: -1...1, using: &rng)).bitPattern }
             let x = try device.buffer(xBits)
-            let ys = try (0..<4).map { _ in try device.allocate(maxTokens * n * 2) }
+            let ys = try (0..<4).map { _ in try device.allocate(maxTokens * width * 2) }
             defer { device.free(x); ys.forEach(device.free) }
             // Each kind, plain and with the (experimental) L2 prefetch, which once let ptxas move
             // `.nc` activation loads above the grid-dependency wait (session 17), and with 4-warp
@@ -215,30 +222,37 @@ struct GPUCheck {
             // letting the next launch start only once its first activations are in (`trigger`); and, on
             // Hopper, the staged 2:4 kernel's activations by the tensor copy engine
             // (`tensorActivations`, sm_90a; by default only where a warp has several batches), with
-            // 16-warp and 4-warp blocks.
+            // 16-warp and 4-warp blocks. The 128 × 11008 chain runs the defaults alone.
             let hopper = device.computeCapability == (9, 0), wgmma = hopper && n == 4096
-            let variants: [(prefetch: Bool, anyWarps: Bool, weak: Bool?, wgmma: Bool, late: Bool, tensor: Bool)] =
-                [(false, false, nil, false, false, false), (true, false, nil, false, false, false), (false, true, nil, false, false, false),
-                 (false, false, true, false, false, false)]
-                + (hopper ? [(false, false, nil, false, false, true), (false, true, nil, false, false, true)] : [])
-                + (wgmma ? [(false, false, nil, true, false, false), (false, false, nil, true, true, false)] : [])
-            for kind in LinearKernel.Weights.allCases { for (prefetch, anyWarps, weak, wgmma, late, tensor) in variants where !(wgmma || tensor) || kind == .int4Sparse24 {
+            let variants: [(prefetch: Bool?, anyWarps: Bool, weak: Bool?, wgmma: Bool, late: Bool, tensor: Bool?)] = n != k
+                ? [(nil, false, nil, false, false, nil)]
+                : [(false, false, nil, false, false, false), (true, false, nil, false, false, false), (false, true, nil, false, false, false),
+                   (false, false, true, false, false, false)]
+                  + (hopper ? [(false, false, nil, false, false, true), (false, true, nil, false, false, true)] : [])
+                  + (wgmma ? [(false, false, nil, true, false, false), (false, false, nil, true, true, false)] : [])
+            for kind in LinearKernel.Weights.allCases { for (prefetch, anyWarps, weak, wgmma, late, tensor) in variants where !(wgmma || tensor == true) || kind == .int4Sparse24 {
                 let w = kind == .int4Sparse24 ? sparse : dense
-                let arrays = try layout.prepare(kind, dense: dense, sparse: sparse, xBits: xBits, tokens: []).0
-                let variant = try Variant(device: device, kind: kind, rows: n, columns: n, warps: anyWarps ? 4 : nil, rowTiles: nil, tiledFrom: wgmma ? 1 : Int.max,
-                                          warpgroups: nil, blockTokens: nil, wgmmaDecode: wgmma ? WarpgroupDecodeKernel.Choices(trigger: late ? .landed : .first) : nil, dependentLaunch: true,
-                                          decode: DecodeKernelChoices(prefetch: prefetch, dependentAnyWarps: anyWarps, weakWeightLoads: weak,
-                                                                      tensorActivations: tensor),
-                                          arrays: arrays, rotateBytes: 0)
-                defer { variant.free() }
+                let links = try (0..<(n == k ? 1 : 2)).map { i -> Variant in
+                    let arrays = try layout.prepare(kind, dense: dense[i], sparse: sparse[i], xBits: xBits, tokens: []).0
+                    return try Variant(device: device, kind: kind, rows: w[i].rows, columns: w[i].columns, warps: anyWarps ? 4 : nil, rowTiles: nil,
+                                       tiledFrom: wgmma ? 1 : Int.max, warpgroups: nil, blockTokens: nil,
+                                       wgmmaDecode: wgmma ? WarpgroupDecodeKernel.Choices(trigger: late ? .landed : .first) : nil, dependentLaunch: true,
+                                       decode: DecodeKernelChoices(prefetch: prefetch, dependentAnyWarps: anyWarps, weakWeightLoads: weak,
+                                                                   tensorActivations: tensor),
+                                       arrays: arrays, rotateBytes: 0)
+                }
+                defer { links.forEach { $0.free() } }
+                let label = links.map(\.label).joined(separator: " / ")
                 for m in [1, 5, 16, 24] {
                     func chain(dependent: Bool) throws {
-                        for y in ys { try device.fill(y, byte: 0xFF, bytes: m * n * 2) }
+                        for y in ys { try device.fill(y, byte: 0xFF, bytes: m * width * 2) }
                         for (i, y) in ys.enumerated() {
-                            try variant.launch(m: m, copy: 0, x: i == 0 ? x : ys[i - 1], y: y, dependent: dependent)
+                            try links[i % links.count].launch(m: m, copy: 0, x: i == 0 ? x : ys[i - 1], y: y, dependent: dependent)
                         }
                     }
-                    func outputs() throws -> [[UInt16]] { try ys.map { try device.download($0, count: m * n, as: UInt16.self) } }
+                    func outputs() throws -> [[UInt16]] {
+                        try ys.enumerated().map { i, y in try device.download(y, count: m * w[i % 2].rows, as: UInt16.self) }
+                    }
                     try chain(dependent: false)
                     let plain = try outputs()
                     try chain(dependent: true)
@@ -249,22 +263,22 @@ struct GPUCheck {
                     let graphed = try outputs()
                     for (how, got) in [("stream", streamed), ("graph", graphed)] where got != plain {
                         let step = got.indices.first { got[$0] != plain[$0] }!
-                        throw BenchFailure("gpu-check: \(variant.label) M=\(m): dependent launches on the \(how) differ from plain ones at y\(step + 1)")
+                        throw BenchFailure("gpu-check: \(label) M=\(m): dependent launches on the \(how) differ from plain ones at y\(step + 1)")
                     }
                     if let bad = plain[3].firstIndex(where: { Float16(bitPattern: $0).isNaN }) {
-                        throw BenchFailure("gpu-check: \(variant.label) M=\(m): y4[\(bad)] was not written or is NaN")
+                        throw BenchFailure("gpu-check: \(label) M=\(m): y4[\(bad)] was not written or is NaN")
                     }
-                    let tokens = [0, m - 1]
-                    let reference = w.referenceLinear(x: plain[2], tokens: tokens)
+                    let tokens = [0, m - 1], last = w[1]
+                    let reference = last.referenceLinear(x: plain[2], tokens: tokens)
                     var maxErr = 0.0, maxRef = 0.0
                     for (i, token) in tokens.enumerated() {
-                        for r in 0..<n {
-                            maxErr = max(maxErr, abs(Double(Float(Float16(bitPattern: plain[3][token * n + r]))) - reference[i][r]))
+                        for r in 0..<last.rows {
+                            maxErr = max(maxErr, abs(Double(Float(Float16(bitPattern: plain[3][token * last.rows + r]))) - reference[i][r]))
                             maxRef = max(maxRef, abs(reference[i][r]))
                         }
                     }
                     guard maxErr / max(maxRef, 1e-30) <= 1e-2 else {
-                        throw BenchFailure("gpu-check: \(variant.label) M=\(m): y4 is \(maxErr / maxRef) off the host reference")
+                        throw BenchFailure("gpu-check: \(label) M=\(m): y4 is \(maxErr / maxRef) off the host reference")
                     }
                     points += 1
                 }
