@@ -21,9 +21,13 @@ graph of dependent launches, is what that piece costs there:
            its time tells what a cluster launch costs a kernel that does work
   nowait   no `griddepcontrol.wait`: every load and instruction stays, only the order against
            the launch ahead is lost (session 25 timed this edit by hand)
+  waitonweights nothing taken out: the wait is guarded by a predicate made from every weight
+           register loaded above it (their XOR ANDed with m >> 31, 0 for any real M), so that
+           ptxas issues the `.nc` weight loads, and they land, before the wait (it otherwise
+           sinks them below it); results stay right (session 31)
   noact+nowait, noact+noreduce: two together
 
-Results are wrong (but cluster2's); nmc-run reports them without checking. The `wgmma` kernels take their
+Results are wrong (but cluster2's and waitonweights'); nmc-run reports them without checking. The `wgmma` kernels take their
 activations by bulk copies and are left out (tools/wgmma_ablate.py edits those).
 
 Usage: python3 tools/decode_ablate.py MODULE.ptx OUTDIR
@@ -116,12 +120,27 @@ def nowait(name, lines):
     return [l for l in lines if l.strip() != "griddepcontrol.wait;"]
 
 
+def waitonweights(name, lines):
+    wait = lines.index("    griddepcontrol.wait;")
+    m = next(g.group(1) for l in lines for g in [re.search(rf"ld\.param\.u32 (%r\d+), \[{name}_m\];", l)] if g)
+    loads = [re.search(r"ld\.global(?:\.nc)?(?:\.v[24])?\.u32 (\{[^}]*\}|%r\d+), ", l) for l in lines[:wait]]
+    regs = [r for g in loads if g for r in re.findall(r"%r\d+", g.group(1))]
+    if not regs:
+        raise SystemExit(f"decode_ablate: {name}: no weight load above the wait")
+    body = [f"    mov.b32 %ww0, {regs[0]};"] + [f"    xor.b32 %ww0, %ww0, {r};" for r in regs[1:]] + [
+        f"    shr.u32 %ww1, {m}, 31;", "    and.b32 %ww0, %ww0, %ww1;", "    setp.eq.u32 %ww_p, %ww0, 0;",
+        "    @%ww_p griddepcontrol.wait;"]
+    brace = lines.index("{")
+    return lines[:brace + 1] + ["    .reg .b32 %ww<2>;", "    .reg .pred %ww_p;"] + lines[brace + 1:wait] + body + lines[wait + 1:]
+
+
 ABLATIONS = {
     "noact": noact,
     "hotact": hotact,
     "noreduce": noreduce,
     "cluster2": cluster2,
     "nowait": nowait,
+    "waitonweights": waitonweights,
     "noact+nowait": lambda name, lines: nowait(name, noact(name, lines)),
     "noact+noreduce": lambda name, lines: noreduce(name, noact(name, lines)),
 }
