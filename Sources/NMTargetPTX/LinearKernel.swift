@@ -100,12 +100,16 @@ public struct LinearKernel: Sendable {
     /// into registers and stores from them: LinearKernelTensorActivations.swift. `standard` asks
     /// for it where it gives batches of one (see there).
     public let tensorActivations: Bool
+    /// With `tensorActivations`: each batch's copies are asked for a batch ahead, into a second
+    /// set of buffers, so that they overlap the batch before's arithmetic (experimental,
+    /// `nmc-run --decode-tensor-ahead`).
+    public let tensorAhead: Bool
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
             + (prefetch ? "_pf" : "") + (prefetchAhead > 0 ? "_pa\(prefetchAhead)" : "")
             + (weights == .fp16 || scaleSums == oneBatch ? "" : scaleSums ? "_ss" : "_ws")
             + (batch == defaultBatch ? "" : "_b\(batch)") + (minBlocks == defaultMinBlocks ? "" : "_m\(minBlocks)")
-            + (dependentLaunch ? "_d" : "") + (weakFirstBatch ? "_wk" : "") + (tensorActivations ? "_ta" : "")
+            + (dependentLaunch ? "_d" : "") + (weakFirstBatch ? "_wk" : "") + (tensorActivations ? tensorAhead ? "_tah" : "_ta" : "")
     }
     /// The first batch's weight loads are weak (`weakWeightLoads` where it applies).
     var weakFirstBatch: Bool { weakWeightLoads && dependentLaunch }
@@ -129,7 +133,8 @@ public struct LinearKernel: Sendable {
 
     public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
                 dependentLaunch: Bool = false, prefetch: Bool = false, prefetchAhead: Int = 0, sumsScaled: Bool? = nil,
-                batchUnits: Int? = nil, blocksPerSM: Int? = nil, weakWeightLoads: Bool = false, tensorActivations: Bool = false) throws {
+                batchUnits: Int? = nil, blocksPerSM: Int? = nil, weakWeightLoads: Bool = false, tensorActivations: Bool = false,
+                tensorAhead: Bool = false) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
         guard (1...8).contains(batchUnits ?? 1) else { throw PTXError("linear kernel \(rows)x\(columns): a batch of \(batchUnits!) units is not supported (1 to 8)") }
         guard (1...16).contains(blocksPerSM ?? 1), (blocksPerSM ?? 1) * 32 * warps <= 2048 else {
@@ -139,14 +144,14 @@ public struct LinearKernel: Sendable {
               [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0, !(prefetch && splits > 1) else {
             throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps, \(splits) splits\(prefetch ? " with L2 prefetch" : "")\(prefetchAhead > 0 ? ", prefetching \(prefetchAhead) batches ahead" : "") is not supported")
         }
-        guard !tensorActivations || (weights == .int4Sparse24 && tokenTiles == 2) else {
+        guard !tensorActivations || (weights == .int4Sparse24 && tokenTiles == 2), !tensorAhead || tensorActivations else {
             throw PTXError("linear kernel \(rows)x\(columns): activations by the tensor copy engine need the staged 2:4 kernel (two token tiles)")
         }
         self.weights = weights; self.rows = rows; self.columns = columns
         self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles; self.splits = splits
         self.dependentLaunch = dependentLaunch; self.prefetch = prefetch; self.prefetchAhead = prefetchAhead
         self.sumsScaled = sumsScaled; self.batchUnits = batchUnits; self.blocksPerSM = blocksPerSM
-        self.weakWeightLoads = weakWeightLoads; self.tensorActivations = tensorActivations
+        self.weakWeightLoads = weakWeightLoads; self.tensorActivations = tensorActivations; self.tensorAhead = tensorAhead
         guard sharedBytes <= Self.maxSharedBytes else {
             throw PTXError("linear kernel \(rows)x\(columns): \(warps) warps with batches of \(batch) units\(tensorActivations ? " and the tensor copies' buffers" : "") need \(sharedBytes) bytes of shared memory, more than an SM has (\(Self.maxSharedBytes))")
         }
@@ -197,7 +202,7 @@ public struct LinearKernel: Sendable {
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
                                 prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil,
                                 blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, weakWeightLoads: Bool? = nil,
-                                tensorActivations: Bool? = nil) throws -> LinearKernel {
+                                tensorActivations: Bool? = nil, tensorAhead: Bool = false) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
@@ -215,11 +220,12 @@ public struct LinearKernel: Sendable {
         let batch = batchUnits ?? (streamed ? 1 : nil)
         let oneBatch = kernel.rounds <= (batch ?? kernel.defaultBatch)
         let withPrefetch = prefetch ?? (sparseDependent && oneBatch)
+        let tensor = (tensorActivations ?? (streamed && batch == 1)) && sparse16
         let ahead = prefetchAhead ?? (sparseDependent && (tokenTiles == 1 || streamed) && !oneBatch && !withPrefetch ? 1 : 0)
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
                                 sumsScaled: sumsScaled, batchUnits: batch, blocksPerSM: minBlocks, weakWeightLoads: weak,
-                                tensorActivations: (tensorActivations ?? (streamed && batch == 1)) && sparse16)
+                                tensorActivations: tensor, tensorAhead: tensorAhead && tensor)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -244,7 +250,7 @@ public struct LinearKernel: Sendable {
     /// Shared memory: the reduction's buffer (then, split, the block's sums); a staged kernel's
     /// activation rows share it (16 rows a warp).
     var sharedBytes: Int {
-        if tensorActivations { return tensorBarrierOffset + 8 * warps * batch }
+        if tensorActivations { return tensorBarrierOffset + 8 * warps * tensorBuffers }
         return max(reductionBytes, staged ? warps * 16 * Self.stagedRowBytes : 0)
     }
     /// The reduction's buffer: every warp's sums (and, split, the block's).
@@ -417,7 +423,11 @@ public struct LinearKernel: Sendable {
             // With one token tile the activations fit in registers beside the weights: load them
             // now too, so that no load waits behind the weights' arithmetic.
             if let tensor {
-                tensorCopy(&b, tensor, units: js, first: j0, guards: guards)
+                for c in tensorBatchesToCopy(at: j0 / batch, batches: batches) {
+                    let units = Array((c * batch)..<min((c + 1) * batch, rounds))
+                    for j in units { _ = guardOf(j) }
+                    tensorCopy(&b, tensor, units: units, batch: c, guards: guards)
+                }
             } else {
                 for j in js where T == 1 || staged {
                     activations[j] = loadActivations(&b, j: j, pred: guards[j].map { "@\($0) " } ?? "", xLane: xLane)
@@ -428,7 +438,7 @@ public struct LinearKernel: Sendable {
                 if let p = guards[j] { b.emit("@!\(p) bra \(skip);") }
                 let x: [[String]]
                 if let tensor {
-                    x = tensorFragments(&b, tensor, buffer: j - j0, parity: (j0 / batch) % 2)
+                    x = tensorFragments(&b, tensor, buffer: tensorSet(j0 / batch).first + j - j0, parity: tensorSet(j0 / batch).parity)
                 } else {
                     let loadedX = activations[j] ?? loadActivations(&b, j: j, pred: "", xLane: xLane)
                     x = staged ? stage(&b, loadedX[0], staging) : loadedX

@@ -31,16 +31,26 @@ extension LinearKernel {
     static var tensorBoxBytes: Int { 16 * 128 }
     /// The mbarriers' place: past the warps' buffers and the reduction's buffer (which reuses the
     /// buffers once every unit is done).
-    var tensorBarrierOffset: Int { max(reductionBytes, warps * batch * Self.tensorBufferBytes) }
+    var tensorBarrierOffset: Int { max(reductionBytes, warps * tensorBuffers * Self.tensorBufferBytes) }
+    /// A warp's buffers: one a unit of a batch, two sets of them with the copies a batch ahead.
+    var tensorBuffers: Int { batch * (tensorAhead ? 2 : 1) }
+    /// Batch k's first buffer, and the phase of its mbarriers when batch k's rows are in (each
+    /// set's k-th use completes phase k).
+    func tensorSet(_ k: Int) -> (first: Int, parity: Int) { tensorAhead ? ((k % 2) * batch, (k / 2) % 2) : (0, k % 2) }
+    /// The batches whose copies are asked for before batch k computes: k itself, or, a batch
+    /// ahead, 0 and 1 before the first and k + 1 (into the set batch k − 1 read) before each other.
+    func tensorBatchesToCopy(at k: Int, batches: Int) -> [Int] {
+        (tensorAhead ? (k == 0 ? [0, 1] : [k + 1]) : [k]).filter { $0 < batches }
+    }
 
     /// The warp's buffers, its mbarriers (initialized here: shared memory only, so before the
     /// grid-dependency wait), and the lane's addresses.
     func tensorSetup(_ b: inout PTXBuilder, warp: String, lane: String, vwarp: String, tokenBase: String) -> TensorStaging {
         let base = b.reg("r"), barriers = b.reg("r")
         b.emit("mov.u32 \(base), \(entry)_red;")
-        b.emit("mad.lo.u32 \(barriers), \(warp), \(8 * batch), \(base);")
+        b.emit("mad.lo.u32 \(barriers), \(warp), \(8 * tensorBuffers), \(base);")
         b.emit("add.u32 \(barriers), \(barriers), \(tensorBarrierOffset);")
-        b.emit("mad.lo.u32 \(base), \(warp), \(batch * Self.tensorBufferBytes), \(base);")
+        b.emit("mad.lo.u32 \(base), \(warp), \(tensorBuffers * Self.tensorBufferBytes), \(base);")
         // ldmatrix: lane l reads row r = l % 8 (+ 8 for the second token tile) of matrix l / 8, at
         // 16-byte chunk q = l / 8 + 4s of the unit's 256-byte row in step s: box s / 2, chunk
         // q % 8 of that box's 128-byte row, which the swizzle stores at chunk (q % 8) ^ (r % 8).
@@ -57,17 +67,18 @@ extension LinearKernel {
         b.emit("mov.u64 \(map), \(entry)_xmap;")
         b.emit("cvta.param.u64 \(map), \(map);")
         b.emit("setp.eq.u32 \(leader), \(lane), 0;")
-        for i in 0..<batch { b.emit("@\(leader) mbarrier.init.shared::cta.b64 [\(barriers)+\(8 * i)], 1;") }
+        for i in 0..<tensorBuffers { b.emit("@\(leader) mbarrier.init.shared::cta.b64 [\(barriers)+\(8 * i)], 1;") }
         b.emit("@\(leader) fence.mbarrier_init.release.cluster;")
         b.emit("bar.warp.sync -1;")
         return TensorStaging(even: even, odd: odd, buffer: base, column: column, map: map, barriers: barriers,
                              tokenBase: tokenBase, leader: leader)
     }
 
-    /// Asks for the boxes of units `units` (a batch starting at unit `first`; unit j into buffer
-    /// j − first), each unit only where its guard (if any) holds.
-    func tensorCopy(_ b: inout PTXBuilder, _ s: TensorStaging, units: [Int], first: Int, guards: [Int: String]) {
-        if first > 0 {  // the batch before read these buffers: every lane's ldmatrix is done
+    /// Asks for the boxes of units `units` (batch `batch`: unit j into buffer j − first unit + the
+    /// batch's first buffer, `tensorSet`), each unit only where its guard (if any) holds.
+    func tensorCopy(_ b: inout PTXBuilder, _ s: TensorStaging, units: [Int], batch k: Int, guards: [Int: String]) {
+        let first = k * batch, firstBuffer = tensorSet(k).first
+        if k >= (tensorAhead ? 2 : 1) {  // a batch before read these buffers: every lane's ldmatrix is done
             b.emit("bar.warp.sync -1;")
             b.emit("fence.proxy.async.shared::cta;")
         }
@@ -78,12 +89,12 @@ extension LinearKernel {
                 on = b.reg("p")
                 b.emit("and.pred \(on), \(s.leader), \(g);")
             }
-            let barrier = "[\(s.barriers)+\(8 * (j - first))]"
+            let barrier = "[\(s.barriers)+\(8 * (firstBuffer + j - first))]"
             b.emit("@\(on) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), \(barrier), \(Self.tensorBufferBytes);")
             for h in 0..<2 {
                 let column = b.reg("r")
                 b.emit("add.u32 \(column), \(s.column), \(j * splits * warps * KernelWeightLayout.unitColumns + 64 * h);")
-                b.emit("@\(on) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(s.buffer)+\((j - first) * Self.tensorBufferBytes + h * Self.tensorBoxBytes)], [\(s.map), {\(column), \(s.tokenBase)}], \(barrier);")
+                b.emit("@\(on) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(s.buffer)+\((firstBuffer + j - first) * Self.tensorBufferBytes + h * Self.tensorBoxBytes)], [\(s.map), {\(column), \(s.tokenBase)}], \(barrier);")
             }
         }
     }

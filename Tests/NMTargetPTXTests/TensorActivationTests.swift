@@ -73,6 +73,34 @@ import Testing
         #expect(text.contains { $0.hasPrefix("prefetch.global.L2") })
     }
 
+    @Test func copiesABatchAheadAlternateTwoSetsOfBuffers() throws {
+        // The default at 4096×11008 with the copies a batch ahead (session 31, experimental): two
+        // buffers a warp; units 0 and 1 asked for after the wait, before the first unit computes;
+        // unit j + 2 into unit j's buffer once unit j is read; each buffer's phases alternate.
+        let k = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true,
+                                          tensorAhead: true)
+        #expect(k.tensorAhead && k.batch == 1 && k.entry.hasSuffix("_ta" + "h"))
+        #expect(k.sharedBytes == max(k.reductionBytes, 16 * 2 * 4096) + 16 * 2 * 8)
+        let text = lines(k)
+        let wait = try #require(text.firstIndex(of: "griddepcontrol.wait;"))
+        #expect(text[..<wait].filter { $0.contains("mbarrier.init.shared::cta.b64") }.count == 2)
+        let copies = text.indices.filter { text[$0].contains("cp.async.bulk.tensor") }
+        let firstWait = try #require(text.firstIndex { $0.hasPrefix("mbarrier.try_wait.parity") })
+        #expect(copies.count == 12 && copies.filter { $0 < firstWait }.count == 4)
+        #expect(text.filter { $0 == "fence.proxy.async.shared::cta;" }.count == 4)
+        let buffers = copies.map { text[$0].contains("+4096], [%rd") || text[$0].contains("+6144], [%rd") ? 1 : 0 }
+        #expect(buffers == [0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1])
+        let waits = text.filter { $0.hasPrefix("mbarrier.try_wait.parity") }
+        #expect(waits.map { $0.contains("+8], ") ? 1 : 0 } == [0, 1, 0, 1, 0, 1])
+        #expect(waits.map { $0.hasSuffix(", 1;") ? 1 : 0 } == [0, 0, 1, 1, 0, 0])
+        // Refused without the tensor copies; standard leaves it off where they are off.
+        #expect(throws: PTXError.self) {
+            try LinearKernel(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true, tensorAhead: true)
+        }
+        #expect(try !LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 4096, tokenTiles: 2, dependentLaunch: true,
+                                           tensorAhead: true).tensorAhead)
+    }
+
     @Test func onlyTheStagedKernelTakesIt() throws {
         // standard leaves the one-token-tile kernels as they are; asking the kernel directly is refused.
         let one = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 4096, tokenTiles: 1, dependentLaunch: true,

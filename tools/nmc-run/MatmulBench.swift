@@ -444,6 +444,8 @@ struct DecodeKernelChoices {
     /// The staged 2:4 kernel's activations by the tensor copy engine (`LinearKernel.tensorActivations`),
     /// asked for or refused.
     var tensorActivations: Bool? = nil
+    /// The tensor copies a batch ahead (`LinearKernel.tensorAhead`).
+    var tensorAhead = false
 
     /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
     func kernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int?,
@@ -453,7 +455,7 @@ struct DecodeKernelChoices {
                                       splits: splits, clusters: clusters, dependentLaunch: dependentLaunch,
                                       prefetch: prefetch, prefetchAhead: prefetchAhead, sumsScaled: sumsScaled, batchUnits: batchUnits,
                                       blocksPerSM: blocksPerSM, dependentAnyWarps: dependentAnyWarps, weakWeightLoads: weakWeightLoads,
-                                      tensorActivations: tensorActivations)
+                                      tensorActivations: tensorActivations, tensorAhead: tensorAhead)
         }
     }
 }
