@@ -101,8 +101,8 @@ public struct LinearKernel: Sendable {
     /// for it where it gives batches of one (see there).
     public let tensorActivations: Bool
     /// With `tensorActivations`: each batch's copies are asked for a batch ahead, into a second
-    /// set of buffers, so that they overlap the batch before's arithmetic (experimental,
-    /// `nmc-run --decode-tensor-ahead`).
+    /// set of buffers, so that they overlap the batch before's arithmetic. `standard` asks for it
+    /// where it gives the tensor copies (see there; `nmc-run --[no-]decode-tensor-ahead` overrides).
     public let tensorAhead: Bool
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
@@ -192,9 +192,11 @@ public struct LinearKernel: Sendable {
     /// (4096×11008: 86 units, 6 rounds) load one unit a batch (`batchUnits`, nil: this choice),
     /// with the next batch's weights asked of the L2 (`prefetchAhead` 1), and the staged one (16
     /// tokens) takes its activations by the tensor copy engine (`tensorActivations`, nil: this
-    /// choice where its batches are of one unit; sm_90a). Measured in graphs of dependent launches (session 30,
+    /// choice where its batches are of one unit; sm_90a), each unit's copies asked for a unit
+    /// ahead (`tensorAhead`, nil: this choice). Measured in graphs of dependent launches (session 30,
     /// docs/performance-gpu.md): 4096×11008 at M = 16 10.7 → 9.6 us with batches of one, 9.2 with
-    /// the prefetch, 9.0 with the tensor copies (4.00x and 3.98x cuBLAS in two runs); at M = 1 7.5 → 7.2 us.
+    /// the prefetch, 9.0 with the tensor copies (4.00x and 3.98x cuBLAS in two runs); at M = 1 7.5 → 7.2 us;
+    /// session 31: 9.02 → 8.29 us with the copies a unit ahead (4.28x and 4.32x in two runs).
     /// The 4-warp 11008×4096 M = 16 kernel lost with batches of one (8.5 → 9.3 us, 8.7 with
     /// the prefetch), and kernels of one batch stay as they are.
     public static func standard(weights: Weights, rows: Int, columns: Int, tokenTiles: Int,
@@ -202,7 +204,7 @@ public struct LinearKernel: Sendable {
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
                                 prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil,
                                 blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, weakWeightLoads: Bool? = nil,
-                                tensorActivations: Bool? = nil, tensorAhead: Bool = false) throws -> LinearKernel {
+                                tensorActivations: Bool? = nil, tensorAhead: Bool? = nil) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
@@ -225,7 +227,7 @@ public struct LinearKernel: Sendable {
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
                                 sumsScaled: sumsScaled, batchUnits: batch, blocksPerSM: minBlocks, weakWeightLoads: weak,
-                                tensorActivations: tensor, tensorAhead: tensorAhead && tensor)
+                                tensorActivations: tensor, tensorAhead: (tensorAhead ?? (streamed && batch == 1)) && tensor)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte

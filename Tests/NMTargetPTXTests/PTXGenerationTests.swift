@@ -112,12 +112,12 @@ import Testing
         #expect(try standard(.int4Sparse24, 4096).prefetchAhead == 0 && standard(.int4Sparse24, 11008, dependent: false).prefetchAhead == 0)
         #expect(try standard(.int4, 11008).prefetchAhead == 0 && standard(.fp16, 11008).prefetchAhead == 0)
         let m16 = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true)
-        #expect(m16.prefetchAhead == 1 && m16.batch == 1 && m16.tensorActivations && m16.entry.hasSuffix("_w16_pa1_b1_d_ta"))
+        #expect(m16.prefetchAhead == 1 && m16.batch == 1 && m16.tensorActivations && m16.tensorAhead && m16.entry.hasSuffix("_w16_pa1_b1_d_tah"))
         let fourWarps = try LinearKernel.standard(weights: .int4Sparse24, rows: 11008, columns: 4096, tokenTiles: 2, dependentLaunch: true)
         #expect(fourWarps.warps == 4 && fourWarps.prefetchAhead == 0 && fourWarps.batch == 2 && !fourWarps.tensorActivations)
         // One batch a warp (4096 columns) keeps its batch, and the block's prefetch; no tensor copies.
         let square = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 4096, tokenTiles: 2, dependentLaunch: true)
-        #expect(square.batch == 2 && square.prefetch && !square.tensorActivations)
+        #expect(square.batch == 2 && square.prefetch && !square.tensorActivations && !square.tensorAhead)
         // Refused, the tensor copies stay off; without dependent launches nothing changes.
         #expect(try !LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true,
                                            tensorActivations: false).tensorActivations)

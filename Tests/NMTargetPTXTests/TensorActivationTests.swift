@@ -60,10 +60,12 @@ import Testing
     }
 
     @Test func theDefaultAt4096x11008TakesOneUnitABatch() throws {
-        // Session 30's default there: one buffer a warp, each batch after the first reusing it on
-        // the next phase, and the next unit's weights asked of the L2 while a unit loads.
-        let k = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true)
-        #expect(k.tensorActivations && k.batch == 1 && k.prefetchAhead == 1)
+        // Session 30's default there, the copies not asked ahead: one buffer a warp, each batch
+        // after the first reusing it on the next phase, and the next unit's weights asked of the
+        // L2 while a unit loads.
+        let k = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true,
+                                          tensorAhead: false)
+        #expect(k.tensorActivations && k.batch == 1 && k.prefetchAhead == 1 && !k.tensorAhead)
         #expect(k.sharedBytes == max(k.reductionBytes, 16 * 4096) + 16 * 8)
         let text = lines(k)
         #expect(text.filter { $0.contains("cp.async.bulk.tensor") }.count == 12)
@@ -74,11 +76,10 @@ import Testing
     }
 
     @Test func copiesABatchAheadAlternateTwoSetsOfBuffers() throws {
-        // The default at 4096×11008 with the copies a batch ahead (session 31, experimental): two
-        // buffers a warp; units 0 and 1 asked for after the wait, before the first unit computes;
-        // unit j + 2 into unit j's buffer once unit j is read; each buffer's phases alternate.
-        let k = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true,
-                                          tensorAhead: true)
+        // The default at 4096×11008 (session 31): the copies a batch ahead, two buffers a warp;
+        // units 0 and 1 asked for after the wait, before the first unit computes; unit j + 2 into
+        // unit j's buffer once unit j is read; each buffer's phases alternate.
+        let k = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, dependentLaunch: true)
         #expect(k.tensorAhead && k.batch == 1 && k.entry.hasSuffix("_ta" + "h"))
         #expect(k.sharedBytes == max(k.reductionBytes, 16 * 2 * 4096) + 16 * 2 * 8)
         let text = lines(k)

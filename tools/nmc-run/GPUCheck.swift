@@ -195,7 +195,8 @@ struct GPUCheck {
     /// the host reference computed from the plain chain's y3. A square chain uses one weight; the
     /// 128 × 11008 one alternates it with an 11008 × 128 weight, so that the default 16-warp 2:4
     /// kernels of several batches (batches of one, a batch prefetched ahead, at 16 tokens the
-    /// tensor copies: `LinearKernel.standard`) hand over to and from 4-warp and one-unit kernels.
+    /// tensor copies asked a unit ahead: `LinearKernel.standard`) hand over to and from 4-warp and
+    /// one-unit kernels.
     func dependentLaunches(log: (String) -> Void) throws {
         var points = 0
         var layout = MatmulBench(device: device, runs: 1, seed: seed)

@@ -445,7 +445,7 @@ struct DecodeKernelChoices {
     /// asked for or refused.
     var tensorActivations: Bool? = nil
     /// The tensor copies a batch ahead (`LinearKernel.tensorAhead`).
-    var tensorAhead = false
+    var tensorAhead: Bool? = nil
 
     /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
     func kernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int?,

@@ -75,8 +75,8 @@ struct NMCRun: ParsableCommand {
     var decodeWeakWeightLoads: Bool?
     @Flag(inversion: .prefixedNo, help: "Bring the activations of the 2:4 decode linear kernel for 9 to 16 tokens into shared memory by the bulk tensor copy engine (cp.async.bulk.tensor, two 2-D boxes a unit, sm_90a), instead of 16-byte loads into registers and stores from them, or not (default: LinearKernel.standard's, on for its 16-warp kernels launched dependently whose warps load their units in several batches of one unit, as at 4096x11008).")
     var decodeTensorActivations: Bool?
-    @Flag(help: "With the tensor copies (--decode-tensor-activations or their default), ask for each batch's copies a batch ahead, into a second set of buffers, so that they overlap the batch before's arithmetic (experimental).")
-    var decodeTensorAhead = false
+    @Flag(inversion: .prefixedNo, help: "With the tensor copies (--decode-tensor-activations or their default), ask for each batch's copies a batch ahead, into a second set of buffers, so that they overlap the batch before's arithmetic, or not (default: LinearKernel.standard's, on where the tensor copies are on by default, as at 4096x11008).")
+    var decodeTensorAhead: Bool?
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
