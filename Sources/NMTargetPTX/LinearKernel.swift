@@ -144,8 +144,11 @@ public struct LinearKernel: Sendable {
               [1, 2, 4, 8].contains(splits), rows % (KernelWeightLayout.tileRows * rowTiles) == 0, !(prefetch && splits > 1) else {
             throw PTXError("linear kernel \(rows)x\(columns): \(tokenTiles) token tiles, \(rowTiles) row tiles, \(warps) warps, \(splits) splits\(prefetch ? " with L2 prefetch" : "")\(prefetchAhead > 0 ? ", prefetching \(prefetchAhead) batches ahead" : "") is not supported")
         }
-        guard !tensorActivations || (weights == .int4Sparse24 && tokenTiles == 2), !tensorAhead || tensorActivations else {
+        guard !tensorActivations || (weights == .int4Sparse24 && tokenTiles == 2) else {
             throw PTXError("linear kernel \(rows)x\(columns): activations by the tensor copy engine need the staged 2:4 kernel (two token tiles)")
+        }
+        guard !tensorAhead || tensorActivations else {
+            throw PTXError("linear kernel \(rows)x\(columns): copies a batch ahead need the activations by the tensor copy engine")
         }
         self.weights = weights; self.rows = rows; self.columns = columns
         self.tokenTiles = tokenTiles; self.warps = warps; self.rowTiles = rowTiles; self.splits = splits
@@ -427,7 +430,7 @@ public struct LinearKernel: Sendable {
             if let tensor {
                 for c in tensorBatchesToCopy(at: j0 / batch, batches: batches) {
                     let units = Array((c * batch)..<min((c + 1) * batch, rounds))
-                    for j in units { _ = guardOf(j) }
+                    for j in units { _ = guardOf(j) }  // a batch ahead's guards, made here, outside any skipped unit
                     tensorCopy(&b, tensor, units: units, batch: c, guards: guards)
                 }
             } else {
@@ -524,51 +527,6 @@ public struct LinearKernel: Sendable {
     /// The weights' load: `ld.global.nc`, but weak for the batch loaded before the wait where
     /// `weakWeightLoads` asks for it (ptxas keeps weak loads above the wait).
     func weightLoad(firstBatch: Bool) -> String { weakFirstBatch && firstBatch ? "ld.global" : "ld.global.nc" }
-
-    /// Loads unit `warp + j·W`'s activations for each token tile: 16 registers (f16 pairs) per
-    /// tile, in the order the mma steps use them (dense: 16 consecutive columns per half;
-    /// 2:4: the pairs at 32s + 2t + 8jj).
-    private func loadActivations(_ b: inout PTXBuilder, j: Int, pred: String, xLane: [String]) -> [[String]] {
-        let xUnit = j * splits * warps * KernelWeightLayout.unitColumns * 2  // bytes
-        if staged {  // 8 rows' chunks, 16 bytes each, for `stage`
-            return [xLane.flatMap { row in
-                let r = b.regs("r", 4)
-                b.emit("\(pred)\(activationLoad).v4.u32 {\(r.joined(separator: ", "))}, [\(row)+\(xUnit)];")
-                return r
-            }]
-        }
-        return xLane.map { lane in
-            let r = b.regs("r", 16)
-            if weights == .int4Sparse24 {
-                for s in 0..<4 { for jj in 0..<4 {
-                    b.emit("\(pred)\(activationLoad).u32 \(r[4 * s + jj]), [\(lane)+\(xUnit + 64 * s + 16 * jj)];")
-                } }
-            } else {
-                for v in 0..<4 {
-                    let offset = xUnit + 128 * (v / 2) + 16 * (v % 2)
-                    b.emit("\(pred)\(activationLoad).v4.u32 {\(r[(4 * v)..<(4 * v + 4)].joined(separator: ", "))}, [\(lane)+\(offset)];")
-                }
-            }
-            return r
-        }
-    }
-
-    /// Writes a unit's 16 activation rows (loaded by `loadActivations`) to the warp's rows in
-    /// shared memory and takes each step's B fragments for both token tiles with `ldmatrix`.
-    private func stage(_ b: inout PTXBuilder, _ x: [String], _ staging: (store: String, load: String)) -> [[String]] {
-        b.emit("bar.warp.sync -1;")  // the previous unit's ldmatrix reads are done
-        for i in 0..<8 {
-            b.emit("st.shared.v4.u32 [\(staging.store)+\(2 * i * Self.stagedRowBytes)], {\(x[(4 * i)..<(4 * i + 4)].joined(separator: ", "))};")
-        }
-        b.emit("bar.warp.sync -1;")
-        return (0..<2).map { nt in
-            (0..<4).flatMap { s -> [String] in
-                let r = b.regs("r", 4)
-                b.emit("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {\(r.joined(separator: ", "))}, [\(staging.load)+\(nt * 8 * Self.stagedRowBytes + 64 * s)];")
-                return r
-            }
-        }
-    }
 
     /// Dequantizes one unit's weights (for each row tile) and runs its tensor-core steps for
     /// every token tile. INT4 weights go to the `mma` unscaled (q exactly, in f16): a unit is one

@@ -222,8 +222,9 @@ struct GPUCheck {
             // 4096, the decode-shaped wgmma kernel (experimental, `WarpgroupDecodeKernel`), also
             // letting the next launch start only once its first activations are in (`trigger`); and, on
             // Hopper, the staged 2:4 kernel's activations by the tensor copy engine
-            // (`tensorActivations`, sm_90a; by default only where a warp has several batches), with
-            // 16-warp and 4-warp blocks. The 128 × 11008 chain runs the defaults alone.
+            // (`tensorActivations`, sm_90a; by default only where a warp has several batches of one
+            // unit, and then asked a unit ahead), with 16-warp and 4-warp blocks. The 128 × 11008
+            // chain runs the defaults alone.
             let hopper = device.computeCapability == (9, 0), wgmma = hopper && n == 4096
             let variants: [(prefetch: Bool?, anyWarps: Bool, weak: Bool?, wgmma: Bool, late: Bool, tensor: Bool?)] = n != k
                 ? [(nil, false, nil, false, false, nil)]

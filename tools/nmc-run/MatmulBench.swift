@@ -444,7 +444,7 @@ struct DecodeKernelChoices {
     /// The staged 2:4 kernel's activations by the tensor copy engine (`LinearKernel.tensorActivations`),
     /// asked for or refused.
     var tensorActivations: Bool? = nil
-    /// The tensor copies a batch ahead (`LinearKernel.tensorAhead`).
+    /// The tensor copies a batch ahead (`LinearKernel.tensorAhead`), asked for or refused.
     var tensorAhead: Bool? = nil
 
     /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
