@@ -225,12 +225,13 @@ public struct LinearKernel: Sendable {
         let batch = batchUnits ?? (streamed ? 1 : nil)
         let oneBatch = kernel.rounds <= (batch ?? kernel.defaultBatch)
         let withPrefetch = prefetch ?? (sparseDependent && oneBatch)
-        let tensor = (tensorActivations ?? (streamed && batch == 1)) && sparse16
+        let batchesOfOne = streamed && batch == 1  // where the tensor copies, asked a unit ahead, were measured
+        let tensor = (tensorActivations ?? batchesOfOne) && sparse16
         let ahead = prefetchAhead ?? (sparseDependent && (tokenTiles == 1 || streamed) && !oneBatch && !withPrefetch ? 1 : 0)
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
                                 sumsScaled: sumsScaled, batchUnits: batch, blocksPerSM: minBlocks, weakWeightLoads: weak,
-                                tensorActivations: tensor, tensorAhead: (tensorAhead ?? (streamed && batch == 1)) && tensor)
+                                tensorActivations: tensor, tensorAhead: (tensorAhead ?? batchesOfOne) && tensor)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
