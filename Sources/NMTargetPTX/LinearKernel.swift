@@ -104,12 +104,18 @@ public struct LinearKernel: Sendable {
     /// set of buffers, so that they overlap the batch before's arithmetic. `standard` asks for it
     /// where it gives the tensor copies (see there; `nmc-run --[no-]decode-tensor-ahead` overrides).
     public let tensorAhead: Bool
+    /// With `tensorActivations`: clusters of two neighbouring row blocks, each asking for one of a
+    /// unit's two boxes into both blocks' buffers (`.multicast::cluster`), so that the L2 serves
+    /// each box once a pair (LinearKernelTensorActivations.swift). Experimental
+    /// (`nmc-run --decode-tensor-multicast`), only where no buffer is refilled.
+    public let tensorMulticast: Bool
     public var entry: String {
         "nm_linear_\(weights.rawValue)_n\(rows)_k\(columns)_t\(tokenTiles)_r\(rowTiles)_w\(warps)" + (splits > 1 ? "_s\(splits)" : "")
             + (prefetch ? "_pf" : "") + (prefetchAhead > 0 ? "_pa\(prefetchAhead)" : "")
             + (weights == .fp16 || scaleSums == oneBatch ? "" : scaleSums ? "_ss" : "_ws")
             + (batch == defaultBatch ? "" : "_b\(batch)") + (minBlocks == defaultMinBlocks ? "" : "_m\(minBlocks)")
             + (dependentLaunch ? "_d" : "") + (weakFirstBatch ? "_wk" : "") + (tensorActivations ? tensorAhead ? "_tah" : "_ta" : "")
+            + (tensorMulticast ? "_mc" : "")
     }
     /// The first batch's weight loads are weak (`weakWeightLoads` where it applies).
     var weakFirstBatch: Bool { weakWeightLoads && dependentLaunch }
@@ -134,7 +140,7 @@ public struct LinearKernel: Sendable {
     public init(weights: Weights, rows: Int, columns: Int, tokenTiles: Int, warps: Int = 8, rowTiles: Int = 1, splits: Int = 1,
                 dependentLaunch: Bool = false, prefetch: Bool = false, prefetchAhead: Int = 0, sumsScaled: Bool? = nil,
                 batchUnits: Int? = nil, blocksPerSM: Int? = nil, weakWeightLoads: Bool = false, tensorActivations: Bool = false,
-                tensorAhead: Bool = false) throws {
+                tensorAhead: Bool = false, tensorMulticast: Bool = false) throws {
         try KernelWeightLayout.checkShape(rows: rows, columns: columns)
         guard (1...8).contains(batchUnits ?? 1) else { throw PTXError("linear kernel \(rows)x\(columns): a batch of \(batchUnits!) units is not supported (1 to 8)") }
         guard (1...16).contains(blocksPerSM ?? 1), (blocksPerSM ?? 1) * 32 * warps <= 2048 else {
@@ -155,6 +161,11 @@ public struct LinearKernel: Sendable {
         self.dependentLaunch = dependentLaunch; self.prefetch = prefetch; self.prefetchAhead = prefetchAhead
         self.sumsScaled = sumsScaled; self.batchUnits = batchUnits; self.blocksPerSM = blocksPerSM
         self.weakWeightLoads = weakWeightLoads; self.tensorActivations = tensorActivations; self.tensorAhead = tensorAhead
+        self.tensorMulticast = tensorMulticast
+        guard !tensorMulticast || (tensorActivations && splits == 1 && rows % (2 * KernelWeightLayout.tileRows * rowTiles) == 0
+                                   && batches <= tensorSets) else {
+            throw PTXError("linear kernel \(rows)x\(columns): multicast copies need the tensor copies, no split K, an even number of row blocks and no buffer refilled (\(batches) batches of units into \(tensorSets) buffer sets)")
+        }
         guard sharedBytes <= Self.maxSharedBytes else {
             throw PTXError("linear kernel \(rows)x\(columns): \(warps) warps with batches of \(batch) units\(tensorActivations ? " and the tensor copies' buffers" : "") need \(sharedBytes) bytes of shared memory, more than an SM has (\(Self.maxSharedBytes))")
         }
@@ -207,7 +218,7 @@ public struct LinearKernel: Sendable {
                                 clusters: Bool = false, dependentLaunch: Bool = false, prefetch: Bool? = nil,
                                 prefetchAhead: Int? = nil, sumsScaled: Bool? = nil, batchUnits: Int? = nil,
                                 blocksPerSM: Int? = nil, dependentAnyWarps: Bool = false, weakWeightLoads: Bool? = nil,
-                                tensorActivations: Bool? = nil, tensorAhead: Bool? = nil) throws -> LinearKernel {
+                                tensorActivations: Bool? = nil, tensorAhead: Bool? = nil, tensorMulticast: Bool = false) throws -> LinearKernel {
         let sparse16 = tokenTiles == 2 && weights == .int4Sparse24
         let r = rowTiles ?? (sparse16 && rows % 32 == 0 ? 2 : 1)
         guard (splits ?? 1) == 1 || clusters else { throw PTXError("linear kernel: split K needs thread-block clusters (sm_90)") }
@@ -231,7 +242,8 @@ public struct LinearKernel: Sendable {
         return try LinearKernel(weights: weights, rows: rows, columns: columns, tokenTiles: tokenTiles, warps: w, rowTiles: r,
                                 splits: kernel.splits, dependentLaunch: kernel.dependentLaunch, prefetch: withPrefetch, prefetchAhead: ahead,
                                 sumsScaled: sumsScaled, batchUnits: batch, blocksPerSM: minBlocks, weakWeightLoads: weak,
-                                tensorActivations: tensor, tensorAhead: (tensorAhead ?? batchesOfOne) && tensor)
+                                tensorActivations: tensor, tensorAhead: (tensorAhead ?? batchesOfOne) && tensor,
+                                tensorMulticast: tensorMulticast && tensor)
     }
 
     /// 2:4 with 16 tokens: a lane's B pairs for `mma.sp` are 16 bytes apart, so instead of 4-byte
@@ -251,6 +263,8 @@ public struct LinearKernel: Sendable {
     var unitBytes: Int { [Weights.fp16: 4096, .int4: 1024, .int4Sparse24: 512][weights]! }
     /// Units whose weights are loaded before the first of them is used.
     var batch: Int { batchUnits ?? defaultBatch }
+    /// Batches a warp loads its units in.
+    var batches: Int { (rounds + batch - 1) / batch }
     var defaultBatch: Int { weights == .fp16 || staged ? 2 : 4 }
 
     /// Shared memory: the reduction's buffer (then, split, the block's sums); a staged kernel's
@@ -399,7 +413,6 @@ public struct LinearKernel: Sendable {
             }
             return guards[j]
         }
-        let batches = (rounds + batch - 1) / batch
         var j0 = 0
         while j0 < rounds {
             let js = Array(j0..<min(j0 + batch, rounds))
@@ -429,6 +442,7 @@ public struct LinearKernel: Sendable {
             // With one token tile the activations fit in registers beside the weights: load them
             // now too, so that no load waits behind the weights' arithmetic.
             if let tensor {
+                if tensorMulticast && j0 == 0 { b.emit("barrier.cluster.wait.acquire.aligned;") }  // the pair's mbarriers are initialized
                 for c in tensorBatchesToCopy(at: j0 / batch, batches: batches) {
                     let units = Array((c * batch)..<min((c + 1) * batch, rounds))
                     for j in units { _ = guardOf(j) }  // a batch ahead's guards, made here, outside any skipped unit
@@ -463,7 +477,7 @@ public struct LinearKernel: Sendable {
         let declared = prm.map { ".param .u64 \($0)" } + [".param .u32 \(entry)_m"]
             + (tensorActivations ? [".param .align 64 .b8 \(entry)_xmap[128]"] : [])
         let params = declared.enumerated().map { "    " + $1 + ($0 < declared.count - 1 ? "," : "") }
-        let cluster = S > 1 ? [".reqnctapercluster \(S), 1, 1"] : []
+        let cluster = S > 1 || tensorMulticast ? [".reqnctapercluster \(tensorMulticast ? 2 : S), 1, 1"] : []
         let dynamic = dynamicSharedBytes > 0
         let align = tensorActivations ? 1024 : 16  // the 128-byte swizzle's pattern repeats every 1024 bytes
         return ((dynamic ? [".extern .shared .align \(align) .b8 \(entry)_red[];"] : []) + [".visible .entry \(entry)("] + params

@@ -13,6 +13,16 @@
 /// fragments with `ldmatrix` at the swizzled addresses. Rows past M read as zeros (the tensor map's
 /// bounds), and their results are never stored. A warp has a buffer for each unit of a batch; a
 /// batch reuses the buffers of the one before, after every lane's `ldmatrix` reads.
+///
+/// Multicast (`tensorMulticast`): the kernel runs as clusters of two neighbouring row blocks,
+/// which read the same activations. Lane 0 of warp w in block r asks for box r of each of its
+/// units into both blocks' buffers (`.multicast::cluster`, CTA mask 3), and each block's
+/// mbarrier expects the whole unit, so the L2 serves each box once a pair. The blocks meet at a
+/// cluster barrier between their mbarriers' initialization and the first copy (arrive before the
+/// weights' loads, wait after the grid-dependency wait). Only where no buffer is refilled
+/// (`batches` ≤ the buffer sets): a refill would have to wait for the other block's `ldmatrix`s.
+/// A block leaves only once every copy into it has landed, and a copy into the other block
+/// leaves nothing in this one, so no barrier is needed at the end.
 extension LinearKernel {
     /// A warp's buffers and mbarriers, and the lane's addresses in them.
     struct TensorStaging {
@@ -24,6 +34,8 @@ extension LinearKernel {
         let barriers: String, tokenBase: String
         /// Lane 0: expects the bytes and asks for the boxes.
         let leader: String
+        /// Multicast: the CTA mask (u16), and this block's box: its column and buffer offsets.
+        let mask: String?, copyColumn: String, copyBuffer: String
     }
 
     /// A unit's rows in shared memory: two boxes of 16 rows × 128 bytes.
@@ -33,7 +45,9 @@ extension LinearKernel {
     /// buffers once every unit is done).
     var tensorBarrierOffset: Int { max(reductionBytes, warps * tensorBuffers * Self.tensorBufferBytes) }
     /// A warp's buffers: one a unit of a batch, two sets of them with the copies a batch ahead.
-    var tensorBuffers: Int { batch * (tensorAhead ? 2 : 1) }
+    var tensorBuffers: Int { batch * tensorSets }
+    /// Sets of a batch's buffers.
+    var tensorSets: Int { tensorAhead ? 2 : 1 }
     /// Batch k's first buffer, and the phase of its mbarriers when batch k's rows are in (each
     /// set's k-th use completes phase k).
     func tensorSet(_ k: Int) -> (first: Int, parity: Int) { tensorAhead ? ((k % 2) * batch, (k / 2) % 2) : (0, k % 2) }
@@ -70,15 +84,26 @@ extension LinearKernel {
         for i in 0..<tensorBuffers { b.emit("@\(leader) mbarrier.init.shared::cta.b64 [\(barriers)+\(8 * i)], 1;") }
         b.emit("@\(leader) fence.mbarrier_init.release.cluster;")
         b.emit("bar.warp.sync -1;")
+        var (mask, copyColumn, copyBuffer): (String?, String, String) = (nil, column, base)
+        if tensorMulticast {  // box r (columns 64r …) of each unit, into both blocks
+            b.emit("barrier.cluster.arrive.release.aligned;")
+            let rank = b.reg("r"), m = b.reg("h")
+            (copyColumn, copyBuffer) = (b.reg("r"), b.reg("r"))
+            b.emit("mov.u32 \(rank), %cluster_ctarank;")
+            b.emit("mad.lo.u32 \(copyColumn), \(rank), 64, \(column);")
+            b.emit("mad.lo.u32 \(copyBuffer), \(rank), \(Self.tensorBoxBytes), \(base);")
+            b.emit("mov.u16 \(m), 3;")
+            mask = m
+        }
         return TensorStaging(even: even, odd: odd, buffer: base, column: column, map: map, barriers: barriers,
-                             tokenBase: tokenBase, leader: leader)
+                             tokenBase: tokenBase, leader: leader, mask: mask, copyColumn: copyColumn, copyBuffer: copyBuffer)
     }
 
     /// Asks for the boxes of units `units` (batch `batch`: unit j into buffer j − first unit + the
     /// batch's first buffer, `tensorSet`), each unit only where its guard (if any) holds.
     func tensorCopy(_ b: inout PTXBuilder, _ s: TensorStaging, units: [Int], batch k: Int, guards: [Int: String]) {
         let first = k * batch, firstBuffer = tensorSet(k).first
-        if k >= (tensorAhead ? 2 : 1) {  // a batch before read these buffers: every lane's ldmatrix is done
+        if k >= tensorSets {  // a batch before read these buffers: every lane's ldmatrix is done
             b.emit("bar.warp.sync -1;")
             b.emit("fence.proxy.async.shared::cta;")
         }
@@ -91,10 +116,16 @@ extension LinearKernel {
             }
             let barrier = "[\(s.barriers)+\(8 * (firstBuffer + j - first))]"
             b.emit("@\(on) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), \(barrier), \(Self.tensorBufferBytes);")
-            for h in 0..<2 {
+            for h in 0..<(s.mask == nil ? 2 : 1) {  // multicast: this block's box only (its offsets in copyColumn, copyBuffer)
                 let column = b.reg("r")
-                b.emit("add.u32 \(column), \(s.column), \(j * splits * warps * KernelWeightLayout.unitColumns + 64 * h);")
-                b.emit("@\(on) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [\(s.buffer)+\((firstBuffer + j - first) * Self.tensorBufferBytes + h * Self.tensorBoxBytes)], [\(s.map), {\(column), \(s.tokenBase)}], \(barrier);")
+                b.emit("add.u32 \(column), \(s.copyColumn), \(j * splits * warps * KernelWeightLayout.unitColumns + 64 * h);")
+                let dst = "[\(s.copyBuffer)+\((firstBuffer + j - first) * Self.tensorBufferBytes + h * Self.tensorBoxBytes)]"
+                let copy = "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                if let mask = s.mask {
+                    b.emit("@\(on) \(copy).multicast::cluster \(dst), [\(s.map), {\(column), \(s.tokenBase)}], \(barrier), \(mask);")
+                } else {
+                    b.emit("@\(on) \(copy) \(dst), [\(s.map), {\(column), \(s.tokenBase)}], \(barrier);")
+                }
             }
         }
     }

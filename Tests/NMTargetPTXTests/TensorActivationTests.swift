@@ -102,6 +102,58 @@ import Testing
                                            tensorAhead: true).tensorAhead)
     }
 
+    @Test func multicastPairsRowBlocksAndAsksForOneBoxAUnit() throws {
+        // 4096×4096 at 16 tokens, batches of one asked a unit ahead: clusters of two row blocks;
+        // block r asks for box r of each unit (columns 64r …, at 2048r in the buffer) into both
+        // blocks, and each block's mbarrier still expects the whole unit.
+        let k = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 4096, tokenTiles: 2, dependentLaunch: true,
+                                          batchUnits: 1, tensorActivations: true, tensorAhead: true, tensorMulticast: true)
+        #expect(k.tensorMulticast && k.entry.hasSuffix("_tah_mc") && k.target == "sm_90a")
+        let text = lines(k)
+        #expect(text.contains(".reqnctapercluster 2, 1, 1"))
+        let arrive = try #require(text.firstIndex(of: "barrier.cluster.arrive.release.aligned;"))
+        let wait = try #require(text.firstIndex(of: "griddepcontrol.wait;"))
+        let met = try #require(text.firstIndex(of: "barrier.cluster.wait.acquire.aligned;"))
+        let inits = text.indices.filter { text[$0].contains("mbarrier.init.shared::cta.b64") }
+        #expect(inits.count == 2 && inits.allSatisfy { $0 < arrive } && arrive < wait && wait < met)
+        let copies = text.indices.filter { text[$0].contains("cp.async.bulk.tensor") }
+        #expect(copies.count == 2 && copies.allSatisfy { $0 > met })
+        #expect(copies.allSatisfy { text[$0].contains(".multicast::cluster [") && text[$0].hasSuffix(", %h0;") })
+        #expect(text.contains("mov.u16 %h0, 3;"))
+        // The copies write at the block's box: buffer + 2048·rank.
+        let rankLine = try #require(text.first { $0.hasSuffix(", %cluster_ctarank;") })
+        let rank = String(rankLine.dropFirst("mov.u32 ".count).prefix { $0 != "," })
+        let at = try #require(text.first { $0.hasPrefix("mad.lo.u32") && $0.contains(", \(rank), 2048, ") })
+        let dst = String(at.dropFirst("mad.lo.u32 ".count).prefix { $0 != "," })
+        #expect(copies.allSatisfy { text[$0].contains("::cluster [\(dst)+") })
+        #expect(text.contains { $0.hasPrefix("mad.lo.u32") && $0.contains(", \(rank), 64, ") })
+        #expect(text.filter { $0.contains("mbarrier.arrive.expect_tx") && $0.hasSuffix(", 4096;") }.count == 2)
+        let plain = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 4096, tokenTiles: 2, dependentLaunch: true,
+                                              batchUnits: 1, tensorActivations: true, tensorAhead: true)
+        #expect(text.filter { $0.hasPrefix("mma.sp") }.count == lines(plain).filter { $0.hasPrefix("mma.sp") }.count)
+        #expect(!lines(plain).contains { $0.hasPrefix(".reqnctapercluster") || $0.hasPrefix("barrier.cluster") || $0.contains("multicast") })
+    }
+
+    @Test func multicastIsRefusedWhereABufferIsRefilledOrRowBlocksDoNotPair() throws {
+        // 4096×11008: six batches into two sets of buffers; 96 rows: three row blocks of 32.
+        #expect(throws: PTXError.self) {
+            try LinearKernel(weights: .int4Sparse24, rows: 4096, columns: 11008, tokenTiles: 2, warps: 16, rowTiles: 2, dependentLaunch: true,
+                             batchUnits: 1, tensorActivations: true, tensorAhead: true, tensorMulticast: true)
+        }
+        #expect(throws: PTXError.self) {
+            try LinearKernel(weights: .int4Sparse24, rows: 96, columns: 1152, tokenTiles: 2, warps: 16, rowTiles: 2, dependentLaunch: true,
+                             tensorActivations: true, tensorMulticast: true)
+        }
+        #expect(throws: PTXError.self) {
+            try LinearKernel(weights: .int4Sparse24, rows: 64, columns: 1152, tokenTiles: 2, warps: 16, rowTiles: 2, tensorMulticast: true)
+        }
+        // standard gives it only with the tensor copies.
+        #expect(try !LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 4096, tokenTiles: 2, dependentLaunch: true,
+                                           tensorMulticast: true).tensorMulticast)
+        #expect(try LinearKernel(weights: .int4Sparse24, rows: 64, columns: 1152, tokenTiles: 2, warps: 16, rowTiles: 2,
+                                 tensorActivations: true, tensorMulticast: true).tensorMulticast)
+    }
+
     @Test func onlyTheStagedKernelTakesIt() throws {
         // standard leaves the one-token-tile kernels as they are; asking the kernel directly is refused.
         let one = try LinearKernel.standard(weights: .int4Sparse24, rows: 4096, columns: 4096, tokenTiles: 1, dependentLaunch: true,

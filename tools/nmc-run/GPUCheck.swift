@@ -166,6 +166,22 @@ struct GPUCheck {
         }
         bench.decode.blocksPerSM = nil
         bench.splits = nil
+        // On Hopper, the tensor copies multicast over clusters of two row blocks (experimental):
+        // 9 units (one round, the last partial) and 32 (one batch of two, or two of one asked a
+        // unit ahead), 2 and 4 row blocks, 16 warps (where no buffer is refilled).
+        if device.computeCapability == (9, 0) {
+            bench.kinds = [.int4Sparse24]
+            bench.decode.tensorActivations = true
+            bench.decode.tensorMulticast = true
+            for units in [nil, 1] {
+                bench.decode.batchUnits = units
+                bench.decode.tensorAhead = units != nil
+                try checkDecode("2:4 decode kernels with multicast tensor copies\(units != nil ? ", batches of one a unit ahead" : "")",
+                                warps: [16], shapes: [(rows: 64, columns: 1152), (rows: 128, columns: 4096)])
+            }
+            bench.decode = DecodeKernelChoices()
+            bench.kinds = LinearKernel.Weights.allCases
+        }
         bench.warps = nil
         bench.decode.prefetch = nil
         bench.tiledFrom = 1
@@ -223,16 +239,18 @@ struct GPUCheck {
             // letting the next launch start only once its first activations are in (`trigger`); and, on
             // Hopper, the staged 2:4 kernel's activations by the tensor copy engine
             // (`tensorActivations`, sm_90a; by default only where a warp has several batches of one
-            // unit, and then asked a unit ahead), with 16-warp and 4-warp blocks. The 128 × 11008
-            // chain runs the defaults alone.
+            // unit, and then asked a unit ahead), with 16-warp and 4-warp blocks, and multicast over
+            // clusters of two row blocks (experimental, 16 warps). The 128 × 11008 chain runs the
+            // defaults alone.
             let hopper = device.computeCapability == (9, 0), wgmma = hopper && n == 4096
-            let variants: [(prefetch: Bool?, anyWarps: Bool, weak: Bool?, wgmma: Bool, late: Bool, tensor: Bool?)] = n != k
-                ? [(nil, false, nil, false, false, nil)]
-                : [(false, false, nil, false, false, false), (true, false, nil, false, false, false), (false, true, nil, false, false, false),
-                   (false, false, true, false, false, false)]
-                  + (hopper ? [(false, false, nil, false, false, true), (false, true, nil, false, false, true)] : [])
-                  + (wgmma ? [(false, false, nil, true, false, false), (false, false, nil, true, true, false)] : [])
-            for kind in LinearKernel.Weights.allCases { for (prefetch, anyWarps, weak, wgmma, late, tensor) in variants where !(wgmma || tensor == true) || kind == .int4Sparse24 {
+            let variants: [(prefetch: Bool?, anyWarps: Bool, weak: Bool?, wgmma: Bool, late: Bool, tensor: Bool?, multicast: Bool)] = n != k
+                ? [(nil, false, nil, false, false, nil, false)]
+                : [(false, false, nil, false, false, false, false), (true, false, nil, false, false, false, false),
+                   (false, true, nil, false, false, false, false), (false, false, true, false, false, false, false)]
+                  + (hopper ? [(false, false, nil, false, false, true, false), (false, true, nil, false, false, true, false),
+                               (false, false, nil, false, false, true, true)] : [])
+                  + (wgmma ? [(false, false, nil, true, false, false, false), (false, false, nil, true, true, false, false)] : [])
+            for kind in LinearKernel.Weights.allCases { for (prefetch, anyWarps, weak, wgmma, late, tensor, multicast) in variants where !(wgmma || tensor == true) || kind == .int4Sparse24 {
                 let w = kind == .int4Sparse24 ? sparse : dense
                 let links = try (0..<(n == k ? 1 : 2)).map { i -> Variant in
                     let arrays = try layout.prepare(kind, dense: dense[i], sparse: sparse[i], xBits: xBits, tokens: []).0
@@ -240,7 +258,7 @@ struct GPUCheck {
                                        tiledFrom: wgmma ? 1 : Int.max, warpgroups: nil, blockTokens: nil,
                                        wgmmaDecode: wgmma ? WarpgroupDecodeKernel.Choices(trigger: late ? .landed : .first) : nil, dependentLaunch: true,
                                        decode: DecodeKernelChoices(prefetch: prefetch, dependentAnyWarps: anyWarps, weakWeightLoads: weak,
-                                                                   tensorActivations: tensor),
+                                                                   tensorActivations: tensor, tensorMulticast: multicast),
                                        arrays: arrays, rotateBytes: 0)
                 }
                 defer { links.forEach { $0.free() } }

@@ -446,6 +446,8 @@ struct DecodeKernelChoices {
     var tensorActivations: Bool? = nil
     /// The tensor copies a batch ahead (`LinearKernel.tensorAhead`), asked for or refused.
     var tensorAhead: Bool? = nil
+    /// The tensor copies multicast over clusters of two row blocks (`LinearKernel.tensorMulticast`).
+    var tensorMulticast = false
 
     /// The decode kernels for one and two token tiles (M ≤ 8 and M ≤ 16).
     func kernels(kind: LinearKernel.Weights, rows: Int, columns: Int, warps: Int?, rowTiles: Int?, splits: Int?,
@@ -455,7 +457,8 @@ struct DecodeKernelChoices {
                                       splits: splits, clusters: clusters, dependentLaunch: dependentLaunch,
                                       prefetch: prefetch, prefetchAhead: prefetchAhead, sumsScaled: sumsScaled, batchUnits: batchUnits,
                                       blocksPerSM: blocksPerSM, dependentAnyWarps: dependentAnyWarps, weakWeightLoads: weakWeightLoads,
-                                      tensorActivations: tensorActivations, tensorAhead: tensorAhead)
+                                      tensorActivations: tensorActivations, tensorAhead: tensorAhead,
+                                      tensorMulticast: tensorMulticast)
         }
     }
 }

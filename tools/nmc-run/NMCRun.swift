@@ -77,6 +77,8 @@ struct NMCRun: ParsableCommand {
     var decodeTensorActivations: Bool?
     @Flag(inversion: .prefixedNo, help: "With the tensor copies (--decode-tensor-activations or their default), ask for each batch's copies a batch ahead, into a second set of buffers, so that they overlap the batch before's arithmetic, or not (default: LinearKernel.standard's, on where the tensor copies are on by default, as at 4096x11008).")
     var decodeTensorAhead: Bool?
+    @Flag(help: "With the tensor copies (--decode-tensor-activations or their default), launch the 2:4 decode linear kernel for 9 to 16 tokens as clusters of two row blocks that share each unit's copies: each block asks for one of its two boxes into both blocks' shared memory (.multicast::cluster), so that the L2 serves each once a pair; only where no buffer is refilled, as at 4096x4096 (experimental).")
+    var decodeTensorMulticast = false
     @Option(help: "PTX DIR: token ids to start from, comma-separated.") var startTokens = "1"
     @Flag(help: "PTX DIR: compare with the CPU reference in DIR (reference.json).") var check = false
     @Flag(help: "PTX DIR: time the decode step's CUDA graph (median of --runs replays).") var benchStep = false
@@ -221,7 +223,8 @@ struct NMCRun: ParsableCommand {
     private var decodeChoices: DecodeKernelChoices {
         DecodeKernelChoices(prefetch: decodePrefetch, prefetchAhead: decodePrefetchAhead, sumsScaled: decodeScaleSums, batchUnits: decodeBatch,
                             blocksPerSM: decodeMinBlocks, dependentAnyWarps: decodeDependentAnyWarps, weakWeightLoads: decodeWeakWeightLoads,
-                            tensorActivations: decodeTensorActivations, tensorAhead: decodeTensorAhead)
+                            tensorActivations: decodeTensorActivations, tensorAhead: decodeTensorAhead,
+                            tensorMulticast: decodeTensorMulticast)
     }
 
     private func emit(into dir: String) throws {
