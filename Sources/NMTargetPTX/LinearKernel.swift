@@ -477,7 +477,8 @@ public struct LinearKernel: Sendable {
         let declared = prm.map { ".param .u64 \($0)" } + [".param .u32 \(entry)_m"]
             + (tensorActivations ? [".param .align 64 .b8 \(entry)_xmap[128]"] : [])
         let params = declared.enumerated().map { "    " + $1 + ($0 < declared.count - 1 ? "," : "") }
-        let cluster = S > 1 || tensorMulticast ? [".reqnctapercluster \(tensorMulticast ? 2 : S), 1, 1"] : []
+        let clusterBlocks = tensorMulticast ? 2 : S  // a pair sharing copies, or the blocks splitting K
+        let cluster = clusterBlocks > 1 ? [".reqnctapercluster \(clusterBlocks), 1, 1"] : []
         let dynamic = dynamicSharedBytes > 0
         let align = tensorActivations ? 1024 : 16  // the 128-byte swizzle's pattern repeats every 1024 bytes
         return ((dynamic ? [".extern .shared .align \(align) .b8 \(entry)_red[];"] : []) + [".visible .entry \(entry)("] + params

@@ -28,14 +28,16 @@ extension LinearKernel {
     struct TensorStaging {
         /// The lane's `ldmatrix` addresses in buffer 0 for the even and the odd steps.
         let even: String, odd: String
-        /// The warp's first buffer, its first unit's first column, the tensor map (generic address).
+        /// Where the warp's copies go in its first buffer and their first unit's first column (the
+        /// buffer's start and the unit's first column; with multicast, this block's box in both),
+        /// the tensor map (generic address).
         let buffer: String, column: String, map: String
         /// The warp's first mbarrier (one a buffer, 8 bytes apart); its token tile's first row.
         let barriers: String, tokenBase: String
         /// Lane 0: expects the bytes and asks for the boxes.
         let leader: String
-        /// Multicast: the CTA mask (u16), and this block's box: its column and buffer offsets.
-        let mask: String?, copyColumn: String, copyBuffer: String
+        /// Multicast: the CTA mask (u16).
+        let mask: String?
     }
 
     /// A unit's rows in shared memory: two boxes of 16 rows × 128 bytes.
@@ -95,8 +97,8 @@ extension LinearKernel {
             b.emit("mov.u16 \(m), 3;")
             mask = m
         }
-        return TensorStaging(even: even, odd: odd, buffer: base, column: column, map: map, barriers: barriers,
-                             tokenBase: tokenBase, leader: leader, mask: mask, copyColumn: copyColumn, copyBuffer: copyBuffer)
+        return TensorStaging(even: even, odd: odd, buffer: copyBuffer, column: copyColumn, map: map, barriers: barriers,
+                             tokenBase: tokenBase, leader: leader, mask: mask)
     }
 
     /// Asks for the boxes of units `units` (batch `batch`: unit j into buffer j − first unit + the
@@ -116,16 +118,11 @@ extension LinearKernel {
             }
             let barrier = "[\(s.barriers)+\(8 * (firstBuffer + j - first))]"
             b.emit("@\(on) mbarrier.arrive.expect_tx.shared::cta.b64 \(state), \(barrier), \(Self.tensorBufferBytes);")
-            for h in 0..<(s.mask == nil ? 2 : 1) {  // multicast: this block's box only (its offsets in copyColumn, copyBuffer)
+            let (multicast, mask) = s.mask.map { (".multicast::cluster", ", \($0)") } ?? ("", "")
+            for h in 0..<(s.mask == nil ? 2 : 1) {  // multicast: this block's box only, into both blocks
                 let column = b.reg("r")
-                b.emit("add.u32 \(column), \(s.copyColumn), \(j * splits * warps * KernelWeightLayout.unitColumns + 64 * h);")
-                let dst = "[\(s.copyBuffer)+\((firstBuffer + j - first) * Self.tensorBufferBytes + h * Self.tensorBoxBytes)]"
-                let copy = "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
-                if let mask = s.mask {
-                    b.emit("@\(on) \(copy).multicast::cluster \(dst), [\(s.map), {\(column), \(s.tokenBase)}], \(barrier), \(mask);")
-                } else {
-                    b.emit("@\(on) \(copy) \(dst), [\(s.map), {\(column), \(s.tokenBase)}], \(barrier);")
-                }
+                b.emit("add.u32 \(column), \(s.column), \(j * splits * warps * KernelWeightLayout.unitColumns + 64 * h);")
+                b.emit("@\(on) cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes\(multicast) [\(s.buffer)+\((firstBuffer + j - first) * Self.tensorBufferBytes + h * Self.tensorBoxBytes)], [\(s.map), {\(column), \(s.tokenBase)}], \(barrier)\(mask);")
             }
         }
     }
